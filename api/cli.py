@@ -1,0 +1,120 @@
+"""The `outfall` command line: one console script, one subcommand per process or task."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ingest import logs
+
+log = logging.getLogger("outfall")
+
+
+def _database_url() -> str:
+    from ingest.settings import DatabaseSettings
+
+    url = DatabaseSettings().database_url
+    if url is None:
+        raise SystemExit(
+            "outfall: set OUTFALL_DATABASE_URL (`outfall run` starts a local database and sets it)"
+        )
+    return url
+
+
+def db_upgrade(database_url: str) -> None:
+    import psycopg
+
+    from ingest import migrate, repo
+
+    applied = migrate.upgrade(database_url)
+    with psycopg.connect(database_url) as conn:
+        repo.sync_catalogue(conn)
+    log.info("database up to date (%s)", f"applied {applied}" if applied else "nothing to apply")
+
+
+def park_load(database_url: str, path: Path) -> str:
+    import psycopg
+
+    from ingest import park, repo
+
+    try:
+        spec = park.parse(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise SystemExit(f"outfall park load: cannot read {path}: {exc.strerror}") from None
+    except park.ParkFileError as exc:
+        raise SystemExit(f"outfall park load: {exc}") from None
+    with psycopg.connect(database_url) as conn:
+        points = repo.load_park(conn, spec)
+    log.info("loaded park %s: %d plants, %d points", spec.id, len(spec.plants), points)
+    return spec.id
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    db_upgrade(_database_url())
+    return 0
+
+
+def _cmd_park(args: argparse.Namespace) -> int:
+    park_load(_database_url(), args.file)
+    return 0
+
+
+def _cmd_ingest(_args: argparse.Namespace) -> int:
+    from ingest.__main__ import main
+
+    return main()
+
+
+def _cmd_api(_args: argparse.Namespace) -> int:
+    from api.__main__ import main
+
+    return main()
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.__main__ import run
+
+    return run(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from api import supervisor
+
+    return supervisor.run_all(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from simulators.__main__ import build_parser as simulate_parser
+
+    parser = argparse.ArgumentParser(
+        prog="outfall", description="Outfall: park wastewater compliance monitoring"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole system on local services, simulator included")
+    run.add_argument("--park", type=Path, action="append", help="park file(s) to load (default: sample park)")
+    run.add_argument("--speed", type=float, default=60.0, help="simulator speed (default 60x)")
+    run.add_argument("--no-simulator", action="store_true", help="start everything but the simulator")
+    run.set_defaults(func=_cmd_run)
+    sub.add_parser("ingest", help="the MQTT ingest worker").set_defaults(func=_cmd_ingest)
+    sub.add_parser("api", help="the HTTP API").set_defaults(func=_cmd_api)
+    simulate_parser(sub.add_parser("simulate", help="publish simulated monitor data")).set_defaults(
+        func=_cmd_simulate
+    )
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_cmd_db)
+    park = sub.add_parser("park", help="park registry")
+    park_sub = park.add_subparsers(dest="park_command", required=True)
+    load = park_sub.add_parser("load", help="load (or reload) a park file")
+    load.add_argument("file", type=Path)
+    load.set_defaults(func=_cmd_park)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("ingest", "api", "simulate"):
+        logs.configure("outfall")
+    result: int = args.func(args)
+    return result

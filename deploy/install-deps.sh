@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what Outfall's local services need on Debian 12 or 13: PostgreSQL with the
+# TimescaleDB extension, Mosquitto, and the Python venv. Idempotent: each step is skipped
+# when its result is already present, so a warm machine pays a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+log() { echo "[install-deps] $*"; }
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ $apt_updated = 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+    log "apt installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- PostgreSQL server and Mosquitto -------------------------------------------------
+apt_install postgresql mosquitto mosquitto-clients libpq5
+PG_MAJOR=$(ls /usr/lib/postgresql | sort -n | tail -1)
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+log "PostgreSQL $PG_MAJOR"
+
+# --- TimescaleDB extension -------------------------------------------------------------
+if [ -f "$($PG_CONFIG --pkglibdir)/timescaledb.so" ]; then
+    log "timescaledb already installed"
+elif apt-cache show "postgresql-$PG_MAJOR-timescaledb" >/dev/null 2>&1 \
+        || { $SUDO apt-get update -qq && apt_updated=1 && apt-cache show "postgresql-$PG_MAJOR-timescaledb" >/dev/null 2>&1; }; then
+    apt_install "postgresql-$PG_MAJOR-timescaledb"
+else
+    # Debian 12 ships no TimescaleDB package: build the extension from Debian 13's source
+    # package against the installed server (Apache-licensed part only, ~30 s).
+    log "building timescaledb from the trixie source package"
+    apt_install "postgresql-server-dev-$PG_MAJOR" cmake build-essential dpkg-dev libssl-dev libkrb5-dev
+    mirror=$(grep -hoE '^URIs: *[^ ]+/debian$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 | awk '{print $2}')
+    if [ -z "$mirror" ]; then
+        mirror=$(grep -hoE '^deb +[^ ]+/debian ' /etc/apt/sources.list 2>/dev/null | head -1 | awk '{print $2}')
+    fi
+    listdir=/etc/apt/sources.list.d
+    echo "deb-src $mirror trixie main" | $SUDO tee "$listdir/outfall-trixie-src.list" >/dev/null
+    $SUDO apt-get update -qq
+    work=$(mktemp -d)
+    (cd "$work" && apt-get source -qq --download-only timescaledb >/dev/null 2>&1 \
+        && dpkg-source -x --no-check ./*.dsc src >/dev/null)
+    (cd "$work/src" && ./bootstrap -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+        -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PG_CONFIG" >/dev/null \
+        && cd build && make -j"$(nproc)" >/dev/null && $SUDO make install >/dev/null)
+    rm -rf "$work"
+    log "timescaledb built and installed"
+fi
+
+# --- Python environment ----------------------------------------------------------------
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    "$PY" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    log "installing Python packages"
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[dev]'
+    touch .venv/.installed
+fi
+log "done"

@@ -1,0 +1,139 @@
+"""MQTT JSON v1: the wire format of ``outfall/v1/{park}/{plant}/{point}`` messages.
+
+    {"ts": "2026-11-29T08:15:00+08:00", "values": {"cod": 42.1, "ph": 7.31}, "flags": {"cod": "N"},
+     "seq": 1234}
+
+``decode`` is pure and total: any bytes in, either readings (as COPY text) or a reason a person
+understands out; it never raises. Parameter codes are canonical codes or HJ 212-2017 aliases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from ingest import parameters
+from ingest.models import FLAGS, RegistryPoint
+from ingest.park import is_valid_id
+
+TOPIC_PREFIX = "outfall/v1/"
+MAX_FUTURE = timedelta(days=1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+PointKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    copy_text: bytes  # tab-separated COPY lines for repo.copy_readings
+    count: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    # True when the point or parameter is unknown: a registry refresh may make the message acceptable.
+    unknown: bool = False
+
+
+def topic_key(topic: str) -> PointKey | None:
+    if not topic.startswith(TOPIC_PREFIX):
+        return None
+    parts = topic[len(TOPIC_PREFIX) :].split("/")
+    if len(parts) != 3 or not all(is_valid_id(p) for p in parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag: str, source: str) -> str:
+    return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
+
+
+def decode(
+    topic: str,
+    payload: bytes,
+    points: Mapping[PointKey, RegistryPoint],
+    received_at: datetime,
+    *,
+    max_bytes: int = 65_536,
+    source: str = "mqtt-json",
+) -> Accepted | Rejected:
+    if len(payload) > max_bytes:
+        return Rejected(f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit")
+    key = topic_key(topic)
+    if key is None:
+        return Rejected(f"topic {topic!r} is not outfall/v1/{{park}}/{{plant}}/{{point}} with ids [a-z0-9-]")
+    point = points.get(key)
+    if point is None:
+        return Rejected(
+            f"unknown point {'/'.join(key)}: no such park, plant or point in the registry", unknown=True
+        )
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return Rejected(f"payload is not valid UTF-8 JSON: {exc}")
+    if not isinstance(body, dict):
+        return Rejected("payload must be a JSON object with ts and values")
+    ts = _timestamp(body.get("ts"), received_at)
+    if isinstance(ts, Rejected):
+        return ts
+    values, flags = body.get("values"), body.get("flags", {})
+    if not isinstance(values, dict) or not values:
+        return Rejected("field values must be a non-empty object of parameter code -> number")
+    if not isinstance(flags, dict):
+        return Rejected("field flags must be an object of parameter code -> flag letter")
+    lines = []
+    for code, value in values.items():
+        line = _reading_line(point, code, value, flags.get(code, "N"), ts, source)
+        if isinstance(line, Rejected):
+            return line
+        lines.append(line)
+    stray = [code for code in flags if code not in values]
+    if stray:
+        return Rejected(f"flags given for parameters without a value: {', '.join(map(str, stray))}")
+    return Accepted("".join(lines).encode(), len(lines))
+
+
+def _timestamp(raw: object, received_at: datetime) -> str | Rejected:
+    if not isinstance(raw, str):
+        return Rejected(
+            "field ts is missing or not a string; send ISO 8601 with an offset, "
+            "e.g. 2026-11-29T08:15:00+08:00"
+        )
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        return Rejected(f"ts {raw[:40]!r} is not an ISO 8601 timestamp")
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return Rejected(f"ts {raw[:40]!r} has no UTC offset; send e.g. 2026-11-29T08:15:00+08:00")
+    if ts < EARLIEST or ts > received_at + MAX_FUTURE:
+        return Rejected(
+            f"ts {raw[:40]!r} is implausible: before 2000 or more than 24 h after it was received"
+        )
+    return ts.astimezone(UTC).isoformat()
+
+
+def _reading_line(
+    point: RegistryPoint, code: object, value: object, flag: object, ts_utc: str, source: str
+) -> str | Rejected:
+    param = parameters.BY_ALIAS.get(code) if isinstance(code, str) else None
+    if param is None:
+        return Rejected(f"unknown parameter {str(code)[:40]!r}", unknown=True)
+    factor = point.factors.get(param.id)
+    if factor is None:
+        return Rejected(
+            f"parameter {param.code} is not measured at point {point.park}/{point.plant}/{point.code}",
+            unknown=True,
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Rejected(f"value of {param.code} is {str(value)[:40]!r}, not a number")
+    number = float(value) * factor
+    if not math.isfinite(number):
+        return Rejected(f"value of {param.code} is not a finite number")
+    if not isinstance(flag, str) or flag not in FLAGS:
+        return Rejected(f"flag of {param.code} is {str(flag)[:10]!r}; HJ 212 flags are N F M S D C T B")
+    return copy_line(point.id, param.id, ts_utc, number, flag, source)

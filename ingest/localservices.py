@@ -1,0 +1,229 @@
+"""Private PostgreSQL+TimescaleDB and Mosquitto instances for `outfall run` and the tests.
+
+Each instance lives in its own directory (git-ignored ``.local/``) on its own port, so the project never
+depends on whatever services the machine already runs. `deploy/install-deps.sh` installs the binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PG_CONF = """
+listen_addresses = '127.0.0.1'
+port = {port}
+unix_socket_directories = ''
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+max_connections = 200
+shared_buffers = 512MB
+work_mem = 16MB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+wal_compression = on
+log_min_messages = warning
+logging_collector = off
+"""
+
+MOSQUITTO_CONF = """
+listener {port} 127.0.0.1
+allow_anonymous true
+user {user}
+persistence true
+persistence_location {data}/
+autosave_interval 30
+persistent_client_expiration 14d
+# The default (1000 queued messages per offline persistent session) drops data while a worker is
+# down; keep everything instead and let the persistent store grow.
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages 0
+max_packet_size 1048576
+set_tcp_nodelay true
+log_dest file {data}/mosquitto.log
+log_type error
+log_type warning
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
+
+
+def _pg_bindir() -> Path:
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in root.glob("*") if (p / "bin/postgres").exists()), key=lambda p: int(p.name))
+    if not versions:
+        raise RuntimeError("PostgreSQL server binaries not found; run deploy/install-deps.sh")
+    return versions[-1] / "bin"
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; drop to the packaged 'postgres' user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@dataclass
+class LocalPostgres:
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://outfall@127.0.0.1:{self.port}/outfall"
+
+    def init(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam("postgres")
+            os.chown(self.data_dir, pg.pw_uid, pg.pw_gid)
+        initdb = [str(_pg_bindir() / "initdb"), "-D", str(self.data_dir), "-U", "outfall", "--auth=trust"]
+        subprocess.run(
+            _as_pg_user([*initdb, "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True
+        )
+
+    def start(self) -> None:
+        self.init()
+        (self.data_dir / "postgresql.auto.conf").write_text(PG_CONF.format(port=self.port))
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam("postgres")
+            os.chown(self.data_dir / "postgresql.auto.conf", pg.pw_uid, pg.pw_gid)
+        self._ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"))
+        self._create_database()
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._ctl("stop", "-w", "-m", mode)
+
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self._ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"))
+
+    def _ctl(self, *args: str) -> None:
+        cmd = _as_pg_user([str(_pg_bindir() / "pg_ctl"), "-D", str(self.data_dir), *args])
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def _create_database(self) -> None:
+        psql = [
+            str(_pg_bindir() / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "outfall",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
+        exists = subprocess.run(
+            [*psql, "SELECT 1 FROM pg_database WHERE datname = 'outfall'"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if not exists:
+            subprocess.run([*psql, "CREATE DATABASE outfall"], check=True, capture_output=True)
+
+
+@dataclass
+class LocalMosquitto:
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise RuntimeError("mosquitto not found; run deploy/install-deps.sh")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=self.data_dir, user=getpass.getuser()))
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, 15, "mosquitto")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        # SIGTERM makes mosquitto write its persistent store (sessions and queued messages) to disk.
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class LocalServices:
+    postgres: LocalPostgres | None
+    mosquitto: LocalMosquitto | None
+
+
+@contextlib.contextmanager
+def local_services(
+    root: Path, *, need_db: bool, need_mqtt: bool, pg_port: int, mqtt_port: int, fresh: bool = False
+) -> Iterator[LocalServices]:
+    """Start whichever private services are needed; stop them on exit, whatever happens."""
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    root = root.resolve()
+    pg = LocalPostgres(root / "pg", pg_port) if need_db else None
+    mq = LocalMosquitto(root / "mosquitto", mqtt_port) if need_mqtt else None
+    try:
+        if pg is not None:
+            log.info("starting private PostgreSQL on port %d (%s)", pg_port, pg.data_dir)
+            pg.start()
+        if mq is not None:
+            log.info("starting private Mosquitto on port %d (%s)", mqtt_port, mq.data_dir)
+            mq.start()
+        yield LocalServices(pg, mq)
+    finally:
+        if mq is not None:
+            mq.stop()
+        if pg is not None:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                pg.stop()

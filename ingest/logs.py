@@ -1,0 +1,11 @@
+"""Logging set-up shared by every process's main()."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def configure(name: str) -> None:
+    level = os.environ.get("OUTFALL_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")

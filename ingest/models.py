@@ -1,0 +1,72 @@
+"""Domain types shared by every package: the park registry and readings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+PointKind = Literal[
+    "workshop_outlet", "total_outlet", "central_inlet", "central_outlet", "reuse_outlet", "intake"
+]
+DischargeMode = Literal["direct", "indirect"]
+Industry = Literal["electroplating", "dyeing", "mixed"]
+PlantKind = Literal["enterprise", "central_plant"]
+
+# HJ 212-2017 Table 8 data flags. Only N and S are valid for compliance (standards.md §a.9).
+FLAGS = frozenset("NFMSDCTB")
+VALID_FLAGS = frozenset("NS")
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    id: str
+    name: str
+    kind: PointKind
+    discharge_mode: DischargeMode
+    interval_s: int
+    parameters: dict[str, str]  # canonical parameter code -> instrument unit
+    mn: str | None = None
+    standard: str | None = None  # overrides the plant's / park's standard
+
+
+@dataclass(frozen=True)
+class PlantSpec:
+    id: str
+    name: str
+    kind: PlantKind
+    points: tuple[PointSpec, ...]
+    standard: str | None = None
+
+
+@dataclass(frozen=True)
+class ParkSpec:
+    id: str
+    name: str
+    timezone: str
+    industry: Industry
+    plants: tuple[PlantSpec, ...]
+    config: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryPoint:
+    """What ingest needs to know about a point to turn wire values into readings."""
+
+    id: int
+    park: str
+    plant: str
+    code: str
+    mn: str | None
+    timezone: str
+    # parameter id -> factor from the instrument unit to the catalogue unit
+    factors: dict[int, float]
+
+
+@dataclass(frozen=True)
+class Reading:
+    point_id: int
+    parameter_id: int
+    time: datetime  # timezone-aware
+    value: float  # catalogue unit
+    flag: str

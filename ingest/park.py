@@ -1,0 +1,192 @@
+"""The park file: one YAML document describing a park, its plants and their monitoring points.
+
+Parsing is pure: text in, a ``ParkSpec`` or a ``ParkFileError`` naming the line and field out.
+
+    id: demo-park                 # [a-z0-9-]{1,64}, used in MQTT topics
+    name: 示范电镀园区
+    timezone: Asia/Shanghai       # park-local calendar for hourly/daily means
+    industry: electroplating      # electroplating | dyeing | mixed
+    standard: GB21900-2008-T2     # default discharge standard of the park's plants
+    config: {reuse_target: 0.6}   # park-wide settings read by the compliance engine
+    plants:
+      - id: shop-01
+        name: 电镀一厂
+        points:
+          - id: workshop
+            kind: workshop_outlet
+            discharge_mode: indirect
+            mn: 010000A8900016F000169D01     # HJ 212 device id (optional)
+            interval_s: 60                  # expected reporting interval
+            parameters: {cr6: µg/L, ni: mg/L, ph: pH}   # or a list: instrument unit = HJ 212 default
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ingest import parameters, units
+from ingest.models import ParkSpec, PlantSpec, PointSpec
+
+ID_PATTERN = r"^[a-z0-9-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
+
+
+class ParkFileError(ValueError):
+    """A park file that cannot be loaded; the message names the line and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Point(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str | None = None
+    kind: Literal[
+        "workshop_outlet", "total_outlet", "central_inlet", "central_outlet", "reuse_outlet", "intake"
+    ]
+    discharge_mode: Literal["direct", "indirect"] = "indirect"
+    mn: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{6,24}$")
+    interval_s: int = Field(default=60, gt=0, le=86_400)
+    standard: str | None = None
+    parameters: dict[str, str | None] | list[str]
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, str | None] | list[str]) -> dict[str, str | None]:
+        as_dict = dict.fromkeys(value) if isinstance(value, list) else dict(value)
+        if not as_dict:
+            raise ValueError("a point must measure at least one parameter")
+        for code, unit in as_dict.items():
+            param = parameters.BY_ALIAS.get(code)
+            if param is None:
+                raise ValueError(
+                    f"unknown parameter {code!r}; known: {', '.join(sorted(parameters.BY_CODE))}"
+                )
+            if unit is not None:
+                units.factor(unit, param.unit)  # raises a UnitError (a ValueError) naming the problem
+        return as_dict
+
+
+class _Plant(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    kind: Literal["enterprise", "central_plant"] = "enterprise"
+    standard: str | None = None
+    points: list[_Point] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_points(self) -> _Plant:
+        _no_duplicates([p.id for p in self.points], "point id")
+        return self
+
+
+class _Park(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    timezone: str = "Asia/Shanghai"
+    industry: Literal["electroplating", "dyeing", "mixed"]
+    standard: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    plants: list[_Plant] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> _Park:
+        _no_duplicates([p.id for p in self.plants], "plant id")
+        _no_duplicates([pt.mn for p in self.plants for pt in p.points if pt.mn], "mn")
+        return self
+
+
+def _no_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def parse(text: str, source: str = "<park file>") -> ParkSpec:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParkFileError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParkFileError(f"{source}: a park file is a YAML mapping with id, name, industry and plants")
+    # Top-level keys starting with "x-" hold YAML anchors (point templates) and are not fields.
+    data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
+    try:
+        park = _Park.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:20]:
+            loc = [str(part) for part in err["loc"]]
+            line = _line_of(root, err["loc"])
+            where = f"line {line}" if line else "top level"
+            problems.append(f"{source}: {where}: field {'.'.join(loc) or '(root)'}: {err['msg']}")
+        raise ParkFileError("\n".join(problems)) from None
+    return _to_spec(park)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location (deepest node found)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _to_spec(park: _Park) -> ParkSpec:
+    plants = []
+    for plant in park.plants:
+        points = []
+        for pt in plant.points:
+            params = {}
+            for code, unit in pt.parameters.items() if isinstance(pt.parameters, dict) else ():
+                param = parameters.BY_ALIAS[code]
+                params[param.code] = unit or param.hj212_unit
+            points.append(
+                PointSpec(
+                    id=pt.id,
+                    name=pt.name or pt.id,
+                    kind=pt.kind,
+                    discharge_mode=pt.discharge_mode,
+                    interval_s=pt.interval_s,
+                    parameters=params,
+                    mn=pt.mn,
+                    standard=pt.standard or plant.standard or park.standard,
+                )
+            )
+        plants.append(PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard))
+    config = dict(park.config)
+    if park.standard:
+        config.setdefault("standard", park.standard)
+    return ParkSpec(park.id, park.name, park.timezone, park.industry, tuple(plants), config)
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID.match(value))

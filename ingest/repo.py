@@ -1,0 +1,158 @@
+"""All SQL of the ingest package. Functions take a connection and never commit: the caller (a batch,
+a command) owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+import psycopg
+
+from ingest import parameters, units
+from ingest.models import ParkSpec, RegistryPoint
+
+
+def sync_catalogue(conn: psycopg.Connection) -> None:
+    """Make the parameters table match the catalogue in code."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO parameters (id, code, name_zh, name_en, hj212_2017, hj212_2005, unit,"
+            " plausible_min, plausible_max) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, name_zh = EXCLUDED.name_zh,"
+            " name_en = EXCLUDED.name_en, hj212_2017 = EXCLUDED.hj212_2017,"
+            " hj212_2005 = EXCLUDED.hj212_2005, unit = EXCLUDED.unit,"
+            " plausible_min = EXCLUDED.plausible_min, plausible_max = EXCLUDED.plausible_max",
+            [
+                (
+                    p.id,
+                    p.code,
+                    p.name_zh,
+                    p.name_en,
+                    p.hj212_2017,
+                    p.hj212_2005,
+                    p.unit,
+                    p.plausible_min,
+                    p.plausible_max,
+                )
+                for p in parameters.CATALOGUE
+            ],
+        )
+
+
+def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
+    """Upsert a park with its plants and points; points no longer in the file become inactive.
+    Returns the number of active points."""
+    conn.execute(
+        "INSERT INTO parks (id, name, timezone, industry, config) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone,"
+        " industry = EXCLUDED.industry, config = EXCLUDED.config, loaded_at = now()",
+        (park.id, park.name, park.timezone, park.industry, orjson.dumps(park.config).decode()),
+    )
+    # MNs are unique across the registry; clear this park's first so a device may move between points.
+    conn.execute("UPDATE points SET mn = NULL, active = false WHERE park_id = %s", (park.id,))
+    count = 0
+    for plant in park.plants:
+        conn.execute(
+            "INSERT INTO plants (park_id, id, name, kind) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (park_id, id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
+            (park.id, plant.id, plant.name, plant.kind),
+        )
+        for pt in plant.points:
+            row = conn.execute(
+                "INSERT INTO points (park_id, plant_id, code, name, kind, discharge_mode, standard, mn,"
+                " interval_s, active) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+                " ON CONFLICT (park_id, plant_id, code) DO UPDATE SET name = EXCLUDED.name,"
+                " kind = EXCLUDED.kind, discharge_mode = EXCLUDED.discharge_mode,"
+                " standard = EXCLUDED.standard, mn = EXCLUDED.mn, interval_s = EXCLUDED.interval_s,"
+                " active = true RETURNING id",
+                (
+                    park.id,
+                    plant.id,
+                    pt.id,
+                    pt.name,
+                    pt.kind,
+                    pt.discharge_mode,
+                    pt.standard,
+                    pt.mn,
+                    pt.interval_s,
+                ),
+            ).fetchone()
+            assert row is not None
+            conn.execute("DELETE FROM point_parameters WHERE point_id = %s", (row[0],))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO point_parameters (point_id, parameter_id, unit) VALUES (%s, %s, %s)",
+                    [(row[0], parameters.BY_CODE[code].id, unit) for code, unit in pt.parameters.items()],
+                )
+            count += 1
+    return count
+
+
+def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
+    rows = conn.execute(
+        "SELECT p.id, p.park_id, p.plant_id, p.code, p.mn, k.timezone,"
+        "       coalesce(array_agg(pp.parameter_id) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}'),"
+        "       coalesce(array_agg(pp.unit) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}')"
+        " FROM points p JOIN parks k ON k.id = p.park_id"
+        " LEFT JOIN point_parameters pp ON pp.point_id = p.id"
+        " WHERE p.active GROUP BY p.id, k.timezone"
+    ).fetchall()
+    by_id = {p.id: p for p in parameters.CATALOGUE}
+    return [
+        RegistryPoint(
+            id=r[0],
+            park=r[1],
+            plant=r[2],
+            code=r[3],
+            mn=r[4],
+            timezone=r[5],
+            factors={pid: units.factor(unit, by_id[pid].unit) for pid, unit in zip(r[6], r[7], strict=True)},
+        )
+        for r in rows
+    ]
+
+
+def prepare_staging(conn: psycopg.Connection) -> None:
+    """Per-connection staging table for COPY; emptied at every commit."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
+        " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
+        ' flag "char", source text) ON COMMIT DELETE ROWS'
+    )
+
+
+def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
+    """COPY rows (tab-separated lines, see ``wire.copy_line``) in and move them to ``readings``,
+    dropping any whose key is already stored. Returns the number of new readings."""
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY staging_readings (point_id, parameter_id, time, value, flag, source) FROM STDIN"
+        ) as copy:
+            copy.write(copy_text)
+        cur.execute(
+            "INSERT INTO readings (point_id, parameter_id, time, value, flag, source)"
+            " SELECT point_id, parameter_id, time, value, flag, source FROM staging_readings"
+            " ON CONFLICT DO NOTHING"
+        )
+        return cur.rowcount
+
+
+def insert_dead_letters(conn: psycopg.Connection, rows: Iterable[tuple[str, str | None, bytes, str]]) -> None:
+    """Rows of (source, topic, payload, reason)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO dead_letters (source, topic, payload, reason) VALUES (%s, %s, %s, %s)", list(rows)
+        )
+
+
+def add_counters(
+    conn: psycopg.Connection, worker: str, messages: int, readings: int, duplicates: int, rejects: int
+) -> None:
+    conn.execute(
+        "INSERT INTO ingest_counters AS c (worker, messages, readings, duplicates, rejects)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (worker) DO UPDATE SET"
+        " messages = c.messages + EXCLUDED.messages, readings = c.readings + EXCLUDED.readings,"
+        " duplicates = c.duplicates + EXCLUDED.duplicates, rejects = c.rejects + EXCLUDED.rejects,"
+        " updated_at = now()",
+        (worker, messages, readings, duplicates, rejects),
+    )

@@ -1,0 +1,51 @@
+"""Settings for the data-entry side: database, broker and the ingest worker.
+
+Built in each process's main() from environment variables prefixed ``OUTFALL_``; never at import.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_")
+
+    # None means "start a private local instance" (outfall run, make test).
+    database_url: str | None = None
+    db_pool_max: int = 10
+
+
+class MqttSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_")
+
+    mqtt_url: str | None = None  # mqtt://host:port; None means "start a private local broker"
+
+    def host_port(self) -> tuple[str, int]:
+        if self.mqtt_url is None:
+            raise ValueError("OUTFALL_MQTT_URL is not set")
+        parts = urlsplit(self.mqtt_url)
+        if parts.scheme not in ("mqtt", "tcp"):
+            raise ValueError(f"OUTFALL_MQTT_URL must start with mqtt://, got {self.mqtt_url!r}")
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_INGEST_")
+
+    client_id: str = "outfall-ingest"
+    # MQTT 5 shared-subscription group: N workers with the same group split the stream.
+    share_group: str | None = None
+    topic: str = "outfall/v1/+/+/+"
+    # A batch closes at this many readings or this many seconds after its first message.
+    batch_readings: int = Field(default=20_000, ge=1)
+    batch_seconds: float = Field(default=0.05, gt=0)
+    # MQTT 5 Receive Maximum: the broker sends no more unacknowledged messages than this, so a slow
+    # or absent database stops the flow at the broker instead of filling our memory.
+    receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
+    max_payload_bytes: int = Field(default=65_536, ge=256)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    registry_refresh_s: float = 5.0

@@ -1,0 +1,341 @@
+"""The ingest worker: MQTT 5 in, COPY to TimescaleDB, acknowledgement only after commit.
+
+Two threads share one batch:
+- the network thread runs paho's loop; ``on_message`` decodes each message into COPY text (or a
+  dead letter) and appends it to the open batch;
+- the writer thread closes the batch when it is full or old enough, commits it in one transaction and
+  only then sends the PUBACKs.
+
+Memory is bounded by MQTT 5 Receive Maximum: the broker never has more than that many unacknowledged
+messages out to us, so while the database is slow or down the stream stops at the broker, which keeps
+the messages in our persistent session. A broker disconnect bumps a generation counter: acks of
+messages from an earlier connection are never sent on a later one (the broker redelivers those
+messages, and the readings' key makes the second copy a no-op).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest import jsonv1, repo
+from ingest.backoff import Backoff
+from ingest.models import RegistryPoint
+from ingest.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mqtt-json"
+
+
+@dataclass
+class Batch:
+    started: float = 0.0
+    readings: int = 0
+    copy_parts: list[bytes] = field(default_factory=list)
+    dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
+    # messages rejected only because the registry did not know them yet: retried after a refresh
+    unknown: list[tuple[str, bytes]] = field(default_factory=list)
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+
+    @property
+    def messages(self) -> int:
+        return len(self.acks)
+
+
+@dataclass
+class Counters:
+    messages: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+
+
+# Called after each committed batch with the number of new readings (the compliance real-time hook).
+AfterCommit = Callable[[psycopg.Connection, int], None]
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        database_url: str,
+        mqtt_host: str,
+        mqtt_port: int,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
+        self.after_commit = after_commit
+        self.counters = Counters()
+        self._lock = threading.Lock()
+        self._batch = Batch()
+        self._generation = 0
+        self._draining = threading.Event()
+        self._stopped = threading.Event()
+        self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
+        self._registry_loaded = 0.0
+        self._conn: psycopg.Connection | None = None
+        self.client = self._make_client()
+
+    # --- network thread -------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.settings.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        return props
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        topic = self.settings.topic
+        if self.settings.share_group:
+            topic = f"$share/{self.settings.share_group}/{topic}"
+        client.subscribe(topic, qos=1)
+        log.info("connected to %s:%d, subscribed to %s", self.mqtt_host, self.mqtt_port, topic)
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        with self._lock:
+            self._generation += 1
+        if not self._draining.is_set():
+            log.warning("disconnected from broker: %s", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if self._draining.is_set():
+            return  # not acknowledged: the broker redelivers it to the next session
+        payload = bytes(msg.payload)
+        result = jsonv1.decode(
+            msg.topic,
+            payload,
+            self._points,
+            datetime.now(UTC),
+            max_bytes=self.settings.max_payload_bytes,
+            source=SOURCE,
+        )
+        with self._lock:
+            batch = self._batch
+            if not batch.acks:
+                batch.started = time.monotonic()
+            batch.acks.append((msg.mid, msg.qos, self._generation))
+            if isinstance(result, jsonv1.Accepted):
+                batch.copy_parts.append(result.copy_text)
+                batch.readings += result.count
+            elif result.unknown:
+                batch.unknown.append((msg.topic, payload))
+            else:
+                batch.dead.append((SOURCE, msg.topic, payload, result.reason))
+
+    def _network_loop(self) -> None:
+        backoff = Backoff()
+        connected = False
+        while not self._stopped.is_set():
+            if not connected:
+                if self._draining.is_set():
+                    return
+                try:
+                    self.client.connect(
+                        self.mqtt_host,
+                        self.mqtt_port,
+                        keepalive=30,
+                        clean_start=False,
+                        properties=self._connect_properties(),
+                    )
+                    connected = True
+                    backoff.reset()
+                except OSError as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "broker %s:%d unreachable (%s); retrying in %.1f s",
+                        self.mqtt_host,
+                        self.mqtt_port,
+                        exc,
+                        delay,
+                    )
+                    self._stopped.wait(delay)
+                    continue
+            rc = self.client.loop(timeout=0.2)
+            if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+                connected = False
+                if not self._stopped.is_set():
+                    self._stopped.wait(backoff.next_delay())
+
+    # --- writer thread --------------------------------------------------------------------------
+    def _take_batch(self, force: bool) -> Batch | None:
+        with self._lock:
+            batch = self._batch
+            if not batch.acks:
+                return None
+            full = batch.readings >= self.settings.batch_readings
+            old = time.monotonic() - batch.started >= self.settings.batch_seconds
+            if not (force or full or old):
+                return None
+            self._batch = Batch()
+            return batch
+
+    def _writer_loop(self) -> None:
+        tick = min(self.settings.batch_seconds / 2, 0.02)
+        while True:
+            stopping = self._draining.is_set()
+            batch = self._take_batch(force=stopping)
+            if batch is None:
+                if stopping:
+                    return
+                time.sleep(tick)
+                continue
+            self._commit_with_retry(batch)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, autocommit=False)
+            repo.prepare_staging(self._conn)
+            self._conn.commit()
+        return self._conn
+
+    def _refresh_registry(self, conn: psycopg.Connection, min_age: float) -> None:
+        if time.monotonic() - self._registry_loaded < min_age:
+            return
+        points = repo.registry(conn)
+        conn.commit()
+        self._points = {(p.park, p.plant, p.code): p for p in points}
+        self._registry_loaded = time.monotonic()
+
+    def _commit_with_retry(self, batch: Batch) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                self._commit(batch)
+                break
+            except psycopg.OperationalError as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "database unavailable (%s); retrying batch of %d messages in %.1f s",
+                    str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__,
+                    batch.messages,
+                    delay,
+                )
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                time.sleep(delay)
+        self._ack(batch)
+
+    def _commit(self, batch: Batch) -> None:
+        conn = self._connection()
+        if batch.unknown:
+            self._resolve_unknown(conn, batch)
+        inserted = 0
+        if batch.copy_parts:
+            inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
+        if batch.dead:
+            repo.insert_dead_letters(conn, batch.dead)
+        duplicates = batch.readings - inserted
+        repo.add_counters(
+            conn, self.settings.client_id, batch.messages, inserted, duplicates, len(batch.dead)
+        )
+        if self.after_commit is not None:
+            self.after_commit(conn, inserted)
+        conn.commit()
+        c = self.counters
+        c.messages += batch.messages
+        c.readings += inserted
+        c.duplicates += duplicates
+        c.rejects += len(batch.dead)
+
+    def _resolve_unknown(self, conn: psycopg.Connection, batch: Batch) -> None:
+        """A point loaded after our last registry refresh is not unknown: refresh, then decode again."""
+        self._refresh_registry(conn, min_age=0.5)
+        now = datetime.now(UTC)
+        for topic, payload in batch.unknown:
+            result = jsonv1.decode(
+                topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
+            )
+            if isinstance(result, jsonv1.Accepted):
+                batch.copy_parts.append(result.copy_text)
+                batch.readings += result.count
+            else:
+                batch.dead.append((SOURCE, topic, payload, result.reason))
+        batch.unknown = []
+
+    def _ack(self, batch: Batch) -> None:
+        with self._lock:
+            generation = self._generation
+        for mid, qos, gen in batch.acks:
+            if gen == generation and qos > 0:
+                self.client.ack(mid, qos)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until ``stop()``; then drain the open batch, acknowledge it and disconnect."""
+        self._refresh_with_retry()
+        network = threading.Thread(target=self._network_loop, name="mqtt", daemon=True)
+        network.start()
+        refresher = threading.Thread(target=self._periodic_refresh, name="registry", daemon=True)
+        refresher.start()
+        self._writer_loop()
+        self.client.disconnect()
+        time.sleep(0.1)  # let the network loop flush the last acks and the DISCONNECT
+        self._stopped.set()
+        network.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+        log.info(
+            "ingest stopped: %d messages, %d readings, %d duplicates, %d rejects",
+            self.counters.messages,
+            self.counters.readings,
+            self.counters.duplicates,
+            self.counters.rejects,
+        )
+
+    def stop(self) -> None:
+        self._draining.set()
+
+    def _refresh_with_retry(self) -> None:
+        backoff = Backoff()
+        while not self._draining.is_set():
+            try:
+                with psycopg.connect(self.database_url) as conn:
+                    self._refresh_registry(conn, min_age=0)
+                return
+            except psycopg.OperationalError as exc:
+                delay = backoff.next_delay()
+                log.warning("database unavailable at start (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+
+    def _periodic_refresh(self) -> None:
+        while not self._draining.wait(self.settings.registry_refresh_s):
+            try:
+                with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+                    self._refresh_registry(conn, min_age=0)
+            except psycopg.Error as exc:
+                log.warning("registry refresh failed: %s", exc)
