@@ -88,6 +88,7 @@ class IngestWorker:
         self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
         self._registry_loaded = 0.0
         self._conn: psycopg.Connection | None = None
+        self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
         self.client = self._make_client()
 
     # --- network thread -------------------------------------------------------------------------
@@ -101,6 +102,7 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = lambda *_args: self.subscribed.set()
         return client
 
     def _connect_properties(self) -> Properties:
@@ -274,7 +276,8 @@ class IngestWorker:
 
     def _resolve_unknown(self, conn: psycopg.Connection, batch: Batch) -> None:
         """A point loaded after our last registry refresh is not unknown: refresh, then decode again."""
-        self._refresh_registry(conn, min_age=0.5)
+        if self._registry_loaded <= batch.started:
+            self._refresh_registry(conn, min_age=0)
         now = datetime.now(UTC)
         for topic, payload in batch.unknown:
             result = jsonv1.decode(

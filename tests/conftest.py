@@ -1,0 +1,94 @@
+"""Shared fixtures: real TimescaleDB and Mosquitto, started privately for the test session.
+
+When OUTFALL_DATABASE_URL and OUTFALL_MQTT_URL are set, the tests use those services instead (and skip
+the tests that must restart a service). Each test gets its own park (a unique id), so tests never see
+each other's points, readings or alerts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from api.cli import db_upgrade
+from ingest import park as park_file
+from ingest import repo
+from ingest.localservices import free_port, local_services
+from ingest.models import ParkSpec
+from ingest.settings import IngestSettings
+from ingest.worker import IngestWorker
+from tests.support import SMALL_PARK, Publisher, RunningWorker, Services, unique_id
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    db_url, mqtt_url = os.environ.get("OUTFALL_DATABASE_URL"), os.environ.get("OUTFALL_MQTT_URL")
+    if db_url and mqtt_url:
+        from ingest.settings import MqttSettings
+
+        host, port = MqttSettings(mqtt_url=mqtt_url).host_port()
+        db_upgrade(db_url)
+        yield Services(db_url, host, port, None, None)
+        return
+    root = ROOT / ".local" / f"test-{os.getpid()}"
+    with local_services(
+        root, need_db=True, need_mqtt=True, pg_port=free_port(), mqtt_port=free_port(), fresh=True
+    ) as svc:
+        assert svc.postgres is not None and svc.mosquitto is not None
+        db_upgrade(svc.postgres.url)
+        yield Services(svc.postgres.url, "127.0.0.1", svc.mosquitto.port, svc.postgres, svc.mosquitto)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def db(services: Services) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def make_park(services: Services) -> Callable[..., ParkSpec]:
+    """Load a park (the small test park unless YAML text is given) under a fresh unique id."""
+
+    def _make(text: str = SMALL_PARK, park_id: str | None = None) -> ParkSpec:
+        spec = park_file.parse(text.format(id=park_id or unique_id()))
+        with psycopg.connect(services.database_url) as conn:
+            repo.load_park(conn, spec)
+        return spec
+
+    return _make
+
+
+@pytest.fixture
+def start_worker(services: Services) -> Iterator[Callable[..., RunningWorker]]:
+    started: list[RunningWorker] = []
+
+    def _start(topic: str = "outfall/v1/+/+/+", **overrides: object) -> RunningWorker:
+        settings = IngestSettings(
+            client_id=overrides.pop("client_id", unique_id("ingest")), topic=topic, **overrides
+        )
+        running = RunningWorker(
+            IngestWorker(settings, services.database_url, services.mqtt_host, services.mqtt_port)
+        )
+        started.append(running)
+        return running
+
+    yield _start
+    for running in started:
+        if running.thread.is_alive():
+            running.stop()
+
+
+@pytest.fixture
+def publisher(services: Services) -> Iterator[Publisher]:
+    pub = Publisher(services.mqtt_host, services.mqtt_port)
+    yield pub
+    pub.close()

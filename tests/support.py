@@ -1,0 +1,113 @@
+"""Helpers for the tests: service handles, a QoS 1 publisher, an in-process worker, polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ingest.localservices import LocalMosquitto, LocalPostgres
+from ingest.worker import IngestWorker
+
+
+@dataclass
+class Services:
+    database_url: str
+    mqtt_host: str
+    mqtt_port: int
+    postgres: LocalPostgres | None
+    mosquitto: LocalMosquitto | None
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://{self.mqtt_host}:{self.mqtt_port}"
+
+
+def unique_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+SMALL_PARK = """
+id: {id}
+name: Test park
+timezone: Asia/Shanghai
+industry: electroplating
+standard: GB21900-2008-T2
+plants:
+  - id: shop-01
+    name: Shop one
+    points:
+      - id: workshop
+        kind: workshop_outlet
+        interval_s: 60
+        parameters: {{cr_total: mg/L, cr6: µg/L, ni: mg/L, ph: pH}}
+      - id: total
+        kind: total_outlet
+        interval_s: 60
+        parameters: {{cod: mg/L, nh3_n: mg/L, ph: pH, flow: L/s}}
+  - id: shop-02
+    name: Shop two
+    points:
+      - id: total
+        kind: total_outlet
+        interval_s: 60
+        parameters: [cod, nh3_n, ph, flow]
+"""
+
+
+class RunningWorker:
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
+        self.thread = threading.Thread(target=worker.run, daemon=True)
+        self.thread.start()
+        assert worker.subscribed.wait(30), "ingest worker did not subscribe"
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "ingest worker did not stop"
+
+
+class Publisher:
+    """A QoS 1 MQTT 5 publisher that waits until the broker has every message."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=unique_id("pub"), protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.pending: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        self.pending.append(self.client.publish(topic, payload, qos=qos))
+
+    def flush(self, timeout: float = 60) -> None:
+        for info in self.pending:
+            info.wait_for_publish(timeout=timeout)
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05, message: str = "condition"
+) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
