@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,10 +21,7 @@ from ingest.localservices import free_port, local_services
 from ingest.models import ParkSpec
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
-from tests.support import SMALL_PARK, Publisher, RunningWorker, Services, unique_id
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.localservices import LocalMosquitto, LocalPostgres
 from ingest.worker import IngestWorker
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
 
 
 @dataclass
@@ -74,7 +78,9 @@ class RunningWorker:
 
 
 class Publisher:
-    """A QoS 1 MQTT 5 publisher that waits until the broker has every message."""
+    """A QoS 1 MQTT 5 publisher that, like a data logger, keeps unsent messages across broker
+    restarts (paho queues them and resends after reconnecting) and can wait until the broker has
+    acknowledged every one."""
 
     def __init__(self, host: str, port: int) -> None:
         self.client = mqtt.Client(
@@ -82,17 +88,26 @@ class Publisher:
         )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.published = 0
+        self.acked = 0
+        self._lock = threading.Lock()
+        self.client.on_publish = self._on_publish
         self.client.connect(host, port)
         self.client.loop_start()
-        self.pending: list[mqtt.MQTTMessageInfo] = []
+
+    def _on_publish(self, *_args: object) -> None:
+        with self._lock:
+            self.acked += 1
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
-        self.pending.append(self.client.publish(topic, payload, qos=qos))
+        info = self.client.publish(topic, payload, qos=qos)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
+        self.published += 1
 
     def flush(self, timeout: float = 60) -> None:
-        for info in self.pending:
-            info.wait_for_publish(timeout=timeout)
-        self.pending.clear()
+        wait_for(lambda: self.acked >= self.published, timeout=timeout, message="broker acknowledgements")
 
     def close(self) -> None:
         self.flush()
