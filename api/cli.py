@@ -78,6 +78,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_hj212_decode(args: argparse.Namespace) -> int:
+    import sys
+
+    from ingest import hj212_cli
+
+    return hj212_cli.decode_lines(sys.stdin.buffer, sys.stdout, args.timezone)
+
+
+def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
+    from ingest.hj212_gateway import main
+
+    return main()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from api import supervisor
 
@@ -109,12 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     load = park_sub.add_parser("load", help="load (or reload) a park file")
     load.add_argument("file", type=Path)
     load.set_defaults(func=_cmd_park)
+    hj = sub.add_parser("hj212", help="HJ 212 frames: decode, TCP gateway")
+    hj_sub = hj.add_subparsers(dest="hj212_command", required=True)
+    decode = hj_sub.add_parser("decode", help="decode frames from stdin, one JSON object per line")
+    decode.add_argument(
+        "--timezone", default="Asia/Shanghai", help="zone of DataTime (default Asia/Shanghai)"
+    )
+    decode.set_defaults(func=_cmd_hj212_decode)
+    hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("ingest", "api", "simulate"):
+    if args.command not in ("ingest", "api", "simulate", "hj212"):
         logs.configure("outfall")
     result: int = args.func(args)
     return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
