@@ -1,0 +1,326 @@
+"""HJ 212 wire format (HJ 212-2017 and HJ/T 212-2005): frame codec, CRC and CP parsing.
+
+    ##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n
+
+``##``, the 4-digit length of the data segment, the data segment, its CRC as 4 hex digits, CR LF
+(standards.md §a.1). ``decode`` is pure and total over bytes: it returns a ``Frame`` or raises
+``HJ212Error`` with a reason a person understands; no other exception escapes it. What real 2005-era
+loggers send is tolerated: QN and Flag missing, header fields in any order, 17-digit DataTime (with
+milliseconds), lower-case CRC, a trailing ``;`` before the closing ``&&``. Unknown header and CP fields
+are kept, not fatal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from ingest import parameters
+
+MAX_DATA = 1024  # characters in the data segment (standards.md §a.1)
+MAX_FRAME = 2 + 4 + MAX_DATA + 4 + 2
+HEADER_KEYS = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
+# Factor fields whose values are numbers (Table 4 plus SBxxx-RS/RT and the 2005 alarm value).
+NUMERIC_FIELDS = frozenset(
+    {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "Ala", "RS", "RT"}
+)
+FLAG_REPLY = 0b01  # A: the sender wants an answer
+FLAG_SPLIT = 0b10  # D: the packet carries PNUM and PNO
+VERSION_2005, VERSION_2017 = 0, 1
+
+Edition = Literal["2005", "2017"]
+Factors = dict[str, dict[str, float | str]]
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DIGITS = re.compile(r"[0-9]+")
+_MN = re.compile(r"[0-9A-Za-z_-]{1,32}")
+_TIME = re.compile(r"[0-9]{14}(?:[0-9]{3})?")
+
+
+class HJ212Error(ValueError):
+    """The one error of the codec: a frame that cannot be decoded, with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Frame:
+    st: str
+    cn: str
+    mn: str
+    qn: str | None = None
+    pw: str | None = None
+    flag: int | None = None  # None: no Flag field (common in 2005-era traffic)
+    pnum: int | None = None
+    pno: int | None = None
+    # factor code (as sent) -> field (Rtd, Avg, Flag, SampleTime, ...) -> number or text
+    factors: Factors = field(default_factory=dict)
+    # CP items that are not factor fields: DataTime, BeginTime, QnRtn, AlarmType, RtdInterval, ...
+    other: dict[str, str] = field(default_factory=dict)
+    extra_header: dict[str, str] = field(default_factory=dict)
+    repeated: tuple[str, ...] = ()  # factor codes sent again in a later item (ignored, first counts)
+
+    @property
+    def version(self) -> int:
+        return 0 if self.flag is None else self.flag >> 2
+
+    @property
+    def edition(self) -> Edition:
+        return "2017" if self.version == VERSION_2017 else "2005"
+
+    @property
+    def wants_reply(self) -> bool:
+        return self.flag is not None and bool(self.flag & FLAG_REPLY)
+
+    @property
+    def is_split(self) -> bool:
+        return self.pnum is not None
+
+    @property
+    def data_time(self) -> str | None:
+        return self.other.get("DataTime")
+
+
+def crc16(data: bytes) -> int:
+    """The CRC of HJ 212 Annex A: not CRC-16/MODBUS; each byte goes in as ``(crc >> 8) ^ byte``."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def wrap(segment: str) -> bytes:
+    """A data segment framed: ``##``, length, segment, CRC, CR LF."""
+    data = segment.encode()
+    if len(data) > MAX_DATA:
+        raise HJ212Error(f"data segment is {len(data)} characters, over the {MAX_DATA}-character limit")
+    return b"##%04d%s%04X\r\n" % (len(data), data, crc16(data))
+
+
+def encode(frame: Frame) -> bytes:
+    head = [("QN", frame.qn), ("ST", frame.st), ("CN", frame.cn), ("PW", frame.pw), ("MN", frame.mn)]
+    head += [("Flag", None if frame.flag is None else str(frame.flag))]
+    head += [("PNUM", _opt(frame.pnum)), ("PNO", _opt(frame.pno)), *frame.extra_header.items()]
+    items = [f"{k}={v}" for k, v in frame.other.items()]
+    for code, fields in frame.factors.items():
+        items.append(",".join(f"{code}-{name}={_text(value)}" for name, value in fields.items()))
+    header = "".join(f"{k}={v};" for k, v in head if v is not None)
+    return wrap(f"{header}CP=&&{';'.join(items)}&&")
+
+
+def _opt(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
+    if not math.isfinite(value):
+        raise HJ212Error(f"cannot encode {value!r}: HJ 212 numbers are finite decimals")
+    # The shortest repr, written without an exponent (HJ 212 numbers are plain decimals).
+    return format(Decimal(repr(value)), "f")
+
+
+def decode(raw: bytes) -> Frame:
+    """Decode one frame (with or without its CR LF). Raises ``HJ212Error`` and nothing else: the fuzz
+    tests hold it to that, so there is deliberately no catch-all here to hide a parser bug."""
+    data = _unwrap(raw.rstrip(b"\r\n"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HJ212Error("data segment is not valid UTF-8") from None
+    cp_at = text.find("CP=&&")
+    if cp_at < 0:
+        raise HJ212Error("data segment has no CP=&&...&& part")
+    if not text.endswith("&&") or len(text) < cp_at + 7:
+        raise HJ212Error("CP is not closed with && before the CRC")
+    header = _header(text[:cp_at])
+    factors, other, repeated = parse_cp(text[cp_at + 5 : -2])
+    return _frame(header, factors, other, repeated)
+
+
+def _unwrap(raw: bytes) -> bytes:
+    """Check ``##``, length and CRC; return the data segment."""
+    if not raw.startswith(b"##"):
+        raise HJ212Error(f"frame does not start with ## (starts with {raw[:8]!r})")
+    length_field = raw[2:6]
+    if len(raw) < 12 or not length_field.isdigit():
+        raise HJ212Error(f"bad length field {length_field!r}: expected 4 decimal digits after ##")
+    length = int(length_field)
+    data, crc_field = raw[6:-4], raw[-4:]
+    if length > MAX_DATA:
+        raise HJ212Error(f"length field says {length}, over the {MAX_DATA}-character limit")
+    if length not in (len(data), _chars(data)):
+        raise HJ212Error(f"bad length: the length field says {length}, the data segment has {len(data)}")
+    try:
+        carried = int(crc_field.decode("ascii"), 16)
+    except ValueError:
+        raise HJ212Error(f"bad CRC field {crc_field!r}: expected 4 hex digits") from None
+    computed = crc16(data)
+    if carried != computed:
+        raise HJ212Error(f"bad CRC: frame carries {crc_field.decode().upper()}, data gives {computed:04X}")
+    return data
+
+
+def _chars(data: bytes) -> int:
+    # Some loggers count characters, not bytes, when the segment holds UTF-8 text (Chinese names).
+    return len(data.decode("utf-8", errors="replace"))
+
+
+def _header(text: str) -> dict[str, str]:
+    header: dict[str, str] = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise HJ212Error(f"bad header: {item[:40]!r} is not KEY=VALUE")
+        if key in header:
+            raise HJ212Error(f"bad header: field {key} appears twice")
+        header[key] = value
+    for key in ("ST", "CN", "MN"):
+        if key not in header:
+            raise HJ212Error(f"missing field {key} in the header")
+    return header
+
+
+def _frame(
+    header: dict[str, str], factors: Factors, other: dict[str, str], repeated: tuple[str, ...]
+) -> Frame:
+    st, cn, mn = header.pop("ST"), header.pop("CN"), header.pop("MN")
+    if not (len(st) == 2 and _DIGITS.fullmatch(st)):
+        raise HJ212Error(f"bad header: ST={st[:10]!r} is not a 2-digit system code")
+    if not (len(cn) == 4 and _DIGITS.fullmatch(cn)):
+        raise HJ212Error(f"bad header: CN={cn[:10]!r} is not a 4-digit command code")
+    if not _MN.fullmatch(mn):
+        raise HJ212Error(f"bad header: MN={mn[:40]!r} is not 1-32 letters and digits")
+    qn = header.pop("QN", None)
+    if qn is not None and not (_DIGITS.fullmatch(qn) and len(qn) <= 20):
+        raise HJ212Error(f"bad header: QN={qn[:30]!r} is not a timestamp of digits")
+    flag = _int_field(header, "Flag", 255)
+    pnum, pno = _int_field(header, "PNUM", 9999), _int_field(header, "PNO", 9999)
+    if flag is not None and flag >> 2 > VERSION_2017:
+        raise HJ212Error(f"unsupported protocol version {flag >> 2} in Flag={flag} (2005 = 0, 2017 = 1)")
+    if (pnum is None) != (pno is None) or (flag is not None and flag & FLAG_SPLIT and pnum is None):
+        raise HJ212Error("bad header: a split packet needs both PNUM and PNO")
+    if pnum is not None and pno is not None and not 1 <= pno <= pnum:
+        raise HJ212Error(f"bad header: packet number PNO={pno} is outside 1..PNUM={pnum}")
+    pw = header.pop("PW", None)
+    return Frame(st, cn, mn, qn, pw, flag, pnum, pno, factors, other, header, repeated)
+
+
+def _int_field(header: dict[str, str], key: str, maximum: int) -> int | None:
+    value = header.pop(key, None)
+    if value is None:
+        return None
+    if not (_DIGITS.fullmatch(value) and len(value) <= 4 and int(value) <= maximum):
+        raise HJ212Error(f"bad header: {key}={value[:10]!r} is not an integer 0-{maximum}")
+    return int(value)
+
+
+def parse_cp(body: str) -> tuple[Factors, dict[str, str], tuple[str, ...]]:
+    """Items are separated by ``;``, fields of one item by ``,``; ``code-Field=value`` is a factor field.
+
+    Returns the factors, the other items, and the codes of factor items that repeat an earlier item's
+    code (real loggers do this, e.g. three ``B01`` items in one frame): the first one counts.
+    """
+    factors: Factors = {}
+    other: dict[str, str] = {}
+    repeated: list[str] = []
+    for item in body.split(";"):
+        item_factors: Factors = {}
+        for pair in item.split(",") if item else ():
+            key, eq, value = pair.partition("=")
+            if not eq or not key:
+                raise HJ212Error(f"bad CP item {pair[:40]!r}: expected KEY=VALUE")
+            code, dash, name = key.rpartition("-")
+            if not dash or not code or not name:
+                if key in other:
+                    raise HJ212Error(f"CP field {key} appears twice")
+                other[key] = _checked_time(key, value)
+                continue
+            fields = item_factors.setdefault(code, {})
+            if name in fields:
+                raise HJ212Error(f"CP field {key} appears twice in one item")
+            fields[name] = _number(key, value) if name in NUMERIC_FIELDS else _checked_time(name, value)
+        for code, fields in item_factors.items():
+            if code in factors:
+                repeated.append(code)
+            else:
+                factors[code] = fields
+    return factors, other, tuple(repeated)
+
+
+def _number(key: str, value: str) -> float:
+    if len(value) > 64 or not _NUMBER.fullmatch(value):
+        raise HJ212Error(f"bad number: {key}={value[:40]!r}")
+    return float(value)
+
+
+def _checked_time(key: str, value: str) -> str:
+    if key.endswith("Time") and key != "HeartbeatTime":
+        local_time(value, key)  # validate here so a bad time is a decode error, not a surprise later
+    return value
+
+
+def local_time(text: str, what: str = "DataTime") -> datetime:
+    """``YYYYMMDDhhmmss`` or ``YYYYMMDDhhmmsszzz`` (local time, no zone) as a naive datetime."""
+    if not _TIME.fullmatch(text):
+        raise HJ212Error(f"bad {what} {text[:40]!r}: expected YYYYMMDDhhmmss (14 or 17 digits)")
+    try:
+        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(microsecond=int(text[14:] or 0) * 1000)
+    except ValueError:
+        raise HJ212Error(f"bad {what} {text!r}: not a real date and time") from None
+
+
+def format_time(when: datetime) -> str:
+    """A naive local datetime as HJ 212 ``YYYYMMDDhhmmss``."""
+    return when.strftime("%Y%m%d%H%M%S")
+
+
+def code_2017(code: str) -> str:
+    """A 2005 factor code as its 2017 code (``011`` -> ``w01018``); other codes unchanged."""
+    param = parameters.BY_2005.get(code)
+    return param.hj212_2017 if param is not None and param.hj212_2017 else code
+
+
+def to_utc(local: str, zone: ZoneInfo, what: str = "DataTime") -> datetime:
+    """HJ 212 times are local with no zone: read them in the zone of the point's park."""
+    return local_time(local, what).replace(tzinfo=zone).astimezone(UTC)
+
+
+def describe(frame: Frame, zone: ZoneInfo) -> dict[str, object]:
+    """The JSON view of a frame (the `outfall hj212 decode` contract); factor codes in 2017 form."""
+    values: dict[str, dict[str, float | str]] = {}
+    for code, fields in frame.factors.items():
+        shown = dict(fields)
+        if isinstance(sample := shown.get("SampleTime"), str):
+            shown["SampleTime"] = local_time(sample, "SampleTime").replace(tzinfo=zone).isoformat()
+        values[code_2017(code)] = shown
+    data_time = frame.data_time
+    out: dict[str, object] = {
+        "ok": True,
+        "edition": frame.edition,
+        "st": frame.st,
+        "cn": frame.cn,
+        "mn": frame.mn,
+        "qn": frame.qn,
+        "flag": frame.flag,
+        "data_time": local_time(data_time).replace(tzinfo=zone).isoformat() if data_time else None,
+        "values": values,
+    }
+    if frame.pnum is not None:
+        out["pnum"], out["pno"] = frame.pnum, frame.pno
+    other = {k: v for k, v in frame.other.items() if k != "DataTime"}
+    if other:
+        out["other"] = other
+    return out
