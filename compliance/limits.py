@@ -1,0 +1,232 @@
+"""Limit resolution: which limit applies to a point and parameter, from when, and why.
+
+standard (park → plant → point) + point kind (heavy metals at the workshop outlet, the rest at the total
+outlet, reuse standards at the reuse outlet) + discharge mode (GB 4287 direct/indirect with the 2015
+amendment) + permit overrides with effective dates from the park file. The strictest applies: the lowest
+upper and the highest lower bound in force. Pure: park spec in, ``Resolution`` out.
+
+Park ``config`` keys read here (all optional):
+    standard: GB21900-2008-T2          # set from the park file's top-level ``standard``
+    reuse_standard: GBT19923-2005-process_and_product
+    batik: false                       # GB 4287 蜡染 values for NH3-N / TN
+    dyeing_pretreatment_plant: false   # GB 4287 amendment note (4): indirect COD 500 / BOD5 150
+    municipal_bound: false             # GB 4287 amendment note (3): indirect to municipal → direct limits
+    unconfirmed_limits: [FZT01107-2011, "GBT19923-2005-washing:las"]   # opt in to UNCONFIRMED values
+    detection_limits: {cr6: 0.004}     # method detection limits for 不得检出 limits (mg/L)
+    permits:
+      - {plant: shop-01, point: total, parameter: cod, upper: 60, from: 2026-01-01, to: 2027-01-01,
+         ref: 91330381MA2XXXX-001P}
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from compliance.models import Limit, LimitSegment, Resolution
+from compliance.standards import LimitPoint, Standard, StandardLimit, catalogue
+from ingest import parameters
+from ingest.models import ParkSpec, PlantSpec, PointSpec
+
+DEFAULT_REUSE_STANDARD = "GBT19923-2005-process_and_product"
+_KIND_TO_POINT: dict[str, LimitPoint | None] = {
+    "workshop_outlet": "workshop",
+    "total_outlet": "total",
+    "central_outlet": "total",  # the central plant's outlet is the park's total outlet
+    "reuse_outlet": "reuse",
+    "central_inlet": None,
+    "intake": None,
+}
+_POINT_NAMES = {"workshop": "workshop outlet", "total": "total outlet", "reuse": "reuse-water outlet"}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    upper: float | None
+    lower: float | None
+    source: str
+    confirmed: bool
+    not_detected: bool
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def standard_id(standard: str, mode: str, config: dict[str, object]) -> str:
+    """``GB4287-2012-T2`` + mode → the catalogue id for that mode; exact ids pass through."""
+    known = catalogue()
+    if standard in known:
+        return standard
+    if mode == "indirect" and config.get("municipal_bound"):
+        mode = "direct"  # GB 4287 amendment note (3)
+    return f"{standard}-{mode}"
+
+
+def _local_midnight(value: object, tz: ZoneInfo) -> datetime:
+    day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def _standard_candidate(
+    std: Standard, lim: StandardLimit, mode: str, config: dict[str, object], reasons: list[str]
+) -> _Candidate:
+    upper, label = lim.upper, f"{std.id} ({std.table})"
+    if lim.upper_batik is not None and config.get("batik"):
+        upper, label = lim.upper_batik, f"{label}, batik value"
+    if lim.upper_park_pretreatment is not None and mode == "indirect":
+        if config.get("dyeing_pretreatment_plant"):
+            upper, label = lim.upper_park_pretreatment, f"{label}, amendment note (4) park pre-treatment"
+        else:
+            reasons.append(f"{std.id}: amendment note (5) value applies (no dyeing_pretreatment_plant)")
+    if lim.not_detected:
+        mdl = _float_map(config.get("detection_limits")).get(lim.parameter)
+        upper = mdl if mdl is not None else 0.0
+        reasons.append(
+            f"{std.id}: 不得检出 (not detected); breach above "
+            + (f"the park's detection limit {mdl}" if mdl is not None else "0 (set config.detection_limits)")
+        )
+    return _Candidate(upper, lim.lower, label, lim.confirmed, lim.not_detected)
+
+
+def _float_map(value: object) -> dict[str, float]:
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _unconfirmed_enabled(config: dict[str, object], std_id: str, code: str) -> bool:
+    enabled = config.get("unconfirmed_limits") or []
+    return isinstance(enabled, list) and (std_id in enabled or f"{std_id}:{code}" in enabled)
+
+
+def _from_standard(park: ParkSpec, point: PointSpec, code: str, reasons: list[str]) -> _Candidate | None:
+    where = _KIND_TO_POINT[point.kind]
+    if where is None:
+        reasons.append(f"a {point.kind} point has no discharge limit (it is not a discharge point)")
+        return None
+    config = park.config
+    if where == "reuse":
+        own = catalogue().get(point.standard or "")
+        sid = own.id if own and own.kind == "reuse" else None
+        sid = sid or str(config.get("reuse_standard") or DEFAULT_REUSE_STANDARD)
+        reasons.append(f"reuse outlet: reuse-water standard {sid}")
+    else:
+        base = point.standard or config.get("standard")
+        if not base:
+            reasons.append("no standard set for the park, plant or point")
+            return None
+        sid = standard_id(str(base), point.discharge_mode, config)
+        reasons.append(f"standard {base}, {point.discharge_mode} discharge: table {sid}")
+    std = catalogue().get(sid)
+    if std is None:
+        reasons.append(f"standard {sid!r} is not in the standards catalogue")
+        return None
+    lim = std.limit_for(code)
+    if lim is None:
+        reasons.append(f"{sid} sets no limit for {code}")
+        return None
+    if lim.point != where:
+        reasons.append(f"{sid} limits {code} at the {_POINT_NAMES[lim.point]}, not at a {point.kind}")
+        return None
+    candidate = _standard_candidate(std, lim, point.discharge_mode, config, reasons)
+    if not lim.confirmed:
+        if not _unconfirmed_enabled(config, sid, code):
+            reasons.append(f"{sid} value for {code} is UNCONFIRMED: not enforced (config.unconfirmed_limits)")
+            return None
+        reasons.append(f"{sid} value for {code} is UNCONFIRMED, enforced because the park enabled it")
+    return candidate
+
+
+def _from_permits(
+    park: ParkSpec, plant: PlantSpec, point: PointSpec, code: str, reasons: list[str]
+) -> list[_Candidate]:
+    permits = park.config.get("permits") or []
+    tz = ZoneInfo(park.timezone)
+    found = []
+    for entry in permits if isinstance(permits, list) else []:
+        if not isinstance(entry, dict) or entry.get("parameter") != code:
+            continue
+        if entry.get("plant", plant.id) not in (plant.id, "*") or entry.get("point", point.id) != point.id:
+            continue
+        start = _local_midnight(entry["from"], tz) if entry.get("from") else None
+        end = _local_midnight(entry["to"], tz) if entry.get("to") else None
+        ref = entry.get("ref", "permit")
+        upper = None if entry.get("upper") is None else float(entry["upper"])
+        lower = None if entry.get("lower") is None else float(entry["lower"])
+        found.append(_Candidate(upper, lower, f"permit {ref}", True, False, start, end))
+        reasons.append(
+            f"permit {ref}: upper={upper} lower={lower}"
+            f" from {entry.get('from', '-')} to {entry.get('to', '-')}"
+        )
+    return found
+
+
+def _strictest(cands: list[_Candidate], unit: str) -> Limit | None:
+    uppers = [c for c in cands if c.upper is not None]
+    lowers = [c for c in cands if c.lower is not None]
+    if not uppers and not lowers:
+        return None
+    up = min(uppers, key=lambda c: c.upper or 0.0) if uppers else None
+    lo = max(lowers, key=lambda c: c.lower or 0.0) if lowers else None
+    return Limit(
+        upper=up.upper if up else None,
+        lower=lo.lower if lo else None,
+        unit=unit,
+        upper_source=up.source if up else None,
+        lower_source=lo.source if lo else None,
+        confirmed=all(c.confirmed for c in (up, lo) if c is not None),
+        not_detected=bool(up and up.not_detected),
+    )
+
+
+def _timeline(standard: _Candidate | None, permits: list[_Candidate], unit: str) -> list[LimitSegment]:
+    edges = sorted({t for c in permits for t in (c.start, c.end) if t is not None})
+    bounds: list[datetime | None] = [None, *edges, None]
+    segments: list[LimitSegment] = []
+    for start, end in itertools.pairwise(bounds):
+        probe = start or (end or datetime.now(UTC))
+        in_force = [c for c in permits if _covers(c, probe, start is None)]
+        limit = _strictest(([standard] if standard else []) + in_force, unit)
+        if limit is None:
+            continue
+        if segments and segments[-1].limit == limit and segments[-1].valid_to == start:
+            segments[-1] = LimitSegment(segments[-1].valid_from, end, limit)
+        else:
+            segments.append(LimitSegment(start, end, limit))
+    return segments
+
+
+def _covers(c: _Candidate, t: datetime, before_all: bool) -> bool:
+    if before_all:  # the open segment before the first edge: only permits without a start
+        return c.start is None
+    return (c.start is None or c.start <= t) and (c.end is None or t < c.end)
+
+
+def resolve(
+    park: ParkSpec, plant: PlantSpec, point: PointSpec, code: str, at: datetime | None = None
+) -> Resolution:
+    reasons: list[str] = []
+    unit = parameters.BY_CODE[code].unit
+    standard = _from_standard(park, point, code, reasons)
+    permits = _from_permits(park, plant, point, code, reasons)
+    segments = _timeline(standard, permits, unit)
+    when = at or datetime.now(UTC)
+    current = next(
+        (
+            s.limit
+            for s in segments
+            if (s.valid_from is None or s.valid_from <= when) and (s.valid_to is None or when < s.valid_to)
+        ),
+        None,
+    )
+    if current is not None and permits:
+        reasons.append(f"strictest in force at {when:%Y-%m-%d}: {current.source}")
+    return Resolution(code, current, tuple(reasons), tuple(segments))
+
+
+def resolve_park(park: ParkSpec) -> list[tuple[PlantSpec, PointSpec, Resolution]]:
+    return [
+        (plant, point, resolve(park, plant, point, code))
+        for plant in park.plants
+        for point in plant.points
+        for code in point.parameters
+    ]

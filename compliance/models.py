@@ -1,0 +1,134 @@
+"""Domain types of the compliance engine: limits, verdicts, alerts. Plain frozen dataclasses so the rule
+and transition functions stay pure and easy to test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Severity = Literal["warning", "violation", "critical"]
+SEVERITY_RANK: dict[str, int] = {"warning": 1, "violation": 2, "critical": 3}
+AlertStateName = Literal["open", "acknowledged", "resolved"]
+
+# Alert kinds. One active alert per (kind, point, parameter); parameter 0 means "the whole point".
+EXCEEDANCE = "exceedance"  # a single valid value against its limit (GB 21900 / GB 4287 §6.2)
+HOURLY_MEAN = "hourly_mean"
+DAILY_MEAN = "daily_mean"
+OFFLINE = "offline"
+INSTRUMENT_FAULT = "instrument_fault"  # D, B, F (and T on non-metals) held too long
+OVER_RANGE = "over_range"  # T on a heavy metal: the true value is at least the range ceiling
+IMPLAUSIBLE = "implausible"
+FLATLINE = "flatline"
+RATE_OF_CHANGE = "rate_of_change"
+REUSE_RATIO = "reuse_ratio"
+MASS_BALANCE = "mass_balance"
+ALERT_KINDS = (
+    EXCEEDANCE,
+    HOURLY_MEAN,
+    DAILY_MEAN,
+    OFFLINE,
+    INSTRUMENT_FAULT,
+    OVER_RANGE,
+    IMPLAUSIBLE,
+    FLATLINE,
+    RATE_OF_CHANGE,
+    REUSE_RATIO,
+    MASS_BALANCE,
+)
+# Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
+# same point are muted (inhibition, as in Alertmanager).
+INHIBITING_KINDS = frozenset({OFFLINE, INSTRUMENT_FAULT})
+CONCENTRATION_KINDS = frozenset({EXCEEDANCE, HOURLY_MEAN, DAILY_MEAN})
+WHOLE_POINT = 0
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The limit that applies to one point and parameter over a period, with its provenance."""
+
+    upper: float | None
+    lower: float | None
+    unit: str
+    upper_source: str | None = None  # e.g. "GB21900-2008-T2 (GB 21900-2008 Table 2)" or "permit X"
+    lower_source: str | None = None
+    confirmed: bool = True
+    not_detected: bool = False  # 不得检出: no warning or criminal tiers, any detection is a breach
+
+    @property
+    def source(self) -> str:
+        parts = [s for s in (self.upper_source, self.lower_source) if s]
+        return "; ".join(dict.fromkeys(parts))
+
+
+@dataclass(frozen=True)
+class LimitSegment:
+    """A limit with the UTC period it is in force for (None = open-ended)."""
+
+    valid_from: datetime | None
+    valid_to: datetime | None
+    limit: Limit
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which limit applies at a point for a parameter, and why (``outfall limits show``)."""
+
+    parameter: str
+    limit: Limit | None
+    reasons: tuple[str, ...]
+    segments: tuple[LimitSegment, ...] = ()
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """A valid mean over a park-local calendar hour or day."""
+
+    start: datetime
+    end: datetime
+    mean: float | None
+    n_valid: int
+    n_expected: int
+    sufficient: bool
+
+    @property
+    def valid_fraction(self) -> float:
+        return self.n_valid / self.n_expected if self.n_expected else 0.0
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """The part of an active alert the transition functions need."""
+
+    id: int
+    kind: str
+    severity: Severity
+    state: AlertStateName
+    peak: float | None
+    last_value: float | None
+    count: int
+    first_time: datetime
+    last_time: datetime
+    clear_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """What to write for one alert key after applying observations. ``events`` are the notification
+    events (opened / escalated / resolved) to put in the outbox."""
+
+    action: Literal["none", "open", "update", "resolve"]
+    alert: AlertState | None
+    events: tuple[str, ...] = ()
+    resolved_at: datetime | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    actor: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)

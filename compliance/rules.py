@@ -1,0 +1,193 @@
+"""The rules: pure functions of typed inputs. Callers load the data and write the outcome.
+
+Only N and S values are valid (HJ 212 flags, standards.md §a.9); M and C (maintenance, calibration) and
+the fault flags never count as breaches. Values outside the parameter's physically plausible range are
+suspect and never judged against a limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from compliance.models import Limit, Severity, WindowResult
+from ingest.models import VALID_FLAGS
+from ingest.parameters import BY_CODE
+
+# 法释〔2023〕7号 Art. 1: >= 3x the standard for these is "serious environmental pollution" ...
+CRIMINAL_3X = frozenset({"pb", "hg", "cd", "cr_total", "cr6", "as", "tl", "sb"})
+# ... and >= 10x for these (V has no parameter in the catalogue).
+CRIMINAL_10X = frozenset({"ni", "cu", "zn", "ag", "mn", "co"})
+HEAVY_METALS = CRIMINAL_3X | CRIMINAL_10X
+FAULT_FLAGS = frozenset("DBF")
+
+
+@dataclass(frozen=True)
+class Policy:
+    warn_fraction: float = 0.8
+    clear_fraction: float = 0.9
+    clear_hold_s: float = 300.0
+
+
+def is_valid(flag: str) -> bool:
+    return flag in VALID_FLAGS
+
+
+def is_plausible(code: str, value: float) -> bool:
+    p = BY_CODE[code]
+    return math.isfinite(value) and p.plausible_min <= value <= p.plausible_max
+
+
+def critical_multiple(code: str) -> float | None:
+    if code in CRIMINAL_3X:
+        return 3.0
+    if code in CRIMINAL_10X:
+        return 10.0
+    return None
+
+
+def severity(code: str, value: float, limit: Limit, policy: Policy) -> Severity | None:
+    """The severity tier of one valid value, or None when it is below the warning level."""
+    if limit.lower is not None and value < limit.lower:
+        return "violation"
+    if limit.upper is None:
+        return None
+    if limit.not_detected or limit.upper <= 0:
+        return "violation" if value > limit.upper else None
+    multiple = critical_multiple(code)
+    # relative tolerance: 3 x 0.2 is 0.6000000000000001 in floating point, and 0.6 is 3x the limit
+    if multiple is not None and value >= multiple * limit.upper * (1 - 1e-9):
+        return "critical"
+    if value > limit.upper:
+        return "violation"
+    # Two-sided ranges (pH) have no "approaching" tier: 8.5 is as normal as 7.5.
+    if limit.lower is None and value >= policy.warn_fraction * limit.upper:
+        return "warning"
+    return None
+
+
+def is_clear(value: float, limit: Limit, alert_severity: Severity, policy: Policy) -> bool:
+    """Hysteresis: below the clear level, which sits under the level that opened the alert."""
+    if limit.lower is not None:
+        span = (limit.upper - limit.lower) if limit.upper is not None else limit.lower
+        margin = (1 - policy.clear_fraction) * span
+        if value < limit.lower + margin:
+            return False
+        return limit.upper is None or value <= limit.upper - margin
+    if limit.upper is None:
+        return True
+    if limit.not_detected or limit.upper <= 0:
+        return value <= limit.upper
+    level = limit.upper * (policy.warn_fraction if alert_severity == "warning" else 1.0)
+    return value < policy.clear_fraction * level
+
+
+# --- means on the park-local calendar ---------------------------------------------------------------
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC start and end of a park-local calendar day (23 or 25 h long across a DST change)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local_day_of(t: datetime, tz: ZoneInfo) -> date:
+    return t.astimezone(tz).date()
+
+
+def local_hour_bounds(t: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The park-local calendar hour containing ``t``, in UTC (correct for half-hour zones too)."""
+    local = t.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+    start = local.astimezone(UTC)
+    return start, start + timedelta(hours=1)
+
+
+def window_mean(
+    samples: Iterable[tuple[datetime, float, str]],
+    start: datetime,
+    end: datetime,
+    interval_s: int,
+    min_valid_fraction: float,
+    code: str | None = None,
+) -> WindowResult:
+    """Mean of the valid (and plausible) values in [start, end); sufficient when at least
+    ``min_valid_fraction`` of the expected values are valid."""
+    values = [
+        v
+        for t, v, flag in samples
+        if start <= t < end and is_valid(flag) and (code is None or is_plausible(code, v))
+    ]
+    expected = max(1, round((end - start).total_seconds() / interval_s))
+    n = len(values)
+    mean = math.fsum(values) / n if n else None
+    return WindowResult(start, end, mean, n, expected, n >= min_valid_fraction * expected and n > 0)
+
+
+# --- data truth --------------------------------------------------------------------------------------
+def is_offline(now: datetime, last_seen: datetime | None, interval_s: int, k: float) -> bool:
+    return last_seen is None or (now - last_seen).total_seconds() > k * interval_s
+
+
+def fault_held(run_start: datetime, latest: datetime, hold_s: float) -> bool:
+    """A D/B/F flag run that has lasted at least ``hold_s`` (run_start = first flagged value)."""
+    return (latest - run_start).total_seconds() >= hold_s
+
+
+def status_flags(code: str) -> frozenset[str]:
+    """Flags that mean 'instrument not measuring' for this parameter. T on a heavy metal is not here:
+    it is an over-range alert of its own, since the true value is at least the range ceiling."""
+    return FAULT_FLAGS if code in HEAVY_METALS else FAULT_FLAGS | {"T"}
+
+
+def flatline(
+    series: Sequence[tuple[datetime, float]], min_duration_s: float, min_count: int, tolerance: float = 1e-9
+) -> tuple[datetime, datetime] | None:
+    """The span of the latest run of identical values if it is long enough, else None. Runs of exact
+    zero are ignored: a plant that is not discharging reports flow 0 all night."""
+    if len(series) < min_count:
+        return None
+    ordered = sorted(series)
+    last_t, last_v = ordered[-1]
+    first_t = last_t
+    count = 0
+    for t, v in reversed(ordered):
+        if abs(v - last_v) > tolerance:
+            break
+        first_t, count = t, count + 1
+    if last_v == 0 or count < min_count:
+        return None
+    return (first_t, last_t) if (last_t - first_t).total_seconds() >= min_duration_s else None
+
+
+def rate_of_change(
+    series: Sequence[tuple[datetime, float]], max_step: float, max_gap_s: float
+) -> tuple[datetime, float] | None:
+    """The largest jump between consecutive values at most ``max_gap_s`` apart if it exceeds
+    ``max_step``; None otherwise."""
+    worst: tuple[datetime, float] | None = None
+    ordered = sorted(series)
+    for (t0, v0), (t1, v1) in itertools.pairwise(ordered):
+        step = abs(v1 - v0)
+        if (t1 - t0).total_seconds() <= max_gap_s and step > max_step and (worst is None or step > worst[1]):
+            worst = (t1, step)
+    return worst
+
+
+# --- park water balance -----------------------------------------------------------------------------
+def volume_m3(mean_flow_lps: float, seconds: float) -> float:
+    return mean_flow_lps * seconds / 1000.0
+
+
+def reuse_ratio(reuse_m3: float, discharge_m3: float) -> float | None:
+    total = reuse_m3 + discharge_m3
+    return reuse_m3 / total if total > 0 else None
+
+
+def mass_balance_gap(plants_m3: float, inlet_m3: float) -> float | None:
+    """Relative gap between what the plants discharged and what reached the central plant; a large
+    positive gap is water that went somewhere else (bypass, leak)."""
+    return (plants_m3 - inlet_m3) / inlet_m3 if inlet_m3 > 0 else None
