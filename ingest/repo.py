@@ -4,6 +4,7 @@ a command) owns the transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import orjson
 import psycopg
@@ -156,3 +157,35 @@ def add_counters(
         " updated_at = now()",
         (worker, messages, readings, duplicates, rejects),
     )
+
+
+def copy_statistics(conn: psycopg.Connection, copy_text: bytes) -> int:
+    """COPY logger statistics (see ``hj212_records``) in, dropping any whose key is already stored.
+    Returns the number of new rows."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_statistics ("
+        " point_id integer, parameter_id smallint, period text, time timestamptz, avg double precision,"
+        ' min double precision, max double precision, cou double precision, flag "char", source text)'
+        " ON COMMIT DELETE ROWS"
+    )
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY staging_statistics (point_id, parameter_id, period, time, avg, min, max, cou, flag, source)"
+            " FROM STDIN"
+        ) as copy:
+            copy.write(copy_text)
+        cur.execute(
+            "INSERT INTO logger_statistics"
+            " (point_id, parameter_id, period, time, avg, min, max, cou, flag, source)"
+            " SELECT point_id, parameter_id, period, time, avg, min, max, cou, flag, source"
+            " FROM staging_statistics ON CONFLICT DO NOTHING"
+        )
+        return cur.rowcount
+
+
+def last_statistics(conn: psycopg.Connection, point_id: int, period: str) -> datetime | None:
+    """The start of the latest stored logger record of a point for a period (back-fill looks for gaps)."""
+    row = conn.execute(
+        "SELECT max(time) FROM logger_statistics WHERE point_id = %s AND period = %s", (point_id, period)
+    ).fetchone()
+    return row[0] if row else None

@@ -40,6 +40,8 @@ class IngestSettings(BaseSettings):
     # MQTT 5 shared-subscription group: N workers with the same group split the stream.
     share_group: str | None = None
     topic: str = "outfall/v1/+/+/+"
+    # Raw HJ 212 frames (outfall/hj212/{MN}) through the same worker; empty to not subscribe.
+    hj212_topic: str = "outfall/hj212/+"
     # A batch closes at this many readings or this many seconds after its first message.
     batch_readings: int = Field(default=20_000, ge=1)
     batch_seconds: float = Field(default=0.05, gt=0)
@@ -49,3 +51,6 @@ class IngestSettings(BaseSettings):
     max_payload_bytes: int = Field(default=65_536, ge=256)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     registry_refresh_s: float = 5.0
+
+    def topics(self) -> list[str]:
+        return [t for t in (self.topic, self.hj212_topic) if t]

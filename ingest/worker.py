@@ -29,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import jsonv1, repo
+from ingest import hj212_records, jsonv1, repo
 from ingest.backoff import Backoff
 from ingest.models import RegistryPoint
 from ingest.settings import IngestSettings
@@ -44,6 +44,7 @@ class Batch:
     started: float = 0.0
     readings: int = 0
     copy_parts: list[bytes] = field(default_factory=list)
+    stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
     dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
     # messages rejected only because the registry did not know them yet: retried after a refresh
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
@@ -86,6 +87,7 @@ class IngestWorker:
         self._draining = threading.Event()
         self._stopped = threading.Event()
         self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
+        self._points_by_mn: dict[str, RegistryPoint] = {}
         self._registry_loaded = 0.0
         self._conn: psycopg.Connection | None = None
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
@@ -119,11 +121,11 @@ class IngestWorker:
             return
         with self._lock:
             self._generation += 1
-        topic = self.settings.topic
+        topics = self.settings.topics()
         if self.settings.share_group:
-            topic = f"$share/{self.settings.share_group}/{topic}"
-        client.subscribe(topic, qos=1)
-        log.info("connected to %s:%d, subscribed to %s", self.mqtt_host, self.mqtt_port, topic)
+            topics = [f"$share/{self.settings.share_group}/{topic}" for topic in topics]
+        client.subscribe([(topic, 1) for topic in topics])
+        log.info("connected to %s:%d, subscribed to %s", self.mqtt_host, self.mqtt_port, ", ".join(topics))
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
@@ -137,26 +139,43 @@ class IngestWorker:
         if self._draining.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
         payload = bytes(msg.payload)
-        result = jsonv1.decode(
-            msg.topic,
-            payload,
-            self._points,
-            datetime.now(UTC),
-            max_bytes=self.settings.max_payload_bytes,
-            source=SOURCE,
-        )
+        result = self._decode(msg.topic, payload, datetime.now(UTC))
         with self._lock:
             batch = self._batch
             if not batch.acks:
                 batch.started = time.monotonic()
             batch.acks.append((msg.mid, msg.qos, self._generation))
-            if isinstance(result, jsonv1.Accepted):
-                batch.copy_parts.append(result.copy_text)
-                batch.readings += result.count
-            elif result.unknown:
-                batch.unknown.append((msg.topic, payload))
-            else:
-                batch.dead.append((SOURCE, msg.topic, payload, result.reason))
+            self._collect(batch, msg.topic, payload, result, retry_unknown=True)
+
+    def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
+        # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
+        if topic.startswith(hj212_records.TOPIC_PREFIX):
+            return hj212_records.decode(topic, payload, self._points_by_mn, now)
+        return jsonv1.decode(
+            topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
+        )
+
+    @staticmethod
+    def _collect(
+        batch: Batch,
+        topic: str,
+        payload: bytes,
+        result: jsonv1.Accepted | jsonv1.Rejected,
+        retry_unknown: bool,
+    ) -> None:
+        source = hj212_records.SOURCE_MQTT if topic.startswith(hj212_records.TOPIC_PREFIX) else SOURCE
+        if isinstance(result, jsonv1.Accepted):
+            batch.copy_parts.append(result.copy_text)
+            batch.readings += result.count
+            if isinstance(result, hj212_records.Accepted):
+                if result.stats_text:
+                    batch.stats_parts.append(result.stats_text)
+                if result.note:
+                    batch.dead.append((source, topic, payload, result.note))
+        elif result.unknown and retry_unknown:
+            batch.unknown.append((topic, payload))
+        else:
+            batch.dead.append((source, topic, payload, result.reason))
 
     def _network_loop(self) -> None:
         backoff = Backoff()
@@ -230,6 +249,7 @@ class IngestWorker:
         points = repo.registry(conn)
         conn.commit()
         self._points = {(p.park, p.plant, p.code): p for p in points}
+        self._points_by_mn = {p.mn: p for p in points if p.mn}
         self._registry_loaded = time.monotonic()
 
     def _commit_with_retry(self, batch: Batch) -> None:
@@ -259,6 +279,8 @@ class IngestWorker:
         inserted = 0
         if batch.copy_parts:
             inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
+        if batch.stats_parts:
+            repo.copy_statistics(conn, b"".join(batch.stats_parts))
         if batch.dead:
             repo.insert_dead_letters(conn, batch.dead)
         duplicates = batch.readings - inserted
@@ -280,14 +302,7 @@ class IngestWorker:
             self._refresh_registry(conn, min_age=0)
         now = datetime.now(UTC)
         for topic, payload in batch.unknown:
-            result = jsonv1.decode(
-                topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
-            )
-            if isinstance(result, jsonv1.Accepted):
-                batch.copy_parts.append(result.copy_text)
-                batch.readings += result.count
-            else:
-                batch.dead.append((SOURCE, topic, payload, result.reason))
+            self._collect(batch, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
         batch.unknown = []
 
     def _ack(self, batch: Batch) -> None:

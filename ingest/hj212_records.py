@@ -1,0 +1,170 @@
+"""HJ 212 frames into Outfall records: readings (2011 real-time) and logger statistics (2051/2061/2031).
+
+Pure: a decoded frame and the registry point of its MN in, COPY text or a reason out. Real-time values
+are readings; the logger's own minute, hourly and daily aggregates go to ``logger_statistics``, never
+into the raw series. Values are converted from the instrument's unit to the catalogue unit, DataTime
+(park-local, no zone) to UTC. A frame is not thrown away for one bad factor: the good values are kept
+and ``Accepted.note`` says which were not, so the caller can keep the frame as a dead letter too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ingest import hj212, jsonv1, parameters
+from ingest.jsonv1 import Rejected
+from ingest.models import FLAGS, RegistryPoint
+
+TOPIC_PREFIX = "outfall/hj212/"
+SOURCE_MQTT = "mqtt-hj212"
+SOURCE_TCP = "tcp-hj212"
+REALTIME = "2011"
+PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
+# Protocol chatter and status: decoded, nothing to store.
+CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
+MAX_FUTURE = timedelta(days=1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class Accepted(jsonv1.Accepted):
+    """Readings as COPY text (as JSON v1), plus logger statistics and a note on anything not stored."""
+
+    stats_text: bytes = b""
+    stats_count: int = 0
+    note: str | None = None
+
+
+def topic_mn(topic: str) -> str | None:
+    if not topic.startswith(TOPIC_PREFIX):
+        return None
+    mn = topic[len(TOPIC_PREFIX) :]
+    return mn if mn and "/" not in mn else None
+
+
+def decode(
+    topic: str,
+    payload: bytes,
+    points_by_mn: Mapping[str, RegistryPoint],
+    received_at: datetime,
+    *,
+    max_bytes: int = hj212.MAX_FRAME + 64,
+    source: str = SOURCE_MQTT,
+) -> Accepted | Rejected:
+    """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic."""
+    mn = topic_mn(topic)
+    if mn is None:
+        return Rejected(f"topic {topic!r} is not outfall/hj212/{{MN}}")
+    if len(payload) > max_bytes:
+        return Rejected(
+            f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit of one HJ 212 frame"
+        )
+    try:
+        frame = hj212.decode(payload)
+    except hj212.HJ212Error as exc:
+        return Rejected(exc.reason)
+    if frame.mn != mn:
+        return Rejected(f"frame MN {frame.mn} does not match the topic's MN {mn}")
+    point = points_by_mn.get(frame.mn)
+    if point is None:
+        return Rejected(f"unknown MN {frame.mn}: no point in the park registry has this device", unknown=True)
+    return records(frame, point, received_at, source)
+
+
+def records(
+    frame: hj212.Frame, point: RegistryPoint, received_at: datetime, source: str
+) -> Accepted | Rejected:
+    if frame.cn in CHATTER:
+        return Accepted(b"", 0)
+    if frame.cn != REALTIME and frame.cn not in PERIODS:
+        return Accepted(b"", 0, note=f"CN {frame.cn} frames are decoded but not stored")
+    if frame.data_time is None:
+        return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
+    when = hj212.to_utc(frame.data_time, ZoneInfo(point.timezone))
+    if when < EARLIEST or when > received_at + MAX_FUTURE:
+        return Rejected(f"DataTime {frame.data_time} is implausible: before 2000 or more than 24 h ahead")
+    skipped = [f"factor {code} repeated in the frame (its first item was stored)" for code in frame.repeated]
+    lines: list[str] = []
+    for code, fields in frame.factors.items():
+        param, problem = _parameter(point, code)
+        if param is None:
+            skipped.append(problem)
+            continue
+        if frame.cn == REALTIME:
+            line = _reading(point, param, fields, when, source)
+        else:
+            line = _statistic(point, param, fields, PERIODS[frame.cn], when, source)
+        if line.startswith("!"):
+            skipped.append(f"{code}: {line[1:]}")
+        else:
+            lines.append(line)
+    note = f"not stored: {'; '.join(skipped)}"[:2000] if skipped else None
+    text = "".join(lines).encode()
+    if frame.cn == REALTIME:
+        return Accepted(text, len(lines), note=note)
+    return Accepted(b"", 0, stats_text=text, stats_count=len(lines), note=note)
+
+
+def _parameter(point: RegistryPoint, code: str) -> tuple[parameters.Parameter | None, str]:
+    param = parameters.BY_2005.get(code) or parameters.BY_ALIAS.get(code)
+    if param is None:
+        return None, f"unknown factor code {code}"
+    if param.id not in point.factors:
+        return None, f"{code} ({param.code}) is not measured at point {point.park}/{point.plant}/{point.code}"
+    return param, ""
+
+
+def _flag(fields: Mapping[str, float | str]) -> str | None:
+    flag = fields.get("Flag", "N")
+    return flag if isinstance(flag, str) and flag in FLAGS else None
+
+
+def _reading(
+    point: RegistryPoint,
+    param: parameters.Parameter,
+    fields: Mapping[str, float | str],
+    when: datetime,
+    source: str,
+) -> str:
+    """A COPY line, or ``!reason`` (a sentinel keeps the per-factor loop flat)."""
+    rtd, flag = fields.get("Rtd"), _flag(fields)
+    if not isinstance(rtd, float):
+        return "!no Rtd value in a real-time frame"
+    if flag is None:
+        return f"!flag {fields.get('Flag')!r} is not an HJ 212 flag (N F M S D C T B)"
+    value = rtd * point.factors[param.id]
+    if not math.isfinite(value):
+        return "!value is not a finite number after unit conversion"
+    return jsonv1.copy_line(point.id, param.id, when.isoformat(), value, flag, source)
+
+
+def _statistic(
+    point: RegistryPoint,
+    param: parameters.Parameter,
+    fields: Mapping[str, float | str],
+    period: str,
+    when: datetime,
+    source: str,
+) -> str:
+    factor, flag = point.factors[param.id], _flag(fields)
+    if flag is None:
+        return f"!flag {fields.get('Flag')!r} is not an HJ 212 flag (N F M S D C T B)"
+    # Cou is a volume (m3) for flow and a mass for pollutants; a mass scales with the concentration
+    # unit (µg/L instruments report g, mg/L ones kg), so the same factor brings it to kg.
+    cou_factor = 1.0 if param.code == "flow" else factor
+    values = [_scaled(fields.get(name), f) for name, f in (("Avg", factor), ("Min", factor), ("Max", factor))]
+    values.append(_scaled(fields.get("Cou"), cou_factor))
+    if all(v is None for v in values):
+        return "!no Avg, Min, Max or Cou value"
+    if any(v is not None and not math.isfinite(v) for v in values):
+        return "!value is not a finite number after unit conversion"
+    cells = "\t".join("\\N" if v is None else repr(v) for v in values)
+    return f"{point.id}\t{param.id}\t{period}\t{when.isoformat()}\t{cells}\t{flag}\t{source}\n"
+
+
+def _scaled(value: float | str | None, factor: float) -> float | None:
+    return value * factor if isinstance(value, float) else None
