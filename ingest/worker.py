@@ -15,9 +15,13 @@ messages, and the readings' key makes the second copy a no-op).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest import hj212_records, jsonv1, repo
 from ingest.backoff import Backoff
 from ingest.models import RegistryPoint
+from ingest.mqttio import FastClient
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -91,11 +96,17 @@ class IngestWorker:
         self._registry_loaded = 0.0
         self._conn: psycopg.Connection | None = None
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
+        # Committed batches' acks go to the network thread, the only thread that touches the client.
+        self._acks: deque[list[tuple[int, int, int]]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._writer_done = threading.Event()
         self.client = self._make_client()
 
     # --- network thread -------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = FastClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -105,6 +116,8 @@ class IngestWorker:
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = lambda *_args: self.subscribed.set()
+        # We drive writes from our own loop; without this paho writes from whichever thread queues a packet.
+        client.on_socket_register_write = lambda *_args: None
         return client
 
     def _connect_properties(self) -> Properties:
@@ -179,10 +192,9 @@ class IngestWorker:
 
     def _network_loop(self) -> None:
         backoff = Backoff()
-        connected = False
         while not self._stopped.is_set():
-            if not connected:
-                if self._draining.is_set():
+            if self.client.socket() is None:
+                if self._writer_done.is_set():
                     return
                 try:
                     self.client.connect(
@@ -192,7 +204,6 @@ class IngestWorker:
                         clean_start=False,
                         properties=self._connect_properties(),
                     )
-                    connected = True
                     backoff.reset()
                 except OSError as exc:
                     delay = backoff.next_delay()
@@ -205,11 +216,48 @@ class IngestWorker:
                     )
                     self._stopped.wait(delay)
                     continue
-            rc = self.client.loop(timeout=0.2)
+            if self._pump() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._stopped.wait(backoff.next_delay())
+            elif self._writer_done.is_set() and not self._acks:
+                self.client.disconnect()
+                self.client.loop_write()  # the last PUBACKs, then DISCONNECT
+                return
+
+    def _pump(self) -> MQTTErrorCode:
+        """One turn of the network loop: wait for data or a wake-up, read, send acks, write, keep alive."""
+        sock = self.client.socket()
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        readable = getattr(sock, "pending", lambda: 0)() > 0
+        if not readable:
+            wlist = [sock] if self.client.want_write() else []
+            ready, _, _ = select.select([sock, self._wake_r], wlist, [], 0.1)
+            readable = sock in ready
+            if self._wake_r in ready:
+                while True:
+                    try:
+                        self._wake_r.recv(4096)
+                    except BlockingIOError:
+                        break
+        self._send_acks()
+        for _ in range(5000 if readable else 0):
+            rc = self.client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+            if not getattr(self.client.socket(), "pending", lambda: 0)():
+                break
+        if self.client.want_write():
+            rc = self.client.loop_write()
             if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                connected = False
-                if not self._stopped.is_set():
-                    self._stopped.wait(backoff.next_delay())
+                return rc
+        return self.client.loop_misc()
+
+    def _send_acks(self) -> None:
+        while self._acks:
+            for mid, qos, gen in self._acks.popleft():
+                # an ack for a message of an earlier connection would hit a reused packet id
+                if gen == self._generation and qos > 0:
+                    self.client.ack(mid, qos)
 
     # --- writer thread --------------------------------------------------------------------------
     def _take_batch(self, force: bool) -> Batch | None:
@@ -306,11 +354,9 @@ class IngestWorker:
         batch.unknown = []
 
     def _ack(self, batch: Batch) -> None:
-        with self._lock:
-            generation = self._generation
-        for mid, qos, gen in batch.acks:
-            if gen == generation and qos > 0:
-                self.client.ack(mid, qos)
+        self._acks.append(batch.acks)
+        with contextlib.suppress(BlockingIOError):  # wake-ups already pending are enough
+            self._wake_w.send(b"!")
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -321,10 +367,10 @@ class IngestWorker:
         refresher = threading.Thread(target=self._periodic_refresh, name="registry", daemon=True)
         refresher.start()
         self._writer_loop()
-        self.client.disconnect()
-        time.sleep(0.1)  # let the network loop flush the last acks and the DISCONNECT
+        self._writer_done.set()
+        self._wake_w.send(b"!")
+        network.join(timeout=10)
         self._stopped.set()
-        network.join(timeout=5)
         if self._conn is not None:
             self._conn.close()
         log.info(
