@@ -9,6 +9,7 @@ understands out; it never raises. Parameter codes are canonical codes or HJ 212-
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class Rejected:
     unknown: bool = False
 
 
+@functools.lru_cache(maxsize=65_536)  # pure; loggers repeat the same few topics
 def topic_key(topic: str) -> PointKey | None:
     if not topic.startswith(TOPIC_PREFIX):
         return None
@@ -101,20 +103,29 @@ def decode(
 def _timestamp(raw: object, received_at: datetime) -> str | Rejected:
     if not isinstance(raw, str):
         return Rejected(
-            "field ts is missing or not a string; send ISO 8601 with an offset, "
-            "e.g. 2026-11-29T08:15:00+08:00"
+            "field ts is missing or not a string; send ISO 8601 with an offset,"
+            " e.g. 2026-11-29T08:15:00+08:00"
         )
+    parsed = _parse_ts(raw)
+    if isinstance(parsed, Rejected):
+        return parsed
+    ts, utc_text = parsed
+    if ts < EARLIEST or ts > received_at + MAX_FUTURE:
+        return Rejected(
+            f"ts {raw[:40]!r} is implausible: before 2000 or more than 24 h after it was received"
+        )
+    return utc_text
+
+
+@functools.lru_cache(maxsize=65_536)  # pure; every point of a park reports the same minute stamps
+def _parse_ts(raw: str) -> tuple[datetime, str] | Rejected:
     try:
         ts = datetime.fromisoformat(raw)
     except ValueError:
         return Rejected(f"ts {raw[:40]!r} is not an ISO 8601 timestamp")
     if ts.tzinfo is None or ts.utcoffset() is None:
         return Rejected(f"ts {raw[:40]!r} has no UTC offset; send e.g. 2026-11-29T08:15:00+08:00")
-    if ts < EARLIEST or ts > received_at + MAX_FUTURE:
-        return Rejected(
-            f"ts {raw[:40]!r} is implausible: before 2000 or more than 24 h after it was received"
-        )
-    return ts.astimezone(UTC).isoformat()
+    return ts, ts.astimezone(UTC).isoformat()
 
 
 def _reading_line(
