@@ -1,62 +1,35 @@
-"""Simulator v0: JSON v1 messages for every point of a park, on a simulated clock.
+"""Publishing to the broker: simulated records as MQTT messages, paced on a simulated clock.
 
-Simulated time starts at ``start`` and advances by each point's reporting interval; with ``speed`` S
-one simulated second takes 1/S wall seconds (speed 0 = as fast as the broker takes them).
+With ``speed`` S one simulated second takes 1/S wall seconds (speed 0 = as fast as the broker takes them).
+In ``live`` mode a message is never published before the wall clock reaches its simulated time, as a real
+data logger cannot report the future: a run started hours back catches up at ``speed``, then goes on in
+real time.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-import random
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
-import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest import parameters, units
-from ingest.models import ParkSpec, PointSpec
-from simulators import signals
+from ingest.models import ParkSpec
+from simulators import encode
+from simulators.engine import Engine
+from simulators.records import Message
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
-    sim_time: datetime
+__all__ = ["Message", "connect", "drain", "messages", "publish"]
 
 
 def messages(park: ParkSpec, start: datetime, seed: int, until: datetime | None = None) -> Iterator[Message]:
-    """Every point's messages in simulated-time order (infinite unless ``until`` is given)."""
-    rng = random.Random(seed)
-    tz = ZoneInfo(park.timezone)
-    queue: list[tuple[datetime, int, str, PointSpec, float]] = []
-    for plant in park.plants:
-        bias = rng.uniform(0.6, 1.4)
-        for point in plant.points:
-            heapq.heappush(queue, (start, len(queue), plant.id, point, bias))
-    seq = 0
-    while queue:
-        when, order, plant_id, point, bias = heapq.heappop(queue)
-        if until is not None and when >= until:
-            continue
-        local = when.astimezone(tz)
-        values = {}
-        for code, unit in point.parameters.items():
-            param = parameters.BY_CODE[code]
-            v = signals.value(code, point.kind, local, rng, bias)
-            values[code] = round(v * units.factor(param.unit, unit), 4)
-        seq += 1
-        body = {"ts": local.isoformat(), "values": values, "seq": seq}
-        yield Message(f"outfall/v1/{park.id}/{plant_id}/{point.id}", orjson.dumps(body), when)
-        heapq.heappush(queue, (when + timedelta(seconds=point.interval_s), order, plant_id, point, bias))
+    """Every point's JSON v1 messages in simulated-time order (infinite unless ``until`` is given)."""
+    for record in Engine(park, start, seed, until=until).records():
+        yield encode.json_v1(park.id, record)
 
 
 def connect(host: str, port: int, client_id: str = "") -> mqtt.Client:
@@ -77,6 +50,8 @@ def publish(
     speed: float,
     count: int | None,
     rate: float | None = None,
+    live: bool = False,
+    on_sent: Callable[[Message], None] | None = None,
 ) -> int:
     """Publish at QoS 1, pacing by simulated time (``speed``) and/or messages per second (``rate``)."""
     sent = 0
@@ -92,6 +67,8 @@ def publish(
         if rate:
             due = max(due, sent / rate)
         delay = wall0 + due - time.monotonic()
+        if live:
+            delay = max(delay, (msg.sim_time - datetime.now(UTC)).total_seconds())
         if delay > 0:
             time.sleep(delay)
         while True:
@@ -100,6 +77,8 @@ def publish(
                 break
             time.sleep(0.01)  # local queue full or reconnecting: wait instead of dropping
         sent += 1
+        if on_sent is not None:
+            on_sent(msg)
         if sent % 10_000 == 0:
             log.info("published %d messages", sent)
     return sent
