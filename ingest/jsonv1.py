@@ -125,7 +125,11 @@ def _parse_ts(raw: str) -> tuple[datetime, str] | Rejected:
         return Rejected(f"ts {raw[:40]!r} is not an ISO 8601 timestamp")
     if ts.tzinfo is None or ts.utcoffset() is None:
         return Rejected(f"ts {raw[:40]!r} has no UTC offset; send e.g. 2026-11-29T08:15:00+08:00")
-    return ts, ts.astimezone(UTC).isoformat()
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+02:00 falls before year 1 in UTC
+        return Rejected(f"ts {raw[:40]!r} is implausible: out of range")
+    return utc, utc.isoformat()
 
 
 def _reading_line(

@@ -113,3 +113,9 @@ def test_structured_json_gives_readings_or_a_reason(ts, values, flags):
             datetime.fromisoformat(row[2])
     else:
         assert result.reason
+
+
+def test_timestamps_that_overflow_in_utc_are_rejected_not_raised():
+    # found by hypothesis: year 1 with a positive offset is before year 1 in UTC
+    result = decode(b'{"ts": "0001-01-01T00:00:00+02:34:48", "values": {"cod": 1}}')
+    assert isinstance(result, jsonv1.Rejected) and "implausible" in result.reason
