@@ -6,13 +6,17 @@ import argparse
 import logging
 import re
 import sys
-from datetime import UTC, datetime, timedelta
-from importlib import resources
+from datetime import datetime, timedelta
 from pathlib import Path
+
+import orjson
 
 from ingest import logs, park
 from ingest.settings import MqttSettings
-from simulators import feed
+from simulators import feed, replay, report, scenario
+from simulators.plan import Plan, make_plan, sample_park
+from simulators.records import Message
+from simulators.report import ProgressBar
 
 log = logging.getLogger("simulators")
 
@@ -21,7 +25,7 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def sample_park_path(name: str = "electroplating") -> Path:
-    return Path(str(resources.files("simulators") / "parks" / f"{name}.yaml"))
+    return sample_park(name)
 
 
 def duration(text: str) -> timedelta:
@@ -46,7 +50,11 @@ def timestamp(text: str) -> datetime:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(prog="outfall simulate")
     p.add_argument(
-        "--park", type=Path, default=None, help="park file (default: the sample electroplating park)"
+        "--park",
+        type=Path,
+        default=None,
+        help="park file (default: the sample electroplating park; dyeing for uci/bsm1 replays,"
+        " the 148 HJ 212 stations for hj212-file)",
     )
     p.add_argument(
         "--speed",
@@ -59,6 +67,27 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--duration", type=duration, default=None, help="simulated time to cover, e.g. 2h")
     p.add_argument("--count", type=int, default=None, help="stop after this many messages")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+    p.add_argument("--scenario", type=Path, default=None, help="scenario file of scripted events (YAML)")
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar=("SOURCE", "PATH"),
+        default=None,
+        help=f"replay real data instead of simulating: {' | '.join(replay.SOURCES)} [PATH]"
+        " (hj212-file needs PATH; the others default to ../shared/data)",
+    )
+    p.add_argument("--protocol", choices=("json", "hj212"), default="json", help="wire format (default json)")
+    p.add_argument(
+        "--edition", choices=("2017", "2005"), default="2017", help="HJ 212 edition (default 2017)"
+    )
+    p.add_argument("--truth", type=Path, default=None, help="write the ground truth (JSON) to this file")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="never publish ahead of the wall clock: start 3 h back (unless --start), catch up at"
+        " --speed, then run in real time",
+    )
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
     return p
 
 
@@ -68,34 +97,46 @@ def run(args: argparse.Namespace) -> int:
     if broker.mqtt_url is None:
         print("outfall simulate: set OUTFALL_MQTT_URL (or use `outfall run`)", file=sys.stderr)
         return 2
-    path = args.park or sample_park_path()
     try:
-        spec = park.parse(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, park.ParkFileError) as exc:
+        plan = make_plan(args)
+    except (OSError, park.ParkFileError, scenario.ScenarioError, replay.ReplayError, ValueError) as exc:
         print(f"outfall simulate: {exc}", file=sys.stderr)
         return 2
-    start = args.start or datetime.now(UTC).replace(microsecond=0)
-    until = start + args.duration if args.duration else None
     host, port = broker.host_port()
     client = feed.connect(host, port)
+    bar = ProgressBar(plan.total, plan.label, force=args.progress) if plan.total else None
+    tally = report.Tally()
+
+    def on_sent(msg: Message) -> None:
+        tally.add(msg, plan.point_name(msg.topic))
+        if bar is not None:
+            bar.update(plan.progress(msg, tally.sent))
+
+    interrupted = False
     try:
-        sent = feed.publish(
-            client,
-            feed.messages(spec, start, args.seed, until),
-            speed=args.speed,
-            count=args.count,
-            rate=args.rate,
-        )
+        feed.publish(
+            client, plan.messages(), speed=args.speed, count=args.count, rate=args.rate,
+            live=args.live, on_sent=on_sent,
+        )  # fmt: skip
     except KeyboardInterrupt:
-        sent = -1
+        interrupted = True
     feed.drain(client)
-    log.info(
-        "simulator done: %s messages for %d points of park %s",
-        sent if sent >= 0 else "some",
-        sum(len(p.points) for p in spec.plants),
-        spec.id,
-    )
+    if bar is not None:
+        bar.close()
+    finish(plan, tally, args.truth, interrupted)
     return 0
+
+
+def finish(plan: Plan, tally: report.Tally, truth_path: Path | None, interrupted: bool) -> None:
+    truth = plan.truth()
+    truth["sent_per_point"] = dict(sorted(tally.per_point.items()))
+    truth["messages_sent"] = tally.sent
+    if truth_path is not None:
+        truth_path.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
+    heading = f"outfall simulate: {plan.label}" + (" (interrupted)" if interrupted else "")
+    extra = plan.notes() + ([f"ground truth  : {truth_path}"] if truth_path else [])
+    print(report.summary(tally, heading, truth.get("events", []), extra), flush=True)
+    log.info("simulator done: %d messages, park %s", tally.sent, plan.park.id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -214,7 +214,8 @@ def _target(spec: _Event, park: ParkSpec) -> tuple[str | None, PointSpec | None]
         raise ValueError("the park has no reuse_outlet point for a reuse_drop")
     plants = {p.id: p for p in park.plants}
     if spec.plant not in plants:
-        raise ValueError(f"unknown plant {spec.plant!r}; known: {', '.join(list(plants)[:10])}...")
+        known = ", ".join(list(plants)[:10]) + (", ..." if len(plants) > 10 else "")
+        raise ValueError(f"unknown plant {spec.plant!r}; known: {known}")
     plant = plants[spec.plant]
     if spec.type == "bypass":
         if plant.kind == "central_plant":

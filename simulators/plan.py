@@ -1,0 +1,148 @@
+"""What one ``outfall simulate`` invocation will send, decided from its arguments before any I/O with
+the broker: the park, the record stream (simulated or replayed), the wire format, and the ground truth."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ingest import jsonv1, park
+from ingest.models import ParkSpec
+from simulators import encode, replay, scenario
+from simulators.engine import Engine
+from simulators.records import Message, Record
+
+# A live run starts this far back, so the dashboard has history at once; it catches up at --speed.
+LIVE_BACKFILL = timedelta(hours=3)
+REPLAY_PARK = {"hj212-file": "hj212-2016"}  # default park per replay source; dyeing for the others
+
+
+@dataclass
+class Plan:
+    park: ParkSpec
+    label: str
+    records: Iterable[Record]
+    render: encode.Renderer
+    truth: Callable[[], dict[str, Any]]
+    start: datetime | None = None
+    total: float = 0.0  # progress bar: simulated seconds, or records for a replay; 0 = no bar
+    by_count: bool = False
+    extra: list[str] = field(default_factory=list)
+    by_mn: dict[str, str] = field(default_factory=dict)
+
+    def messages(self) -> Iterator[Message]:
+        for record in self.records:
+            yield self.render(self.park.id, record)
+
+    def point_name(self, topic: str) -> str:
+        if topic.startswith(jsonv1.TOPIC_PREFIX):
+            return topic[len(jsonv1.TOPIC_PREFIX) :].split("/", 1)[-1]
+        mn = topic.rsplit("/", 1)[-1]
+        return self.by_mn.get(mn, f"MN {mn}")
+
+    def progress(self, message: Message, sent: int) -> float:
+        if self.by_count or self.start is None:
+            return float(sent)
+        return (message.sim_time - self.start).total_seconds()
+
+    def notes(self) -> list[str]:
+        return list(self.extra)
+
+
+def sample_park(name: str) -> Path:
+    return Path(str(resources.files("simulators") / "parks" / f"{name}.yaml"))
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    scen = _scenario(args.scenario)
+    source, path = _replay_args(args.replay)
+    if source and scen:
+        raise ValueError("use --scenario or --replay, not both")
+    default = REPLAY_PARK.get(source, "dyeing") if source else "electroplating"
+    park_path: Path = args.park or sample_park(default)
+    spec = park.parse(park_path.read_text(encoding="utf-8"), str(park_path))
+    render = encode.json_v1
+    if args.protocol == "hj212":
+        render = partial(encode.hj212_rtd, edition=args.edition)
+        _check_mns(spec, replaying=source is not None)
+    duration = args.duration or (scen.duration if scen else None)
+    if source:
+        return _replay_plan(spec, source, path, args.start, duration, render)
+    start = args.start or (scen.start if scen else None)
+    if start is None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = now - LIVE_BACKFILL if args.live else now
+    until = start + duration if duration else None
+    events = scenario.resolve(scen, spec, start) if scen else []
+    engine = Engine(spec, start, args.seed, events, until)
+    label = f"park {spec.id}" + (f", scenario {scen.name}" if scen else "")
+    total = (until - start).total_seconds() if until else 0.0
+    plan = Plan(spec, label, engine.records(), render, engine.truth, start, total)
+    plan.by_mn = _mn_names(spec)
+    return plan
+
+
+def _scenario(path: Path | None) -> scenario.Scenario | None:
+    if path is None:
+        return None
+    return scenario.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _replay_args(values: list[str] | None) -> tuple[str | None, Path | None]:
+    if not values:
+        return None, None
+    if len(values) > 2 or values[0] not in replay.SOURCES:
+        raise ValueError(f"--replay takes one of {', '.join(replay.SOURCES)} and an optional PATH")
+    return values[0], Path(values[1]) if len(values) == 2 else None
+
+
+def _replay_plan(
+    spec: ParkSpec,
+    source: str,
+    path: Path | None,
+    start: datetime | None,
+    duration: timedelta | None,
+    render: encode.Renderer,
+) -> Plan:
+    loaded = replay.load(source, spec, start, path)
+    first = replay.first_time(loaded)
+    until = first + duration if first and duration else None
+    records = list(replay.records_until(loaded, until))
+    extra = [
+        f"replay        : {source} from {loaded.path} ({loaded.rows} rows) into {loaded.point}",
+        f"readings sent : {loaded.readings} values in {len(loaded.records)} messages",
+    ]
+    if loaded.skipped:
+        extra.append(f"not sent      : {dict(loaded.skipped)} (not measured at the target point)")
+
+    def truth() -> dict[str, Any]:
+        return {
+            "park": spec.id,
+            "replay": source,
+            "path": str(loaded.path),
+            "rows": loaded.rows,
+            "readings": loaded.readings,
+            "messages": len(loaded.records),
+            "skipped": dict(loaded.skipped),
+        }
+
+    label = f"replay {source} into park {spec.id}"
+    plan = Plan(spec, label, records, render, truth, first, float(len(records)), True, extra)
+    plan.by_mn = _mn_names(spec)
+    return plan
+
+
+def _mn_names(spec: ParkSpec) -> dict[str, str]:
+    return {pt.mn: f"{plant.id}/{pt.id}" for plant in spec.plants for pt in plant.points if pt.mn}
+
+
+def _check_mns(spec: ParkSpec, replaying: bool) -> None:
+    missing = [f"{pl.id}/{pt.id}" for pl in spec.plants for pt in pl.points if not pt.mn]
+    if missing and not replaying:
+        raise ValueError(f"--protocol hj212 needs an mn for every point; missing at {', '.join(missing[:5])}")
