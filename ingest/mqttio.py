@@ -10,10 +10,14 @@ loop can drain them without another ``select()``.
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
 RECV_CHUNK = 256 * 1024
 
@@ -50,3 +54,37 @@ class FastClient(mqtt.Client):
         if isinstance(sock, socket.socket):
             return BufferedSocket(sock)
         return sock
+
+
+def _pending(sock: object) -> int:
+    pending: Callable[[], int] | None = getattr(sock, "pending", None)
+    return pending() if pending else 0
+
+
+def pump(client: mqtt.Client, wake: socket.socket, before_read: Callable[[], None]) -> MQTTErrorCode:
+    """One turn of a network loop: wait for data or a wake-up, read every buffered packet, write what
+    is queued, keep the connection alive. ``before_read`` runs each turn (to queue PUBACKs)."""
+    sock = client.socket()
+    if sock is None:
+        return MQTTErrorCode.MQTT_ERR_NO_CONN
+    readable = _pending(sock) > 0
+    if not readable:
+        wlist = [sock] if client.want_write() else []
+        ready, _, _ = select.select([sock, wake], wlist, [], 0.1)
+        readable = sock in ready
+        if wake in ready:
+            with contextlib.suppress(BlockingIOError):
+                while wake.recv(4096):
+                    pass
+    before_read()
+    for _ in range(5000 if readable else 0):
+        rc = client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return rc
+        if not _pending(client.socket()):
+            break
+    if client.want_write():
+        rc = client.loop_write()
+        if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+            return rc
+    return client.loop_misc()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import threading
 import time
@@ -33,7 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import hj212_records, jsonv1, repo
+from ingest import hj212_records, jsonv1, mqttio, repo
 from ingest.backoff import Backoff
 from ingest.models import RegistryPoint
 from ingest.mqttio import FastClient
@@ -54,6 +53,8 @@ class Batch:
     # messages rejected only because the registry did not know them yet: retried after a refresh
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+    # every message as received, parallel to acks: a batch the database refuses is redone one by one
+    raw: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -102,6 +103,7 @@ class IngestWorker:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._writer_done = threading.Event()
+        self.held_in_writer = 0
         self.client = self._make_client()
 
     # --- network thread -------------------------------------------------------------------------
@@ -158,6 +160,7 @@ class IngestWorker:
             if not batch.acks:
                 batch.started = time.monotonic()
             batch.acks.append((msg.mid, msg.qos, self._generation))
+            batch.raw.append((msg.topic, payload))
             self._collect(batch, msg.topic, payload, result, retry_unknown=True)
 
     def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
@@ -224,33 +227,7 @@ class IngestWorker:
                 return
 
     def _pump(self) -> MQTTErrorCode:
-        """One turn of the network loop: wait for data or a wake-up, read, send acks, write, keep alive."""
-        sock = self.client.socket()
-        if sock is None:
-            return MQTTErrorCode.MQTT_ERR_NO_CONN
-        readable = getattr(sock, "pending", lambda: 0)() > 0
-        if not readable:
-            wlist = [sock] if self.client.want_write() else []
-            ready, _, _ = select.select([sock, self._wake_r], wlist, [], 0.1)
-            readable = sock in ready
-            if self._wake_r in ready:
-                while True:
-                    try:
-                        self._wake_r.recv(4096)
-                    except BlockingIOError:
-                        break
-        self._send_acks()
-        for _ in range(5000 if readable else 0):
-            rc = self.client.loop_read()
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return rc
-            if not getattr(self.client.socket(), "pending", lambda: 0)():
-                break
-        if self.client.want_write():
-            rc = self.client.loop_write()
-            if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                return rc
-        return self.client.loop_misc()
+        return mqttio.pump(self.client, self._wake_r, before_read=self._send_acks)
 
     def _send_acks(self) -> None:
         while self._acks:
@@ -302,23 +279,71 @@ class IngestWorker:
 
     def _commit_with_retry(self, batch: Batch) -> None:
         backoff = Backoff()
+        self.held_in_writer = batch.messages
         while True:
             try:
                 self._commit(batch)
                 break
             except psycopg.OperationalError as exc:
+                self._drop_connection()
+                if self._draining.is_set():
+                    # Shutting down with no database: leave the batch unacknowledged at the broker.
+                    log.warning(
+                        "database unavailable at shutdown; %d messages stay queued at the broker",
+                        batch.messages,
+                    )
+                    return
                 delay = backoff.next_delay()
                 log.warning(
                     "database unavailable (%s); retrying batch of %d messages in %.1f s",
-                    str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__,
+                    _first_line(exc),
                     batch.messages,
                     delay,
                 )
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
                 time.sleep(delay)
+            except psycopg.Error as exc:
+                # Rows are validated before they get here, so this is a surprise: find the message the
+                # database refuses, keep it as a dead letter, and store the rest.
+                log.error(
+                    "database refused a batch (%s); committing its %d messages one by one",
+                    _first_line(exc),
+                    batch.messages,
+                )
+                self._drop_connection()
+                self._commit_one_by_one(batch)
+                break
+        self.held_in_writer = 0
         self._ack(batch)
+
+    def _commit_one_by_one(self, batch: Batch) -> None:
+        now = datetime.now(UTC)
+        for ack, (topic, payload) in zip(batch.acks, batch.raw, strict=True):
+            single = Batch(started=batch.started, acks=[ack], raw=[(topic, payload)])
+            self._collect(single, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
+            try:
+                self._commit(single)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                self._drop_connection()
+                source = single.dead[0][0] if single.dead else SOURCE
+                refused = Batch(
+                    started=batch.started,
+                    acks=[ack],
+                    raw=[(topic, payload)],
+                    dead=[(source, topic, payload, f"database refused the message: {_first_line(exc)}")],
+                )
+                self._commit(refused)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def held_messages(self) -> int:
+        """Messages received and not yet acknowledged (the memory bound: at most Receive Maximum)."""
+        with self._lock:
+            return self._batch.messages + self.held_in_writer
 
     def _commit(self, batch: Batch) -> None:
         conn = self._connection()
@@ -403,3 +428,8 @@ class IngestWorker:
                     self._refresh_registry(conn, min_age=0)
             except psycopg.Error as exc:
                 log.warning("registry refresh failed: %s", exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

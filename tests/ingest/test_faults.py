@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -204,3 +205,48 @@ def test_two_workers_on_one_shared_subscription_store_every_reading_once(
     assert_exact(services.database_url, park.id)
     handled = [w.worker.counters.messages for w in workers]
     assert sum(handled) == MESSAGES and min(handled) > 0, handled
+
+
+def test_memory_stays_bounded_while_the_database_is_down(services, make_park, start_worker):
+    if services.postgres is None:
+        pytest.skip("needs the private PostgreSQL")
+    park = make_park(FAULT_PARK)
+    running = start_worker(topic=f"outfall/v1/{park.id}/+/+", receive_maximum=100, batch_readings=80)
+    services.postgres.stop()
+    try:
+        publisher = Publisher(services.mqtt_host, services.mqtt_port)
+        for topic, payload in stream(park.id, 1000):
+            publisher.publish(topic, payload)
+        publisher.flush()
+        time.sleep(2)  # ample time for the broker to push whatever it would push
+        held = running.worker.held_messages()
+        assert 0 < held <= 100, f"worker holds {held} messages; Receive Maximum is 100"
+    finally:
+        services.postgres.restart()
+    publisher.close()
+    total = 1000 * len(PARAMS)
+    wait_for(lambda: stored(services.database_url, park.id) >= total, timeout=120, message="all readings")
+    assert stored(services.database_url, park.id) == total
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_stored(
+    services, db, make_park, start_worker
+):
+    park = make_park(FAULT_PARK)
+    # A constraint our validation does not know about stands in for any surprise refusal.
+    db.execute("ALTER TABLE readings ADD CONSTRAINT test_refuses_666 CHECK (value <> 666.25)")
+    try:
+        running = start_worker(topic=f"outfall/v1/{park.id}/+/+")
+        publisher = Publisher(services.mqtt_host, services.mqtt_port)
+        for n, value in enumerate((1.5, 666.25, 2.5)):
+            body = {"ts": f"2026-11-01T00:0{n}:00+08:00", "values": {"cod": value}}
+            publisher.publish(f"outfall/v1/{park.id}/shop-01/total", orjson.dumps(body))
+        publisher.close()
+        wait_for(lambda: running.worker.counters.messages >= 3, message="3 messages handled")
+    finally:
+        db.execute("ALTER TABLE readings DROP CONSTRAINT test_refuses_666")
+    assert stored(services.database_url, park.id) == 2
+    reason = db.execute(
+        "SELECT reason FROM dead_letters WHERE topic = %s", (f"outfall/v1/{park.id}/shop-01/total",)
+    ).fetchone()[0]
+    assert "database refused the message" in reason and "test_refuses_666" in reason
