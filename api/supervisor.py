@@ -79,7 +79,7 @@ def run_all(args: argparse.Namespace) -> int:
         children = [_spawn(env, "-m", "ingest"), _spawn(env, "-m", "api")]
         if not args.no_simulator:
             children.append(
-                _spawn(env, "-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed))
+                _spawn(env, "-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed), "--live")
             )
         base = f"http://{api.host}:{api.port}"
         print(

@@ -168,3 +168,30 @@ def test_each_event_lands_as_sent(landing, event_id):
     if event["type"] == "duplicates":
         point, start, end = _window(landing, event_id)
         assert len(_in(landing.stored, point, start, end)) == 5 * 4
+
+
+def test_bsm1_storm_replay_lands_every_reading(services, tmp_path):
+    park_id, mn = unique_id("sim"), f"S{os.urandom(4).hex()}"
+    text = PARK.replace("SIMTEST", mn).format(id=park_id)
+    (tmp_path / "park.yaml").write_text(text)
+    with psycopg.connect(services.database_url, autocommit=True) as db:
+        repo.load_park(db, park_file.parse(text))
+        settings = IngestSettings(client_id=unique_id("ingest"), topic=f"outfall/v1/{park_id}/+/+")
+        worker = RunningWorker(
+            IngestWorker(settings, services.database_url, services.mqtt_host, services.mqtt_port)
+        )
+        try:
+            argv = ["--park", str(tmp_path / "park.yaml"), "--replay", "bsm1-storm", "--speed", "0"]
+            argv += ["--start", "2025-01-01T00:00:00+08:00"]
+            os.environ["OUTFALL_MQTT_URL"] = services.mqtt_url
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                assert simulate(argv) == 0
+            # The test park's inlet measures flow, COD and NH3-N (not TSS): 1345 steps x 3 readings.
+            wait_for(lambda: len(_stored(db, park_id)) >= 1345 * 3, timeout=60, message="BSM1 readings")
+        finally:
+            worker.stop()
+        stored = _stored(db, park_id)
+    assert len(stored) == 1345 * 3
+    assert {k[0] for k in stored} == {"central/inlet"}
+    assert "readings sent : 4035 values in 1345 messages" in out.getvalue()
+    assert "not sent      : {'ss': 1345}" in out.getvalue()
