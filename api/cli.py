@@ -61,9 +61,23 @@ def _cmd_park(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(_args: argparse.Namespace) -> int:
+    from compliance.realtime import ingest_hook
+    from compliance.settings import RuleSettings
     from ingest.__main__ import main
 
-    return main()
+    return main(after_commit=ingest_hook(RuleSettings()))
+
+
+def _cmd_compliance(args: argparse.Namespace) -> int:
+    from compliance import cli
+
+    return cli.command(args, _database_url)
+
+
+def _cmd_limits(args: argparse.Namespace) -> int:
+    from compliance import cli
+
+    return cli.limits_show(args, _database_url)
 
 
 def _cmd_api(_args: argparse.Namespace) -> int:
@@ -123,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     load = park_sub.add_parser("load", help="load (or reload) a park file")
     load.add_argument("file", type=Path)
     load.set_defaults(func=_cmd_park)
+    from compliance.cli import add_parsers
+
+    add_parsers(sub, _cmd_compliance, _cmd_limits)
     hj = sub.add_parser("hj212", help="HJ 212 frames: decode, TCP gateway")
     hj_sub = hj.add_subparsers(dest="hj212_command", required=True)
     decode = hj_sub.add_parser("decode", help="decode frames from stdin, one JSON object per line")

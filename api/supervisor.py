@@ -76,7 +76,8 @@ def run_all(args: argparse.Namespace) -> int:
             park_load(db_url, path)
         api = ApiSettings()
         env = {**os.environ, "OUTFALL_DATABASE_URL": db_url, "OUTFALL_MQTT_URL": mqtt_url}
-        children = [_spawn(env, "-m", "ingest"), _spawn(env, "-m", "api")]
+        children = [_spawn(env, "-m", "api.cli", "ingest"), _spawn(env, "-m", "api")]
+        children.append(_spawn(env, "-m", "api.cli", "compliance"))  # rules, alerts, scheduler, notify
         if not args.no_simulator:
             children.append(
                 _spawn(env, "-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed), "--live")

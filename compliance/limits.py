@@ -127,6 +127,11 @@ def _from_standard(park: ParkSpec, point: PointSpec, code: str, reasons: list[st
     if lim.point != where:
         reasons.append(f"{sid} limits {code} at the {_POINT_NAMES[lim.point]}, not at a {point.kind}")
         return None
+    if std.id.startswith("GB21900") and where == "total" and point.discharge_mode == "indirect":
+        reasons.append(
+            "GB 21900 cl. 1: indirect dischargers may agree this value with the receiving plant; the table"
+            " value applies unless a stricter permit is set"
+        )
     candidate = _standard_candidate(std, lim, point.discharge_mode, config, reasons)
     if not lim.confirmed:
         if not _unconfirmed_enabled(config, sid, code):
@@ -230,3 +235,28 @@ def resolve_park(park: ParkSpec) -> list[tuple[PlantSpec, PointSpec, Resolution]
         for point in plant.points
         for code in point.parameters
     ]
+
+
+def describe(plant_id: str, point: PointSpec, res: Resolution) -> list[str]:
+    """Human-readable lines for ``outfall limits show``."""
+    lim = res.limit
+    head = f"{plant_id}/{point.id} ({point.kind}, {point.discharge_mode}) {res.parameter}: "
+    if lim is None:
+        head += "no limit"
+    else:
+        rng = (
+            f"{lim.lower}-{lim.upper}"
+            if lim.lower is not None and lim.upper is not None
+            else (f">= {lim.lower}" if lim.lower is not None else f"<= {lim.upper}")
+        )
+        head += f"{rng} {lim.unit} from {lim.source}" + ("" if lim.confirmed else " [UNCONFIRMED]")
+    lines = [head]
+    instrument = point.parameters.get(res.parameter)
+    if instrument and instrument != parameters.BY_CODE[res.parameter].unit:
+        lines.append(
+            f"    instrument reports {instrument}; converted to {parameters.BY_CODE[res.parameter].unit}"
+        )
+    lines += [f"    why: {r}" for r in res.reasons]
+    for seg in res.segments if len(res.segments) > 1 else ():
+        lines.append(f"    period {seg.valid_from or '-'} .. {seg.valid_to or '-'}: upper {seg.limit.upper}")
+    return lines

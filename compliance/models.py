@@ -132,3 +132,36 @@ class AuditEntry:
     to_state: str | None
     note: str | None = None
     detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as officers, the API and notifications see it."""
+
+    id: int
+    park: str
+    plant: str
+    point: str
+    parameter: str  # "" for whole-point alerts (offline)
+    kind: str
+    severity: str
+    state: str
+    basis: str
+    opened_at: datetime
+    first_time: datetime
+    last_time: datetime
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    peak: float | None
+    value: float | None
+    limit: float | None
+    limit_lower: float | None
+    limit_source: str | None
+    unit: str | None
+    count: int
+    escalation: int
+    muted: str | None
+    detail: dict[str, object]

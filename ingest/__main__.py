@@ -8,10 +8,11 @@ from types import FrameType
 
 from ingest import logs
 from ingest.settings import DatabaseSettings, IngestSettings, MqttSettings
-from ingest.worker import IngestWorker
+from ingest.worker import AfterCommit, IngestWorker
 
 
-def main() -> int:
+def main(after_commit: AfterCommit | None = None) -> int:
+    # after_commit: the compliance real-time hook, wired by `outfall ingest` (ingest never imports it)
     logs.configure("ingest")
     db, broker, settings = DatabaseSettings(), MqttSettings(), IngestSettings()
     if db.database_url is None or broker.mqtt_url is None:
@@ -22,7 +23,7 @@ def main() -> int:
         )
         return 2
     host, port = broker.host_port()
-    worker = IngestWorker(settings, db.database_url, host, port)
+    worker = IngestWorker(settings, db.database_url, host, port, after_commit)
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         worker.stop()

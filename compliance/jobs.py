@@ -1,0 +1,321 @@
+"""The scheduled jobs, as an explicit table. Each job is a function of (connection, context, now,
+park) that runs in one transaction owned by the caller (the scheduler or `outfall compliance run`).
+Every job is idempotent and catches up after a restart: closing uses the compliance_closed table, the
+sweeps look at the current state, notification delivery works off the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.types.range import Range
+
+from compliance import alerts, engine, limits, notify, repo, rules, windows
+from compliance.models import (
+    FLATLINE,
+    MASS_BALANCE,
+    OFFLINE,
+    RATE_OF_CHANGE,
+    REUSE_RATIO,
+    WHOLE_POINT,
+    AlertState,
+    AuditEntry,
+)
+from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+from ingest import parameters
+
+log = logging.getLogger(__name__)
+FLOW = parameters.BY_CODE["flow"].id
+
+
+@dataclass(frozen=True)
+class Context:
+    rules: RuleSettings
+    runtime: RuntimeSettings
+    webhook: WebhookSettings
+    smtp: SmtpSettings
+
+
+JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    trigger: str  # "interval" or "cron"
+    schedule: dict[str, int | str]  # APScheduler trigger arguments
+    description: str
+    fn: JobFn
+
+
+def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Resolve every point's limits (standards + permits) into compliance_limits; sync maintenance
+    windows declared in the park files."""
+    count = 0
+    for spec, ids in repo.park_specs(conn, park):
+        rows: list[tuple[object, ...]] = []
+        for plant, point, res in limits.resolve_park(spec):
+            pid, qid = ids[f"{plant.id}/{point.id}"], parameters.BY_CODE[res.parameter].id
+            for seg in res.segments:
+                lim = seg.limit
+                watch_upper = None
+                if lim.upper is not None:
+                    two_sided = lim.lower is not None or lim.not_detected or lim.upper <= 0
+                    watch_upper = lim.upper if two_sided else ctx.rules.warn_fraction * lim.upper
+                    if lim.upper <= 0:
+                        watch_upper = lim.upper + 1e-12  # any detection of a not-detected substance
+                rng = Range(seg.valid_from, seg.valid_to, "[)")
+                rows.append(
+                    (
+                        pid,
+                        qid,
+                        rng,
+                        lim.upper,
+                        lim.lower,
+                        watch_upper,
+                        lim.lower,
+                        lim.not_detected,
+                        lim.confirmed,
+                        lim.source,
+                    )
+                )
+        repo.replace_limits(conn, spec.id, rows)
+        repo.sync_park_maintenance(conn, spec.id, _maintenance_rows(spec.config, ids))
+        count += len(rows)
+    return f"{count} limit periods"
+
+
+def _maintenance_rows(
+    config: dict[str, object], ids: dict[str, int]
+) -> list[tuple[str, int | None, datetime, datetime, str]]:
+    entries = config.get("maintenance") or []
+    out = []
+    for e in entries if isinstance(entries, list) else []:
+        start, end = datetime.fromisoformat(str(e["from"])), datetime.fromisoformat(str(e["to"]))
+        point = ids.get(f"{e['plant']}/{e['point']}") if e.get("point") else None
+        out.append((str(e["plant"]), point, start, end, str(e.get("reason", "declared in the park file"))))
+    return out
+
+
+def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    pts = repo.points(conn, park_id=park)
+    seen = repo.last_seen(conn, list(pts), now - timedelta(days=2))
+    active = repo.active_alerts(conn, list(pts), [OFFLINE])
+    maint = repo.maintenance_windows(conn, list(pts), now, now)
+    opened = 0
+    for pid, pt in pts.items():
+        current = active.get((OFFLINE, pid, WHOLE_POINT))
+        down = rules.is_offline(now, seen.get(pid), pt.interval_s, ctx.rules.offline_k)
+        if down and pid in maint:
+            continue  # a declared maintenance window silences the point
+        last = seen.get(pid)
+        change = alerts.step_condition(current, OFFLINE, down, now, None, "violation", "data returned")
+        if current is not None and down:
+            continue  # still offline: nothing new to record
+        meta = repo.AlertMeta(
+            pt.park_id,
+            pt.plant_id,
+            pid,
+            WHOLE_POINT,
+            "status",
+            detail={"last_seen": last.isoformat() if last else None},
+        )
+        if engine.write_change(conn, meta, OFFLINE, change) and change.action == "open":
+            opened += 1
+    return f"{len(pts)} points, {opened} went offline"
+
+
+def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Flatline (stuck sensor or falsified data) and rate of change, over recent valid values."""
+    s = ctx.rules
+    start = now - timedelta(seconds=s.flatline_s * 1.5)
+    found = 0
+    for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
+        pts = repo.points(conn, park_id=park_id)
+        series: dict[tuple[int, int], list[tuple[datetime, float]]] = {}
+        for pid, qid, t, v, f in repo.park_series(conn, park_id, start, now):
+            if rules.is_valid(f) and pid in pts:
+                series.setdefault((pid, qid), []).append((t, v))
+        active = repo.active_alerts(conn, list(pts), [FLATLINE, RATE_OF_CHANGE])
+        for (pid, qid), values in series.items():
+            pt = pts[pid]
+            flat = rules.flatline(values, s.flatline_s, s.flatline_min_count)
+            found += _condition(conn, active, pt, qid, FLATLINE, flat is not None, now, values[-1][1])
+            lim = repo.limit_at(conn, pid, qid, now)
+            if lim is None or lim[0] is None or lim[0] <= 0:
+                continue
+            span = (lim[0] - lim[1]) if lim[1] is not None else lim[0]
+            recent = [(t, v) for t, v in values if t >= now - timedelta(minutes=15)]
+            jump = rules.rate_of_change(recent, s.rate_max_step_fraction * span, 3 * pt.interval_s)
+            found += _condition(
+                conn, active, pt, qid, RATE_OF_CHANGE, jump is not None, now, jump[1] if jump else None
+            )
+    return f"{found} data-quality alerts opened"
+
+
+def _condition(
+    conn: psycopg.Connection,
+    active: dict[tuple[str, int, int], AlertState],
+    pt: repo.PointRow,
+    qid: int,
+    kind: str,
+    hit: bool,
+    now: datetime,
+    value: float | None,
+) -> int:
+    current = active.get((kind, pt.id, qid))
+    if hit and current is not None:
+        return 0  # still going: one alert, no repeated growth per sweep
+    change = alerts.step_condition(current, kind, hit, now, value, "warning", "pattern gone")
+    engine.write_change(conn, repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, "status"), kind, change)
+    return 1 if change.action == "open" else 0
+
+
+def close_windows(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Close park-local hours and days; on each closed day run the park rules and the daily report."""
+    hours = days = 0
+    for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
+        hours += windows.close_hours(conn, park_id, now, ctx.rules)
+        for d0, d1 in windows.close_days(conn, park_id, now, ctx.rules):
+            days += 1
+            park_day(conn, ctx, park_id, d0, d1)
+    return f"{hours} hours, {days} days closed"
+
+
+def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime, d1: datetime) -> None:
+    """Reuse ratio and mass balance for one closed day, then the daily report."""
+    specs = repo.park_specs(conn, park_id)
+    config = specs[0][0].config if specs else {}
+    seconds = (d1 - d0).total_seconds()
+    vols: dict[str, list[tuple[int, float | None]]] = {}
+    for pid, kind, mean, ok in repo.day_flows(conn, park_id, d0, FLOW):
+        vols.setdefault(kind, []).append(
+            (pid, rules.volume_m3(mean, seconds) if ok and mean is not None else None)
+        )
+    pts = repo.points(conn, park_id=park_id)
+    report: dict[str, object] = {"day_start": d0.isoformat()}
+    reuse, outlet = vols.get("reuse_outlet", []), vols.get("central_outlet", [])
+    if reuse and outlet and all(v is not None for _p, v in reuse + outlet):
+        ratio = rules.reuse_ratio(sum(v or 0 for _p, v in reuse), sum(v or 0 for _p, v in outlet))
+        target = float(config.get("reuse_target", ctx.rules.reuse_target))  # type: ignore[arg-type]
+        report["reuse_ratio"], report["reuse_target"] = ratio, target
+        if ratio is not None:
+            _park_alert(conn, pts[reuse[0][0]], REUSE_RATIO, ratio < target, d0, ratio, target)
+    plants, inlet = vols.get("total_outlet", []), vols.get("central_inlet", [])
+    if plants and inlet and all(v is not None for _p, v in plants + inlet):
+        gap = rules.mass_balance_gap(sum(v or 0 for _p, v in plants), sum(v or 0 for _p, v in inlet))
+        tol = float(config.get("mass_balance_tolerance", ctx.rules.mass_balance_tolerance))  # type: ignore[arg-type]
+        report["mass_balance_gap"] = gap
+        if gap is not None:
+            _park_alert(conn, pts[inlet[0][0]], MASS_BALANCE, abs(gap) > tol, d0, gap, tol)
+    report["windows"] = [list(map(str, r)) for r in repo.windows_of_day(conn, park_id, d0, d1)]
+    tz = ZoneInfo(specs[0][0].timezone) if specs else UTC
+    repo.save_report(conn, park_id, rules.local_day_of(d0, tz), report)  # type: ignore[arg-type]
+
+
+def _park_alert(
+    conn: psycopg.Connection, pt: repo.PointRow, kind: str, hit: bool, t: datetime, value: float, limit: float
+) -> None:
+    current = repo.active_alerts(conn, [pt.id], [kind]).get((kind, pt.id, FLOW))
+    sev = "violation" if kind == REUSE_RATIO else "warning"
+    change = alerts.step_condition(current, kind, hit, t, value, sev, "daily figure back within target")  # type: ignore[arg-type]
+    meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, FLOW, "day", None, limit)
+    engine.write_change(conn, meta, kind, change)
+
+
+def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Unacknowledged violations escalate; open critical alerts are notified again (repeat)."""
+    overdue = repo.overdue_alerts(conn, now - timedelta(seconds=ctx.rules.escalate_after_s))
+    for alert_id, level in overdue:
+        repo.mark_escalated(conn, alert_id, level + 1, now)
+        note = f"not acknowledged in time: escalation level {level + 1}"
+        repo.append_audit(conn, alert_id, AuditEntry("escalate", engine.ENGINE, "open", "open", note))
+        repo.enqueue_notification(conn, alert_id, "escalated")
+    repeats = repo.critical_to_repeat(conn, now - timedelta(seconds=ctx.rules.critical_repeat_s))
+    for alert_id in repeats:
+        repo.enqueue_notification(conn, alert_id, "repeat")
+    return f"{len(overdue)} escalated, {len(repeats)} repeated"
+
+
+def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    grouped = notify.group_pending(conn, now, ctx.runtime.notify_group_s)
+    sent, failed = notify.send_due(conn, now, ctx)
+    return f"{grouped} messages grouped, {sent} sent, {failed} failed"
+
+
+def retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    licensed = repo.timescale_licensed(conn)
+    dropped = 0 if licensed else repo.drop_old_chunks(conn, ctx.rules.retention_days)
+    purged = repo.purge_delivered(conn, now - timedelta(days=90))
+    return f"{dropped} chunks dropped, {purged} old deliveries purged"
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "refresh_limits",
+        "interval",
+        {"seconds": 60},
+        "resolve limits and maintenance from the park files",
+        refresh_limits,
+    ),
+    Job(
+        "close_windows",
+        "cron",
+        {"minute": "*", "second": 30},
+        "close park-local hours/days; reuse ratio, mass balance, daily report",
+        close_windows,
+    ),
+    Job(
+        "offline_sweep",
+        "interval",
+        {"seconds": 30},
+        "offline points (no data for k x interval)",
+        offline_sweep,
+    ),
+    Job("data_quality", "interval", {"minutes": 5}, "flatline and rate-of-change", data_quality),
+    Job(
+        "escalate",
+        "interval",
+        {"minutes": 1},
+        "escalate unacknowledged violations; repeat criticals",
+        escalate,
+    ),
+    Job(
+        "deliver",
+        "interval",
+        {"seconds": 5},
+        "group the outbox per plant and deliver webhooks/e-mail",
+        deliver,
+    ),
+    Job(
+        "retention",
+        "cron",
+        {"hour": 3, "minute": 17},
+        "drop old chunks (Apache build) and old deliveries",
+        retention,
+    ),
+)
+BY_NAME = {j.name: j for j in JOBS}
+
+
+def run(conninfo: str, ctx: Context, name: str, now: datetime | None = None, park: str | None = None) -> str:
+    """Run one job in its own transaction and record the run."""
+    job = BY_NAME[name]
+    when = now or datetime.now(UTC)
+    with psycopg.connect(conninfo) as conn:
+        with conn.transaction():
+            repo.job_started(conn, name, when)
+        try:
+            with conn.transaction():
+                detail = job.fn(conn, ctx, when, park)
+        except Exception as exc:
+            with conn.transaction():
+                repo.job_finished(conn, name, False, f"{type(exc).__name__}: {exc}")
+            raise
+        with conn.transaction():
+            repo.job_finished(conn, name, True, detail)
+    return detail

@@ -1,0 +1,167 @@
+"""Notifications from the transactional outbox: grouped per plant, delivered by webhook (HMAC-SHA256
+signed) and e-mail (SMTP), retried with exponential backoff until delivered.
+
+Subscriptions live in the park file's config:
+    subscriptions:
+      - {name: officers, webhook: "https://example.org/hook", min_severity: violation}
+      - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning}
+
+Delivery is at-least-once: a crash after sending but before the commit sends again, so every message
+carries X-Outfall-Delivery (a stable id) for the receiver to drop a repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import smtplib
+import urllib.request
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+import orjson
+import psycopg
+
+from compliance import repo
+from compliance.models import SEVERITY_RANK, AlertView
+
+if TYPE_CHECKING:
+    from compliance.jobs import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    channel: str  # webhook | email
+    target: str
+    plant: str | None
+    min_severity: str
+
+    def wants(self, plant: str, severity: str) -> bool:
+        return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
+            self.min_severity
+        ]
+
+
+def subscriptions(config: dict[str, object]) -> list[Subscription]:
+    out = []
+    entries = config.get("subscriptions") or []
+    for i, e in enumerate(entries if isinstance(entries, list) else []):
+        channel = "webhook" if e.get("webhook") else "email"
+        target = str(e.get("webhook") or e.get("email"))
+        sev = str(e.get("min_severity", "violation"))
+        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
+    return out
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """X-Outfall-Signature: HMAC-SHA256 over "<timestamp>.<body>", hex (the timestamp stops replays)."""
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(5 * 2**attempts, 3600))
+
+
+def _alert_json(a: AlertView, event: str) -> dict[str, object]:
+    d = asdict(a)
+    d["event"] = event
+    return orjson.loads(orjson.dumps(d))  # type: ignore[no-any-return]
+
+
+def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> int:
+    """Turn pending outbox rows into one message per (subscription, plant)."""
+    rows = repo.pending_outbox(conn, now - timedelta(seconds=group_s))
+    by_plant: dict[tuple[str, str], list[repo.OutboxRow]] = defaultdict(list)
+    for r in rows:
+        by_plant[(r.park_id, r.plant_id)].append(r)
+    made = 0
+    for (park_id, plant_id), group in by_plant.items():
+        views = {a.id: a for a in repo.get_alerts(conn, sorted({r.alert_id for r in group}))}
+        for sub in subscriptions(repo.park_config(conn, park_id)):
+            chosen = [r for r in group if sub.wants(plant_id, r.severity) and r.alert_id in views]
+            if not chosen:
+                continue
+            payload: dict[str, object] = {
+                "park": park_id,
+                "plant": plant_id,
+                "alerts": [_alert_json(views[r.alert_id], r.event) for r in chosen],
+            }
+            ids = [r.id for r in chosen]
+            repo.insert_delivery(conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload)
+            made += 1
+        repo.mark_grouped(conn, [r.id for r in group])
+    return made
+
+
+def send_due(conn: psycopg.Connection, now: datetime, ctx: Context) -> tuple[int, int]:
+    sent = failed = 0
+    for d in repo.due_deliveries(conn, now):
+        try:
+            if d.channel == "webhook":
+                _post(d, ctx)
+            else:
+                _mail(d, ctx)
+        except Exception as exc:  # any failure is retried later; the error is kept on the row
+            failed += 1
+            log.warning("delivery %d to %s failed (attempt %d): %s", d.id, d.target, d.attempts + 1, exc)
+            repo.delivery_failed(conn, d.id, now + backoff(d.attempts), f"{type(exc).__name__}: {exc}")
+            continue
+        repo.delivery_done(conn, d.id)
+        sent += 1
+    return sent, failed
+
+
+def _post(d: repo.Delivery, ctx: Context) -> None:
+    if ctx.webhook.secret is None:
+        raise RuntimeError("OUTFALL_WEBHOOK_SECRET is not set: webhooks are never sent unsigned")
+    body = orjson.dumps(d.payload)
+    ts = str(int(datetime.now().timestamp()))
+    req = urllib.request.Request(  # noqa: S310 - targets come from the park file, http(s) only
+        d.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Outfall-Delivery": str(d.id),
+            "X-Outfall-Timestamp": ts,
+            "X-Outfall-Signature": sign(ctx.webhook.secret.get_secret_value().encode(), ts, body),
+        },
+    )
+    if not d.target.startswith(("http://", "https://")):
+        raise ValueError(f"webhook target must be http(s): {d.target}")
+    with urllib.request.urlopen(req, timeout=ctx.webhook.timeout_s) as resp:  # noqa: S310
+        if resp.status >= 300:
+            raise RuntimeError(f"HTTP {resp.status}")
+
+
+def _mail(d: repo.Delivery, ctx: Context) -> None:
+    smtp = ctx.smtp
+    if smtp.host is None:
+        raise RuntimeError("OUTFALL_SMTP_HOST is not set")
+    items = d.payload.get("alerts")
+    alerts_ = items if isinstance(items, list) else []
+    msg = EmailMessage()
+    msg["From"], msg["To"] = smtp.sender, d.target
+    msg["Subject"] = (
+        f"[Outfall] {d.payload.get('park')}/{d.payload.get('plant')}: {len(alerts_)} alert change(s)"
+    )
+    msg["X-Outfall-Delivery"] = str(d.id)
+    lines = [
+        f"{a['event']}: {a['severity']} {a['kind']} at {a['point']} {a['parameter']}"
+        f" value {a['value']} (peak {a['peak']}) limit {a['limit']} {a['unit'] or ''} since {a['opened_at']}"
+        for a in alerts_
+    ]
+    msg.set_content("\n".join(lines) + "\n")
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as client:
+        if smtp.starttls:
+            client.starttls()
+        if smtp.username and smtp.password:
+            client.login(smtp.username, smtp.password.get_secret_value())
+        client.send_message(msg)

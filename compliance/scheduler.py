@@ -1,0 +1,104 @@
+"""The scheduler (APScheduler 3.x, the job table in jobs.py) and leadership: exactly one compliance
+instance runs the scheduler and the real-time consumer, the one holding a PostgreSQL advisory lock.
+Others wait as hot standbys and take over when the leader's session ends (crash, network loss)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+
+from compliance import jobs, realtime
+
+log = logging.getLogger(__name__)
+
+
+class Leadership:
+    """Session-level advisory lock held on a dedicated connection for as long as we lead."""
+
+    def __init__(self, conninfo: str, key: int) -> None:
+        self.conninfo, self.key = conninfo, key
+        self._conn: psycopg.Connection | None = None
+
+    def acquire(self) -> bool:
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            log.warning("cannot reach the database to take leadership: %s", exc)
+            return False
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        if row and row[0]:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def alive(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # ending the session releases the lock
+            self._conn = None
+
+
+def _run_job(conninfo: str, ctx: jobs.Context, name: str) -> None:
+    try:
+        detail = jobs.run(conninfo, ctx, name)
+        log.info("job %s: %s", name, detail)
+    except Exception:
+        log.exception("job %s failed", name)
+
+
+def build(conninfo: str, ctx: jobs.Context) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    for job in jobs.JOBS:
+        scheduler.add_job(
+            _run_job,
+            job.trigger,
+            args=(conninfo, ctx, job.name),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=300,
+            # catch up at once on becoming leader: limits first, then anything that was due
+            next_run_time=now if job.name in ("refresh_limits", "close_windows", "deliver") else None,
+            **job.schedule,
+        )
+    return scheduler
+
+
+def serve(conninfo: str, ctx: jobs.Context, stop: threading.Event) -> None:
+    """Run until ``stop``: contend for leadership; while leader, run the scheduler and consumer."""
+    leader = Leadership(conninfo, ctx.runtime.leader_lock)
+    while not stop.is_set():
+        if not leader.acquire():
+            stop.wait(5)
+            continue
+        log.info("compliance leader: scheduler and real-time consumer running")
+        _run_job(conninfo, ctx, "refresh_limits")
+        scheduler = build(conninfo, ctx)
+        scheduler.start()
+        consumer_stop = threading.Event()
+        consumer = threading.Thread(
+            target=realtime.Consumer(conninfo, ctx.rules, ctx.runtime).run, args=(consumer_stop,), daemon=True
+        )
+        consumer.start()
+        while not stop.is_set() and leader.alive():
+            stop.wait(2)
+        consumer_stop.set()
+        scheduler.shutdown(wait=True)
+        consumer.join(timeout=10)
+        leader.release()
+        log.info("compliance: leadership released")
