@@ -54,3 +54,26 @@ class IngestSettings(BaseSettings):
 
     def topics(self) -> list[str]:
         return [t for t in (self.topic, self.hj212_topic) if t]
+
+
+class HJ212Settings(BaseSettings):
+    """The HJ 212 TCP gateway (`outfall hj212 serve`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_HJ212_")
+
+    host: str = "0.0.0.0"  # noqa: S104 - data loggers connect from the field
+    port: int = Field(default=8212, ge=0, le=65_535)
+    max_connections: int = Field(default=2_000, ge=1)
+    # Loggers send real-time data every 30-60 s and the 2017 edition has no heartbeat: 10 idle
+    # minutes means the link is dead (the logger reconnects and re-sends what was not answered).
+    idle_timeout_s: float = Field(default=600.0, gt=0)
+    # A connection that sends this much garbage without one good frame is closed.
+    max_junk_bytes: int = Field(default=65_536, ge=1_024)
+    # Group commit: frames from all connections share a transaction of up to this many frames/seconds.
+    batch_frames: int = Field(default=2_000, ge=1)
+    batch_seconds: float = Field(default=0.02, gt=0)
+    registry_refresh_s: float = Field(default=30.0, gt=0)
+    # Ask loggers for missing minute/hourly records (补传), at most this far back.
+    backfill: bool = True
+    backfill_max_hours: float = Field(default=48.0, gt=0)
+    counters_name: str = "outfall-hj212"

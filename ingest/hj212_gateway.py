@@ -1,0 +1,256 @@
+"""The HJ 212 TCP gateway: data loggers connect (default port 8212) and upload frames.
+
+Per connection: a reader cuts the byte stream into frames, decodes them, maps MN to a point and hands
+the records to the store; a replier sends each answer (9014 data reply, back-fill requests) only once
+the store has committed that frame, in the order the frames arrived. A logger that gets no answer
+re-sends, and the readings' key makes the copy a no-op, so a dropped link loses and doubles nothing.
+Composition root: ``main()`` (`outfall hj212 serve`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ingest import hj212, hj212_records, jsonv1, logs
+from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
+from ingest.hj212_store import DeadRow, Store
+from ingest.models import RegistryPoint
+from ingest.settings import DatabaseSettings, HJ212Settings
+
+log = logging.getLogger(__name__)
+
+SOURCE = hj212_records.SOURCE_TCP
+PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
+HISTORY_CN = {"minute": "2051", "hour": "2061"}
+
+Pending = tuple[asyncio.Future[None], list[bytes]]
+
+
+class Gateway:
+    def __init__(self, settings: HJ212Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.gaps = GapTracker(max_span=timedelta(hours=settings.backfill_max_hours))
+        self.connections = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.refused = 0
+        self.backfill_requests = 0
+
+    async def start(self) -> asyncio.Server:
+        return await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if self.connections >= self.settings.max_connections:
+            self.refused += 1
+            log.warning("refusing %s: %d connections is the limit", peer, self.settings.max_connections)
+            writer.close()
+            return
+        self.connections += 1
+        self.writers.add(writer)
+        try:
+            await Connection(self, reader, writer, f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp:?").run()
+        finally:
+            self.connections -= 1
+            self.writers.discard(writer)
+
+    async def backfill(self, frame: hj212.Frame, point: RegistryPoint, period: str) -> bytes | None:
+        """A history request when this record leaves a hole after the logger's previous one."""
+        if not self.settings.backfill or period not in HISTORY_CN or frame.data_time is None:
+            return None
+        zone = ZoneInfo(point.timezone)
+        key = (point.id, period)
+        if not self.gaps.knows(key):
+            self.gaps.seed(key, await self.store.last_statistics(point.id, period))
+        gap = self.gaps.observe(key, hj212.to_utc(frame.data_time, zone))
+        if gap is None:
+            return None
+        begin, end = (t.astimezone(zone).replace(tzinfo=None) for t in gap)
+        self.backfill_requests += 1
+        log.info("asking %s for %s records %s..%s (gap)", frame.mn, period, begin, end)
+        now = datetime.now(zone).replace(tzinfo=None)
+        return history_request(frame, HISTORY_CN[period], begin, end, now)
+
+
+class Connection:
+    def __init__(
+        self, gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        self.gw, self.reader, self.writer, self.peer = gateway, reader, writer, peer
+        self.splitter = FrameSplitter()
+        self.reassembler = Reassembler()
+        self.pending: asyncio.Queue[Pending | None] = asyncio.Queue(PENDING_REPLIES)
+        self.junk_run = 0
+        self.held: dict[tuple[str, str | None, str, int | None], list[bytes]] = {}
+
+    async def run(self) -> None:
+        replier = asyncio.create_task(self._reply_loop())
+        try:
+            await self._read_loop()
+        except (ConnectionError, OSError) as exc:
+            log.info("%s: connection lost (%s)", self.peer, exc)
+        finally:
+            tail = self.splitter.close()
+            if tail is not None:
+                self._dead(tail.data, f"{tail.reason} ({tail.size} bytes)")
+            await self.pending.put(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(replier, timeout=30)
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+
+    async def _read_loop(self) -> None:
+        settings = self.gw.settings
+        while True:
+            try:
+                data = await asyncio.wait_for(self.reader.read(65_536), settings.idle_timeout_s)
+            except TimeoutError:
+                log.info("%s: idle for %.0f s, closing", self.peer, settings.idle_timeout_s)
+                return
+            if not data:
+                return
+            for item in self.splitter.feed(data):
+                await self._handle(item)
+            if self.junk_run > settings.max_junk_bytes:
+                log.warning("%s: %d bytes of garbage without a frame, closing", self.peer, self.junk_run)
+                return
+
+    async def _handle(self, item: bytes | Junk) -> None:
+        if isinstance(item, Junk):
+            self.junk_run += item.size
+            self._dead(item.data, f"{item.reason} ({item.size} bytes)")
+            return
+        try:
+            frame = hj212.decode(item)
+        except hj212.HJ212Error as exc:
+            self.junk_run += len(item)
+            self._dead(item, exc.reason)  # no answer: the standard drops a bad frame, the logger re-sends
+            return
+        self.junk_run = 0
+        point = await self.gw.store.point(frame.mn)
+        if point is None:
+            # Kept as a dead letter (committed before the answer), so the logger may stop re-sending.
+            reason = f"unknown MN {frame.mn}: no point in the park registry has this device"
+            await self._answer(self._dead(item, reason), _replies(frame))
+            return
+        target, replies = self._whole(frame)
+        if target is not None:
+            await self._store(item, target, point, replies)
+
+    def _whole(self, frame: hj212.Frame) -> tuple[hj212.Frame | None, list[bytes]]:
+        """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
+        and its answer waits for the commit of the merged packet."""
+        if not frame.is_split:
+            return frame, _replies(frame)
+        merged = self.reassembler.add(frame, datetime.now(UTC))
+        key = (frame.mn, frame.qn, frame.cn, frame.pnum)
+        if frame.data_time is None:
+            if len(self.held) > 64:
+                self.held.clear()  # sets that never completed; their loggers re-send
+            self.held.setdefault(key, []).extend(_replies(frame))
+            if merged is None:
+                return None, []
+        if merged is not None and key in self.held:
+            return merged, self.held.pop(key) + (_replies(frame) if frame.data_time else [])
+        return frame, _replies(frame)
+
+    async def _store(
+        self, raw: bytes, frame: hj212.Frame, point: RegistryPoint, replies: list[bytes]
+    ) -> None:
+        result = hj212_records.records(frame, point, datetime.now(UTC), SOURCE)
+        if isinstance(result, jsonv1.Rejected):
+            await self._answer(self._dead(raw, result.reason), replies)
+            return
+        dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
+        done = self.gw.store.submit(result.copy_text, result.stats_text, result.count, dead)
+        period = hj212_records.PERIODS.get(frame.cn)
+        if period is not None and result.stats_count:
+            request = await self.gw.backfill(frame, point, period)
+            replies = [*replies, request] if request else replies
+        await self._answer(done, replies)
+
+    async def _answer(self, done: asyncio.Future[None], frames: list[bytes]) -> None:
+        await self.pending.put((done, frames))
+
+    def _dead(self, payload: bytes, reason: str) -> asyncio.Future[None]:
+        return self.gw.store.submit(b"", b"", 0, [(SOURCE, self.peer, payload, reason)])
+
+    async def _reply_loop(self) -> None:
+        while (entry := await self.pending.get()) is not None:
+            done, frames = entry
+            await done  # the answer waits for the commit: that is the whole point of 9014
+            if not frames or self.writer.is_closing():
+                continue
+            try:
+                self.writer.write(b"".join(frames))
+                await self.writer.drain()
+            except (ConnectionError, OSError):
+                log.info("%s: answer not delivered (connection gone); the logger will re-send", self.peer)
+
+
+def _replies(frame: hj212.Frame) -> list[bytes]:
+    reply = reply_to(frame)
+    return [reply] if reply else []
+
+
+async def serve(
+    settings: HJ212Settings,
+    database_url: str,
+    stop: asyncio.Event,
+    ready: Callable[[Gateway, asyncio.Server], None] | None = None,
+) -> None:
+    store = Store(settings, database_url)
+    await store.refresh()
+    gateway = Gateway(settings, store)
+    writer = asyncio.create_task(store.run())
+    server = await gateway.start()
+    log.info("HJ 212 gateway listening on %s:%d", settings.host, server.sockets[0].getsockname()[1])
+    if ready is not None:
+        ready(gateway, server)
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        for conn in list(gateway.writers):
+            conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
+        await server.wait_closed()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await store.drain()
+        store.close()
+        t = store.totals
+        log.info(
+            "gateway stopped: %d frames, %d readings, %d statistics, %d dead letters",
+            t.frames,
+            t.readings,
+            t.statistics,
+            t.dead,
+        )
+
+
+def main() -> int:
+    logs.configure("hj212")
+    db, settings = DatabaseSettings(), HJ212Settings()
+    if db.database_url is None:
+        print("outfall hj212 serve: set OUTFALL_DATABASE_URL", file=sys.stderr)
+        return 2
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        assert db.database_url is not None
+        await serve(settings, db.database_url, stop)
+
+    asyncio.run(_run())
+    return 0

@@ -1,0 +1,193 @@
+"""The pure side of an HJ 212 TCP session: frames out of a byte stream, split-packet reassembly, the
+host's replies and back-fill requests, and gap detection in a logger's minute and hourly records.
+
+No sockets and no clock here: the gateway feeds bytes and times in and does the I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from ingest import hj212
+
+JUNK_KEEP = 2048  # bytes of a junk run kept in its dead letter
+_FRAME_START = re.compile(rb"##[0-9]{4}")
+
+
+@dataclass(frozen=True)
+class Junk:
+    """Bytes that are not a frame: garbage between frames, an oversized or cut-off frame."""
+
+    data: bytes
+    size: int
+    reason: str
+
+
+class FrameSplitter:
+    """Cuts a TCP byte stream into candidate frames (``##`` ... CR LF, at most ``max_frame`` bytes).
+
+    Frames may arrive in pieces or many per read; anything between frames is reported as ``Junk``.
+    Decoding (length, CRC) is the codec's job: the splitter only finds the boundaries.
+    """
+
+    def __init__(self, max_frame: int = hj212.MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes | Junk]:
+        self._buf += data
+        out: list[bytes | Junk] = []
+        while self._buf:
+            start = self._buf.find(b"##")
+            if start < 0:
+                keep = 1 if self._buf.endswith(b"#") else 0  # maybe the first half of the next ##
+                self._junk(out, len(self._buf) - keep, "bytes outside any frame (no ## start)")
+                break
+            if start > 0:
+                self._junk(out, start, "bytes outside any frame before ##")
+                continue
+            end = self._buf.find(b"\r\n", 2)
+            if end < 0:
+                if len(self._buf) > self.max_frame:
+                    self._skip_oversized(out)
+                    continue
+                break
+            self._cut(out, end + 2)
+        return out
+
+    def close(self) -> Junk | None:
+        """At end of stream: the unfinished frame, if any (a logger that hung up mid-frame)."""
+        if not self._buf.strip():
+            return None
+        data = bytes(self._buf)
+        self._buf.clear()
+        return Junk(data[:JUNK_KEEP], len(data), "connection closed in the middle of a frame")
+
+    def _cut(self, out: list[bytes | Junk], length: int) -> None:
+        candidate = bytes(self._buf[:length])
+        del self._buf[:length]
+        # A logger that restarts a frame leaves the cut-off start in front of the new one.
+        restart = max((m.start() for m in _FRAME_START.finditer(candidate, 2)), default=-1)
+        if restart > 0:
+            out.append(
+                Junk(candidate[: min(restart, JUNK_KEEP)], restart, "frame cut off by the start of another")
+            )
+            candidate = candidate[restart:]
+        if len(candidate) > self.max_frame:
+            out.append(Junk(candidate[:JUNK_KEEP], len(candidate), f"frame over {self.max_frame} bytes"))
+        else:
+            out.append(candidate)
+
+    def _skip_oversized(self, out: list[bytes | Junk]) -> None:
+        nxt = self._buf.find(b"##", 2)
+        size = nxt if nxt > 0 else len(self._buf)
+        self._junk(out, size, f"no CR LF within {self.max_frame} bytes of ## (oversized frame)")
+
+    def _junk(self, out: list[bytes | Junk], size: int, reason: str) -> None:
+        if size <= 0:
+            return
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        if data.strip():  # stray line ends between frames are not worth a dead letter
+            out.append(Junk(data[:JUNK_KEEP], size, reason))
+
+
+def reply_to(frame: hj212.Frame) -> bytes | None:
+    """The host's answer to an upload whose Flag asks for one: 9014 for data, 9013 for notices."""
+    if not frame.wants_reply:
+        return None
+    if frame.cn.startswith("2"):
+        cn = "9014"
+    elif frame.cn in ("1013", "8013"):
+        cn = "9013"
+    else:
+        return None
+    return hj212.encode(
+        hj212.Frame(st="91", cn=cn, mn=frame.mn, qn=frame.qn, pw=frame.pw, flag=frame.version << 2)
+    )
+
+
+def history_request(frame: hj212.Frame, cn: str, begin: datetime, end: datetime, qn: datetime) -> bytes:
+    """Ask a logger for its records between two local times (补传), e.g. CN 2061 for hours."""
+    return hj212.encode(
+        hj212.Frame(
+            st=frame.st,
+            cn=cn,
+            mn=frame.mn,
+            qn=qn.strftime("%Y%m%d%H%M%S") + f"{qn.microsecond // 1000:03d}",
+            pw=frame.pw,
+            flag=frame.version << 2 | hj212.FLAG_REPLY,
+            other={"BeginTime": hj212.format_time(begin), "EndTime": hj212.format_time(end)},
+        )
+    )
+
+
+@dataclass
+class Reassembler:
+    """Collects the parts of split packets (PNUM/PNO) until all have arrived, then merges them."""
+
+    max_age: timedelta = timedelta(seconds=120)
+    _sets: dict[tuple[str, str | None, str, int], tuple[datetime, dict[int, hj212.Frame]]] = field(
+        default_factory=dict
+    )
+
+    def add(self, part: hj212.Frame, now: datetime) -> hj212.Frame | None:
+        self._sets = {k: v for k, v in self._sets.items() if now - v[0] <= self.max_age}
+        if part.pnum is None or part.pno is None:
+            return part
+        key = (part.mn, part.qn, part.cn, part.pnum)
+        _started, parts = self._sets.setdefault(key, (now, {}))
+        parts[part.pno] = part
+        if len(parts) < part.pnum:
+            return None
+        del self._sets[key]
+        ordered = [parts[n] for n in sorted(parts)]
+        factors: hj212.Factors = {}
+        other: dict[str, str] = {}
+        for p in ordered:
+            for code, fields in p.factors.items():
+                factors.setdefault(code, {}).update(fields)
+            for key_, value in p.other.items():
+                other.setdefault(key_, value)
+        flag = None if part.flag is None else part.flag & ~hj212.FLAG_SPLIT
+        return replace(ordered[0], factors=factors, other=other, pnum=None, pno=None, flag=flag)
+
+
+Gap = tuple[datetime, datetime]
+
+
+@dataclass
+class GapTracker:
+    """The latest record start per (point, period); a jump of more than one interval is a gap.
+
+    Hours are one hour apart; the minute interval is configurable per logger (1-30 min), so it is
+    learned as the smallest step seen. Records older than the latest (back-filled, late) never move
+    it, so a gap is asked for once. Times are UTC.
+    """
+
+    max_span: timedelta = timedelta(days=2)
+    _last: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    _step: dict[tuple[int, str], timedelta] = field(default_factory=dict)
+
+    def knows(self, key: tuple[int, str]) -> bool:
+        return key in self._last
+
+    def seed(self, key: tuple[int, str], last: datetime | None) -> None:
+        if last is not None:
+            self._last.setdefault(key, last)
+        if key[1] == "hour":
+            self._step[key] = timedelta(hours=1)
+
+    def observe(self, key: tuple[int, str], when: datetime) -> Gap | None:
+        last = self._last.get(key)
+        self._last[key] = max(when, last) if last is not None else when
+        if last is None or when <= last:
+            return None
+        step, diff = self._step.get(key), when - last
+        if key[1] == "minute":
+            self._step[key] = min(step, diff) if step is not None else diff
+        if step is None or diff <= step:
+            return None
+        return max(last + step, when - self.max_span), when - step

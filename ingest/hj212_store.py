@@ -1,0 +1,178 @@
+"""The HJ 212 gateway's database side: group commit from many connections, and registry look-ups.
+
+Connections hand in what one frame produced (readings, statistics, dead letters) and get a future that
+resolves only after the transaction holding it has committed: that is when the gateway may send the
+logger its 9014 reply. All SQL runs in a worker thread through ``repo`` on two connections of our own,
+one for writes and one for look-ups, so the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import psycopg
+
+from ingest import repo
+from ingest.backoff import Backoff
+from ingest.models import RegistryPoint
+from ingest.settings import HJ212Settings
+
+log = logging.getLogger(__name__)
+
+DeadRow = tuple[str, str | None, bytes, str]  # (source, topic, payload, reason)
+T = TypeVar("T")
+
+
+@dataclass
+class Item:
+    copy_text: bytes
+    stats_text: bytes
+    readings: int
+    dead: list[DeadRow]
+    done: asyncio.Future[None]
+
+
+@dataclass
+class Totals:
+    frames: int = 0
+    readings: int = 0
+    statistics: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    commits: int = 0
+
+
+class Store:
+    def __init__(self, settings: HJ212Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.totals = Totals()
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._write: psycopg.Connection | None = None
+        self._read: psycopg.Connection | None = None
+        self._read_lock = asyncio.Lock()
+        self._points: dict[str, RegistryPoint] = {}
+        self._loaded = 0.0
+
+    def submit(
+        self, copy_text: bytes, stats_text: bytes, readings: int, dead: list[DeadRow]
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done))
+        return done
+
+    # --- writes -----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Commit queued items until cancelled; an item's future resolves after its commit."""
+        while True:
+            items = [await self._queue.get()]
+            deadline = time.monotonic() + self.settings.batch_seconds
+            while len(items) < self.settings.batch_frames:
+                try:
+                    items.append(await asyncio.wait_for(self._queue.get(), deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+            await self._commit_with_retry(items)
+            for item in items:
+                if not item.done.done():
+                    item.done.set_result(None)
+
+    async def drain(self) -> None:
+        """Commit whatever is still queued (at shutdown)."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        if items:
+            await self._commit_with_retry(items)
+            for item in items:
+                if not item.done.done():
+                    item.done.set_result(None)
+
+    async def _commit_with_retry(self, items: list[Item]) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await asyncio.to_thread(self._commit, items)
+                return
+            except psycopg.OperationalError as exc:
+                delay = backoff.next_delay()
+                log.warning("database unavailable (%s); retrying %d frames in %.1f s", exc, len(items), delay)
+                _close(self._write)
+                self._write = None
+                await asyncio.sleep(delay)
+
+    def _commit(self, items: list[Item]) -> None:
+        conn = self._write
+        if conn is None or conn.closed:
+            conn = self._write = psycopg.connect(self.database_url, autocommit=False)
+            repo.prepare_staging(conn)
+            conn.commit()
+        copy_text = b"".join(i.copy_text for i in items)
+        stats_text = b"".join(i.stats_text for i in items)
+        dead = [row for i in items for row in i.dead]
+        inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
+        stats = repo.copy_statistics(conn, stats_text) if stats_text else 0
+        if dead:
+            repo.insert_dead_letters(conn, dead)
+        readings = sum(i.readings for i in items)
+        repo.add_counters(
+            conn, self.settings.counters_name, len(items), inserted, readings - inserted, len(dead)
+        )
+        conn.commit()
+        t = self.totals
+        t.frames, t.readings, t.statistics = (
+            t.frames + len(items),
+            t.readings + inserted,
+            t.statistics + stats,
+        )
+        t.duplicates, t.dead, t.commits = (
+            t.duplicates + readings - inserted,
+            t.dead + len(dead),
+            t.commits + 1,
+        )
+
+    # --- look-ups ---------------------------------------------------------------------------------
+    async def point(self, mn: str) -> RegistryPoint | None:
+        """The point of an MN; an unknown MN refreshes the registry first (a park may just have loaded)."""
+        age = time.monotonic() - self._loaded
+        if age > self.settings.registry_refresh_s or (mn not in self._points and age > 2.0):
+            await self.refresh()
+        return self._points.get(mn)
+
+    async def refresh(self) -> None:
+        points = await self._read_call(repo.registry)
+        self._points = {p.mn: p for p in points if p.mn}
+        self._loaded = time.monotonic()
+
+    async def last_statistics(self, point_id: int, period: str) -> datetime | None:
+        return await self._read_call(lambda conn: repo.last_statistics(conn, point_id, period))
+
+    async def _read_call(self, call: Callable[[psycopg.Connection], T]) -> T:
+        async with self._read_lock:
+            return await asyncio.to_thread(self._read_sync, call)
+
+    def _read_sync(self, call: Callable[[psycopg.Connection], T]) -> T:
+        if self._read is None or self._read.closed:
+            self._read = psycopg.connect(self.database_url, autocommit=True)
+        try:
+            return call(self._read)
+        except psycopg.OperationalError:
+            _close(self._read)
+            self._read = None
+            raise
+
+    def close(self) -> None:
+        _close(self._write)
+        _close(self._read)
+        self._write = self._read = None
+
+
+def _close(conn: psycopg.Connection | None) -> None:
+    if conn is not None:
+        conn.close()
