@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import FrameType
 
 import orjson
 
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(plan.progress(msg, tally.sent))
 
     interrupted = False
+    signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still drain and sum up
     try:
         feed.publish(
             client, plan.messages(), speed=args.speed, count=args.count, rate=args.rate,
@@ -125,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     finish(plan, tally, args.truth, interrupted)
     return 0
+
+
+def _interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def finish(plan: Plan, tally: report.Tally, truth_path: Path | None, interrupted: bool) -> None:

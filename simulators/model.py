@@ -85,11 +85,13 @@ class ParkModel:
         self.reuse: list[Window] = []
         self._production: tuple[datetime | None, float] = (None, 1.0)
         self._treated: tuple[datetime | None, float] = (None, 0.0)
+        self._base_flow = signals.typical(self.industry, "flow")[0]
 
-    def plant_flow(self, plant: _Plant, ts: datetime) -> float:
-        """Noise-free flow (L/s) the plant discharges at ``ts``."""
-        base = signals.typical(self.industry, "flow")[0]
-        return base * plant.flow_scale * signals.production(plant.rhythm, ts.astimezone(self.tz))
+    def plant_flow(self, plant: _Plant, ts: datetime, prod: float | None = None) -> float:
+        """Noise-free flow (L/s) the plant discharges at ``ts`` (at production ``prod`` if known)."""
+        if prod is None:
+            prod = signals.production(plant.rhythm, ts.astimezone(self.tz))
+        return self._base_flow * plant.flow_scale * prod
 
     def inlet_flow(self, ts: datetime) -> float:
         """Noise-free central inlet flow: every plant's discharge, less what bypasses the sewer."""
@@ -143,23 +145,25 @@ class ParkModel:
         # A batch draining (a dye vat, a plating rinse) raises flow and load together: one shared
         # activity term in every flow and concentration makes the load follow the flow.
         activity = state.activity = signals.ar1(state.activity, interval, signals.TAU_FLOW, state.rng)
+        prod = 1.0
+        if state.spec.kind not in CENTRAL_KINDS:
+            prod = signals.production(state.plant.rhythm, ts.astimezone(self.tz))
         values = {}
         for code in state.spec.parameters:
             tau = signals.TAU_FLOW if code == "flow" else signals.TAU_CONCENTRATION
             z = state.noise[code] = signals.ar1(state.noise[code], interval, tau, state.rng)
             if code != "ph":
                 z = SHARED * activity + math.sqrt(1 - SHARED**2) * z
-            values[code] = self._value(state, code, ts, z)
+            values[code] = self._value(state, code, ts, z, prod)
         return values
 
-    def _value(self, state: _Point, code: str, ts: datetime, z: float) -> float:
+    def _value(self, state: _Point, code: str, ts: datetime, z: float, prod: float) -> float:
         kind = state.spec.kind
         level, spread = signals.typical(self.industry, code)
         bias = state.plant.bias.get(code, 1.0)
         if kind not in CENTRAL_KINDS:
-            prod = signals.production(state.plant.rhythm, ts.astimezone(self.tz))
             if code == "flow":
-                return signals.lognormal(self.plant_flow(state.plant, ts), spread * 0.5, z)
+                return signals.lognormal(self.plant_flow(state.plant, ts, prod), spread * 0.5, z)
             if code == "ph":
                 return level + 0.15 * z
             return signals.lognormal(level * bias * signals.load_factor(prod), spread, z)
