@@ -29,6 +29,7 @@ log = logging.getLogger("outfall.run")
 LOCAL_ROOT = Path(".local/run")
 DEFAULT_PG_PORT = 54329
 DEFAULT_MQTT_PORT = 18830
+DEFAULT_HJ212_PORT = 8212
 
 
 def _port_or_free(preferred: int) -> int:
@@ -75,8 +76,17 @@ def run_all(args: argparse.Namespace) -> int:
         for path in parks:
             park_load(db_url, path)
         api = ApiSettings()
-        env = {**os.environ, "OUTFALL_DATABASE_URL": db_url, "OUTFALL_MQTT_URL": mqtt_url}
+        hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
+        hj212_port = int(os.environ.get("OUTFALL_HJ212_PORT") or _port_or_free(DEFAULT_HJ212_PORT))
+        env = {
+            **os.environ,
+            "OUTFALL_DATABASE_URL": db_url,
+            "OUTFALL_MQTT_URL": mqtt_url,
+            "OUTFALL_HJ212_HOST": hj212_host,
+            "OUTFALL_HJ212_PORT": str(hj212_port),
+        }
         children = [_spawn(env, "-m", "api.cli", "ingest"), _spawn(env, "-m", "api")]
+        children.append(_spawn(env, "-m", "api.cli", "hj212", "serve"))  # HJ 212 data loggers over TCP
         children.append(_spawn(env, "-m", "api.cli", "compliance"))  # rules, alerts, scheduler, notify
         if not args.no_simulator:
             children.append(
@@ -84,7 +94,8 @@ def run_all(args: argparse.Namespace) -> int:
             )
         base = f"http://{api.host}:{api.port}"
         print(
-            f"\nOutfall is running.\n  MQTT broker : {mqtt_url}\n  API         : {base}/api/v1"
+            f"\nOutfall is running.\n  MQTT broker : {mqtt_url}\n  HJ 212 TCP  : {hj212_host}:{hj212_port}\n"
+            f"  API         : {base}/api/v1"
             f"  (OpenAPI docs: {base}/docs)\n  Dashboard   : {base}/\n  Health      : {base}/healthz\n"
             f"  Database    : {db_url}\nPress Ctrl-C to stop.\n",
             flush=True,

@@ -51,7 +51,8 @@ class _Point(_Strict):
         "workshop_outlet", "total_outlet", "central_inlet", "central_outlet", "reuse_outlet", "intake"
     ]
     discharge_mode: Literal["direct", "indirect"] = "indirect"
-    mn: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{6,24}$")
+    # HJ 212-2017 MNs are 24 hex characters, 2005-era ones 14; real loggers also use '_' and '-'.
+    mn: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{6,32}$")
     interval_s: int = Field(default=60, gt=0, le=86_400)
     standard: str | None = None
     parameters: dict[str, str | None] | list[str]
