@@ -80,6 +80,12 @@ def _cmd_limits(args: argparse.Namespace) -> int:
     return cli.limits_show(args, _database_url)
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    from api import tokens
+
+    return tokens.command(args, _database_url())
+
+
 def _cmd_api(_args: argparse.Namespace) -> int:
     from api.__main__ import main
 
@@ -140,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     from compliance.cli import add_parsers
 
     add_parsers(sub, _cmd_compliance, _cmd_limits)
+    from api.tokens import add_parser as token_parser
+
+    token_parser(sub).set_defaults(func=_cmd_token)
     hj = sub.add_parser("hj212", help="HJ 212 frames: decode, TCP gateway")
     hj_sub = hj.add_subparsers(dest="hj212_command", required=True)
     decode = hj_sub.add_parser("decode", help="decode frames from stdin, one JSON object per line")

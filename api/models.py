@@ -1,10 +1,23 @@
-"""Response models of the HTTP API (they are the OpenAPI schema)."""
+"""Request and response models of the HTTP API (they are the OpenAPI schema)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _examples(*items: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(items)})
+
+
+class Problem(BaseModel):
+    """Every 4xx/5xx body: what went wrong and what to fix."""
+
+    model_config = _examples({"detail": "from needs a UTC offset, e.g. 2026-11-29T08:00:00+08:00"})
+    detail: str
+    errors: list[dict[str, Any]] | None = None
 
 
 class Health(BaseModel):
@@ -13,6 +26,91 @@ class Health(BaseModel):
     broker: str
 
 
+class Me(BaseModel):
+    role: str
+    name: str
+    park: str | None
+    plant: str | None
+    may_change_alerts: bool
+    may_declare_maintenance: bool
+    may_change_registry: bool
+
+
+# --- registry ---------------------------------------------------------------------------------------
+class Park(BaseModel):
+    model_config = _examples(
+        {
+            "id": "demo-plating",
+            "name": "示范电镀园区",
+            "timezone": "Asia/Shanghai",
+            "industry": "electroplating",
+            "plants": 58,
+            "config": {"reuse_target": 0.5},
+            "loaded_at": "2026-11-29T00:00:00Z",
+        }
+    )
+    id: str
+    name: str
+    timezone: str
+    industry: str
+    plants: int
+    config: dict[str, Any]
+    loaded_at: datetime
+
+
+class Plant(BaseModel):
+    id: str
+    park: str
+    name: str
+    kind: str
+    points: int
+
+
+class Parameter(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    unit: str  # catalogue unit: values in this API are in it
+    instrument_unit: str
+
+
+class Point(BaseModel):
+    id: str
+    park: str
+    plant: str
+    name: str
+    kind: str
+    discharge_mode: str
+    standard: str | None
+    mn: str | None
+    interval_s: int
+    active: bool
+    parameters: list[Parameter]
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class NameChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    _check = field_validator("name")(_no_nul)
+
+
+class PointChange(BaseModel):
+    """Changes an admin may make; reloading the park file overwrites them (the file is the source)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"interval_s": 300}]})
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    interval_s: int | None = Field(default=None, ge=1, le=86_400)
+    active: bool | None = None
+    _check = field_validator("name")(_no_nul)
+
+
+# --- readings ---------------------------------------------------------------------------------------
 class RawReading(BaseModel):
     time: datetime
     parameter: str
@@ -28,11 +126,259 @@ class BucketMean(BaseModel):
     total: int
 
 
+class LimitPeriod(BaseModel):
+    parameter: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    upper: float | None
+    lower: float | None
+    source: str
+
+
 class ReadingsPage(BaseModel):
+    model_config = _examples(
+        {
+            "park": "demo-plating",
+            "plant": "shop-01",
+            "point": "total",
+            "timezone": "Asia/Shanghai",
+            "bucket": None,
+            "units": {"cod": "mg/L"},
+            "limits": [
+                {
+                    "parameter": "cod",
+                    "valid_from": None,
+                    "valid_to": None,
+                    "upper": 80.0,
+                    "lower": None,
+                    "source": "GB21900-2008-T2",
+                }
+            ],
+            "items": [{"time": "2026-11-29T00:00:00Z", "parameter": "cod", "value": 42.1, "flag": "N"}],
+            "truncated": False,
+        }
+    )
     park: str
     plant: str
     point: str
     timezone: str
     bucket: str | None
     units: dict[str, str]
+    limits: list[LimitPeriod] = []
     items: list[RawReading] | list[BucketMean]
+    truncated: bool = False
+
+
+# --- status -----------------------------------------------------------------------------------------
+class ParameterStatus(BaseModel):
+    parameter: str
+    unit: str
+    time: datetime | None
+    value: float | None
+    flag: str | None
+    limit_upper: float | None
+    limit_lower: float | None
+    ratio: float | None  # value / upper limit
+    level: Literal["ok", "warning", "violation", "invalid", "no_data", "no_limit"]
+    valid_rate_today: float | None  # valid values / expected values since park-local midnight
+
+
+class PointStatus(BaseModel):
+    point: str
+    name: str
+    kind: str
+    online: bool
+    last_seen: datetime | None
+    interval_s: int
+    parameters: list[ParameterStatus]
+    open_alerts: int
+    worst_severity: str | None
+
+
+class Alert(BaseModel):
+    model_config = _examples(
+        {
+            "id": 17,
+            "park": "demo-plating",
+            "plant": "shop-07",
+            "point": "workshop",
+            "parameter": "ni",
+            "kind": "exceedance",
+            "severity": "violation",
+            "state": "open",
+            "basis": "instant",
+            "opened_at": "2026-11-29T02:15:00Z",
+            "first_time": "2026-11-29T02:15:00Z",
+            "last_time": "2026-11-29T02:31:00Z",
+            "created_at": "2026-11-29T02:15:01Z",
+            "updated_at": "2026-11-29T02:31:01Z",
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "resolved_at": None,
+            "resolved_by": None,
+            "peak": 0.93,
+            "value": 0.71,
+            "limit": 0.5,
+            "limit_lower": None,
+            "limit_source": "GB21900-2008-T2",
+            "unit": "mg/L",
+            "count": 17,
+            "escalation": 0,
+            "muted": None,
+            "detail": {},
+        }
+    )
+    id: int
+    park: str
+    plant: str
+    point: str
+    parameter: str  # "" for whole-point alerts (offline)
+    kind: str
+    severity: str
+    state: str
+    basis: str
+    opened_at: datetime
+    first_time: datetime
+    last_time: datetime
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    peak: float | None
+    value: float | None
+    limit: float | None
+    limit_lower: float | None
+    limit_source: str | None
+    unit: str | None
+    count: int
+    escalation: int
+    muted: str | None
+    detail: dict[str, Any]
+
+
+class PlantStatus(BaseModel):
+    park: str
+    plant: str
+    name: str
+    kind: str
+    timezone: str
+    as_of: datetime
+    points: list[PointStatus]
+    open_alerts: list[Alert]
+    valid_rate_today: float | None
+
+
+class PlantSummary(BaseModel):
+    plant: str
+    name: str
+    kind: str
+    points: int
+    online: int
+    last_seen: datetime | None
+    open_alerts: int
+    worst_severity: str | None
+
+
+class CentralPlant(BaseModel):
+    """Today's (park-local) mean flows at the central plant, in L/s, and the reuse ratio."""
+
+    plant: str
+    inflow: float | None
+    outflow: float | None
+    reuse: float | None
+    reuse_ratio: float | None
+    reuse_target: float | None
+
+
+class ParkOverview(BaseModel):
+    park: str
+    name: str
+    timezone: str
+    as_of: datetime
+    plants: list[PlantSummary]
+    central: CentralPlant | None
+
+
+# --- alerts -----------------------------------------------------------------------------------------
+class AuditItem(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+
+
+class AlertDetail(BaseModel):
+    alert: Alert
+    evidence_from: datetime
+    evidence_to: datetime
+    evidence: list[RawReading]
+    audit: list[AuditItem]
+
+
+class AlertAction(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "电话联系企业，已停产排查"}]}
+    )
+    note: str | None = Field(default=None, max_length=2000)
+    _check = field_validator("note")(_no_nul)
+
+
+class AnnotateAction(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "取样送检"}]})
+    note: str = Field(min_length=1, max_length=2000)
+    _check = field_validator("note")(_no_nul)
+
+
+# --- maintenance ------------------------------------------------------------------------------------
+class MaintenanceIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "park": "demo-plating",
+                    "plant": "shop-01",
+                    "point": "workshop",
+                    "from": "2026-11-29T09:00:00+08:00",
+                    "to": "2026-11-29T11:00:00+08:00",
+                    "reason": "更换镍分析仪电极",
+                }
+            ]
+        },
+    )
+    park: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    plant: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    point: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,64}$")
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    reason: str = Field(min_length=1, max_length=500)
+    _check = field_validator("reason")(_no_nul)
+
+
+class Maintenance(BaseModel):
+    id: int
+    park: str
+    plant: str
+    point: str | None  # null: the whole plant
+    start: datetime = Field(serialization_alias="from")
+    end: datetime | None = Field(serialization_alias="to")
+    reason: str
+    created_by: str
+    source: str
+    created_at: datetime
+
+
+class AuditLogItem(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    park: str | None
+    plant: str | None
+    object: str
+    detail: dict[str, Any]

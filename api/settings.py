@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,4 +11,5 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
-    max_raw_rows: int = 100_000
+    max_raw_rows: int = Field(default=100_000, ge=1)
+    pool_max: int = Field(default=10, ge=2)

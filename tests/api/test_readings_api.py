@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,10 +12,9 @@ from api.settings import ApiSettings
 
 
 @pytest.fixture
-def client(services) -> Iterator[TestClient]:
-    app = create_app(ApiSettings(), services.database_url, (services.mqtt_host, services.mqtt_port))
-    with TestClient(app) as c:
-        yield c
+def client(client, admin):
+    client.headers.update(admin)
+    return client
 
 
 @pytest.fixture

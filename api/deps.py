@@ -1,0 +1,108 @@
+"""FastAPI dependencies shared by the route modules: the caller, connections, writes, error answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from api import repo
+from api.auth import Principal, token_hash
+from api.models import Problem
+
+T = TypeVar("T")
+ID_PATTERN = r"^[a-z0-9-]{1,64}$"
+Id = Annotated[str, Path(pattern=ID_PATTERN, description="[a-z0-9-]{1,64}")]
+
+_bearer = HTTPBearer(auto_error=False, description="`outfall token create` prints a token once")
+# A revoked token stops working within this many seconds on every API replica.
+TOKEN_CACHE_S = 5.0
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no token, or an unknown or revoked token"},
+    404: {"model": Problem, "description": "not found, or outside the caller's scope"},
+    422: {"model": Problem, "description": "a parameter or body that needs fixing"},
+}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "the caller's role may not do this"}
+}
+
+
+def pool(request: Request) -> AsyncConnectionPool:
+    found: AsyncConnectionPool = request.app.state.pool
+    return found
+
+
+async def principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise HTTPException(
+            401, "send Authorization: Bearer <token> (create one with `outfall token create`)", _challenge()
+        )
+    digest = token_hash(creds.credentials)
+    cache: dict[bytes, tuple[float, Principal | None]] = request.app.state.token_cache
+    now = time.monotonic()
+    hit = cache.get(digest)
+    if hit is None or hit[0] < now:
+        async with pool(request).connection() as conn:
+            row = await repo.token_by_hash(conn, digest)
+        found = Principal(row.id, row.name, row.role, row.park, row.plant) if row else None  # type: ignore[arg-type]
+        if len(cache) > 10_000:
+            cache.clear()  # bounded: guessed tokens must not grow memory
+        cache[digest] = hit = (now + TOKEN_CACHE_S, found)
+    if hit[1] is None:
+        raise HTTPException(401, "unknown or revoked token", _challenge())
+    return hit[1]
+
+
+def _challenge() -> dict[str, str]:
+    return {"WWW-Authenticate": "Bearer"}
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"{what} not found")
+
+
+def forbidden(why: str) -> HTTPException:
+    return HTTPException(403, why)
+
+
+def require_park(caller: Principal, park: str) -> None:
+    if not caller.sees_park(park):
+        raise not_found(f"park {park}")
+
+
+def require_plant(caller: Principal, park: str, plant: str) -> None:
+    require_park(caller, park)
+    if not caller.sees_plant(park, plant):
+        raise not_found(f"plant {park}/{plant}")
+
+
+def aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-29T08:00:00+08:00")
+    return value
+
+
+async def write(request: Request, fn: Callable[[psycopg.Connection], T]) -> T:
+    """Run ``fn`` in one transaction on a sync connection (compliance's functions are sync), in a worker
+    thread so the event loop keeps serving. The request owns the transaction: it commits when ``fn``
+    returns and rolls back when it raises."""
+    sync_pool: ConnectionPool = request.app.state.sync_pool
+
+    def _run() -> T:
+        with sync_pool.connection() as conn, conn.transaction():
+            return fn(conn)
+
+    return await run_in_threadpool(_run)

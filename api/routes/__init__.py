@@ -1,0 +1,20 @@
+"""The API's routers, one module per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import alerts, events, maintenance, readings, registry, status, system
+
+
+def routers() -> list[APIRouter]:
+    return [
+        system.router,
+        system.v1,
+        registry.v1,
+        status.v1,
+        readings.v1,
+        alerts.v1,
+        events.v1,
+        maintenance.v1,
+    ]

@@ -1,0 +1,105 @@
+"""GET /api/v1/events: Server-Sent Events of alert changes and the plant status that follows from them,
+in the caller's scope, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api import events, repo, status
+from api.auth import Principal
+from api.deps import ERRORS, Caller, pool
+from api.events import Broadcaster
+from api.routes.alerts import alert_model
+
+v1 = APIRouter(prefix="/api/v1", tags=["events"], responses=ERRORS)
+POLL_S = 1.0  # also the longest an event waits behind a transaction that commits out of order
+HEARTBEAT_S = 15.0
+BATCH = 200
+
+EXAMPLE = (
+    'event: ready\nid: 81234-17\ndata: {"cursor":"81234-17"}\n\n'
+    'id: 81240-18\nevent: alert\ndata: {"action":"open","alert":{"id":17,"state":"open"}}\n\n'
+    'event: plant\ndata: {"park":"demo-plating","plant":"shop-07","open_alerts":1,'
+    '"worst_severity":"violation"}\n\n'
+)
+
+
+@v1.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"example": EXAMPLE}}}},
+)
+async def stream_events(
+    request: Request,
+    caller: Caller,
+    last_event_id: Annotated[str | None, Header(description="resume after this event")] = None,
+    since: Annotated[
+        str | None, Query(description="same as Last-Event-ID, for clients that cannot set it")
+    ] = None,
+) -> StreamingResponse:
+    """Events: `ready` (first; its id is the resume point), `alert` (data: action and the alert as it is
+    now) each followed by `plant` (the plant's open alert count and worst severity). A client that
+    reconnects with the last id it received gets every later event exactly once."""
+    resume = last_event_id or since
+    try:
+        start = events.parse_cursor(resume) if resume else None
+    except events.BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    if start is None:
+        async with pool(request).connection() as conn:
+            start = (await repo.event_horizon(conn), 0)
+    return StreamingResponse(
+        _stream(request, caller, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -> AsyncIterator[str]:
+    broadcaster: Broadcaster = request.app.state.broadcaster
+    txid, event_id = start
+    yield "retry: 2000\n\n" + events.frame(
+        "ready", {"cursor": events.cursor(txid, event_id)}, events.cursor(txid, event_id)
+    )
+    beat = time.monotonic()
+    while not await request.is_disconnected():
+        async with pool(request).connection() as conn:
+            rows = await repo.events_after(conn, txid, event_id, caller.park, caller.plant, BATCH)
+            alerts = {}
+            if rows:
+                ids = [r[6] for r in rows if r[6] is not None]
+                found = await repo.alerts(
+                    conn, repo.AlertFilter(ids=ids), caller.park, caller.plant, len(ids)
+                )
+                alerts = {a[0]: a for a in found}
+                plants = {(r[4], r[5]) for r in rows}
+                summaries = {p: await repo.open_alert_summary(conn, p[0], p[1]) for p in plants}
+        for tx, eid, _kind, action, park, plant, alert_id in rows:
+            txid, event_id = tx, eid
+            row = alerts.get(alert_id)
+            if row is None:
+                continue  # the alert was deleted with its park
+            data = {"action": action, "alert": alert_model(row).model_dump(mode="json")}
+            yield events.frame("alert", data, events.cursor(tx, eid))
+            yield events.frame("plant", _plant(park, plant, summaries[(park, plant)]))
+        if rows:
+            beat = time.monotonic()
+            continue
+        if time.monotonic() - beat > HEARTBEAT_S:
+            yield ": keepalive\n\n"
+            beat = time.monotonic()
+        await broadcaster.wait(POLL_S)
+
+
+def _plant(park: str, plant: str, summary: list[tuple[Any, ...]]) -> dict[str, object]:
+    return {
+        "park": park,
+        "plant": plant,
+        "open_alerts": sum(int(r[3]) for r in summary),
+        "worst_severity": status.worst(str(r[2]) for r in summary),
+    }

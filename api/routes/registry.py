@@ -1,0 +1,179 @@
+"""Parks, plants and points: list and detail in the caller's scope; admins may rename and retune
+(reloading the park file, the primary source, overwrites such changes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter, Request
+
+from api import repo
+from api.deps import (
+    ERRORS,
+    FORBIDDEN,
+    Caller,
+    Id,
+    forbidden,
+    not_found,
+    pool,
+    require_park,
+    require_plant,
+    write,
+)
+from api.models import NameChange, Parameter, Park, Plant, Point, PointChange
+from ingest import parameters
+
+v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
+
+
+def _park(row: tuple[Any, ...]) -> Park:
+    return Park(
+        id=row[0],
+        name=row[1],
+        timezone=row[2],
+        industry=row[3],
+        config=row[4],
+        loaded_at=row[5],
+        plants=row[6],
+    )
+
+
+def point_model(p: repo.PointRow) -> Point:
+    params = [
+        Parameter(code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=unit)
+        for pid, unit in sorted(p.parameters.items())
+        if (c := parameters.BY_ID.get(pid)) is not None
+    ]
+    return Point(
+        id=p.code,
+        park=p.park,
+        plant=p.plant,
+        name=p.name,
+        kind=p.kind,
+        discharge_mode=p.discharge_mode,
+        standard=p.standard,
+        mn=p.mn,
+        interval_s=p.interval_s,
+        active=p.active,
+        parameters=params,
+    )
+
+
+@v1.get("/parks", response_model=list[Park])
+async def list_parks(request: Request, caller: Caller) -> list[Park]:
+    """The parks the caller may see."""
+    async with pool(request).connection() as conn:
+        rows = await repo.parks(conn, caller.park, caller.plant)
+    return [_park(r) for r in rows]
+
+
+@v1.get("/parks/{park}", response_model=Park)
+async def get_park(request: Request, caller: Caller, park: Id) -> Park:
+    require_park(caller, park)
+    async with pool(request).connection() as conn:
+        rows = await repo.parks(conn, park, caller.plant)
+    if not rows:
+        raise not_found(f"park {park}")
+    return _park(rows[0])
+
+
+@v1.get("/parks/{park}/plants", response_model=list[Plant])
+async def list_plants(request: Request, caller: Caller, park: Id) -> list[Plant]:
+    require_park(caller, park)
+    async with pool(request).connection() as conn:
+        if not await repo.parks(conn, park, None):
+            raise not_found(f"park {park}")
+        rows = await repo.plants(conn, park, caller.plant)
+    return [Plant(id=r[0], park=park, name=r[1], kind=r[2], points=r[3]) for r in rows]
+
+
+@v1.get("/parks/{park}/plants/{plant}", response_model=Plant)
+async def get_plant(request: Request, caller: Caller, park: Id, plant: Id) -> Plant:
+    require_plant(caller, park, plant)
+    async with pool(request).connection() as conn:
+        rows = await repo.plants(conn, park, plant)
+    if not rows:
+        raise not_found(f"plant {park}/{plant}")
+    r = rows[0]
+    return Plant(id=r[0], park=park, name=r[1], kind=r[2], points=r[3])
+
+
+@v1.get("/parks/{park}/plants/{plant}/points", response_model=list[Point])
+async def list_points(request: Request, caller: Caller, park: Id, plant: Id) -> list[Point]:
+    require_plant(caller, park, plant)
+    async with pool(request).connection() as conn:
+        if not await repo.plants(conn, park, plant):
+            raise not_found(f"plant {park}/{plant}")
+        rows = await repo.points(conn, park, plant)
+    return [point_model(p) for p in rows]
+
+
+@v1.get("/parks/{park}/plants/{plant}/points/{point}", response_model=Point)
+async def get_point(request: Request, caller: Caller, park: Id, plant: Id, point: Id) -> Point:
+    require_plant(caller, park, plant)
+    async with pool(request).connection() as conn:
+        row = await repo.find_point(conn, park, plant, point)
+    if row is None:
+        raise not_found(f"point {park}/{plant}/{point}")
+    return point_model(row)
+
+
+@v1.patch("/parks/{park}", response_model=Park, responses=FORBIDDEN)
+async def change_park(request: Request, caller: Caller, park: Id, body: NameChange) -> Park:
+    """Admin only: rename a park."""
+    require_park(caller, park)
+    if not caller.may_change_registry:
+        raise forbidden("only an admin may change the registry")
+
+    def _do(conn: psycopg.Connection) -> bool:
+        done = repo.update_park(conn, park, body.name)
+        if done:
+            repo.audit(conn, caller.actor, "park.update", f"park {park}", park, None, body.model_dump())
+        return done
+
+    if not await write(request, _do):
+        raise not_found(f"park {park}")
+    return await get_park(request, caller, park)
+
+
+@v1.patch("/parks/{park}/plants/{plant}", response_model=Plant, responses=FORBIDDEN)
+async def change_plant(request: Request, caller: Caller, park: Id, plant: Id, body: NameChange) -> Plant:
+    """Admin only: rename a plant."""
+    require_plant(caller, park, plant)
+    if not caller.may_change_registry:
+        raise forbidden("only an admin may change the registry")
+
+    def _do(conn: psycopg.Connection) -> bool:
+        done = repo.update_plant(conn, park, plant, body.name)
+        if done:
+            repo.audit(
+                conn, caller.actor, "plant.update", f"plant {park}/{plant}", park, plant, body.model_dump()
+            )
+        return done
+
+    if not await write(request, _do):
+        raise not_found(f"plant {park}/{plant}")
+    return await get_plant(request, caller, park, plant)
+
+
+@v1.patch("/parks/{park}/plants/{plant}/points/{point}", response_model=Point, responses=FORBIDDEN)
+async def change_point(
+    request: Request, caller: Caller, park: Id, plant: Id, point: Id, body: PointChange
+) -> Point:
+    """Admin only: rename a point, change its expected reporting interval, or deactivate it."""
+    require_plant(caller, park, plant)
+    if not caller.may_change_registry:
+        raise forbidden("only an admin may change the registry")
+    changes = body.model_dump(exclude_none=True)
+
+    def _do(conn: psycopg.Connection) -> bool:
+        done = repo.update_point(conn, park, plant, point, changes)
+        if done:
+            obj = f"point {park}/{plant}/{point}"
+            repo.audit(conn, caller.actor, "point.update", obj, park, plant, changes)
+        return done
+
+    if not await write(request, _do):
+        raise not_found(f"point {park}/{plant}/{point}")
+    return await get_point(request, caller, park, plant, point)
