@@ -107,9 +107,11 @@ def _cmd_hj212_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
+    from compliance.realtime import ingest_hook
+    from compliance.settings import RuleSettings
     from ingest.hj212_gateway import main
 
-    return main()
+    return main(after_commit=ingest_hook(RuleSettings()))  # same real-time hook as `outfall ingest`
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

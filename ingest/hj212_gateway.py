@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ingest import hj212, hj212_records, jsonv1, logs
 from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
-from ingest.hj212_store import DeadRow, Store
+from ingest.hj212_store import AfterCommit, DeadRow, Store
 from ingest.models import RegistryPoint
 from ingest.settings import DatabaseSettings, HJ212Settings
 
@@ -170,7 +170,8 @@ class Connection:
             await self._answer(self._dead(raw, result.reason), replies)
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
-        done = self.gw.store.submit(result.copy_text, result.stats_text, result.count, dead)
+        origin = (SOURCE, self.peer, raw, "")
+        done = self.gw.store.submit(result.copy_text, result.stats_text, result.count, dead, origin)
         period = hj212_records.PERIODS.get(frame.cn)
         if period is not None and result.stats_count:
             request = await self.gw.backfill(frame, point, period)
@@ -206,8 +207,9 @@ async def serve(
     database_url: str,
     stop: asyncio.Event,
     ready: Callable[[Gateway, asyncio.Server], None] | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> None:
-    store = Store(settings, database_url)
+    store = Store(settings, database_url, after_commit)
     await store.refresh()
     gateway = Gateway(settings, store)
     writer = asyncio.create_task(store.run())
@@ -237,7 +239,8 @@ async def serve(
         )
 
 
-def main() -> int:
+def main(after_commit: AfterCommit | None = None) -> int:
+    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (as for `outfall ingest`)
     logs.configure("hj212")
     db, settings = DatabaseSettings(), HJ212Settings()
     if db.database_url is None:
@@ -250,7 +253,7 @@ def main() -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         assert db.database_url is not None
-        await serve(settings, db.database_url, stop)
+        await serve(settings, db.database_url, stop, after_commit=after_commit)
 
     asyncio.run(_run())
     return 0

@@ -4,6 +4,11 @@ Connections hand in what one frame produced (readings, statistics, dead letters)
 resolves only after the transaction holding it has committed: that is when the gateway may send the
 logger its 9014 reply. All SQL runs in a worker thread through ``repo`` on two connections of our own,
 one for writes and one for look-ups, so the event loop never blocks on the database.
+
+``after_commit`` is the same hook the MQTT worker takes (the compliance real-time path, passed in by the
+composition root; ingest never imports compliance): it runs inside each group transaction, after the
+readings are copied and before the commit, so a frame's readings and their compliance capture commit
+together and a 9014 reply means both are durable.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from ingest.settings import HJ212Settings
 log = logging.getLogger(__name__)
 
 DeadRow = tuple[str, str | None, bytes, str]  # (source, topic, payload, reason)
+# Same shape as ingest.worker.AfterCommit: (connection in the open transaction, new readings).
+AfterCommit = Callable[[psycopg.Connection, int], None]
 T = TypeVar("T")
 
 
@@ -36,6 +43,7 @@ class Item:
     readings: int
     dead: list[DeadRow]
     done: asyncio.Future[None]
+    origin: DeadRow | None = None  # (source, peer, raw frame, "") kept if the database refuses the item
 
 
 @dataclass
@@ -49,9 +57,12 @@ class Totals:
 
 
 class Store:
-    def __init__(self, settings: HJ212Settings, database_url: str) -> None:
+    def __init__(
+        self, settings: HJ212Settings, database_url: str, after_commit: AfterCommit | None = None
+    ) -> None:
         self.settings = settings
         self.database_url = database_url
+        self.after_commit = after_commit
         self.totals = Totals()
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._write: psycopg.Connection | None = None
@@ -61,10 +72,15 @@ class Store:
         self._loaded = 0.0
 
     def submit(
-        self, copy_text: bytes, stats_text: bytes, readings: int, dead: list[DeadRow]
+        self,
+        copy_text: bytes,
+        stats_text: bytes,
+        readings: int,
+        dead: list[DeadRow],
+        origin: DeadRow | None = None,
     ) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done))
+        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done, origin))
         return done
 
     # --- writes -----------------------------------------------------------------------------------
@@ -103,9 +119,32 @@ class Store:
             except psycopg.OperationalError as exc:
                 delay = backoff.next_delay()
                 log.warning("database unavailable (%s); retrying %d frames in %.1f s", exc, len(items), delay)
-                _close(self._write)
-                self._write = None
+                self._drop_write()
                 await asyncio.sleep(delay)
+            except psycopg.Error as exc:
+                # Rows are validated before they get here (and the hook may refuse too): find the frame
+                # the database refuses, keep it as a dead letter, store the rest. Without this the
+                # writer task would die and every connection would wait for its reply forever.
+                log.error("database refused %d frames (%s); committing them one by one", len(items), exc)
+                self._drop_write()
+                await asyncio.to_thread(self._commit_one_by_one, items)
+                return
+
+    def _commit_one_by_one(self, items: list[Item]) -> None:
+        for item in items:
+            try:
+                self._commit([item])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                self._drop_write()
+                reason = f"database refused the frame: {_first_line(exc)}"
+                source, peer, raw, _ = item.origin or (item.dead or [("tcp-hj212", None, b"", "")])[0]
+                self._commit([Item(b"", b"", 0, [(source, peer, raw, reason)], item.done)])
+
+    def _drop_write(self) -> None:
+        _close(self._write)
+        self._write = None
 
     def _commit(self, items: list[Item]) -> None:
         conn = self._write
@@ -124,6 +163,8 @@ class Store:
         repo.add_counters(
             conn, self.settings.counters_name, len(items), inserted, readings - inserted, len(dead)
         )
+        if self.after_commit is not None:
+            self.after_commit(conn, inserted)
         conn.commit()
         t = self.totals
         t.frames, t.readings, t.statistics = (
@@ -171,6 +212,11 @@ class Store:
         _close(self._write)
         _close(self._read)
         self._write = self._read = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _close(conn: psycopg.Connection | None) -> None:
