@@ -469,3 +469,49 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
 
 async def ping(conn: AsyncConnection) -> None:
     await conn.execute("SELECT 1")
+
+
+# --- daily reports ------------------------------------------------------------------------------------
+async def day_statistics(
+    conn: AsyncConnection, park: str, plant: str | None, start: datetime, end: datetime
+) -> list[Row]:
+    """Per (point, parameter) over one park-local day: received, valid, valid mean and max, valid values
+    above / below the limit in force at the start of the day, and that limit."""
+    cur = await conn.execute(
+        "SELECT r.point_id, r.parameter_id, count(*), count(*) FILTER (WHERE r.flag IN ('N', 'S')),"
+        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')), max(r.value) FILTER (WHERE r.flag IN ('N', 'S')),"
+        " count(*) FILTER (WHERE r.flag IN ('N', 'S') AND r.value > l.upper),"
+        " count(*) FILTER (WHERE r.flag IN ('N', 'S') AND r.value < l.lower)"
+        " FROM readings r JOIN points p ON p.id = r.point_id"
+        " LEFT JOIN compliance_limits l ON l.point_id = r.point_id AND l.parameter_id = r.parameter_id"
+        "  AND l.valid @> %(d0)s::timestamptz"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND r.time >= %(d0)s AND r.time < %(d1)s GROUP BY r.point_id, r.parameter_id",
+        {"park": park, "plant": plant, "d0": start, "d1": end},
+    )
+    return await cur.fetchall()
+
+
+async def hourly_means(
+    conn: AsyncConnection, point_ids: Sequence[int], start: datetime, end: datetime, timezone: str
+) -> list[tuple[int, int, datetime, float | None]]:
+    cur = await conn.execute(
+        "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS b,"
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) FROM readings"
+        " WHERE point_id = ANY(%s) AND time >= %s AND time < %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (timezone, list(point_ids), start, end),
+    )
+    return await cur.fetchall()
+
+
+async def alerts_opened(
+    conn: AsyncConnection, park: str, plant: str | None, start: datetime, end: datetime
+) -> list[tuple[str, int, int, str, str]]:
+    """(plant, point id, parameter id, kind, severity) of alerts opened during the day."""
+    cur = await conn.execute(
+        "SELECT plant_id, point_id, parameter_id, kind, severity FROM alerts WHERE park_id = %(park)s"
+        " AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
+        " AND opened_at >= %(d0)s AND opened_at < %(d1)s",
+        {"park": park, "plant": plant, "d0": start, "d1": end},
+    )
+    return await cur.fetchall()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, events, maintenance, readings, registry, status, system
+from api.routes import alerts, events, maintenance, readings, registry, reports, status, system
 
 
 def routers() -> list[APIRouter]:
@@ -17,4 +17,5 @@ def routers() -> list[APIRouter]:
         alerts.v1,
         events.v1,
         maintenance.v1,
+        reports.v1,
     ]

@@ -51,6 +51,10 @@ MATRIX = [
     ("GET", "/api/v1/maintenance", None, LIST),
     ("POST", "/api/v1/maintenance", MAINT, OPERATOR),
     ("GET", "/api/v1/audit", None, LIST),
+    ("GET", P + "/reports/2026-11-29", None, READ),
+    ("GET", P + "/reports/2026-11-29", {"format": "html"}, READ),
+    ("GET", PLANT + "/reports/2026-11-29", {"format": "csv"}, READ),
+    ("GET", PLANT + "/reports/2026-11-29", {"format": "html"}, READ),
 ]
 
 
