@@ -126,14 +126,22 @@ def rejudge_late(
     for pid, qid, t in late:
         hours.add((pid, qid, rules.local_hour_bounds(t, ZoneInfo(pts[pid].timezone))[0]))
     days: set[tuple[int, int, datetime, datetime]] = set()
+    closed: dict[tuple[str, str, datetime], bool] = {}  # one lookup per park and window, not per key
+
+    def is_closed(park_id: str, span: str, start: datetime) -> bool:
+        key = (park_id, span, start)
+        if key not in closed:
+            closed[key] = repo.is_closed(conn, park_id, span, start)
+        return closed[key]
+
     for pid, qid, start in sorted(hours):
         pt = pts[pid]
-        if not repo.is_closed(conn, pt.park_id, HOUR, start):
+        if not is_closed(pt.park_id, HOUR, start):
             continue  # the scheduled close will judge it with everything in it
         judge_hour(conn, pt, qid, start, settings)
         tz = ZoneInfo(pt.timezone)
         d0, d1 = rules.local_day_bounds(rules.local_day_of(start, tz), tz)
-        if repo.is_closed(conn, pt.park_id, DAY, d0):
+        if is_closed(pt.park_id, DAY, d0):
             days.add((pid, qid, d0, d1))
     for pid, qid, d0, d1 in sorted(days):
         judge_day(conn, pts[pid], qid, d0, d1, settings)
