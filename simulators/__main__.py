@@ -15,7 +15,7 @@ import orjson
 
 from ingest import logs, park
 from ingest.settings import MqttSettings
-from simulators import feed, replay, report, scenario
+from simulators import feed, hj212_tcp, replay, report, scenario
 from simulators.plan import Plan, make_plan, sample_park
 from simulators.records import Message
 from simulators.report import ProgressBar
@@ -90,13 +90,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         " --speed, then run in real time",
     )
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
+    hj212_tcp.add_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     logs.configure("simulate")
     broker = MqttSettings()
-    if broker.mqtt_url is None:
+    if broker.mqtt_url is None and args.transport == "mqtt":
         print("outfall simulate: set OUTFALL_MQTT_URL (or use `outfall run`)", file=sys.stderr)
         return 2
     try:
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, park.ParkFileError, scenario.ScenarioError, replay.ReplayError, ValueError) as exc:
         print(f"outfall simulate: {exc}", file=sys.stderr)
         return 2
+    if args.transport == "tcp":
+        return hj212_tcp.run(args, plan, finish)
     host, port = broker.host_port()
     client = feed.connect(host, port)
     bar = ProgressBar(plan.total, plan.label, force=args.progress) if plan.total else None

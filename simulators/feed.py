@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -23,7 +24,7 @@ from simulators.records import Message
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Message", "connect", "drain", "messages", "publish"]
+__all__ = ["Message", "Pacer", "connect", "drain", "messages", "publish"]
 
 
 def messages(park: ParkSpec, start: datetime, seed: int, until: datetime | None = None) -> Iterator[Message]:
@@ -43,6 +44,32 @@ def connect(host: str, port: int, client_id: str = "") -> mqtt.Client:
     return client
 
 
+@dataclass
+class Pacer:
+    """When each message is due: by simulated time (``speed``), messages per second (``rate``) and, in
+    ``live`` mode, never before the wall clock reaches its simulated time. Shared by MQTT and TCP."""
+
+    speed: float
+    rate: float | None = None
+    live: bool = False
+    sent: int = 0
+    wall0: float = field(default_factory=time.monotonic)
+    sim0: datetime | None = None
+
+    def delay(self, msg: Message) -> float:
+        """Seconds to wait before sending ``msg`` (<= 0: now); count it with ``sent += 1`` once sent."""
+        self.sim0 = self.sim0 or msg.sim_time
+        due = 0.0
+        if self.speed > 0:
+            due = (msg.sim_time - self.sim0).total_seconds() / self.speed
+        if self.rate:
+            due = max(due, self.sent / self.rate)
+        delay = self.wall0 + due - time.monotonic()
+        if self.live:
+            delay = max(delay, (msg.sim_time - datetime.now(UTC)).total_seconds())
+        return delay
+
+
 def publish(
     client: mqtt.Client,
     stream: Iterator[Message],
@@ -54,21 +81,11 @@ def publish(
     on_sent: Callable[[Message], None] | None = None,
 ) -> int:
     """Publish at QoS 1, pacing by simulated time (``speed``) and/or messages per second (``rate``)."""
-    sent = 0
-    wall0 = time.monotonic()
-    sim0: datetime | None = None
+    pacer = Pacer(speed, rate, live)
     for msg in stream:
-        if count is not None and sent >= count:
+        if count is not None and pacer.sent >= count:
             break
-        sim0 = sim0 or msg.sim_time
-        due = 0.0
-        if speed > 0:
-            due = (msg.sim_time - sim0).total_seconds() / speed
-        if rate:
-            due = max(due, sent / rate)
-        delay = wall0 + due - time.monotonic()
-        if live:
-            delay = max(delay, (msg.sim_time - datetime.now(UTC)).total_seconds())
+        delay = pacer.delay(msg)
         if delay > 0:
             time.sleep(delay)
         while True:
@@ -76,12 +93,12 @@ def publish(
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 break
             time.sleep(0.01)  # local queue full or reconnecting: wait instead of dropping
-        sent += 1
+        pacer.sent += 1
         if on_sent is not None:
             on_sent(msg)
-        if sent % 10_000 == 0:
-            log.info("published %d messages", sent)
-    return sent
+        if pacer.sent % 10_000 == 0:
+            log.info("published %d messages", pacer.sent)
+    return pacer.sent
 
 
 def drain(client: mqtt.Client, timeout: float = 60.0) -> None:

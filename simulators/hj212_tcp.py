@@ -1,0 +1,362 @@
+"""Simulated data loggers over TCP: one connection per MN to the HJ 212 gateway, as in the field.
+
+Each ``Link`` uploads its MN's frames in order, stop-and-wait: a frame whose Flag asks for a reply is
+sent again when no 9014 names its QN within ``over_time`` seconds, at most ``re_count`` times
+(HJ 212-2017 Table 1, CN 1000 ``OverTime``/``ReCount``), then given up (the record stays in the logger's
+history for a back-fill request). A dropped link is reconnected and the unanswered frame re-sent. The
+gateway's history requests (2051/2061/2031 with BeginTime/EndTime) are answered from what the link has
+uploaded. At the end a link half-closes and waits for the gateway to close, so everything it sent has
+been read and committed. The timing and records come from ``hj212_logger`` and ``feed.Pacer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from ingest import hj212
+from ingest.models import ParkSpec
+from simulators import hj212_logger, report
+from simulators.feed import Pacer
+from simulators.plan import Plan
+from simulators.records import Message
+from simulators.report import ProgressBar
+
+log = logging.getLogger(__name__)
+
+QUEUE = 256  # frames dispatched ahead of a link's uploads (back-pressure on the simulated stream)
+QUIET = 0.3  # seconds without a frame from the gateway before a finished link hangs up
+CLOSE_WAIT = 30.0
+
+Finish = Callable[[Plan, report.Tally, Path | None, bool], None]  # __main__.finish: truth and summary
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    host: str
+    port: int
+    over_time: float = 10.0  # HJ 212-2017 Table 1: 10 s and 3 retries on GPRS/4G
+    re_count: int = 3
+
+
+@dataclass
+class Totals:
+    sent: int = 0  # uploads (first copies)
+    answered: int = 0
+    resent: int = 0
+    given_up: int = 0
+    backfill_requests: int = 0
+    reconnects: int = 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--transport", choices=("mqtt", "tcp"), default="mqtt",
+        help="mqtt (default) or tcp: one connection per MN to the HJ 212 gateway, as data loggers do",
+    )  # fmt: skip
+    p.add_argument("--gateway", default="127.0.0.1:8212", help="HJ 212 gateway HOST:PORT (--transport tcp)")
+    p.add_argument("--min-interval", type=int, default=10, help="minutes per 2051 minute record (default 10)")
+    p.add_argument("--over-time", type=float, default=10.0, help="seconds to wait for a 9014 (default 10)")
+    p.add_argument("--re-count", type=int, default=3, help="re-sends before giving a frame up (default 3)")
+
+
+def gateway_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--gateway {text!r}: use HOST:PORT, e.g. 127.0.0.1:8212")
+    return host, int(port)
+
+
+class Link:
+    """One data logger's TCP connection to the gateway."""
+
+    def __init__(self, mn: str, settings: LinkSettings, totals: Totals) -> None:
+        self.mn, self.settings, self.totals = mn, settings, totals
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(QUEUE)
+        self.requests: deque[hj212.Frame] = deque()
+        self.wake = asyncio.Event()
+        self.history: dict[tuple[str, datetime], bytes] = {}
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.listener: asyncio.Task[None] | None = None
+        self.waiting: tuple[str | None, asyncio.Future[None]] | None = None
+        self.last_heard = 0.0
+
+    async def run(self) -> None:
+        try:
+            while (item := await self._next()) is not None:
+                if isinstance(item, hj212.Frame):
+                    await self._backfill(item)
+                else:
+                    await self._upload(item.payload, first=True)
+            await self._finish()
+        finally:
+            await self._hang_up()
+
+    async def _next(self) -> Message | hj212.Frame | None:
+        """The next upload, or a back-fill request that came in while the link was idle."""
+        while not self.requests and self.queue.empty():
+            self.wake.clear()
+            getter = asyncio.ensure_future(self.queue.get())
+            waker = asyncio.ensure_future(self.wake.wait())
+            await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            if getter.done():
+                return getter.result()
+            getter.cancel()
+        return self.requests.popleft() if self.requests else self.queue.get_nowait()
+
+    async def _upload(self, payload: bytes, first: bool) -> None:
+        try:
+            frames = [hj212.decode(p + b"\r\n") for p in payload.split(b"\r\n") if p]
+        except hj212.HJ212Error:
+            frames = []  # garbled on the line: sent, never answered, not re-sent
+        head = frames[0] if frames else None
+        if first:
+            self.totals.sent += 1
+            self._remember(head, payload)
+        if head is None or not head.wants_reply:
+            await self._write(payload)
+            return
+        for attempt in range(1 + self.settings.re_count):
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiting = (head.qn, done)
+            await self._write(payload)
+            try:
+                await asyncio.wait_for(asyncio.shield(done), self.settings.over_time * len(frames))
+                self.totals.answered += 1
+                return
+            except TimeoutError:
+                if attempt < self.settings.re_count:
+                    self.totals.resent += 1
+                    log.info(
+                        "MN %s: no 9014 for QN %s in %.1f s, re-sending",
+                        self.mn,
+                        head.qn,
+                        self.settings.over_time,
+                    )
+            finally:
+                self.waiting = None
+        self.totals.given_up += 1
+        log.warning(
+            "MN %s: QN %s unanswered after %d re-sends; kept for back-fill",
+            self.mn,
+            head.qn,
+            self.settings.re_count,
+        )
+
+    def _remember(self, frame: hj212.Frame | None, payload: bytes) -> None:
+        if frame is not None and frame.cn in ("2051", "2061", "2031") and frame.data_time:
+            self.history[(frame.cn, hj212.local_time(frame.data_time))] = payload
+
+    async def _backfill(self, request: hj212.Frame) -> None:
+        self.totals.backfill_requests += 1
+        log.info(
+            "MN %s: back-fill %s %s..%s",
+            self.mn,
+            request.cn,
+            request.other.get("BeginTime"),
+            request.other.get("EndTime"),
+        )
+        for payload in hj212_logger.answer_history(request, self.history):
+            await self._upload(payload, first=False)
+
+    # --- the connection --------------------------------------------------------------------------
+    async def _write(self, payload: bytes) -> None:
+        while True:
+            if self.writer is None or self.writer.is_closing():
+                await self._connect()
+            assert self.writer is not None
+            try:
+                self.writer.write(payload)
+                await self.writer.drain()
+                return
+            except (ConnectionError, OSError) as exc:
+                log.info("MN %s: link lost (%s), reconnecting", self.mn, exc)
+                await self._hang_up()
+
+    async def _connect(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                self.reader, self.writer = await asyncio.open_connection(
+                    self.settings.host, self.settings.port
+                )
+                break
+            except OSError as exc:
+                log.info(
+                    "MN %s: gateway %s:%d unreachable (%s)",
+                    self.mn,
+                    self.settings.host,
+                    self.settings.port,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self.listener is not None:
+            self.totals.reconnects += 1
+        self.listener = asyncio.create_task(self._listen(self.reader))
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(
+            ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError
+        ):
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                self.last_heard = loop.time()
+                try:
+                    frame = hj212.decode(line)
+                except hj212.HJ212Error as exc:
+                    log.warning("MN %s: undecodable frame from the gateway: %s", self.mn, exc.reason)
+                    continue
+                self._heard(frame)
+
+    def _heard(self, frame: hj212.Frame) -> None:
+        if frame.cn == "9014":
+            if self.waiting is not None and self.waiting[0] == frame.qn and not self.waiting[1].done():
+                self.waiting[1].set_result(None)
+        elif frame.cn in ("2051", "2061", "2031") and {"BeginTime", "EndTime"} <= frame.other.keys():
+            self.requests.append(frame)
+            self.wake.set()
+        else:
+            log.info("MN %s: CN %s from the gateway ignored", self.mn, frame.cn)
+
+    async def _finish(self) -> None:
+        """Answer the back-fill requests that came with the last replies, then half-close and wait
+        for the gateway to close: everything sent has been read and committed by then."""
+        loop = asyncio.get_running_loop()
+        while self.writer is not None and (self.requests or loop.time() - self.last_heard < QUIET):
+            if self.requests:
+                await self._backfill(self.requests.popleft())
+            else:
+                await asyncio.sleep(QUIET / 3)
+        if self.writer is None or self.writer.is_closing():
+            return
+        with contextlib.suppress(ConnectionError, OSError):
+            self.writer.write_eof()
+        if self.listener is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.listener), CLOSE_WAIT)
+
+    async def _hang_up(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listener
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+        self.writer = None
+
+
+async def send(
+    stream: Iterator[Message],
+    settings: LinkSettings,
+    pacer: Pacer,
+    count: int | None = None,
+    on_sent: Callable[[Message], None] | None = None,
+) -> Totals:
+    """Dispatch the paced stream to one link per MN; returns when every link has finished."""
+    totals = Totals()
+    links: dict[str, Link] = {}
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for msg in stream:
+            if count is not None and pacer.sent >= count:
+                break
+            delay = pacer.delay(msg)
+            await asyncio.sleep(max(delay, 0))  # also lets the links run at --speed 0
+            mn = msg.topic.rsplit("/", 1)[-1]
+            if mn not in links:
+                links[mn] = Link(mn, settings, totals)
+                tasks.append(asyncio.create_task(links[mn].run(), name=f"link-{mn}"))
+            await links[mn].queue.put(msg)
+            pacer.sent += 1
+            if on_sent is not None:
+                on_sent(msg)
+        for link in links.values():
+            await link.queue.put(None)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return totals
+
+
+def statistics_stream(
+    messages: Iterator[Message],
+    park: ParkSpec,
+    min_interval: timedelta,
+    until: datetime | None,
+    simulated: bool,
+) -> Iterator[Message]:
+    """A simulated run gets the logger's minute and hourly records and TCP stamps; a replayed real
+    file goes out byte for byte (its records are the real ones)."""
+    if not simulated:
+        return messages
+    return hj212_logger.LoggerStream(park, min_interval).run(messages, until)
+
+
+def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
+    """`outfall simulate --transport tcp`: the plan's frames through the gateway, then the summary."""
+    raw_replay = bool(args.replay) and args.replay[0] == "hj212-file"
+    try:
+        if args.protocol != "hj212" and not raw_replay:
+            raise ValueError("--transport tcp speaks HJ 212: add --protocol hj212")
+        host, port = gateway_address(args.gateway)
+        if args.over_time <= 0 or args.re_count < 0:
+            raise ValueError("--over-time must be > 0 and --re-count >= 0")
+        until = (
+            plan.start + timedelta(seconds=plan.total)
+            if plan.start and plan.total and not plan.by_count
+            else None
+        )
+        stream = statistics_stream(
+            plan.messages(), plan.park, timedelta(minutes=args.min_interval), until, simulated=not raw_replay
+        )
+    except ValueError as exc:
+        print(f"outfall simulate: {exc}", file=sys.stderr)
+        return 2
+    settings = LinkSettings(host, port, args.over_time, args.re_count)
+    bar = ProgressBar(plan.total, plan.label, force=args.progress) if plan.total else None
+    tally = report.Tally()
+
+    def on_sent(msg: Message) -> None:
+        tally.add(msg, plan.point_name(msg.topic))
+        if bar is not None:
+            bar.update(plan.progress(msg, tally.sent))
+
+    interrupted = False
+    totals = Totals()
+    signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still sum up
+    try:
+        totals = asyncio.run(
+            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, on_sent)
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+    if bar is not None:
+        bar.close()
+    plan.extra.append(
+        f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
+        f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
+        f" requests, {totals.reconnects} reconnects"
+    )
+    finish(plan, tally, args.truth, interrupted)
+    return 0
+
+
+def _interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
