@@ -11,9 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from api.cli import db_upgrade
 from ingest import park, repo
@@ -84,26 +82,13 @@ def payloads(spec: ParkSpec, count: int, start: datetime | None = None) -> Itera
 
 def publish_all(env: Env, messages: Iterator[tuple[str, bytes]]) -> tuple[int, float]:
     """Publish at QoS 1 as fast as the broker acknowledges; returns (count, seconds)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(0)
-    acked = [0]
-    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
-    client.connect(env.mqtt_host, env.mqtt_port)
-    client.loop_start()
+    from bench.rawpub import RawPublisher
+
+    publisher = RawPublisher(env.mqtt_host, env.mqtt_port, f"bench-pub-{os.getpid()}")
     t0 = time.monotonic()
-    sent = 0
-    for topic, payload in messages:
-        while sent - acked[0] > 20_000:  # keep paho's local queue bounded
-            time.sleep(0.005)
-        client.publish(topic, payload, qos=1)
-        sent += 1
-    while acked[0] < sent:
-        time.sleep(0.01)
-    elapsed = time.monotonic() - t0
-    client.disconnect()
-    client.loop_stop()
-    return sent, elapsed
+    sent = publisher.publish(messages)
+    publisher.close()
+    return sent, time.monotonic() - t0
 
 
 def counter(env: Env, worker: str) -> int:

@@ -35,7 +35,8 @@ def _worker(env: Env, client_id: str, topic: str) -> subprocess.Popen[str]:
         "OUTFALL_INGEST_TOPIC": topic,
         "OUTFALL_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "ingest"], env=environ, cwd=ROOT, text=True)
+    # Through the CLI, so the compliance real-time hook runs inside every batch ("rules on").
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "ingest"], env=environ, cwd=ROOT, text=True)
 
 
 def _session_exists(env: Env, client_id: str, topic: str) -> None:
