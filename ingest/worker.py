@@ -32,7 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import hj212_records, jsonv1, mqttio, repo
+from ingest import hj212_records, hj212_split, jsonv1, mqttio, repo
 from ingest.backoff import Backoff
 from ingest.models import RegistryPoint
 from ingest.mqttio import FastClient
@@ -55,10 +55,12 @@ class Batch:
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
     # every message as received, parallel to acks: a batch the database refuses is redone one by one
     raw: list[tuple[str, bytes]] = field(default_factory=list)
+    # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
+    held_acks: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
-        return len(self.acks)
+        return len(self.acks) + len(self.held_acks)
 
 
 @dataclass
@@ -94,6 +96,7 @@ class IngestWorker:
         self._stopped = threading.Event()
         self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
         self._points_by_mn: dict[str, RegistryPoint] = {}
+        self._splits = hj212_split.SplitPackets()  # network thread only
         self._registry_loaded = 0.0
         self._conn: psycopg.Connection | None = None
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
@@ -154,19 +157,35 @@ class IngestWorker:
         if self._draining.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
         payload = bytes(msg.payload)
-        result = self._decode(msg.topic, payload, datetime.now(UTC))
+        ack = (msg.mid, msg.qos, self._generation)  # the network thread is the only one changing it
+        if msg.topic.startswith(hj212_records.TOPIC_PREFIX):
+            wholes = self._splits.offer(msg.topic, payload, ack, time.monotonic())
+            given_up = self._splits.expired(time.monotonic())
+        else:
+            wholes, given_up = [hj212_split.Whole(msg.topic, payload, (ack,))], []
+        now = datetime.now(UTC)
+        decoded = [(w, self._decode(w.topic, w.payload, now)) for w in wholes]
         with self._lock:
             batch = self._batch
-            if not batch.acks:
-                batch.started = time.monotonic()
-            batch.acks.append((msg.mid, msg.qos, self._generation))
-            batch.raw.append((msg.topic, payload))
-            self._collect(batch, msg.topic, payload, result, retry_unknown=True)
+            for whole, result in decoded:
+                self._add(batch, whole.topic, whole.payload, whole.acks)
+                self._collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
+            for gone in given_up:
+                self._add(batch, gone.topic, gone.payload, gone.acks)
+                batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
+
+    @staticmethod
+    def _add(batch: Batch, topic: str, payload: bytes, acks: tuple[tuple[int, int, int], ...]) -> None:
+        if not batch.acks:
+            batch.started = time.monotonic()
+        batch.acks.append(acks[-1])
+        batch.raw.append((topic, payload))
+        batch.held_acks.extend(acks[:-1])
 
     def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
         if topic.startswith(hj212_records.TOPIC_PREFIX):
-            return hj212_records.decode(topic, payload, self._points_by_mn, now)
+            return hj212_split.decode(topic, payload, self._points_by_mn, now)
         return jsonv1.decode(
             topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
         )
@@ -343,7 +362,7 @@ class IngestWorker:
     def held_messages(self) -> int:
         """Messages received and not yet acknowledged (the memory bound: at most Receive Maximum)."""
         with self._lock:
-            return self._batch.messages + self.held_in_writer
+            return self._batch.messages + self.held_in_writer + len(self._splits)
 
     def _commit(self, batch: Batch) -> None:
         conn = self._connection()
@@ -379,7 +398,7 @@ class IngestWorker:
         batch.unknown = []
 
     def _ack(self, batch: Batch) -> None:
-        self._acks.append(batch.acks)
+        self._acks.append(batch.acks + batch.held_acks)
         with contextlib.suppress(BlockingIOError):  # wake-ups already pending are enough
             self._wake_w.send(b"!")
 
