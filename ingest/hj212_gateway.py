@@ -171,7 +171,9 @@ class Connection:
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")
-        done = self.gw.store.submit(result.copy_text, result.stats_text, result.count, dead, origin)
+        done = self.gw.store.submit(
+            result.copy_text, result.stats_text, result.count, dead, origin, result.status
+        )
         period = hj212_records.PERIODS.get(frame.cn)
         if period is not None and result.stats_count:
             request = await self.gw.backfill(frame, point, period)

@@ -1,4 +1,5 @@
-"""HJ 212 frames into Outfall records: readings (2011 real-time) and logger statistics (2051/2061/2031).
+"""HJ 212 frames into Outfall records: readings (2011 real-time), logger statistics (2051/2061/2031)
+and equipment status (2021).
 
 Pure: a decoded frame and the registry point of its MN in, COPY text or a reason out. Real-time values
 are readings; the logger's own minute, hourly and daily aggregates go to ``logger_statistics``, never
@@ -13,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ingest import hj212, jsonv1, parameters
@@ -23,11 +25,14 @@ TOPIC_PREFIX = "outfall/hj212/"
 SOURCE_MQTT = "mqtt-hj212"
 SOURCE_TCP = "tcp-hj212"
 REALTIME = "2011"
+STATUS = "2021"
 PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
 # Protocol chatter and status: decoded, nothing to store.
 CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
+# An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
+StatusRow = tuple[int, str, str, datetime, str, float | None, str]
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Accepted(jsonv1.Accepted):
     stats_text: bytes = b""
     stats_count: int = 0
     note: str | None = None
+    status: tuple[StatusRow, ...] = ()
 
 
 def topic_mn(topic: str) -> str | None:
@@ -80,13 +86,15 @@ def records(
 ) -> Accepted | Rejected:
     if frame.cn in CHATTER:
         return Accepted(b"", 0)
-    if frame.cn != REALTIME and frame.cn not in PERIODS:
+    if frame.cn not in (REALTIME, STATUS) and frame.cn not in PERIODS:
         return Accepted(b"", 0, note=f"CN {frame.cn} frames are decoded but not stored")
     if frame.data_time is None:
         return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
     when = hj212.to_utc(frame.data_time, ZoneInfo(point.timezone))
     if when < EARLIEST or when > received_at + MAX_FUTURE:
         return Rejected(f"DataTime {frame.data_time} is implausible: before 2000 or more than 24 h ahead")
+    if frame.cn == STATUS:
+        return _status(frame, point, when, source)
     skipped = [f"factor {code} repeated in the frame (its first item was stored)" for code in frame.repeated]
     lines: list[str] = []
     for code, fields in frame.factors.items():
@@ -168,3 +176,27 @@ def _statistic(
 
 def _scaled(value: float | str | None, factor: float) -> float | None:
     return value * factor if isinstance(value, float) else None
+
+
+def _status(frame: hj212.Frame, point: RegistryPoint, when: datetime, source: str) -> Accepted:
+    """Every status item of a CN 2021 frame (``SB1-RS=1``, ``w01018-i12001=0``, a bare ``i12001=0``)."""
+    rows: list[StatusRow] = []
+    for code, fields in frame.factors.items():
+        device = hj212.code_2017(code)
+        rows += [(point.id, device, item, when, *_value(v), source) for item, v in fields.items()]
+    for item, value in frame.other.items():
+        if item != "DataTime":
+            rows.append((point.id, "", item, when, *_value(value), source))
+    if not rows:
+        return Accepted(b"", 0, note="CN 2021 frame without any status item")
+    return Accepted(b"", 0, status=tuple(rows))
+
+
+def _value(value: float | str) -> tuple[str, float | None]:
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f"), value
+    try:
+        number = float(value)
+    except ValueError:
+        return value, None
+    return value, number if math.isfinite(number) else None

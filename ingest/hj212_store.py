@@ -23,8 +23,9 @@ from typing import TypeVar
 
 import psycopg
 
-from ingest import repo
+from ingest import hj212_repo, repo
 from ingest.backoff import Backoff
+from ingest.hj212_records import StatusRow
 from ingest.models import RegistryPoint
 from ingest.settings import HJ212Settings
 
@@ -44,6 +45,7 @@ class Item:
     dead: list[DeadRow]
     done: asyncio.Future[None]
     origin: DeadRow | None = None  # (source, peer, raw frame, "") kept if the database refuses the item
+    status: tuple[StatusRow, ...] = ()
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Totals:
     duplicates: int = 0
     dead: int = 0
     commits: int = 0
+    status: int = 0
 
 
 class Store:
@@ -78,9 +81,10 @@ class Store:
         readings: int,
         dead: list[DeadRow],
         origin: DeadRow | None = None,
+        status: tuple[StatusRow, ...] = (),
     ) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done, origin))
+        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done, origin, status))
         return done
 
     # --- writes -----------------------------------------------------------------------------------
@@ -157,6 +161,8 @@ class Store:
         dead = [row for i in items for row in i.dead]
         inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
         stats = repo.copy_statistics(conn, stats_text) if stats_text else 0
+        status = [row for i in items for row in i.status]
+        status_new = hj212_repo.insert_status(conn, status) if status else 0
         if dead:
             repo.insert_dead_letters(conn, dead)
         readings = sum(i.readings for i in items)
@@ -172,6 +178,7 @@ class Store:
             t.readings + inserted,
             t.statistics + stats,
         )
+        t.status += status_new
         t.duplicates, t.dead, t.commits = (
             t.duplicates + readings - inserted,
             t.dead + len(dead),

@@ -32,7 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import hj212_records, hj212_split, jsonv1, mqttio, repo
+from ingest import hj212_records, hj212_repo, hj212_split, jsonv1, mqttio, repo
 from ingest.backoff import Backoff
 from ingest.models import RegistryPoint
 from ingest.mqttio import FastClient
@@ -49,6 +49,7 @@ class Batch:
     readings: int = 0
     copy_parts: list[bytes] = field(default_factory=list)
     stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
+    status_rows: list[hj212_records.StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
     dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
     # messages rejected only because the registry did not know them yet: retried after a refresh
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
@@ -205,6 +206,7 @@ class IngestWorker:
             if isinstance(result, hj212_records.Accepted):
                 if result.stats_text:
                     batch.stats_parts.append(result.stats_text)
+                batch.status_rows.extend(result.status)
                 if result.note:
                     batch.dead.append((source, topic, payload, result.note))
         elif result.unknown and retry_unknown:
@@ -373,6 +375,8 @@ class IngestWorker:
             inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
         if batch.stats_parts:
             repo.copy_statistics(conn, b"".join(batch.stats_parts))
+        if batch.status_rows:
+            hj212_repo.insert_status(conn, batch.status_rows)
         if batch.dead:
             repo.insert_dead_letters(conn, batch.dead)
         duplicates = batch.readings - inserted
