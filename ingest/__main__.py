@@ -7,8 +7,9 @@ import sys
 from types import FrameType
 
 from ingest import logs
+from ingest.batches import AfterCommit
 from ingest.settings import DatabaseSettings, IngestSettings, MqttSettings
-from ingest.worker import AfterCommit, IngestWorker
+from ingest.worker import IngestWorker
 
 
 def main(after_commit: AfterCommit | None = None) -> int:

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import psycopg
 
-from ingest import hj212_repo, repo
+from ingest import repo
 from ingest.backoff import Backoff
 from ingest.hj212_records import StatusRow
 from ingest.models import RegistryPoint
@@ -162,7 +162,7 @@ class Store:
         inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
         stats = repo.copy_statistics(conn, stats_text) if stats_text else 0
         status = [row for i in items for row in i.status]
-        status_new = hj212_repo.insert_status(conn, status) if status else 0
+        status_new = repo.insert_status(conn, status) if status else 0
         if dead:
             repo.insert_dead_letters(conn, dead)
         readings = sum(i.readings for i in items)

@@ -3,14 +3,18 @@ a command) owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
 
 from ingest import parameters, units
 from ingest.models import ParkSpec, RegistryPoint
+
+if TYPE_CHECKING:
+    from ingest.hj212_records import StatusRow
 
 
 def sync_catalogue(conn: psycopg.Connection) -> None:
@@ -189,3 +193,16 @@ def last_statistics(conn: psycopg.Connection, point_id: int, period: str) -> dat
         "SELECT max(time) FROM logger_statistics WHERE point_id = %s AND period = %s", (point_id, period)
     ).fetchone()
     return row[0] if row else None
+
+
+def insert_status(conn: psycopg.Connection, rows: Sequence[StatusRow]) -> int:
+    """Store HJ 212 equipment status rows (CN 2021), dropping any whose key is already stored; returns
+    the number of new rows."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO equipment_status (point_id, device, item, time, value, number, source)"
+            " SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],"
+            " %s::double precision[], %s::text[]) ON CONFLICT DO NOTHING",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return cur.rowcount

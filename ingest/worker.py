@@ -21,8 +21,6 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -32,48 +30,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import hj212_records, hj212_repo, hj212_split, jsonv1, mqttio, repo
+from ingest import batches, hj212_records, hj212_split, jsonv1, mqttio, repo
 from ingest.backoff import Backoff
+from ingest.batches import SOURCE, AfterCommit, Batch, Counters
 from ingest.models import RegistryPoint
 from ingest.mqttio import FastClient
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
-
-SOURCE = "mqtt-json"
-
-
-@dataclass
-class Batch:
-    started: float = 0.0
-    readings: int = 0
-    copy_parts: list[bytes] = field(default_factory=list)
-    stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
-    status_rows: list[hj212_records.StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
-    dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
-    # messages rejected only because the registry did not know them yet: retried after a refresh
-    unknown: list[tuple[str, bytes]] = field(default_factory=list)
-    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
-    # every message as received, parallel to acks: a batch the database refuses is redone one by one
-    raw: list[tuple[str, bytes]] = field(default_factory=list)
-    # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
-    held_acks: list[tuple[int, int, int]] = field(default_factory=list)
-
-    @property
-    def messages(self) -> int:
-        return len(self.acks) + len(self.held_acks)
-
-
-@dataclass
-class Counters:
-    messages: int = 0
-    readings: int = 0
-    duplicates: int = 0
-    rejects: int = 0
-
-
-# Called after each committed batch with the number of new readings (the compliance real-time hook).
-AfterCommit = Callable[[psycopg.Connection, int], None]
 
 
 class IngestWorker:
@@ -169,19 +133,11 @@ class IngestWorker:
         with self._lock:
             batch = self._batch
             for whole, result in decoded:
-                self._add(batch, whole.topic, whole.payload, whole.acks)
-                self._collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
+                batches.add(batch, whole.topic, whole.payload, whole.acks)
+                batches.collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
             for gone in given_up:
-                self._add(batch, gone.topic, gone.payload, gone.acks)
+                batches.add(batch, gone.topic, gone.payload, gone.acks)
                 batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
-
-    @staticmethod
-    def _add(batch: Batch, topic: str, payload: bytes, acks: tuple[tuple[int, int, int], ...]) -> None:
-        if not batch.acks:
-            batch.started = time.monotonic()
-        batch.acks.append(acks[-1])
-        batch.raw.append((topic, payload))
-        batch.held_acks.extend(acks[:-1])
 
     def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
@@ -190,29 +146,6 @@ class IngestWorker:
         return jsonv1.decode(
             topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
         )
-
-    @staticmethod
-    def _collect(
-        batch: Batch,
-        topic: str,
-        payload: bytes,
-        result: jsonv1.Accepted | jsonv1.Rejected,
-        retry_unknown: bool,
-    ) -> None:
-        source = hj212_records.SOURCE_MQTT if topic.startswith(hj212_records.TOPIC_PREFIX) else SOURCE
-        if isinstance(result, jsonv1.Accepted):
-            batch.copy_parts.append(result.copy_text)
-            batch.readings += result.count
-            if isinstance(result, hj212_records.Accepted):
-                if result.stats_text:
-                    batch.stats_parts.append(result.stats_text)
-                batch.status_rows.extend(result.status)
-                if result.note:
-                    batch.dead.append((source, topic, payload, result.note))
-        elif result.unknown and retry_unknown:
-            batch.unknown.append((topic, payload))
-        else:
-            batch.dead.append((source, topic, payload, result.reason))
 
     def _network_loop(self) -> None:
         backoff = Backoff()
@@ -340,7 +273,7 @@ class IngestWorker:
         now = datetime.now(UTC)
         for ack, (topic, payload) in zip(batch.acks, batch.raw, strict=True):
             single = Batch(started=batch.started, acks=[ack], raw=[(topic, payload)])
-            self._collect(single, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
+            batches.collect(single, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
             try:
                 self._commit(single)
             except psycopg.OperationalError:
@@ -370,21 +303,7 @@ class IngestWorker:
         conn = self._connection()
         if batch.unknown:
             self._resolve_unknown(conn, batch)
-        inserted = 0
-        if batch.copy_parts:
-            inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
-        if batch.stats_parts:
-            repo.copy_statistics(conn, b"".join(batch.stats_parts))
-        if batch.status_rows:
-            hj212_repo.insert_status(conn, batch.status_rows)
-        if batch.dead:
-            repo.insert_dead_letters(conn, batch.dead)
-        duplicates = batch.readings - inserted
-        repo.add_counters(
-            conn, self.settings.client_id, batch.messages, inserted, duplicates, len(batch.dead)
-        )
-        if self.after_commit is not None:
-            self.after_commit(conn, inserted)
+        inserted, duplicates = batches.write(conn, batch, self.settings.client_id, self.after_commit)
         conn.commit()
         c = self.counters
         c.messages += batch.messages
@@ -398,7 +317,7 @@ class IngestWorker:
             self._refresh_registry(conn, min_age=0)
         now = datetime.now(UTC)
         for topic, payload in batch.unknown:
-            self._collect(batch, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
+            batches.collect(batch, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
         batch.unknown = []
 
     def _ack(self, batch: Batch) -> None:

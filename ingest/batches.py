@@ -1,0 +1,101 @@
+"""Batches of the ingest worker: what one transaction writes, and how it is written.
+
+A batch holds the COPY text of the readings of many messages, their logger statistics and equipment
+status (HJ 212), their dead letters, and the MQTT acks to send once it is committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from ingest import hj212_records, jsonv1, repo
+
+SOURCE = "mqtt-json"
+
+# Called inside each batch transaction, before commit, with the number of new readings (the
+# compliance real-time hook; wired by the composition root, ingest never imports compliance).
+AfterCommit = Callable[[psycopg.Connection, int], None]
+
+
+@dataclass
+class Batch:
+    started: float = 0.0
+    readings: int = 0
+    copy_parts: list[bytes] = field(default_factory=list)
+    stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
+    status_rows: list[hj212_records.StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
+    dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
+    # messages rejected only because the registry did not know them yet: retried after a refresh
+    unknown: list[tuple[str, bytes]] = field(default_factory=list)
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+    # every message as received, parallel to acks: a batch the database refuses is redone one by one
+    raw: list[tuple[str, bytes]] = field(default_factory=list)
+    # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
+    held_acks: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return len(self.acks) + len(self.held_acks)
+
+
+@dataclass
+class Counters:
+    messages: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+
+
+def add(batch: Batch, topic: str, payload: bytes, acks: tuple[tuple[int, int, int], ...]) -> None:
+    if not batch.acks:
+        batch.started = time.monotonic()
+    batch.acks.append(acks[-1])
+    batch.raw.append((topic, payload))
+    batch.held_acks.extend(acks[:-1])
+
+
+def collect(
+    batch: Batch,
+    topic: str,
+    payload: bytes,
+    result: jsonv1.Accepted | jsonv1.Rejected,
+    retry_unknown: bool,
+) -> None:
+    source = hj212_records.SOURCE_MQTT if topic.startswith(hj212_records.TOPIC_PREFIX) else SOURCE
+    if isinstance(result, jsonv1.Accepted):
+        batch.copy_parts.append(result.copy_text)
+        batch.readings += result.count
+        if isinstance(result, hj212_records.Accepted):
+            if result.stats_text:
+                batch.stats_parts.append(result.stats_text)
+            batch.status_rows.extend(result.status)
+            if result.note:
+                batch.dead.append((source, topic, payload, result.note))
+    elif result.unknown and retry_unknown:
+        batch.unknown.append((topic, payload))
+    else:
+        batch.dead.append((source, topic, payload, result.reason))
+
+
+def write(
+    conn: psycopg.Connection, batch: Batch, worker: str, after_commit: AfterCommit | None
+) -> tuple[int, int]:
+    """Write a batch inside the caller's transaction; returns (new readings, duplicates)."""
+    inserted = 0
+    if batch.copy_parts:
+        inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
+    if batch.stats_parts:
+        repo.copy_statistics(conn, b"".join(batch.stats_parts))
+    if batch.status_rows:
+        repo.insert_status(conn, batch.status_rows)
+    if batch.dead:
+        repo.insert_dead_letters(conn, batch.dead)
+    duplicates = batch.readings - inserted
+    repo.add_counters(conn, worker, batch.messages, inserted, duplicates, len(batch.dead))
+    if after_commit is not None:
+        after_commit(conn, inserted)
+    return inserted, duplicates
