@@ -1,0 +1,323 @@
+"""SQL of the compliance package: Alerts, their audit log, the notification outbox and deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import psycopg
+
+from compliance.models import AlertState, AlertView, AuditEntry
+from compliance.repo.channels import ALERTS_CHANNEL
+
+# --- alerts -----------------------------------------------------------------------------------------
+_ALERT_COLS = "id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since"
+
+
+@dataclass(frozen=True)
+class AlertMeta:
+    """What an alert row needs besides its evolving state."""
+
+    park_id: str
+    plant_id: str
+    point_id: int
+    parameter_id: int
+    basis: str
+    unit: str | None = None
+    limit_upper: float | None = None
+    limit_lower: float | None = None
+    limit_source: str | None = None
+    muted: str | None = None
+    detail: dict[str, object] | None = None
+
+
+def active_alerts(
+    conn: psycopg.Connection, point_ids: Sequence[int], kinds: Sequence[str] | None = None
+) -> dict[tuple[str, int, int], AlertState]:
+    """Active alerts at these points, locked for this transaction (officer actions wait for us)."""
+    rows = conn.execute(
+        "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since,"
+        " point_id, parameter_id FROM alerts WHERE state <> 'resolved'"
+        " AND point_id = ANY(%s) AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY id FOR UPDATE",
+        (list(point_ids), kinds, kinds),
+    ).fetchall()
+    return {(r[1], r[10], r[11]): AlertState(*r[:10]) for r in rows}
+
+
+def insert_alert(
+    conn: psycopg.Connection, meta: AlertMeta, a: AlertState, resolved_at: datetime | None
+) -> tuple[int, bool]:
+    """Insert (or, if another writer got there first, merge into) the active alert of this key.
+    Returns (id, inserted)."""
+    row = conn.execute(
+        "INSERT INTO alerts (kind, park_id, plant_id, point_id, parameter_id, severity, state,"
+        " basis, opened_at,"
+        " first_time, last_time, peak, last_value, limit_upper, limit_lower, limit_source, unit, count,"
+        " clear_since, muted, detail, resolved_at, resolved_by)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " ON CONFLICT (kind, point_id, parameter_id) WHERE state <> 'resolved' DO UPDATE SET"
+        " count = alerts.count + EXCLUDED.count, peak = greatest(alerts.peak, EXCLUDED.peak),"
+        " last_value = EXCLUDED.last_value, first_time = least(alerts.first_time, EXCLUDED.first_time),"
+        " last_time = greatest(alerts.last_time, EXCLUDED.last_time), updated_at = clock_timestamp(),"
+        " severity = CASE WHEN array_position(%s::text[], EXCLUDED.severity)"
+        "  > array_position(%s::text[], alerts.severity) THEN EXCLUDED.severity ELSE alerts.severity END"
+        " RETURNING id, xmax = 0",
+        (
+            a.kind,
+            meta.park_id,
+            meta.plant_id,
+            meta.point_id,
+            meta.parameter_id,
+            a.severity,
+            a.state,
+            meta.basis,
+            a.first_time,
+            a.first_time,
+            a.last_time,
+            a.peak,
+            a.last_value,
+            meta.limit_upper,
+            meta.limit_lower,
+            meta.limit_source,
+            meta.unit,
+            a.count,
+            a.clear_since,
+            meta.muted,
+            orjson.dumps(meta.detail or {}).decode(),
+            resolved_at,
+            "compliance" if resolved_at else None,
+            _SEVERITIES,
+            _SEVERITIES,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), bool(row[1])
+
+
+_SEVERITIES = ["warning", "violation", "critical"]
+
+
+def update_alert(conn: psycopg.Connection, a: AlertState, muted: str | None = None) -> None:
+    conn.execute(
+        "UPDATE alerts SET severity = %s, peak = %s, last_value = %s, count = %s, first_time = %s,"
+        " last_time = %s, clear_since = %s, muted = coalesce(%s, muted), updated_at = clock_timestamp()"
+        " WHERE id = %s",
+        (a.severity, a.peak, a.last_value, a.count, a.first_time, a.last_time, a.clear_since, muted, a.id),
+    )
+
+
+def resolve_alert(conn: psycopg.Connection, a: AlertState, at: datetime, actor: str) -> bool:
+    cur = conn.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_at = %s, resolved_by = %s, clear_since = %s,"
+        " last_value = %s, updated_at = clock_timestamp() WHERE id = %s AND state <> 'resolved'",
+        (at, actor, a.clear_since, a.last_value, a.id),
+    )
+    return cur.rowcount == 1
+
+
+def append_audit(conn: psycopg.Connection, alert_id: int, e: AuditEntry) -> None:
+    conn.execute(
+        "INSERT INTO alert_audit (alert_id, actor, action, from_state, to_state, note, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (alert_id, e.actor, e.action, e.from_state, e.to_state, e.note, orjson.dumps(e.detail).decode()),
+    )
+
+
+def enqueue_notification(conn: psycopg.Connection, alert_id: int, event: str) -> None:
+    """The transactional outbox: this row commits (or not) together with the alert change."""
+    conn.execute(
+        "INSERT INTO notify_outbox (alert_id, event, park_id, plant_id, severity)"
+        " SELECT id, %s, park_id, plant_id, severity FROM alerts WHERE id = %s AND muted IS NULL",
+        (event, alert_id),
+    )
+    conn.execute("UPDATE alerts SET last_notified_at = clock_timestamp() WHERE id = %s", (alert_id,))
+
+
+def announce(conn: psycopg.Connection, alert_id: int) -> None:
+    conn.execute("SELECT pg_notify(%s, %s)", (ALERTS_CHANNEL, str(alert_id)))
+
+
+def officer_update(conn: psycopg.Connection, alert_id: int, e: AuditEntry) -> None:
+    if e.action == "acknowledge":
+        conn.execute(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = clock_timestamp(),"
+            " acknowledged_by = %s, updated_at = clock_timestamp() WHERE id = %s",
+            (e.actor, alert_id),
+        )
+    elif e.action == "resolve":
+        conn.execute(
+            "UPDATE alerts SET state = 'resolved', resolved_at = clock_timestamp(), resolved_by = %s,"
+            " updated_at = clock_timestamp() WHERE id = %s",
+            (e.actor, alert_id),
+        )
+    append_audit(conn, alert_id, e)
+
+
+def alert_state_for_update(conn: psycopg.Connection, alert_id: int) -> str | None:
+    row = conn.execute("SELECT state FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+_LIST = (
+    "SELECT a.id, a.park_id, a.plant_id, pt.code, coalesce(pa.code, ''), a.kind, a.severity, a.state,"
+    " a.basis, a.opened_at, a.first_time, a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by,"
+    " a.resolved_at, a.resolved_by, a.peak, a.last_value, a.limit_upper, a.limit_lower, a.limit_source,"
+    " a.unit, a.count, a.escalation, a.muted, a.detail"
+    " FROM alerts a JOIN points pt ON pt.id = a.point_id LEFT JOIN parameters pa ON pa.id = a.parameter_id"
+)
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    park_id: str | None = None,
+    plant_id: str | None = None,
+    states: Sequence[str] | None = None,
+    limit: int = 500,
+) -> list[AlertView]:
+    return [
+        AlertView(*r)
+        for r in conn.execute(
+            _LIST + " WHERE (%(park)s::text IS NULL OR a.park_id = %(park)s)"
+            " AND (%(plant)s::text IS NULL OR a.plant_id = %(plant)s)"
+            " AND (%(states)s::text[] IS NULL OR a.state = ANY(%(states)s)) ORDER BY a.id DESC LIMIT %(n)s",
+            {"park": park_id, "plant": plant_id, "states": states, "n": limit},
+        )
+    ]
+
+
+def get_alert(conn: psycopg.Connection, alert_id: int) -> AlertView | None:
+    row = conn.execute(_LIST + " WHERE a.id = %s", (alert_id,)).fetchone()
+    return AlertView(*row) if row else None
+
+
+def get_alerts(conn: psycopg.Connection, ids: Sequence[int]) -> list[AlertView]:
+    return [AlertView(*r) for r in conn.execute(_LIST + " WHERE a.id = ANY(%s) ORDER BY a.id", (list(ids),))]
+
+
+# --- notification outbox ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    alert_id: int
+    event: str
+    park_id: str
+    plant_id: str
+    severity: str
+
+
+def pending_outbox(conn: psycopg.Connection, created_before: datetime) -> list[OutboxRow]:
+    """Outbox rows of every plant whose oldest pending row is older than the grouping window."""
+    return [
+        OutboxRow(*r)
+        for r in conn.execute(
+            "SELECT id, alert_id, event, park_id, plant_id, severity FROM notify_outbox o"
+            " WHERE grouped_at IS NULL AND EXISTS (SELECT 1 FROM notify_outbox f WHERE f.grouped_at IS NULL"
+            "  AND f.park_id = o.park_id AND f.plant_id = o.plant_id AND f.created_at <= %s)"
+            " ORDER BY id FOR UPDATE SKIP LOCKED",
+            (created_before,),
+        )
+    ]
+
+
+def mark_grouped(conn: psycopg.Connection, ids: Sequence[int]) -> None:
+    conn.execute("UPDATE notify_outbox SET grouped_at = clock_timestamp() WHERE id = ANY(%s)", (list(ids),))
+
+
+def park_config(conn: psycopg.Connection, park_id: str) -> dict[str, object]:
+    row = conn.execute("SELECT config FROM parks WHERE id = %s", (park_id,)).fetchone()
+    return dict(row[0]) if row else {}
+
+
+def insert_delivery(
+    conn: psycopg.Connection,
+    sub: str,
+    channel: str,
+    target: str,
+    park_id: str,
+    plant_id: str,
+    outbox_ids: Sequence[int],
+    payload: dict[str, object],
+) -> None:
+    conn.execute(
+        "INSERT INTO notify_deliveries (subscription, channel, target, park_id, plant_id,"
+        " outbox_ids, payload)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode()),
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    channel: str
+    target: str
+    payload: dict[str, object]
+    attempts: int
+
+
+def due_deliveries(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[Delivery]:
+    return [
+        Delivery(*r)
+        for r in conn.execute(
+            "SELECT id, channel, target, payload, attempts FROM notify_deliveries WHERE delivered_at IS NULL"
+            " AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        )
+    ]
+
+
+def delivery_done(conn: psycopg.Connection, delivery_id: int) -> None:
+    conn.execute(
+        "UPDATE notify_deliveries SET delivered_at = clock_timestamp(), attempts = attempts + 1,"
+        " last_error = NULL WHERE id = %s",
+        (delivery_id,),
+    )
+
+
+def delivery_failed(conn: psycopg.Connection, delivery_id: int, retry_at: datetime, error: str) -> None:
+    conn.execute(
+        "UPDATE notify_deliveries SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s"
+        " WHERE id = %s",
+        (retry_at, error[:500], delivery_id),
+    )
+
+
+def audit_of(conn: psycopg.Connection, alert_id: int) -> list[tuple[object, ...]]:
+    return [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT at, actor, action, from_state, to_state, note FROM alert_audit WHERE alert_id ="
+            " %s ORDER BY id",
+            (alert_id,),
+        )
+    ]
+
+
+def overdue_alerts(conn: psycopg.Connection, opened_before: datetime) -> list[tuple[int, int]]:
+    """Open (unacknowledged) violations and criticals not escalated since ``opened_before``."""
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT id, escalation FROM alerts WHERE state = 'open' AND severity <> 'warning' AND"
+            " muted IS NULL"
+            " AND coalesce(escalated_at, created_at) < %s FOR UPDATE SKIP LOCKED",
+            (opened_before,),
+        )
+    ]
+
+
+def mark_escalated(conn: psycopg.Connection, alert_id: int, level: int, at: datetime) -> None:
+    conn.execute("UPDATE alerts SET escalation = %s, escalated_at = %s WHERE id = %s", (level, at, alert_id))
+
+
+def critical_to_repeat(conn: psycopg.Connection, notified_before: datetime) -> list[int]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM alerts WHERE state <> 'resolved' AND severity = 'critical' AND muted IS NULL"
+            " AND coalesce(last_notified_at, created_at) < %s FOR UPDATE SKIP LOCKED",
+            (notified_before,),
+        )
+    ]

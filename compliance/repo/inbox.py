@@ -1,0 +1,149 @@
+"""SQL of the compliance package: The real-time inbox and the reading series the rules look at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from compliance.repo.channels import INBOX_CHANNEL, WATCHED_KINDS
+from compliance.repo.registry import PointRow
+
+# --- the real-time inbox ----------------------------------------------------------------------------
+_CAPTURE = (
+    "INSERT INTO compliance_inbox (point_id, parameter_id, time, value, flag, late)"
+    " SELECT s.point_id, s.parameter_id, s.time, s.value, s.flag, false FROM staging_readings s"
+    " JOIN parameters p ON p.id = s.parameter_id"
+    " LEFT JOIN compliance_limits l ON l.point_id = s.point_id AND l.parameter_id = s.parameter_id"
+    "  AND l.valid @> s.time"
+    " WHERE s.flag NOT IN ('N', 'S') OR s.value < p.plausible_min OR s.value > p.plausible_max"
+    "  OR s.value >= l.watch_upper OR s.value < l.watch_lower"
+    "  OR EXISTS (SELECT 1 FROM alerts a WHERE a.state <> 'resolved' AND a.point_id = s.point_id"
+    "   AND a.parameter_id IN (s.parameter_id, 0) AND a.kind = ANY(%(watched)s))"
+    " UNION ALL"
+    # Half-hour buckets so that park-local hours of half-hour zones are caught too; the consumer
+    # re-judges only windows that are really closed.
+    " SELECT point_id, parameter_id, min(time), NULL, NULL, true FROM staging_readings"
+    " WHERE time_bucket('30 minutes', time) + interval '30 minutes' + make_interval(secs =>"
+    " %(grace)s) < now()"
+    " GROUP BY point_id, parameter_id, time_bucket('30 minutes', time)"
+)
+
+
+def capture_batch(conn: psycopg.Connection, late_grace_s: float) -> int:
+    """Inside the ingest transaction: queue the batch's readings the real-time rules must see. One
+    set-based statement over the staging table; a NOTIFY (sent at commit) wakes the consumer."""
+    with conn.cursor() as cur:
+        cur.execute(_CAPTURE, {"watched": list(WATCHED_KINDS), "grace": late_grace_s})
+        queued = cur.rowcount
+        if queued > 0:
+            cur.execute("SELECT pg_notify(%s, '')", (INBOX_CHANNEL,))
+    return queued
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float | None
+    flag: str | None
+    late: bool
+    queued_at: datetime
+    upper: float | None
+    lower: float | None
+    not_detected: bool
+    limit_source: str | None
+
+
+def take_inbox(conn: psycopg.Connection, limit: int) -> list[InboxRow]:
+    """Take (delete) up to ``limit`` queued rows with the limit in force at each reading's time.
+    SKIP LOCKED lets a second consumer take other rows instead of waiting."""
+    rows = conn.execute(
+        "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
+        "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
+        " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
+        "  l.upper, l.lower, coalesce(l.not_detected, false), l.source FROM taken t"
+        " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
+        "  AND l.valid @> t.time ORDER BY t.time",
+        (limit,),
+    ).fetchall()
+    return [InboxRow(*r) for r in rows]
+
+
+def points(
+    conn: psycopg.Connection, ids: Sequence[int] | None = None, park_id: str | None = None
+) -> dict[int, PointRow]:
+    rows = conn.execute(
+        "SELECT p.id, p.park_id, p.plant_id, p.code, p.kind, p.interval_s, k.timezone FROM points p"
+        " JOIN parks k ON k.id = p.park_id WHERE p.active AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))"
+        " AND (%(park)s::text IS NULL OR p.park_id = %(park)s)",
+        {"ids": list(ids) if ids is not None else None, "park": park_id},
+    ).fetchall()
+    return {r[0]: PointRow(*r) for r in rows}
+
+
+def fault_run_start(
+    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
+) -> datetime | None:
+    """Start of the run of invalid readings that ends at ``t``: the first reading after the last valid
+    one (searching back at most 7 days)."""
+    row = conn.execute(
+        "SELECT min(time) FROM readings WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s"
+        " AND time > greatest(%(t)s - interval '7 days', coalesce((SELECT max(time) FROM readings"
+        "  WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s AND flag IN ('N', 'S')"
+        "  AND time > %(t)s - interval '7 days'), '-infinity'))",
+        {"p": point_id, "q": parameter_id, "t": t},
+    ).fetchone()
+    return row[0] if row else None
+
+
+def series(
+    conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, float, str]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT time, value, flag::text FROM readings WHERE point_id = %s AND parameter_id = %s"
+            " AND time >= %s AND time < %s ORDER BY time",
+            (point_id, parameter_id, start, end),
+        )
+    ]
+
+
+def recent_keys(
+    conn: psycopg.Connection, start: datetime, end: datetime, park_id: str | None
+) -> list[tuple[int, int]]:
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT DISTINCT r.point_id, r.parameter_id FROM readings r JOIN points p ON p.id = r.point_id"
+            " WHERE r.time >= %s AND r.time < %s AND (%s::text IS NULL OR p.park_id = %s)",
+            (start, end, park_id, park_id),
+        )
+    ]
+
+
+def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetime) -> dict[int, datetime]:
+    """Latest measurement time per point: one backward index probe per (point, parameter), so the
+    sweep costs the same whatever the data rate."""
+    rows = conn.execute(
+        "SELECT pp.point_id, max(l.t) FROM point_parameters pp CROSS JOIN LATERAL (SELECT r.time AS t"
+        " FROM readings r WHERE r.point_id = pp.point_id AND r.parameter_id = pp.parameter_id"
+        " AND r.time >= %s ORDER BY r.time DESC LIMIT 1) l WHERE pp.point_id = ANY(%s) GROUP BY pp.point_id",
+        (since, list(point_ids)),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def limit_at(
+    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
+) -> tuple[float | None, float | None, bool, str] | None:
+    row = conn.execute(
+        "SELECT upper, lower, not_detected, source FROM compliance_limits WHERE point_id = %s"
+        " AND parameter_id = %s AND valid @> %s::timestamptz",
+        (point_id, parameter_id, t),
+    ).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else None

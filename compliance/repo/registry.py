@@ -1,0 +1,134 @@
+"""SQL of the compliance package: Registry, resolved limits and maintenance windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from ingest.models import ParkSpec, PlantSpec, PointSpec
+
+
+# --- registry and limits ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PointRow:
+    id: int
+    park_id: str
+    plant_id: str
+    code: str
+    kind: str
+    interval_s: int
+    timezone: str
+
+
+def park_specs(conn: psycopg.Connection, park_id: str | None = None) -> list[tuple[ParkSpec, dict[str, int]]]:
+    """Rebuild park specs from the registry; returns each with a map 'plant/point' -> point id."""
+    parks = conn.execute(
+        "SELECT id, name, timezone, industry, config FROM parks WHERE %(p)s::text IS NULL OR id = %(p)s",
+        {"p": park_id},
+    ).fetchall()
+    out = []
+    for pid, name, tz, industry, config in parks:
+        rows = conn.execute(
+            "SELECT pl.id, pl.name, pl.kind, pt.id, pt.code, pt.name, pt.kind, pt.discharge_mode,"
+            " pt.interval_s, pt.standard, pt.mn,"
+            " coalesce(jsonb_object_agg(pa.code, pp.unit) FILTER (WHERE pa.code IS NOT NULL), '{}')"
+            " FROM plants pl JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id AND pt.active"
+            " LEFT JOIN point_parameters pp ON pp.point_id = pt.id LEFT JOIN parameters pa ON pa.id"
+            " = pp.parameter_id"
+            " WHERE pl.park_id = %s GROUP BY pl.id, pl.name, pl.kind, pt.id ORDER BY pl.id, pt.code",
+            (pid,),
+        ).fetchall()
+        plants: dict[str, tuple[str, str, list[PointSpec]]] = {}
+        ids: dict[str, int] = {}
+        for r in rows:
+            point = PointSpec(
+                r[4], r[5], r[6], r[7], r[8], dict(r[11]), r[10], r[9] or config.get("standard")
+            )
+            plants.setdefault(r[0], (r[1], r[2], []))[2].append(point)
+            ids[f"{r[0]}/{r[4]}"] = r[3]
+        specs = tuple(PlantSpec(k, v[0], v[1], tuple(v[2])) for k, v in plants.items())  # type: ignore[arg-type]
+        out.append((ParkSpec(pid, name, tz, industry, specs, dict(config)), ids))
+    return out
+
+
+def parks_loaded_at(conn: psycopg.Connection) -> dict[str, datetime]:
+    return {r[0]: r[1] for r in conn.execute("SELECT id, loaded_at FROM parks")}
+
+
+def replace_limits(conn: psycopg.Connection, park_id: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """rows: (point_id, parameter_id, Range, upper, lower, watch_upper, watch_lower, not_detected,
+    confirmed, source)."""
+    conn.execute(
+        "DELETE FROM compliance_limits WHERE point_id IN (SELECT id FROM points WHERE park_id = %s)",
+        (park_id,),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO compliance_limits (point_id, parameter_id, valid, upper, lower, watch_upper,"
+            " watch_lower, not_detected, confirmed, source) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            rows,
+        )
+
+
+def sync_park_maintenance(
+    conn: psycopg.Connection, park_id: str, rows: Iterable[tuple[str, int | None, datetime, datetime, str]]
+) -> None:
+    """Maintenance windows declared in the park file: (plant, point id or None, start, end, reason)."""
+    conn.execute("DELETE FROM maintenance_windows WHERE park_id = %s AND source = 'park_file'", (park_id,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
+            " created_by, source)"
+            " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file')",
+            [(park_id, plant, point, start, end, reason) for plant, point, start, end, reason in rows],
+        )
+
+
+def create_maintenance(
+    conn: psycopg.Connection,
+    park_id: str,
+    plant_id: str,
+    point_code: str | None,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    actor: str,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason, created_by)"
+        " SELECT %(park)s, %(plant)s, (SELECT id FROM points WHERE park_id = %(park)s AND plant_id ="
+        " %(plant)s"
+        "  AND code = %(point)s), tstzrange(%(s)s, %(e)s), %(reason)s, %(actor)s"
+        " WHERE EXISTS (SELECT 1 FROM plants WHERE park_id = %(park)s AND id = %(plant)s) RETURNING id",
+        {
+            "park": park_id,
+            "plant": plant_id,
+            "point": point_code,
+            "s": start,
+            "e": end,
+            "reason": reason,
+            "actor": actor,
+        },
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no plant {park_id}/{plant_id}")
+    return int(row[0])
+
+
+def maintenance_windows(
+    conn: psycopg.Connection, point_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Windows that silence each point (its own or its plant's) and overlap [start, end]."""
+    rows = conn.execute(
+        "SELECT p.id, lower(m.during), upper(m.during) FROM points p JOIN maintenance_windows m"
+        " ON m.park_id = p.park_id AND m.plant_id = p.plant_id AND (m.point_id IS NULL OR m.point_id = p.id)"
+        " WHERE p.id = ANY(%s) AND m.during && tstzrange(%s, %s, '[]')",
+        (list(point_ids), start, end),
+    ).fetchall()
+    found: dict[int, list[tuple[datetime, datetime]]] = {}
+    for pid, lo, hi in rows:
+        found.setdefault(pid, []).append((lo, hi))
+    return found
