@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from api import routes
 from api.events import Broadcaster
+from api.routes import dashboard
 from api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
     app.state.token_cache = {}
     for router in routes.routers():
         app.include_router(router)
+    dashboard.mount(app)
     _handlers(app)
     return app
 

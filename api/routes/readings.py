@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from api import repo
+from api import charts, repo
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
 from ingest import parameters
@@ -159,3 +159,49 @@ def _csv(page: ReadingsPage) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@v1.get(
+    "/parks/{park}/plants/{plant}/points/{point}/chart.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {"example": "<svg xmlns=...>...</svg>"}}}},
+)
+async def chart(
+    request: Request,
+    caller: Caller,
+    park: Id,
+    plant: Id,
+    point: Id,
+    parameter: Annotated[str, Query(description="canonical code or HJ 212-2017 code")],
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> Response:
+    """One parameter over time as SVG: raw valid values, hourly means, the limit line, breaches (red dots)
+    and values with invalid flags (grey marks) — what the dashboard's point page shows."""
+    require_plant(caller, park, plant)
+    start, end = window(start, end)
+    async with pool(request).connection() as conn:
+        row = await repo.find_point(conn, park, plant, point)
+        if row is None:
+            raise not_found(f"point {park}/{plant}/{point}")
+        ids = _parameter_ids(parameter, row.parameters)
+        raw = await repo.raw_readings(conn, row.id, ids, start, end, CHART_POINTS)
+        means = await repo.bucket_means(conn, row.id, ids, start, end, BUCKETS["1h"], row.timezone)
+        lims = await repo.limits(conn, [row.id], end - timedelta(seconds=1), end)
+    c = parameters.BY_ID[ids[0]]
+    lim = next((x for x in lims if x.parameter_id == ids[0]), None)
+    svg = charts.series_chart(
+        f"{c.name_zh} {c.name_en}",
+        c.unit,
+        [(t, v, f) for t, _p, v, f in raw],
+        [(t, m) for t, _p, m, _n, _c in means],
+        lim.upper if lim else None,
+        lim.lower if lim else None,
+        start,
+        end,
+        row.timezone,
+    )
+    return Response(svg, media_type="image/svg+xml")
+
+
+CHART_POINTS = 20_000

@@ -65,3 +65,27 @@ def open_alert(
         alert_id = engine.write_change(conn, meta, kind, AlertChange("open", state, ("opened",)))
     assert alert_id is not None
     return alert_id
+
+
+@pytest.fixture
+def live_api(services: Services) -> Iterator[str]:
+    """The API served by uvicorn on a free port in a thread (for SSE and the browser); yields its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from ingest.localservices import free_port
+
+    port = free_port()
+    app = create_app(ApiSettings(port=port), services.database_url, (services.mqtt_host, services.mqtt_port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
