@@ -24,6 +24,9 @@ apt_install() {
 
 # --- PostgreSQL server and Mosquitto -------------------------------------------------
 apt_install postgresql mosquitto mosquitto-clients libpq5
+# Headless Chromium for the dashboard's browser test (Playwright drives the system binary; no browser
+# download), and a CJK font so the Chinese dashboard renders in its screenshots.
+apt_install chromium fonts-wqy-microhei
 PG_MAJOR=$(ls /usr/lib/postgresql | sort -n | tail -1)
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 log "PostgreSQL $PG_MAJOR"

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api import tokens
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.compliance.conftest import consumer, ctx, rt_worker  # noqa: F401  (shared fixtures)
 from tests.support import Services
 
 
