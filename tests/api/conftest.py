@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -68,9 +69,9 @@ def open_alert(
     return alert_id
 
 
-@pytest.fixture
-def live_api(services: Services) -> Iterator[str]:
-    """The API served by uvicorn on a free port in a thread (for SSE and the browser); yields its base URL."""
+@contextlib.contextmanager
+def serve(services: Services) -> Iterator[str]:
+    """The API served by uvicorn on a free port in a thread (for SSE, the browser, schemathesis)."""
     import threading
     import time
 
@@ -87,6 +88,14 @@ def live_api(services: Services) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_api(services: Services) -> Iterator[str]:
+    with serve(services) as url:
+        yield url
