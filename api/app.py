@@ -31,7 +31,11 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            database_url, min_size=2, max_size=settings.pool_max, open=False, kwargs={"autocommit": True}
+            database_url,
+            min_size=2,
+            max_size=settings.pool_max,
+            open=False,
+            kwargs={"autocommit": True},
         )
         sync_pool = ConnectionPool(
             database_url, min_size=0, max_size=4, open=False, kwargs={"autocommit": True}

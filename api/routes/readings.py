@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api import charts, repo
@@ -115,7 +116,12 @@ async def readings(
         items=items,
         truncated=len(rows) > cap,
     )
-    return _csv(page) if fmt == "csv" else page
+    if fmt == "csv":
+        return _csv(page)
+    # Serialised once, with orjson: FastAPI would otherwise validate the (large) page again against the
+    # model, which costs more than the query.
+    body = orjson.dumps(page.model_dump(), option=orjson.OPT_UTC_Z)
+    return Response(body, media_type="application/json")
 
 
 def _limit_at(page: ReadingsPage, code: str, t: datetime) -> LimitPeriod | None:
