@@ -34,6 +34,9 @@ const T = {
 let lang = localStorage.getItem("outfall.lang") || "zh";
 let token = localStorage.getItem("outfall.token") || "";
 let me = null;
+// Every time is shown on the park's local clock (the calendar the standards are judged on), not the
+// browser's: an officer travelling, or a server in UTC, must see the same hours as the plant.
+let tz = "Asia/Shanghai";
 const view = document.getElementById("view");
 
 function t(key) { return T[lang][key] ?? T.zh[key] ?? key; }
@@ -43,7 +46,8 @@ function esc(s) {
 }
 function fmt(v, digits = 4) { return v === null || v === undefined ? "–" : (typeof v === "number" ? Number(v.toPrecision(digits)) : v); }
 function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(0) + "%"; }
-function when(iso) { return iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false }) : "–"; }
+function when(iso) { return iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false, timeZone: tz }) : "–"; }
+function useParkZone(list) { if (list.length && list[0].timezone) tz = list[0].timezone; }
 function translate() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
@@ -155,6 +159,7 @@ async function inbox() {
 
 async function parks() {
   const list = await api("/api/v1/parks");
+  useParkZone(list);
   if (list.length === 1) { location.hash = "#/park/" + list[0].id; return null; }
   view.innerHTML = `<div class="card"><h2>${t("parks")}</h2>` +
     list.map((p) => `<p><a href="#/park/${esc(p.id)}">${esc(p.name)}</a> (${p.plants})</p>`).join("") + "</div>";
@@ -215,7 +220,9 @@ async function point(parkId, plantId, pointId) {
 
 async function reportsView() {
   const list = await api("/api/v1/parks");
-  const yesterday = new Date(Date.now() - 86400e3).toISOString().slice(0, 10);
+  useParkZone(list);
+  // yesterday on the park's calendar (en-CA formats dates as YYYY-MM-DD)
+  const yesterday = new Date(Date.now() - 86400e3).toLocaleDateString("en-CA", { timeZone: tz });
   view.innerHTML = `<div class="card"><h2>${t("reports")}</h2>
     <select id="r-park">${list.map((p) => `<option value="${esc(p.id)}">${esc(p.name)}</option>`).join("")}</select>
     <input id="r-day" type="date" value="${yesterday}"> <button id="r-show">${t("show")}</button>
@@ -264,7 +271,7 @@ function showLogin(message) {
 async function start() {
   translate();
   if (!token) { showLogin(); return; }
-  try { me = await api("/api/v1/me"); } catch (e) { return; }
+  try { me = await api("/api/v1/me"); useParkZone(await api("/api/v1/parks")); } catch (e) { return; }
   document.getElementById("who").textContent = `${me.name} (${me.role}${me.park ? " · " + me.park : ""}${me.plant ? "/" + me.plant : ""})`;
   connectStream();
   await route();
