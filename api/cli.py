@@ -129,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole system on local services, simulator included")
     run.add_argument("--park", type=Path, action="append", help="park file(s) to load (default: sample park)")
-    run.add_argument("--speed", type=float, default=60.0, help="simulator speed (default 60x)")
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=600.0,
+        help="simulator catch-up speed over its 3 h of history before it runs in real time (default 600x)",
+    )
     run.add_argument("--no-simulator", action="store_true", help="start everything but the simulator")
     run.set_defaults(func=_cmd_run)
     sub.add_parser("ingest", help="the MQTT ingest worker").set_defaults(func=_cmd_ingest)

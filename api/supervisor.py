@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from api import tokens
 from api.cli import db_upgrade, park_load
 from api.settings import ApiSettings
 from ingest.localservices import free_port, local_services
@@ -75,6 +76,8 @@ def run_all(args: argparse.Namespace) -> int:
         parks = args.park or [sample_park_path()]
         for path in parks:
             park_load(db_url, path)
+        # A session token for the demo, in the dashboard link; revoked when `outfall run` stops.
+        token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session")
         api = ApiSettings()
         hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
         hj212_port = int(os.environ.get("OUTFALL_HJ212_PORT") or _port_or_free(DEFAULT_HJ212_PORT))
@@ -93,13 +96,20 @@ def run_all(args: argparse.Namespace) -> int:
                 _spawn(env, "-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed), "--live")
             )
         base = f"http://{api.host}:{api.port}"
-        print(
-            f"\nOutfall is running.\n  MQTT broker : {mqtt_url}\n  HJ 212 TCP  : {hj212_host}:{hj212_port}\n"
-            f"  API         : {base}/api/v1"
-            f"  (OpenAPI docs: {base}/docs)\n  Dashboard   : {base}/\n  Health      : {base}/healthz\n"
-            f"  Database    : {db_url}\nPress Ctrl-C to stop.\n",
-            flush=True,
-        )
+        lines = [
+            "",
+            "Outfall is running.",
+            f"  Dashboard   : {base}/#token={token}",
+            f"  API         : {base}/api/v1  (OpenAPI docs: {base}/docs)",
+            f"  Health      : {base}/healthz",
+            f"  MQTT broker : {mqtt_url}",
+            f"  HJ 212 TCP  : {hj212_host}:{hj212_port}",
+            f"  Database    : {db_url}",
+            "The dashboard link signs you in with a session token (admin) that is revoked when this stops.",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
         try:
             while not stop:
                 dead = [c for c in children if c.poll() is not None and not _is_simulator(c)]
@@ -109,6 +119,7 @@ def run_all(args: argparse.Namespace) -> int:
                 time.sleep(0.5)
         finally:
             _terminate(children)
+            tokens.revoke(db_url, token_id)
     return 0
 
 

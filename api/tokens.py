@@ -36,6 +36,15 @@ def create(
     return token_id, token
 
 
+def revoke(database_url: str, token_id: int) -> None:
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        row = repo.revoke_token(conn, token_id)
+        if row is not None:
+            repo.audit(
+                conn, _actor(), "token.revoke", f"token {row.id}", row.park, row.plant, {"name": row.name}
+            )
+
+
 def command(args: argparse.Namespace, database_url: str) -> int:
     if args.what == "create":
         try:
@@ -55,10 +64,9 @@ def command(args: argparse.Namespace, database_url: str) -> int:
                     f"created {t.created_at:%Y-%m-%d %H:%M} by {t.created_by}{revoked}"
                 )
             return 0
-        row = repo.revoke_token(conn, args.id)
-        if row is None:
+        if repo.revoke_token(conn, args.id) is None:
             raise SystemExit(f"outfall token revoke: no token {args.id}")
-        repo.audit(conn, _actor(), "token.revoke", f"token {row.id}", row.park, row.plant, {"name": row.name})
+    revoke(database_url, args.id)  # idempotent; writes the audit row
     print(f"token {args.id} revoked")
     return 0
 

@@ -270,6 +270,13 @@ function showLogin(message) {
 
 async function start() {
   translate();
+  // `outfall run` prints a link with its session token in the fragment (never sent to a server)
+  const link = location.hash.match(/token=([A-Za-z0-9_.-]+)/);
+  if (link) {
+    token = link[1];
+    localStorage.setItem("outfall.token", token);
+    history.replaceState(null, "", location.pathname);
+  }
   if (!token) { showLogin(); return; }
   try { me = await api("/api/v1/me"); useParkZone(await api("/api/v1/parks")); } catch (e) { return; }
   document.getElementById("who").textContent = `${me.name} (${me.role}${me.park ? " · " + me.park : ""}${me.plant ? "/" + me.plant : ""})`;
