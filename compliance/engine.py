@@ -76,6 +76,8 @@ def write_change(
                 repo.append_audit(
                     conn, alert_id, AuditEntry("escalate", ENGINE, a.state, a.state, f"severity {a.severity}")
                 )
+    if kind in INHIBITING_KINDS and change.action in ("open", "resolve"):
+        repo.sync_inhibition(conn, meta.point_id, sorted(INHIBITING_KINDS), sorted(CONCENTRATION_KINDS))
     for event in events:
         repo.enqueue_notification(conn, alert_id, event)
     if events:

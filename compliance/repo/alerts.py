@@ -321,3 +321,19 @@ def critical_to_repeat(conn: psycopg.Connection, notified_before: datetime) -> l
             (notified_before,),
         )
     ]
+
+
+def sync_inhibition(
+    conn: psycopg.Connection, point_id: int, inhibiting: Sequence[str], inhibited: Sequence[str]
+) -> None:
+    """Mute the point's open concentration alerts while an offline or instrument-fault alert is open
+    there, and unmute them when none is (Alertmanager's inhibition, applied to alerts already open too).
+    Other mute reasons are left alone."""
+    conn.execute(
+        "UPDATE alerts a SET muted = CASE WHEN EXISTS (SELECT 1 FROM alerts s WHERE s.point_id = a.point_id"
+        "  AND s.state <> 'resolved' AND s.kind = ANY(%(inhibiting)s)) THEN 'inhibited' END,"
+        " updated_at = clock_timestamp()"
+        " WHERE a.point_id = %(point)s AND a.state <> 'resolved' AND a.kind = ANY(%(inhibited)s)"
+        " AND (a.muted IS NULL OR a.muted = 'inhibited')",
+        {"point": point_id, "inhibiting": list(inhibiting), "inhibited": list(inhibited)},
+    )

@@ -13,7 +13,7 @@ import pytest
 
 from compliance import jobs, service
 from ingest.models import ParkSpec
-from tests.compliance.conftest import kinds, publish, settle
+from tests.compliance.conftest import alerts_of, kinds, publish, settle
 from tests.support import Publisher, RunningWorker, Services
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -292,3 +292,28 @@ def test_escalation_of_unacknowledged_violation(env, publisher, db, services, ct
         r[0] for r in db.execute("SELECT event FROM notify_outbox WHERE alert_id = %s ORDER BY id", (a.id,))
     ]
     assert events == ["opened", "escalated"]
+
+
+def test_offline_inhibits_open_concentration_alerts_and_releases_them(
+    env, publisher, db, services, ctx
+) -> None:  # type: ignore[no-untyped-def]
+    park = env(ONE_POINT).id
+    publish(publisher, park, "shop-01", "total", T0, {"cod": 120, "ph": 7.2})  # violation, open
+    publisher.flush()
+    settle(db, park, 2)
+    (exceedance,) = alerts_of(db, park)
+    assert exceedance.muted is None
+    # the point falls silent: offline opens, and the open COD alert is muted (no notifications, no
+    # escalation) while the monitor cannot be trusted
+    jobs.run(services.database_url, ctx, "offline_sweep", now=T0 + timedelta(minutes=7), park=park)
+    assert sorted(kinds(db, park)) == [
+        ("exceedance", "total", "cod", "violation", "open"),
+        ("offline", "total", "", "violation", "open"),
+    ]
+    assert {a.kind: a.muted for a in alerts_of(db, park)}["exceedance"] == "inhibited"
+    # data returns (still over the limit): offline resolves and the COD alert speaks again
+    publish(publisher, park, "shop-01", "total", T0 + timedelta(minutes=8), {"cod": 110, "ph": 7.2})
+    publisher.flush()
+    settle(db, park, 4)
+    muted = {a.kind: (a.state, a.muted) for a in alerts_of(db, park)}
+    assert muted == {"exceedance": ("open", None), "offline": ("resolved", None)}
