@@ -29,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from bench.common import PARAMS, ROOT, Env, environment, load
 from bench.rawpub import RawPublisher
 from ingest import park
+from ingest.models import ParkSpec
 
 RATE = int(os.environ.get("OUTFALL_BENCH_ALERT_RATE", "50000"))
 SECONDS = float(os.environ.get("OUTFALL_BENCH_ALERT_SECONDS", "20"))
@@ -46,7 +47,7 @@ NORMAL = {
 BREACH = {"cod": 200.0, "nh3_n": 50.0, "tn": 60.0, "tp": 5.0, "ph": 3.0, "cn_total": 2.0, "ss": 200.0}
 
 
-def _park(park_id: str) -> park.ParkSpec:
+def _park(park_id: str) -> ParkSpec:
     plants = "".join(
         f"  - id: {name}\n    name: {name}\n    points:\n      - id: total\n        kind: total_outlet\n"
         f"        parameters: [{', '.join(PARAMS)}]\n"

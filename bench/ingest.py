@@ -143,9 +143,8 @@ def measure_naive(env: Env) -> dict[str, Any]:
     spec = bench_park("bench-naive", 250)
     load(env, spec)
     with psycopg.connect(env.database_url) as conn:
-        points = dict(
-            conn.execute("SELECT plant_id, id FROM points WHERE park_id = %s", (spec.id,)).fetchall()
-        )
+        rows = conn.execute("SELECT plant_id, id FROM points WHERE park_id = %s", (spec.id,)).fetchall()
+        points: dict[str, int] = dict(rows)
     consumer = NaiveConsumer(env, f"outfall/v1/{spec.id}/+/+", points)
     consumer.client.loop_start()
     consumer.ready.wait(10)
