@@ -61,6 +61,17 @@ fi
 
 # --- Python environment ----------------------------------------------------------------
 PY=${PYTHON:-python3}
+if ! command -v "$PY" >/dev/null; then
+    apt_install python3
+fi
+# Debian's python3 needs python3-venv (ensurepip) before `python3 -m venv` works.
+if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
+    apt_install python3-venv
+fi
+if ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 11))"; then
+    echo "[install-deps] Python 3.11 or newer is needed (found $("$PY" --version 2>&1))" >&2
+    exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
     log "creating .venv"
     "$PY" -m venv .venv
