@@ -17,6 +17,7 @@ import pytest
 from api.cli import db_upgrade
 from ingest import park as park_file
 from ingest import repo
+from ingest.batches import AfterCommit
 from ingest.localservices import free_port, local_services
 from ingest.models import ParkSpec
 from ingest.settings import IngestSettings
@@ -67,13 +68,16 @@ def make_park(services: Services) -> Callable[..., ParkSpec]:
 def start_worker(services: Services) -> Iterator[Callable[..., RunningWorker]]:
     started: list[RunningWorker] = []
 
-    def _start(topic: str = "outfall/v1/+/+/+", **overrides: object) -> RunningWorker:
+    def _start(
+        topic: str = "outfall/v1/+/+/+", after_commit: AfterCommit | None = None, **overrides: object
+    ) -> RunningWorker:
         settings = IngestSettings(
             client_id=overrides.pop("client_id", unique_id("ingest")), topic=topic, **overrides
         )
-        running = RunningWorker(
-            IngestWorker(settings, services.database_url, services.mqtt_host, services.mqtt_port)
+        worker = IngestWorker(
+            settings, services.database_url, services.mqtt_host, services.mqtt_port, after_commit
         )
+        running = RunningWorker(worker)
         started.append(running)
         return running
 

@@ -14,9 +14,7 @@ import pytest
 from compliance import jobs, realtime, repo
 from compliance.models import AlertView
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
-from ingest.settings import IngestSettings
-from ingest.worker import IngestWorker
-from tests.support import Publisher, RunningWorker, Services, unique_id, wait_for
+from tests.support import Publisher, RunningWorker, Services, wait_for
 
 RULES = RuleSettings(clear_hold_s=300, fault_hold_s=1800, flatline_s=3600, offline_k=5, late_grace_s=60)
 
@@ -32,27 +30,13 @@ def ctx() -> jobs.Context:
 
 
 @pytest.fixture
-def rt_worker(services: Services) -> Iterator[Callable[..., RunningWorker]]:
+def rt_worker(start_worker: Callable[..., RunningWorker]) -> Callable[..., RunningWorker]:
     """An in-process ingest worker wired with the compliance hook, as `outfall ingest` runs it."""
-    started: list[RunningWorker] = []
 
     def _start(**overrides: object) -> RunningWorker:
-        settings = IngestSettings(client_id=str(overrides.pop("client_id", unique_id("ingest"))), **overrides)  # type: ignore[arg-type]
-        worker = IngestWorker(
-            settings,
-            services.database_url,
-            services.mqtt_host,
-            services.mqtt_port,
-            realtime.ingest_hook(RULES),
-        )
-        running = RunningWorker(worker)
-        started.append(running)
-        return running
+        return start_worker(after_commit=realtime.ingest_hook(RULES), **overrides)
 
-    yield _start
-    for running in started:
-        if running.thread.is_alive():
-            running.stop()
+    return _start
 
 
 @pytest.fixture
