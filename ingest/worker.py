@@ -123,11 +123,20 @@ class IngestWorker:
             return  # not acknowledged: the broker redelivers it to the next session
         payload = bytes(msg.payload)
         ack = (msg.mid, msg.qos, self._generation)  # the network thread is the only one changing it
-        if msg.topic.startswith(hj212_records.TOPIC_PREFIX):
-            wholes = self._splits.offer(msg.topic, payload, ack, time.monotonic())
-            given_up = self._splits.expired(time.monotonic())
-        else:
-            wholes, given_up = [hj212_split.Whole(msg.topic, payload, (ack,))], []
+        topic = msg.topic
+        if topic.startswith(hj212_records.TOPIC_PREFIX):
+            self._on_hj212(topic, payload, ack)
+            return
+        # the hot path: one JSON v1 message, one entry in the open batch
+        result = self._decode(topic, payload, datetime.now(UTC))
+        with self._lock:
+            batches.add(self._batch, topic, payload, (ack,))
+            batches.collect(self._batch, topic, payload, result, retry_unknown=True)
+
+    def _on_hj212(self, topic: str, payload: bytes, ack: tuple[int, int, int]) -> None:
+        """Raw frames; parts of a split packet are held (unacknowledged) until the set is whole."""
+        wholes = self._splits.offer(topic, payload, ack, time.monotonic())
+        given_up = self._splits.expired(time.monotonic())
         now = datetime.now(UTC)
         decoded = [(w, self._decode(w.topic, w.payload, now)) for w in wholes]
         with self._lock:
