@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulator catch-up speed over its 3 h of history before it runs in real time (default 600x)",
     )
     run.add_argument("--no-simulator", action="store_true", help="start everything but the simulator")
+    run.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        help="scenario file for the simulator (default with the sample park: its demo incidents)",
+    )
     run.set_defaults(func=_cmd_run)
     sub.add_parser("ingest", help="the MQTT ingest worker").set_defaults(func=_cmd_ingest)
     sub.add_parser("api", help="the HTTP API").set_defaults(func=_cmd_api)

@@ -51,7 +51,7 @@ def _is_simulator(child: subprocess.Popen[bytes]) -> bool:
 
 
 def run_all(args: argparse.Namespace) -> int:
-    from simulators.__main__ import sample_park_path
+    from simulators.__main__ import demo_scenario_path, sample_park_path
 
     db_url, mqtt_url = DatabaseSettings().database_url, MqttSettings().mqtt_url
     root = Path(os.environ.get("OUTFALL_LOCAL_DIR", LOCAL_ROOT))
@@ -92,9 +92,11 @@ def run_all(args: argparse.Namespace) -> int:
         children.append(_spawn(env, "-m", "api.cli", "hj212", "serve"))  # HJ 212 data loggers over TCP
         children.append(_spawn(env, "-m", "api.cli", "compliance"))  # rules, alerts, scheduler, notify
         if not args.no_simulator:
-            children.append(
-                _spawn(env, "-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed), "--live")
-            )
+            sim = ["-m", "simulators", "--park", str(parks[0]), "--speed", str(args.speed), "--live"]
+            scenario = args.scenario or (None if args.park else demo_scenario_path())
+            if scenario is not None:
+                sim += ["--scenario", str(scenario)]
+            children.append(_spawn(env, *sim))
         base = f"http://{api.host}:{api.port}"
         lines = [
             "",

@@ -26,6 +26,11 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def demo_scenario_path(name: str = "plating-demo") -> Path:
+    """The scripted incidents `outfall run` plays on the sample park, so a demo has alerts to show."""
+    return sample_park(name).parent.parent / "scenarios" / f"{name}.yaml"
+
+
 def sample_park_path(name: str = "electroplating") -> Path:
     return sample_park(name)
 
@@ -126,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
+    # Ctrl-C reaches every process of the terminal's group and `outfall run` then sends SIGTERM too:
+    # the first signal stops publishing; later ones must not cut the (bounded) drain short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     feed.drain(client)
     if bar is not None:
         bar.close()
