@@ -27,7 +27,7 @@ ENTERPRISE: dict[str, dict[str, tuple[float, float]]] = {
         "ph": (7.3, 0.03),
         "flow": (1.8, 0.3),
         "cn_total": (0.05, 0.4),
-        "cr_total": (0.25, 0.3),
+        "cr_total": (0.18, 0.3),
         "cr6": (0.03, 0.4),
         "ni": (0.12, 0.3),
         "cu": (0.15, 0.3),
