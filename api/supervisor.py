@@ -126,6 +126,12 @@ def run_all(args: argparse.Namespace) -> int:
 
 
 def _terminate(children: list[subprocess.Popen[bytes]]) -> None:
+    # The simulator first, so that what it publishes while draining is still ingested before ingest stops.
+    for group in ([c for c in children if _is_simulator(c)], [c for c in children if not _is_simulator(c)]):
+        _stop_all(group)
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
