@@ -51,6 +51,8 @@ class IngestSettings(BaseSettings):
     max_payload_bytes: int = Field(default=65_536, ge=256)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     registry_refresh_s: float = 5.0
+    # An HJ 212 split packet (PNUM/PNO) over MQTT that is still incomplete after this becomes a dead letter.
+    split_max_age_s: float = Field(default=120.0, gt=0)
 
     def topics(self) -> list[str]:
         return [t for t in (self.topic, self.hj212_topic) if t]

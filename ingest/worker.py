@@ -61,7 +61,7 @@ class IngestWorker:
         self._stopped = threading.Event()
         self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
         self._points_by_mn: dict[str, RegistryPoint] = {}
-        self._splits = hj212_split.SplitPackets()  # network thread only
+        self._splits = hj212_split.SplitPackets(max_age=settings.split_max_age_s)  # network thread only
         self._registry_loaded = 0.0
         self._conn: psycopg.Connection | None = None
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
@@ -136,7 +136,6 @@ class IngestWorker:
     def _on_hj212(self, topic: str, payload: bytes, ack: tuple[int, int, int]) -> None:
         """Raw frames; parts of a split packet are held (unacknowledged) until the set is whole."""
         wholes = self._splits.offer(topic, payload, ack, time.monotonic())
-        given_up = self._splits.expired(time.monotonic())
         now = datetime.now(UTC)
         decoded = [(w, self._decode(w.topic, w.payload, now)) for w in wholes]
         with self._lock:
@@ -144,9 +143,22 @@ class IngestWorker:
             for whole, result in decoded:
                 batches.add(batch, whole.topic, whole.payload, whole.acks)
                 batches.collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
+        self._expire_splits()
+
+    def _expire_splits(self) -> None:
+        """Split sets that never completed become dead letters (and their parts are acknowledged), so
+        held parts cannot block the broker's flow; checked on every turn of the network loop."""
+        given_up = self._splits.expired(time.monotonic())
+        if not given_up:
+            return
+        with self._lock:
             for gone in given_up:
-                batches.add(batch, gone.topic, gone.payload, gone.acks)
-                batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
+                batches.add(self._batch, gone.topic, gone.payload, gone.acks)
+                self._batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
+
+    def _each_turn(self) -> None:
+        self._send_acks()
+        self._expire_splits()
 
     def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
@@ -190,7 +202,7 @@ class IngestWorker:
                 return
 
     def _pump(self) -> MQTTErrorCode:
-        return mqttio.pump(self.client, self._wake_r, before_read=self._send_acks)
+        return mqttio.pump(self.client, self._wake_r, before_read=self._each_turn)
 
     def _send_acks(self) -> None:
         while self._acks:

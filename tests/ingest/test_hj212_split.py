@@ -72,3 +72,19 @@ def test_split_packets_over_mqtt_are_stored_whole(db, make_park, start_worker, p
     assert {r[2] for r in rows} == {datetime(2026, 3, 1, 0, 0, tzinfo=UTC)}
     assert dead_letters(db, f"outfall/hj212/{total}") == []
     assert running.worker.held_messages() == 0  # every part acknowledged after the commit
+
+
+def test_an_incomplete_set_over_mqtt_is_given_up_even_if_nothing_else_arrives(
+    db, make_park, start_worker, publisher
+):
+    workshop, total = new_mn(), new_mn()
+    park = make_park(park_yaml(workshop, total))
+    running = start_worker(topic=f"outfall/v1/{park.id}/+/+", split_max_age_s=0.5)
+    one, two, _three = parts(total)
+    publisher.publish(f"outfall/hj212/{total}", one)
+    publisher.publish(f"outfall/hj212/{total}", two)
+    publisher.flush()
+    # no further HJ 212 message: the network loop itself must give the set up
+    wait_for(lambda: dead_letters(db, f"outfall/hj212/{total}"), message="incomplete set dead-lettered")
+    assert "split packet incomplete" in dead_letters(db, f"outfall/hj212/{total}")[0][3]
+    wait_for(lambda: running.worker.held_messages() == 0, message="held parts acknowledged")
