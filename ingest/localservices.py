@@ -45,6 +45,7 @@ allow_anonymous true
 user {user}
 persistence true
 persistence_location {data}/
+pid_file {data}/mosquitto.pid
 autosave_interval 30
 persistent_client_expiration 14d
 # The default (1000 queued messages per offline persistent session) drops data while a worker is
@@ -227,3 +228,33 @@ def local_services(
         if pg is not None:
             with contextlib.suppress(subprocess.CalledProcessError):
                 pg.stop()
+
+
+def stop_orphans(parent: Path, prefix: str) -> list[Path]:
+    """Stop the services of ``parent/<prefix><pid>`` folders whose owning process is gone (a test run
+    killed before its clean-up ran), and remove the folders. Returns the folders cleaned."""
+    cleaned = []
+    for folder in sorted(parent.glob(f"{prefix}*")):
+        suffix = folder.name[len(prefix) :]
+        if not suffix.isdigit() or _alive(int(suffix)):
+            continue
+        if (folder / "pg" / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError, RuntimeError):
+                LocalPostgres(folder / "pg", 0).stop("immediate")
+        pid_file = folder / "mosquitto" / "mosquitto.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        shutil.rmtree(folder, ignore_errors=True)
+        cleaned.append(folder)
+    return cleaned
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -18,7 +19,7 @@ from api.cli import db_upgrade
 from ingest import park as park_file
 from ingest import repo
 from ingest.batches import AfterCommit
-from ingest.localservices import free_port, local_services
+from ingest.localservices import free_port, local_services, stop_orphans
 from ingest.models import ParkSpec
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
@@ -35,6 +36,10 @@ def services() -> Iterator[Services]:
         db_upgrade(db_url)
         yield Services(db_url, host, port, None, None)
         return
+    # A run killed before its clean-up leaves its private servers behind: stop those first, and make
+    # SIGTERM run this run's clean-up (pytest's own teardown) instead of dying on the spot.
+    stop_orphans(ROOT / ".local", "test-")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     root = ROOT / ".local" / f"test-{os.getpid()}"
     with local_services(
         root, need_db=True, need_mqtt=True, pg_port=free_port(), mqtt_port=free_port(), fresh=True
@@ -43,6 +48,10 @@ def services() -> Iterator[Services]:
         db_upgrade(svc.postgres.url)
         yield Services(svc.postgres.url, "127.0.0.1", svc.mosquitto.port, svc.postgres, svc.mosquitto)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _exit_on_sigterm(_sig: int, _frame: object) -> None:
+    raise SystemExit(143)
 
 
 @pytest.fixture
