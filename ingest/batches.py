@@ -7,7 +7,7 @@ status (HJ 212), their dead letters, and the MQTT acks to send once it is commit
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -81,21 +81,56 @@ def collect(
         batch.dead.append((source, topic, payload, result.reason))
 
 
-def write(
-    conn: psycopg.Connection, batch: Batch, worker: str, after_commit: AfterCommit | None
-) -> tuple[int, int]:
-    """Write a batch inside the caller's transaction; returns (new readings, duplicates)."""
-    inserted = 0
-    if batch.copy_parts:
-        inserted = repo.copy_readings(conn, b"".join(batch.copy_parts))
-    if batch.stats_parts:
-        repo.copy_statistics(conn, b"".join(batch.stats_parts))
-    if batch.status_rows:
-        repo.insert_status(conn, batch.status_rows)
-    if batch.dead:
-        repo.insert_dead_letters(conn, batch.dead)
-    duplicates = batch.readings - inserted
-    repo.add_counters(conn, worker, batch.messages, inserted, duplicates, len(batch.dead))
+@dataclass(frozen=True)
+class Written:
+    inserted: int  # new readings
+    duplicates: int  # readings whose key was already stored
+    statistics: int  # new logger statistics (HJ 212 minute/hourly/daily records)
+    status: int  # new equipment status rows (HJ 212 CN 2021)
+
+
+def write(conn: psycopg.Connection, batch: Batch, worker: str, after_commit: AfterCommit | None) -> Written:
+    """Write a batch inside the caller's transaction."""
+    return write_parts(
+        conn,
+        copy_text=b"".join(batch.copy_parts),
+        stats_text=b"".join(batch.stats_parts),
+        status=batch.status_rows,
+        dead=batch.dead,
+        readings=batch.readings,
+        messages=batch.messages,
+        worker=worker,
+        after_commit=after_commit,
+    )
+
+
+def write_parts(
+    conn: psycopg.Connection,
+    *,
+    copy_text: bytes,
+    stats_text: bytes,
+    status: Sequence[hj212_records.StatusRow],
+    dead: Sequence[tuple[str, str | None, bytes, str]],
+    readings: int,
+    messages: int,
+    worker: str,
+    after_commit: AfterCommit | None,
+) -> Written:
+    """What one ingest transaction writes, for the MQTT worker and the HJ 212 gateway alike: readings
+    (duplicates dropped by key), statistics, status, dead letters, the counters, then the compliance
+    hook. The caller commits."""
+    inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
+    statistics = repo.copy_statistics(conn, stats_text) if stats_text else 0
+    status_new = repo.insert_status(conn, status) if status else 0
+    if dead:
+        repo.insert_dead_letters(conn, dead)
+    repo.add_counters(conn, worker, messages, inserted, readings - inserted, len(dead))
     if after_commit is not None:
         after_commit(conn, inserted)
-    return inserted, duplicates
+    return Written(inserted, readings - inserted, statistics, status_new)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error, for a log line or a dead letter's reason."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ingest import hj212, hj212_records, jsonv1, logs
+from ingest.batches import AfterCommit
 from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
-from ingest.hj212_store import AfterCommit, DeadRow, Store
+from ingest.hj212_store import DeadRow, Store
 from ingest.models import RegistryPoint
 from ingest.settings import DatabaseSettings, HJ212Settings
 

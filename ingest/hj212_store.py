@@ -23,8 +23,9 @@ from typing import TypeVar
 
 import psycopg
 
-from ingest import repo
+from ingest import batches, repo
 from ingest.backoff import Backoff
+from ingest.batches import AfterCommit
 from ingest.hj212_records import StatusRow
 from ingest.models import RegistryPoint
 from ingest.settings import HJ212Settings
@@ -32,8 +33,6 @@ from ingest.settings import HJ212Settings
 log = logging.getLogger(__name__)
 
 DeadRow = tuple[str, str | None, bytes, str]  # (source, topic, payload, reason)
-# Same shape as ingest.worker.AfterCommit: (connection in the open transaction, new readings).
-AfterCommit = Callable[[psycopg.Connection, int], None]
 T = TypeVar("T")
 
 
@@ -142,7 +141,7 @@ class Store:
                 raise
             except psycopg.Error as exc:
                 self._drop_write()
-                reason = f"database refused the frame: {_first_line(exc)}"
+                reason = f"database refused the frame: {batches.first_line(exc)}"
                 source, peer, raw, _ = item.origin or (item.dead or [("tcp-hj212", None, b"", "")])[0]
                 self._commit([Item(b"", b"", 0, [(source, peer, raw, reason)], item.done)])
 
@@ -156,34 +155,26 @@ class Store:
             conn = self._write = psycopg.connect(self.database_url, autocommit=False)
             repo.prepare_staging(conn)
             conn.commit()
-        copy_text = b"".join(i.copy_text for i in items)
-        stats_text = b"".join(i.stats_text for i in items)
-        dead = [row for i in items for row in i.dead]
-        inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
-        stats = repo.copy_statistics(conn, stats_text) if stats_text else 0
-        status = [row for i in items for row in i.status]
-        status_new = repo.insert_status(conn, status) if status else 0
-        if dead:
-            repo.insert_dead_letters(conn, dead)
-        readings = sum(i.readings for i in items)
-        repo.add_counters(
-            conn, self.settings.counters_name, len(items), inserted, readings - inserted, len(dead)
+        written = batches.write_parts(
+            conn,
+            copy_text=b"".join(i.copy_text for i in items),
+            stats_text=b"".join(i.stats_text for i in items),
+            status=[row for i in items for row in i.status],
+            dead=[row for i in items for row in i.dead],
+            readings=sum(i.readings for i in items),
+            messages=len(items),
+            worker=self.settings.counters_name,
+            after_commit=self.after_commit,
         )
-        if self.after_commit is not None:
-            self.after_commit(conn, inserted)
         conn.commit()
         t = self.totals
-        t.frames, t.readings, t.statistics = (
-            t.frames + len(items),
-            t.readings + inserted,
-            t.statistics + stats,
-        )
-        t.status += status_new
-        t.duplicates, t.dead, t.commits = (
-            t.duplicates + readings - inserted,
-            t.dead + len(dead),
-            t.commits + 1,
-        )
+        t.frames += len(items)
+        t.readings += written.inserted
+        t.statistics += written.statistics
+        t.status += written.status
+        t.duplicates += written.duplicates
+        t.dead += sum(len(i.dead) for i in items)
+        t.commits += 1
 
     # --- look-ups ---------------------------------------------------------------------------------
     async def point(self, mn: str) -> RegistryPoint | None:
@@ -219,11 +210,6 @@ class Store:
         _close(self._write)
         _close(self._read)
         self._write = self._read = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _close(conn: psycopg.Connection | None) -> None:

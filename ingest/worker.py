@@ -32,7 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest import batches, hj212_records, hj212_split, jsonv1, mqttio, repo
 from ingest.backoff import Backoff
-from ingest.batches import SOURCE, AfterCommit, Batch, Counters
+from ingest.batches import SOURCE, AfterCommit, Batch, Counters, first_line
 from ingest.models import RegistryPoint
 from ingest.mqttio import FastClient
 from ingest.settings import IngestSettings
@@ -271,7 +271,7 @@ class IngestWorker:
                 delay = backoff.next_delay()
                 log.warning(
                     "database unavailable (%s); retrying batch of %d messages in %.1f s",
-                    _first_line(exc),
+                    first_line(exc),
                     batch.messages,
                     delay,
                 )
@@ -281,7 +281,7 @@ class IngestWorker:
                 # database refuses, keep it as a dead letter, and store the rest.
                 log.error(
                     "database refused a batch (%s); committing its %d messages one by one",
-                    _first_line(exc),
+                    first_line(exc),
                     batch.messages,
                 )
                 self._drop_connection()
@@ -306,7 +306,7 @@ class IngestWorker:
                     started=batch.started,
                     acks=[ack],
                     raw=[(topic, payload)],
-                    dead=[(source, topic, payload, f"database refused the message: {_first_line(exc)}")],
+                    dead=[(source, topic, payload, f"database refused the message: {first_line(exc)}")],
                 )
                 self._commit(refused)
 
@@ -324,12 +324,12 @@ class IngestWorker:
         conn = self._connection()
         if batch.unknown:
             self._resolve_unknown(conn, batch)
-        inserted, duplicates = batches.write(conn, batch, self.settings.client_id, self.after_commit)
+        written = batches.write(conn, batch, self.settings.client_id, self.after_commit)
         conn.commit()
         c = self.counters
         c.messages += batch.messages
-        c.readings += inserted
-        c.duplicates += duplicates
+        c.readings += written.inserted
+        c.duplicates += written.duplicates
         c.rejects += len(batch.dead)
 
     def _resolve_unknown(self, conn: psycopg.Connection, batch: Batch) -> None:
@@ -391,8 +391,3 @@ class IngestWorker:
                     self._refresh_registry(conn, min_age=0)
             except psycopg.Error as exc:
                 log.warning("registry refresh failed: %s", exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

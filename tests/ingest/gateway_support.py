@@ -6,8 +6,8 @@ import asyncio
 import threading
 
 from ingest import hj212
+from ingest.batches import AfterCommit
 from ingest.hj212_gateway import Gateway, serve
-from ingest.hj212_store import AfterCommit
 from ingest.settings import HJ212Settings
 
 
