@@ -13,20 +13,13 @@ import pytest
 
 from compliance import jobs, realtime, repo
 from compliance.models import AlertView
-from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+from tests.compliance.context import RULES, make_context
 from tests.support import Publisher, RunningWorker, Services, wait_for
-
-RULES = RuleSettings(clear_hold_s=300, fault_hold_s=1800, flatline_s=3600, offline_k=5, late_grace_s=60)
 
 
 @pytest.fixture
 def ctx() -> jobs.Context:
-    return jobs.Context(
-        RULES,
-        RuntimeSettings(notify_group_s=0, poll_s=0.2),
-        WebhookSettings(secret="test-secret"),  # type: ignore[arg-type]
-        SmtpSettings(),
-    )
+    return make_context()
 
 
 @pytest.fixture

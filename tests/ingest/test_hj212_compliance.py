@@ -10,12 +10,11 @@ import psycopg
 import pytest
 
 from compliance import jobs, realtime, service
-from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+from tests.compliance.context import RULES, make_context
 from tests.ingest.gateway_support import RunningGateway, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, readings
 from tests.support import wait_for
 
-RULES = RuleSettings(clear_hold_s=300, fault_hold_s=1800, flatline_s=3600, offline_k=5, late_grace_s=60)
 PARK = """
 id: {{id}}
 name: TCP breach
@@ -35,12 +34,7 @@ plants:
 
 @pytest.fixture
 def ctx() -> jobs.Context:
-    return jobs.Context(
-        RULES,
-        RuntimeSettings(notify_group_s=0, poll_s=0.2),
-        WebhookSettings(secret="test-secret"),  # type: ignore[arg-type]
-        SmtpSettings(),
-    )
+    return make_context()
 
 
 def rt(mn: str, minute: int, cod: float) -> bytes:
