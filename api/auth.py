@@ -68,10 +68,6 @@ class Principal:
         return self.role in ("admin", "officer")
 
     @property
-    def may_annotate(self) -> bool:
-        return True
-
-    @property
     def may_declare_maintenance(self) -> bool:
         return self.role in ("admin", "operator")
 

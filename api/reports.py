@@ -5,7 +5,6 @@ alerts opened; the central plant's reuse ratio. Pure: rows in, frames and markup
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
 from html import escape
 from typing import Any
 
@@ -151,11 +150,3 @@ def park_bars(df: pd.DataFrame) -> list[tuple[str, float | None]]:
     """Worst mean/limit ratio per plant."""
     worst = df.dropna(subset=["ratio"]).groupby("plant")["ratio"].max()
     return [(str(k), float(v)) for k, v in worst.sort_values(ascending=False).head(40).items()]
-
-
-def day_label(day: date) -> str:
-    return day.isoformat()
-
-
-def generated(now: datetime) -> str:
-    return now.isoformat(timespec="seconds")

@@ -91,10 +91,6 @@ class WindowResult:
     n_expected: int
     sufficient: bool
 
-    @property
-    def valid_fraction(self) -> float:
-        return self.n_valid / self.n_expected if self.n_expected else 0.0
-
 
 @dataclass(frozen=True)
 class AlertState:

@@ -37,7 +37,6 @@ class RuntimeSettings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0)  # real-time inbox poll when no NOTIFY arrives
     inbox_chunk: int = Field(default=20_000, ge=1)
     notify_group_s: float = Field(default=10, ge=0)  # alerts of one plant within this window: one message
-    notify_max_attempts: int = Field(default=50, ge=1)
 
 
 class WebhookSettings(BaseSettings):

@@ -113,19 +113,6 @@ def series(
     ]
 
 
-def recent_keys(
-    conn: psycopg.Connection, start: datetime, end: datetime, park_id: str | None
-) -> list[tuple[int, int]]:
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT DISTINCT r.point_id, r.parameter_id FROM readings r JOIN points p ON p.id = r.point_id"
-            " WHERE r.time >= %s AND r.time < %s AND (%s::text IS NULL OR p.park_id = %s)",
-            (start, end, park_id, park_id),
-        )
-    ]
-
-
 def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetime) -> dict[int, datetime]:
     """Latest measurement time per point: one backward index probe per (point, parameter), so the
     sweep costs the same whatever the data rate."""
