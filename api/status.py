@@ -10,7 +10,6 @@ from ingest.models import VALID_FLAGS
 
 SEVERITY_RANK = {"warning": 1, "violation": 2, "critical": 3}
 # The same threshold the compliance engine uses for the offline rule (k x the expected interval).
-OFFLINE_K = 5.0
 WARN_FRACTION = 0.8
 
 
@@ -22,7 +21,8 @@ def local_day(now: datetime, timezone: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def is_online(now: datetime, last_seen: datetime | None, interval_s: int, k: float = OFFLINE_K) -> bool:
+def is_online(now: datetime, last_seen: datetime | None, interval_s: int, k: float) -> bool:
+    """Online = data within k reporting intervals: the compliance engine's offline rule (``offline_k``)."""
     return last_seen is not None and (now - last_seen).total_seconds() <= k * interval_s
 
 

@@ -59,7 +59,7 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
                 point=p.code,
                 name=p.name,
                 kind=p.kind,
-                online=status.is_online(now, seen, p.interval_s),
+                online=status.is_online(now, seen, p.interval_s, request.app.state.offline_k),
                 last_seen=seen,
                 interval_s=p.interval_s,
                 parameters=params,
@@ -130,7 +130,11 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
     for plant_id, name, kind, _n in plants:
         mine = [p for p in pts if p.plant == plant_id]
         last = max((seen[p.id] for p in mine if p.id in seen), default=None)
-        online = sum(1 for p in mine if status.is_online(now, seen.get(p.id), p.interval_s))
+        online = sum(
+            1
+            for p in mine
+            if status.is_online(now, seen.get(p.id), p.interval_s, request.app.state.offline_k)
+        )
         lines.append(
             PlantSummary(
                 plant=plant_id,
