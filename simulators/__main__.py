@@ -17,8 +17,6 @@ from ingest import logs, park
 from ingest.settings import MqttSettings
 from simulators import feed, hj212_tcp, replay, report, scenario
 from simulators.plan import Plan, make_plan, sample_park
-from simulators.records import Message
-from simulators.report import ProgressBar
 
 log = logging.getLogger("simulators")
 
@@ -114,20 +112,14 @@ def run(args: argparse.Namespace) -> int:
         return hj212_tcp.run(args, plan, finish)
     host, port = broker.host_port()
     client = feed.connect(host, port)
-    bar = ProgressBar(plan.total, plan.label, force=args.progress) if plan.total else None
-    tally = report.Tally()
-
-    def on_sent(msg: Message) -> None:
-        tally.add(msg, plan.point_name(msg.topic))
-        if bar is not None:
-            bar.update(plan.progress(msg, tally.sent))
+    track = plan.tracker(args.progress)
 
     interrupted = False
     signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still drain and sum up
     try:
         feed.publish(
             client, plan.messages(), speed=args.speed, count=args.count, rate=args.rate,
-            live=args.live, on_sent=on_sent,
+            live=args.live, on_sent=track.sent,
         )  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
@@ -136,9 +128,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     feed.drain(client)
-    if bar is not None:
-        bar.close()
-    finish(plan, tally, args.truth, interrupted)
+    track.close()
+    finish(plan, track.tally, args.truth, interrupted)
     return 0
 
 

@@ -30,7 +30,6 @@ from simulators import hj212_logger, report
 from simulators.feed import Pacer
 from simulators.plan import Plan
 from simulators.records import Message
-from simulators.report import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -330,31 +329,24 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         print(f"outfall simulate: {exc}", file=sys.stderr)
         return 2
     settings = LinkSettings(host, port, args.over_time, args.re_count)
-    bar = ProgressBar(plan.total, plan.label, force=args.progress) if plan.total else None
-    tally = report.Tally()
-
-    def on_sent(msg: Message) -> None:
-        tally.add(msg, plan.point_name(msg.topic))
-        if bar is not None:
-            bar.update(plan.progress(msg, tally.sent))
+    track = plan.tracker(args.progress)
 
     interrupted = False
     totals = Totals()
     signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still sum up
     try:
         totals = asyncio.run(
-            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, on_sent)
+            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, track.sent)
         )
     except KeyboardInterrupt:
         interrupted = True
-    if bar is not None:
-        bar.close()
+    track.close()
     plan.extra.append(
         f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
         f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
         f" requests, {totals.reconnects} reconnects"
     )
-    finish(plan, tally, args.truth, interrupted)
+    finish(plan, track.tally, args.truth, interrupted)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ingest import jsonv1, park
 from ingest.models import ParkSpec
-from simulators import encode, replay, scenario
+from simulators import encode, replay, report, scenario
 from simulators.engine import Engine
 from simulators.records import Message, Record
 
@@ -51,8 +51,29 @@ class Plan:
             return float(sent)
         return (message.sim_time - self.start).total_seconds()
 
+    def tracker(self, force_bar: bool) -> Tracker:
+        """Counts what is sent, per point, and drives the progress bar (when the run is bounded)."""
+        bar = report.ProgressBar(self.total, self.label, force=force_bar) if self.total else None
+        return Tracker(self, report.Tally(), bar)
+
     def notes(self) -> list[str]:
         return list(self.extra)
+
+
+@dataclass
+class Tracker:
+    plan: Plan
+    tally: report.Tally
+    bar: report.ProgressBar | None
+
+    def sent(self, msg: Message) -> None:
+        self.tally.add(msg, self.plan.point_name(msg.topic))
+        if self.bar is not None:
+            self.bar.update(self.plan.progress(msg, self.tally.sent))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def sample_park(name: str) -> Path:
