@@ -302,6 +302,22 @@ JOBS: tuple[Job, ...] = (
 BY_NAME = {j.name: j for j in JOBS}
 
 
+def schedule_of(job: Job, runtime: RuntimeSettings) -> dict[str, int | str | float]:
+    """The job's trigger arguments; an interval job's period may be set (``job_periods``)."""
+    period = runtime.job_periods.get(job.name)
+    if period is not None and job.trigger == "interval":
+        return {"seconds": period}
+    return dict(job.schedule)
+
+
+def period_s(job: Job, runtime: RuntimeSettings) -> float:
+    """How often the job runs, in seconds (cron jobs: their longest gap), for health checks."""
+    sched = schedule_of(job, runtime)
+    if job.trigger == "interval":
+        return float(sched.get("seconds", 0)) + 60 * float(sched.get("minutes", 0))
+    return 86_400.0 if "hour" in sched else 60.0
+
+
 def run(conninfo: str, ctx: Context, name: str, now: datetime | None = None, park: str | None = None) -> str:
     """Run one job in its own transaction and record the run."""
     job = BY_NAME[name]

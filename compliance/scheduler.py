@@ -63,9 +63,13 @@ def _run_job(conninfo: str, ctx: jobs.Context, name: str) -> None:
 
 
 def build(conninfo: str, ctx: jobs.Context) -> BackgroundScheduler:
+    """One APScheduler job per row of the job table. The catch-up jobs run at once on becoming leader;
+    the others start on their trigger. (APScheduler 3 reads ``next_run_time=None`` as "paused", so
+    the argument is left out rather than set to None.)"""
     scheduler = BackgroundScheduler(timezone=UTC)
     now = datetime.now(UTC)
     for job in jobs.JOBS:
+        first: dict[str, datetime] = {"next_run_time": now} if job.name in CATCH_UP else {}
         scheduler.add_job(
             _run_job,
             job.trigger,
@@ -74,11 +78,14 @@ def build(conninfo: str, ctx: jobs.Context) -> BackgroundScheduler:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=300,
-            # catch up at once on becoming leader: limits first, then anything that was due
-            next_run_time=now if job.name in ("refresh_limits", "close_windows", "deliver") else None,
-            **job.schedule,
+            **first,
+            **jobs.schedule_of(job, ctx.runtime),
         )
     return scheduler
+
+
+# Run at once on becoming leader: limits first, then anything that was due.
+CATCH_UP = frozenset({"refresh_limits", "close_windows", "deliver"})
 
 
 def serve(conninfo: str, ctx: jobs.Context, stop: threading.Event) -> None:
