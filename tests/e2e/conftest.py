@@ -69,6 +69,7 @@ plants:
 """
 
 LOG_TAIL_LINES = 40
+LEADER_LINE = "compliance leader: scheduler and real-time consumer running"  # compliance/scheduler.py
 
 
 class System:
@@ -142,6 +143,19 @@ class System:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def log_text(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def compliance_leader(self) -> str | None:
+        """The running compliance process that holds leadership, from its own log (no interface reports
+        the leader yet): the one whose latest start logged taking the lead."""
+        for name in ("compliance-1", "compliance-2"):
+            current = self.log_text(name).rsplit("=== start", 1)[-1]
+            if self.running(name) and LEADER_LINE in current:
+                return name
+        return None
 
     def log_tails(self, lines: int = LOG_TAIL_LINES) -> str:
         out = []
