@@ -77,8 +77,8 @@ class Child:
         if code == 0 and self.process.demo:
             self.popen = None  # the simulator finished its run: nothing to restart
             return
-        self.failures = 0 if now - self.started >= STABLE_S else self.failures + 1
-        delay = BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)]
+        self.failures = 1 if now - self.started >= STABLE_S else self.failures + 1
+        delay = BACKOFF_S[min(self.failures, len(BACKOFF_S)) - 1]
         log.error("%s exited with status %s; restarting in %.0f s", self.process.name, code, delay)
         self.restart_at = now + delay
 
