@@ -16,7 +16,7 @@ from api import routes
 from api.events import Broadcaster
 from api.routes import dashboard
 from api.settings import ApiSettings
-from compliance.settings import RuleSettings
+from compliance.settings import RuleSettings, RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
 
     app = FastAPI(title="Outfall", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     app.state.settings = settings
+    app.state.runtime = RuntimeSettings()  # job periods, for /healthz
     app.state.broker = broker
     app.state.token_cache = {}
     for router in routes.routers():

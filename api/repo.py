@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from api.models import Alert
+from compliance.models import ACTIVE_STATES
 
 Row = tuple[Any, ...]
 
@@ -380,13 +381,13 @@ class SeverityCount:
 
 
 async def open_alert_summary(conn: AsyncConnection, park: str, plant: str | None) -> list[SeverityCount]:
-    """Alerts not resolved, counted per plant, point and severity."""
+    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity."""
     cur = conn.cursor(row_factory=class_row(SeverityCount))
     await cur.execute(
-        "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state <> 'resolved'"
+        "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state = ANY(%(states)s)"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
         " GROUP BY plant_id, point_id, severity",
-        {"park": park, "plant": plant},
+        {"park": park, "plant": plant, "states": list(ACTIVE_STATES)},
     )
     return await cur.fetchall()
 
@@ -523,7 +524,8 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
         "dead_letters": "SELECT count(*) FROM dead_letters",
         "inbox": "SELECT count(*), coalesce(extract(epoch FROM now() - min(queued_at)), 0)"
         " FROM compliance_inbox",
-        "alerts": "SELECT severity, state, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1, 2",
+        "alerts": "SELECT severity, state, count(*) FROM alerts"
+        " WHERE state IN ('open', 'acknowledged') GROUP BY 1, 2",
         "jobs": "SELECT name, extract(epoch FROM started_at), extract(epoch FROM finished_at), ok"
         " FROM compliance_job_runs",
         "outbox": "SELECT count(*) FROM notify_deliveries WHERE delivered_at IS NULL",
@@ -537,6 +539,33 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
 
 async def ping(conn: AsyncConnection) -> None:
     await conn.execute("SELECT 1")
+
+
+async def heartbeats(conn: AsyncConnection) -> list[tuple[str, str, float, float, dict[str, Any]]]:
+    """(name, kind, seconds since the last beat, seconds since start, detail) of every process."""
+    cur = await conn.execute(
+        "SELECT name, kind, extract(epoch FROM now() - beat_at)::float8,"
+        " extract(epoch FROM now() - started_at)::float8, detail FROM component_heartbeats"
+        " ORDER BY kind, name"
+    )
+    return await cur.fetchall()
+
+
+async def inbox_backlog(conn: AsyncConnection) -> tuple[int, float]:
+    cur = await conn.execute(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(queued_at)), 0)::float8"
+        " FROM compliance_inbox"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1])
+
+
+async def job_success_ages(conn: AsyncConnection) -> dict[str, float | None]:
+    cur = await conn.execute(
+        "SELECT name, extract(epoch FROM now() - last_ok_at)::float8 FROM compliance_job_runs"
+    )
+    return {str(name): age for name, age in await cur.fetchall()}
 
 
 # --- daily reports ------------------------------------------------------------------------------------

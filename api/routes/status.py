@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import APIRouter, Request
 from psycopg import AsyncConnection
@@ -14,14 +14,13 @@ from api import repo, status
 from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
 from api.models import CentralPlant, ParameterStatus, ParkOverview, PlantStatus, PlantSummary, PointStatus
 from compliance import engine, rules
-from compliance.models import AlertStateName, Limit
+from compliance.models import ACTIVE_STATES, Limit
 from compliance.settings import RuleSettings
 from ingest import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id
-# Every state short of resolved still wants an officer (open, acknowledged, and any the domain adds).
-OPEN = tuple(s for s in get_args(AlertStateName) if s != "resolved")
+OPEN = ACTIVE_STATES
 _TICK = timedelta(seconds=1)
 
 
