@@ -19,6 +19,7 @@ from collections.abc import Callable
 import psycopg
 
 from compliance import engine, repo
+from compliance.repo import spans
 from compliance.settings import RuleSettings, RuntimeSettings
 from ingest.backoff import Backoff
 
@@ -32,6 +33,7 @@ def ingest_hook(settings: RuleSettings) -> Callable[[psycopg.Connection, int], N
     def hook(conn: psycopg.Connection, inserted: int) -> None:
         if inserted > 0:  # a batch of pure duplicates was judged when it first arrived
             repo.capture_batch(conn, grace)
+            spans.capture(conn)  # gaps and flat runs are judged in data time (compliance/history.py)
 
     return hook
 
