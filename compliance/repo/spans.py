@@ -99,7 +99,9 @@ _RUNS = (
     " s AS (SELECT time, value, CASE WHEN value IS DISTINCT FROM lag(value) OVER (ORDER BY time)"
     "  THEN 1 ELSE 0 END AS chg FROM readings WHERE point_id = %(p)s AND parameter_id = %(q)s"
     "  AND flag IN ('N', 'S')"
-    "  AND time >= coalesce((SELECT time FROM brk), (SELECT time FROM prev), %(a)s)"
+    # no differing value before the span: the run reaches back to the first reading looked at
+    "  AND time >= coalesce((SELECT time FROM brk), CASE WHEN EXISTS (SELECT 1 FROM prev)"
+    "   THEN %(a)s - %(look)s ELSE %(a)s END)"
     "  AND time <= coalesce((SELECT time FROM nxt), CASE WHEN EXISTS (SELECT 1 FROM last)"
     "   THEN %(b)s + %(look)s ELSE %(b)s END)),"
     " g AS (SELECT time, value, sum(chg) OVER (ORDER BY time) AS run FROM s),"
