@@ -11,7 +11,7 @@ import pytest
 
 from compliance import jobs
 from tests.compliance.conftest import alerts_of, publish, settle
-from tests.compliance.test_scenarios import CENTRAL, ONE_POINT, env  # noqa: F401  (fixture)
+from tests.compliance.test_scenarios import CENTRAL, ONE_POINT
 
 T0 = datetime(2026, 11, 18, 1, 0, tzinfo=UTC)
 
