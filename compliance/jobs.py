@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -115,9 +115,6 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
         change = alerts.step_condition(current, OFFLINE, down, now, None, "violation", "data returned")
         if current is not None and down:
             continue  # still offline: nothing new to record
-        if change.action == "open" and change.alert is not None and last is not None:
-            # the evidence window is the silence: from the last reading to the sweep that saw it
-            change = replace(change, alert=replace(change.alert, first_time=last))
         meta = repo.AlertMeta(
             pt.park_id,
             pt.plant_id,
