@@ -21,7 +21,16 @@ from datetime import datetime
 import psycopg
 
 from compliance import alerts, engine, repo, rules
-from compliance.models import FLATLINE, OFFLINE, WHOLE_POINT, AlertChange, AlertState, AuditEntry, Severity
+from compliance.models import (
+    ACTIVE_STATES,
+    FLATLINE,
+    OFFLINE,
+    WHOLE_POINT,
+    AlertChange,
+    AlertState,
+    AuditEntry,
+    Severity,
+)
 from compliance.repo import spans
 from compliance.settings import RuleSettings
 
@@ -52,7 +61,7 @@ def episode_change(
         new = replace(opened.alert, last_time=ep.end, count=ep.count)
         if ep.over_at is None:
             return replace(opened, alert=new)
-        done = replace(new, state="resolved")
+        done = replace(new, state=alerts.closed_state(sev))  # a violation stays with the officer
         return AlertChange("resolve", done, ("opened", "resolved"), resolved_at=ep.over_at, note=note)
     wider = replace(
         alert,
@@ -61,8 +70,8 @@ def episode_change(
         count=max(alert.count, ep.count),
         last_value=ep.value if ep.value is not None else alert.last_value,
     )
-    if may_resolve and alert.state != "resolved" and ep.over_at is not None:
-        done = replace(wider, state="resolved")
+    if may_resolve and alert.state in ACTIVE_STATES and ep.over_at is not None:
+        done = replace(wider, state=alerts.closed_state(wider.severity))
         return AlertChange("resolve", done, ("resolved",), resolved_at=ep.over_at, note=note)
     return AlertChange("none" if wider == alert else "update", wider)
 
@@ -122,7 +131,7 @@ def _record(
     """Write the episode: into the alert that already covers it, or as a new alert."""
     pid, qid = meta.point_id, meta.parameter_id
     same = repo.alerts_overlapping(conn, kind, pid, qid, ep.start, ep.end)
-    current = next((a for a in same if a.state != "resolved"), same[0] if same else None)
+    current = next((a for a in same if a.state in ACTIVE_STATES), same[0] if same else None)
     if current is None and may_resolve and ep.over_at is None:
         active = repo.active_alerts(conn, [pid], [kind]).get((kind, pid, qid))
         if active is not None and active.last_time <= ep.start:
@@ -135,7 +144,7 @@ def _record(
     if current is not None:
         a = change.alert
         repo.update_alert(conn, a)  # the window first: resolving keeps the stored one
-        if current.state == "resolved" or a.first_time != current.first_time:  # not a run's growth
+        if current.state not in ACTIVE_STATES or a.first_time != current.first_time:  # not a run's growth
             window = f"evidence window {a.first_time.isoformat()} .. {a.last_time.isoformat()} (data time)"
             entry = AuditEntry("evidence", engine.ENGINE, current.state, current.state, window)
             repo.append_audit(conn, current.id, entry)

@@ -43,8 +43,8 @@ def test_a_replayed_day_with_a_dropout_and_a_stuck_ph(env, publisher, db, servic
     found = {a.kind: a for a in alerts_of(db, park)}
     assert sorted(found) == ["flatline", "offline"]
     off, flat = found["offline"], found["flatline"]
-    assert (off.first_time, off.last_time, off.state, off.parameter) == (at(59), at(100), "resolved", "")
-    assert off.resolved_at == at(100) and off.severity == "violation"
+    assert (off.first_time, off.last_time, off.state, off.parameter) == (at(59), at(100), "cleared", "")
+    assert off.severity == "violation"  # cleared by the data, still in the officer's queue
     assert (flat.first_time, flat.last_time, flat.state, flat.parameter) == (
         at(110),
         at(230),
@@ -53,7 +53,7 @@ def test_a_replayed_day_with_a_dropout_and_a_stuck_ph(env, publisher, db, servic
     )
     assert flat.value == 7.05 and flat.count == 121 and flat.resolved_at == at(231)
     note = db.execute(
-        "SELECT note FROM alert_audit WHERE alert_id = %s AND action = 'resolve'", (off.id,)
+        "SELECT note FROM alert_audit WHERE alert_id = %s AND action = 'clear'", (off.id,)
     ).fetchone()
     assert note == ("data returned after a 41-minute gap in the data",)  # 59 -> 100
 
@@ -94,7 +94,7 @@ def test_gap_inside_the_wall_clock_offline_alert_is_the_same_alert(env, publishe
     settle(db, park, 8)
     jobs.run(services.database_url, ctx, "data_quality", now=at(21), park=park)
     (a,) = alerts_of(db, park)  # one episode: the sweep's alert, its window now the gap
-    assert (a.kind, a.state, a.first_time, a.last_time) == ("offline", "resolved", at(2), at(20))
+    assert (a.kind, a.state, a.first_time, a.last_time) == ("offline", "cleared", at(2), at(20))
 
 
 def test_late_flow_data_for_a_closed_day_makes_its_reuse_ratio(env, publisher, db, services, ctx) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ def test_a_gap_in_the_past_is_recorded_opened_and_cleared_by_the_data() -> None:
     )
     assert change.action == "resolve" and change.events == ("opened", "resolved")
     assert change.alert is not None and change.alert.id == 0
+    assert change.alert.state == "cleared"  # a violation stays in the officer's queue
     assert (change.alert.first_time, change.alert.last_time) == (at(0), at(40))
     assert change.resolved_at == at(40) and change.note == "back"
 
@@ -44,6 +45,7 @@ def test_an_open_run_grows_then_resolves_when_the_value_changes() -> None:
         grow.alert, FLATLINE, Episode(at(0), at(130), 7.0, 131, at(131)), "warning", "x", True
     )
     assert done.action == "resolve" and done.resolved_at == at(131) and done.events == ("resolved",)
+    assert done.alert is not None and done.alert.state == "resolved"  # a warning closes by itself
 
 
 def test_the_wall_clock_alert_is_widened_to_the_gap_but_left_to_the_engine_to_resolve() -> None:
@@ -55,10 +57,10 @@ def test_the_wall_clock_alert_is_widened_to_the_gap_but_left_to_the_engine_to_re
 
 @given(st.integers(0, 100), st.integers(1, 100), st.integers(0, 100), st.integers(1, 100))
 def test_widening_only_ever_grows_the_window(s0: int, d0: int, s1: int, d1: int) -> None:
-    a = AlertState(1, OFFLINE, "violation", "resolved", None, None, 1, at(s0), at(s0 + d0))
+    a = AlertState(1, OFFLINE, "violation", "cleared", None, None, 1, at(s0), at(s0 + d0))
     change = episode_change(
         a, OFFLINE, Episode(at(s1), at(s1 + d1), None, 1, at(s1 + d1)), "violation", "", True
     )
-    assert change.alert is not None and change.alert.state == "resolved"  # a closed record stays closed
+    assert change.alert is not None and change.alert.state == "cleared"  # a closed record stays closed
     assert change.alert.first_time == min(at(s0), at(s1))
     assert change.alert.last_time == max(at(s0 + d0), at(s1 + d1))
