@@ -272,8 +272,9 @@ def _writer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         stop.set()
 
 
-def main(after_commit: AfterCommit | None = None) -> int:
-    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (as for `outfall ingest`)
+def main(after_commit: AfterCommit) -> int:
+    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
+    # required, so no gateway runs without real-time judging
     logs.configure("hj212")
     db, settings = DatabaseSettings(), HJ212Settings()
     if db.database_url is None:
