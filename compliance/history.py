@@ -36,7 +36,7 @@ from compliance.settings import RuleSettings
 
 log = logging.getLogger(__name__)
 LOOK_S = 7 * 86_400.0  # how far from a span to look for the neighbouring readings
-TAKE = 50_000  # queued spans per run (each batch queues one per series it touched)
+TAKE = 50_000  # queued span rows per chunk (each batch queues one per series it touched)
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,18 @@ def episode_change(
 
 
 def scan(conn: psycopg.Connection, settings: RuleSettings, park: str | None) -> tuple[int, int]:
-    """Judge the queued spans; returns the number of (offline, flatline) alerts recorded or widened."""
-    queued = spans.take(conn, TAKE, park)
+    """Judge the queued spans, a chunk at a time until the queue is empty; returns the number of
+    (offline, flatline) alerts recorded or widened."""
+    gaps = flats = 0
+    while True:
+        queued, taken = spans.take(conn, TAKE, park)
+        g, f = _judge(conn, settings, queued)
+        gaps, flats = gaps + g, flats + f
+        if taken < TAKE:
+            return gaps, flats
+
+
+def _judge(conn: psycopg.Connection, settings: RuleSettings, queued: list[spans.Span]) -> tuple[int, int]:
     if not queued:
         return 0, 0
     pts = repo.points(conn, sorted({s.point_id for s in queued}))

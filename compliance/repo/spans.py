@@ -36,18 +36,18 @@ class Span:
     last_time: datetime
 
 
-def take(conn: psycopg.Connection, limit: int, park_id: str | None = None) -> list[Span]:
-    """Take (delete) up to ``limit`` queued spans, merged per series. SKIP LOCKED: a second taker gets
-    other rows instead of waiting."""
+def take(conn: psycopg.Connection, limit: int, park_id: str | None = None) -> tuple[list[Span], int]:
+    """Take (delete) up to ``limit`` queued spans, merged per series; also returns how many rows were
+    taken. SKIP LOCKED: a second taker gets other rows instead of waiting."""
     rows = conn.execute(
         "WITH taken AS (DELETE FROM compliance_spans WHERE id IN (SELECT s.id FROM compliance_spans s"
         "  JOIN points p ON p.id = s.point_id WHERE %(park)s::text IS NULL OR p.park_id = %(park)s"
         "  ORDER BY s.id LIMIT %(n)s FOR UPDATE OF s SKIP LOCKED) RETURNING *)"
-        " SELECT point_id, parameter_id, min(first_time), max(last_time) FROM taken GROUP BY 1, 2"
-        " ORDER BY 1, 2",
+        " SELECT point_id, parameter_id, min(first_time), max(last_time), count(*) FROM taken"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
         {"park": park_id, "n": limit},
     ).fetchall()
-    return [Span(*r) for r in rows]
+    return [Span(*r[:4]) for r in rows], sum(int(r[4]) for r in rows)
 
 
 # Any reading counts as data for offline (as for the wall-clock sweep); the lateral probes find the
