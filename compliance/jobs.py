@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, engine, limits, notify, repo, rules, windows
+from compliance import alerts, engine, history, limits, notify, repo, rules, windows
 from compliance.models import (
-    FLATLINE,
     MASS_BALANCE,
     OFFLINE,
     RATE_OF_CHANGE,
@@ -130,9 +129,11 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
 
 
 def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
-    """Flatline (stuck sensor or falsified data) and rate of change, over recent valid values."""
+    """Gaps and flat runs in data time, over what ingest queued since the last run (history.py);
+    rate of change over the last 15 minutes of valid values."""
     s = ctx.rules
-    start = now - timedelta(seconds=s.flatline_s * 1.5)
+    gaps, flats = history.scan(conn, s, park)
+    start = now - timedelta(minutes=15)
     found = 0
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         pts = repo.points(conn, park_id=park_id)
@@ -140,21 +141,18 @@ def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: st
         for pid, qid, t, v, f in repo.park_series(conn, park_id, start, now):
             if rules.is_valid(f) and pid in pts:
                 series.setdefault((pid, qid), []).append((t, v))
-        active = repo.active_alerts(conn, list(pts), [FLATLINE, RATE_OF_CHANGE])
+        active = repo.active_alerts(conn, list(pts), [RATE_OF_CHANGE])
         for (pid, qid), values in series.items():
             pt = pts[pid]
-            flat = rules.flatline(values, s.flatline_s, s.flatline_min_count)
-            found += _condition(conn, active, pt, qid, FLATLINE, flat is not None, now, values[-1][1])
             lim = repo.limit_at(conn, pid, qid, now)
             if lim is None or lim[0] is None or lim[0] <= 0:
                 continue
             span = (lim[0] - lim[1]) if lim[1] is not None else lim[0]
-            recent = [(t, v) for t, v in values if t >= now - timedelta(minutes=15)]
-            jump = rules.rate_of_change(recent, s.rate_max_step_fraction * span, 3 * pt.interval_s)
+            jump = rules.rate_of_change(values, s.rate_max_step_fraction * span, 3 * pt.interval_s)
             found += _condition(
                 conn, active, pt, qid, RATE_OF_CHANGE, jump is not None, now, jump[1] if jump else None
             )
-    return f"{found} data-quality alerts opened"
+    return f"{gaps} offline gaps and {flats} flat runs in data time, {found} rate-of-change alerts opened"
 
 
 def _condition(
@@ -183,7 +181,11 @@ def close_windows(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
         for d0, d1 in windows.close_days(conn, park_id, now, ctx.rules):
             days += 1
             park_day(conn, ctx, park_id, d0, d1)
-    return f"{hours} hours, {days} days closed"
+    # closed days whose windows late data re-judged (windows.rejudge_late): park rules and report again
+    redone = repo.take_park_days(conn, park)
+    for park_id, d0, d1 in sorted(redone):
+        park_day(conn, ctx, park_id, d0, d1)
+    return f"{hours} hours, {days} days closed, {len(redone)} days re-judged after late data"
 
 
 def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime, d1: datetime) -> None:
@@ -276,7 +278,13 @@ JOBS: tuple[Job, ...] = (
         "offline points (no data for k x interval)",
         offline_sweep,
     ),
-    Job("data_quality", "interval", {"minutes": 5}, "flatline and rate-of-change", data_quality),
+    Job(
+        "data_quality",
+        "interval",
+        {"seconds": 30},
+        "offline gaps and flat runs in data time (span queue); rate of change",
+        data_quality,
+    ),
     Job(
         "escalate",
         "interval",

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 from compliance import engine, repo
+from compliance.repo import spans
 from compliance.settings import RuleSettings, RuntimeSettings
 from ingest.backoff import Backoff
 from ingest.batches import StagedBatch
@@ -36,6 +37,8 @@ def ingest_hook(settings: RuleSettings) -> Callable[[psycopg.Connection, StagedB
     def hook(conn: psycopg.Connection, staged: StagedBatch) -> None:
         if staged.inserted > 0 or staged.conflicts > 0:
             repo.capture_batch(conn, grace, staged.conflicts)
+        if staged.inserted > 0:
+            spans.capture(conn)  # gaps and flat runs are judged in data time (compliance/history.py)
 
     return hook
 

@@ -181,24 +181,55 @@ def status_flags(code: str) -> frozenset[str]:
     return FAULT_FLAGS if code in HEAVY_METALS else FAULT_FLAGS | {"T"}
 
 
-def flatline(
-    series: Sequence[tuple[datetime, float]], min_duration_s: float, min_count: int, tolerance: float = 1e-9
-) -> tuple[datetime, datetime] | None:
-    """The span of the latest run of identical values if it is long enough, else None. Runs of exact
-    zero are ignored: a plant that is not discharging reports flow 0 all night."""
-    if len(series) < min_count:
-        return None
-    ordered = sorted(series)
-    last_t, last_v = ordered[-1]
-    first_t = last_t
-    count = 0
-    for t, v in reversed(ordered):
-        if abs(v - last_v) > tolerance:
-            break
-        first_t, count = t, count + 1
-    if last_v == 0 or count < min_count:
-        return None
-    return (first_t, last_t) if (last_t - first_t).total_seconds() >= min_duration_s else None
+@dataclass(frozen=True)
+class Run:
+    """A run of identical consecutive valid values of one series, in data time. ``next_time`` is the
+    first later valid reading (a different value): the run is over. None while it may still go on."""
+
+    start: datetime
+    end: datetime
+    value: float
+    count: int
+    next_time: datetime | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def value_runs(series: Sequence[tuple[datetime, float]]) -> list[Run]:
+    """Run-length encoding of a series in time order: each run of identical consecutive values."""
+    runs: list[Run] = []
+    for t, v in sorted(series):
+        last = runs[-1] if runs else None
+        if last is not None and last.value == v:
+            runs[-1] = Run(last.start, t, v, last.count + 1)
+        else:
+            if last is not None:
+                runs[-1] = Run(last.start, last.end, last.value, last.count, t)
+            runs.append(Run(t, t, v, 1))
+    return runs
+
+
+def is_flat(run: Run, min_duration_s: float, min_count: int) -> bool:
+    """A stuck sensor or falsified data: the same value for at least ``min_duration_s`` over at least
+    ``min_count`` readings. Runs of exact zero are not: a plant that is not discharging reports flow
+    0 all night."""
+    return run.value != 0 and run.count >= min_count and run.duration_s >= min_duration_s
+
+
+def flatline(series: Sequence[tuple[datetime, float]], min_duration_s: float, min_count: int) -> Run | None:
+    """The latest run of identical values if it is flat (see ``is_flat``), else None."""
+    runs = value_runs(series)
+    return runs[-1] if runs and is_flat(runs[-1], min_duration_s, min_count) else None
+
+
+def offline_gaps(
+    consecutive: Iterable[tuple[datetime, datetime]], interval_s: int, k: float
+) -> list[tuple[datetime, datetime]]:
+    """Offline episodes in data time: of pairs of consecutive readings of a point (last reading
+    before, first reading after), those further apart than k x its interval (as ``is_offline``)."""
+    return [(t0, t1) for t0, t1 in consecutive if is_offline(t1, t0, interval_s, k)]
 
 
 def rate_of_change(

@@ -121,7 +121,8 @@ def rejudge_late(
     late: set[tuple[int, int, datetime]],
     settings: RuleSettings,
 ) -> None:
-    """Late data: re-judge each closed hour it falls in, then its day if that is closed too."""
+    """Late data: re-judge each closed hour it falls in, then its day if that is closed too, and queue
+    that day's park rules and report."""
     hours: set[tuple[int, int, datetime]] = set()
     for pid, qid, t in late:
         hours.add((pid, qid, rules.local_hour_bounds(t, ZoneInfo(pts[pid].timezone))[0]))
@@ -145,6 +146,10 @@ def rejudge_late(
             days.add((pid, qid, d0, d1))
     for pid, qid, d0, d1 in sorted(days):
         judge_day(conn, pts[pid], qid, d0, d1, settings)
+    # the park rules (reuse ratio, mass balance) and the daily report of those days change too: the
+    # close_windows job makes them again (it owns the park rules; queued, so no import of jobs here)
+    for park_id, d0, d1 in sorted({(pts[pid].park_id, d0, d1) for pid, _q, d0, d1 in days}):
+        repo.queue_park_day(conn, park_id, d0, d1)
 
 
 def close_hours(

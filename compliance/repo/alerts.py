@@ -46,6 +46,20 @@ def active_alerts(
     return {(r[1], r[10], r[11]): AlertState(*r[:10]) for r in rows}
 
 
+def alerts_overlapping(
+    conn: psycopg.Connection, kind: str, point_id: int, parameter_id: int, start: datetime, end: datetime
+) -> list[AlertState]:
+    """Alerts of this key in any state whose evidence window overlaps (start, end), locked: an episode
+    found again in data time (a re-scan, a re-sent history) is the same alert, never a twin."""
+    rows = conn.execute(
+        "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since"
+        " FROM alerts WHERE kind = %s AND point_id = %s AND parameter_id = %s"
+        " AND first_time < %s AND last_time > %s ORDER BY first_time FOR UPDATE",
+        (kind, point_id, parameter_id, end, start),
+    ).fetchall()
+    return [AlertState(*r) for r in rows]
+
+
 def insert_alert(
     conn: psycopg.Connection, meta: AlertMeta, a: AlertState, resolved_at: datetime | None
 ) -> tuple[int, bool]:

@@ -106,6 +106,26 @@ def mark_closed(conn: psycopg.Connection, park_id: str, span: str, start: dateti
     )
 
 
+def queue_park_day(conn: psycopg.Connection, park_id: str, start: datetime, end: datetime) -> None:
+    """Late data changed a closed day of this park: its park rules and report are made again."""
+    conn.execute(
+        "INSERT INTO compliance_park_days_due (park_id, day_start, day_end) VALUES (%s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (park_id, start, end),
+    )
+
+
+def take_park_days(conn: psycopg.Connection, park_id: str | None) -> list[tuple[str, datetime, datetime]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "DELETE FROM compliance_park_days_due WHERE %(p)s::text IS NULL OR park_id = %(p)s"
+            " RETURNING park_id, day_start, day_end",
+            {"p": park_id},
+        )
+    ]
+
+
 def windows_of_day(
     conn: psycopg.Connection, park_id: str, start: datetime, end: datetime
 ) -> list[tuple[object, ...]]:

@@ -13,6 +13,7 @@ import pytest
 
 from compliance import jobs, realtime, repo
 from compliance.models import AlertView
+from ingest.models import ParkSpec
 from tests.compliance.context import RULES, make_context
 from tests.support import Publisher, RunningWorker, Services, wait_for
 
@@ -48,6 +49,27 @@ def consumer(services: Services, ctx: jobs.Context) -> Iterator[Callable[[], Non
     stop.set()
     for t in threads:
         t.join(timeout=10)
+
+
+@pytest.fixture
+def env(
+    services: Services,
+    make_park: Callable[..., ParkSpec],
+    rt_worker: Callable[..., RunningWorker],
+    consumer: Callable[[], None],
+    publisher: Publisher,
+    ctx: jobs.Context,
+) -> Callable[[str], ParkSpec]:
+    """Load a park, resolve its limits, start a worker and the consumer; returns the loader."""
+
+    def _make(text: str) -> ParkSpec:
+        spec = make_park(text)
+        jobs.run(services.database_url, ctx, "refresh_limits", park=spec.id)
+        return spec
+
+    rt_worker()
+    consumer()
+    return _make
 
 
 def publish(

@@ -120,6 +120,8 @@ def test_flatline_detects_identical_runs(value: float, n: int) -> None:
     series = [(T0 + timedelta(minutes=i), value) for i in range(n)]
     found = rules.flatline(series, min_duration_s=3600, min_count=3)
     assert (found is not None) == ((n - 1) * 60 >= 3600)
+    if found is not None:  # the evidence is the run itself, not when somebody looked
+        assert (found.start, found.end, found.value, found.count) == (T0, series[-1][0], value, n)
     noisy = [*series, (T0 + timedelta(minutes=n), value + 1)]
     assert rules.flatline(noisy, min_duration_s=3600, min_count=3) is None
 
@@ -127,6 +129,35 @@ def test_flatline_detects_identical_runs(value: float, n: int) -> None:
 def test_flatline_ignores_zero_flow() -> None:
     series = [(T0 + timedelta(minutes=i), 0.0) for i in range(200)]
     assert rules.flatline(series, 3600, 3) is None
+
+
+def test_flatline_run_is_the_latest_run_only() -> None:
+    stuck = [(T0 + timedelta(minutes=i), 7.0) for i in range(120)]
+    varied = [(T0 + timedelta(minutes=120 + i), 7.1 + (i % 2) / 10) for i in range(3)]
+    assert rules.flatline(stuck + varied, 3600, 10) is None  # the stuck run is over
+    run = rules.flatline([(T0 - timedelta(minutes=1), 6.5), *stuck], 3600, 10)
+    assert run is not None and run.start == T0 and run.count == 120
+
+
+@given(st.lists(st.sampled_from([1.0, 2.0, 0.0]), min_size=1, max_size=60))
+def test_value_runs_encode_the_series_exactly(values: list[float]) -> None:
+    series = [(T0 + timedelta(minutes=i), v) for i, v in enumerate(values)]
+    runs = rules.value_runs(list(reversed(series)))  # order of the input does not matter
+    assert sum(r.count for r in runs) == len(values)
+    assert [v for r in runs for v in [r.value] * r.count] == values
+    for a, b in itertools.pairwise(runs):
+        assert a.value != b.value and a.next_time == b.start and a.end < b.start
+    assert runs[-1].next_time is None  # the last run may still go on
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=2, max_size=50, unique=True), st.integers(1, 600))
+def test_offline_gaps_are_the_consecutive_readings_too_far_apart(secs: list[int], interval: int) -> None:
+    times = sorted(T0 + timedelta(seconds=x) for x in secs)
+    gaps = rules.offline_gaps(itertools.pairwise(times), interval, 3)
+    assert gaps == [(a, b) for a, b in itertools.pairwise(times) if (b - a).total_seconds() > 3 * interval]
+    for a, b in gaps:  # the same threshold as the wall-clock sweep
+        assert rules.is_offline(b, a, interval, 3)
+        assert not any(a < t < b for t in times)
 
 
 @given(st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=50))

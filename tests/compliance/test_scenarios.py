@@ -4,7 +4,6 @@ driven by the readings' own timestamps and by explicit `now` for jobs, never by 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,9 +11,7 @@ import psycopg
 import pytest
 
 from compliance import jobs, service
-from ingest.models import ParkSpec
 from tests.compliance.conftest import alerts_of, kinds, publish, settle
-from tests.support import Publisher, RunningWorker, Services
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 ONE_POINT = """
@@ -45,27 +42,6 @@ plants:
         interval_s: 60
         parameters: {{cr6: µg/L, ni: mg/L}}
 """
-
-
-@pytest.fixture
-def env(
-    services: Services,
-    make_park: Callable[..., ParkSpec],
-    rt_worker: Callable[..., RunningWorker],
-    consumer: Callable[[], None],
-    publisher: Publisher,
-    ctx: jobs.Context,
-) -> Callable[[str], ParkSpec]:
-    """Load a park, resolve its limits, start a worker and the consumer; returns the loader."""
-
-    def _make(text: str) -> ParkSpec:
-        spec = make_park(text)
-        jobs.run(services.database_url, ctx, "refresh_limits", park=spec.id)
-        return spec
-
-    rt_worker()
-    consumer()
-    return _make
 
 
 def minutes(n: int, start: datetime = T0) -> list[datetime]:

@@ -1,0 +1,163 @@
+"""Gaps and flat runs judged in data time, when the data arrives: a replayed or back-filled day with a
+40-minute dropout or a 2-hour stuck pH is judged like live data.
+
+Each ingest batch queues the span of each series it stored (compliance/repo/spans.py). The
+data_quality job takes the queue and looks at the stored series around each span:
+- a gap between two readings of a point longer than offline_k x its interval is an offline episode,
+  with the gap as its evidence window (last reading before, first reading after);
+- a run of the same valid value for flatline_s over flatline_min_count readings is a flatline, with
+  the run as its evidence window; it resolves when the data shows the value changed.
+An episode already recorded (a re-scan, a re-sent history, the wall-clock sweep's offline alert) is the
+same alert: its window is widened, never doubled. The wall-clock offline sweep stays, for data that
+never comes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import psycopg
+
+from compliance import alerts, engine, repo, rules
+from compliance.models import (
+    ACTIVE_STATES,
+    FLATLINE,
+    OFFLINE,
+    WHOLE_POINT,
+    AlertChange,
+    AlertState,
+    AuditEntry,
+    Severity,
+)
+from compliance.repo import spans
+from compliance.settings import RuleSettings
+
+log = logging.getLogger(__name__)
+LOOK_S = 7 * 86_400.0  # how far from a span to look for the neighbouring readings
+TAKE = 50_000  # queued span rows per chunk (each batch queues one per series it touched)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A condition seen in data time: its evidence window, and when the data shows it over."""
+
+    start: datetime
+    end: datetime
+    value: float | None
+    count: int
+    over_at: datetime | None
+
+
+def episode_change(
+    alert: AlertState | None, kind: str, ep: Episode, sev: Severity, note: str, may_resolve: bool
+) -> AlertChange:
+    """Pure: the change that makes ``alert`` (None: a new alert) carry the episode as its evidence
+    window, resolved with ``note`` when the data shows the episode over."""
+    if alert is None:
+        opened = alerts.step_condition(None, kind, True, ep.start, ep.value, sev)
+        assert opened.alert is not None
+        new = replace(opened.alert, last_time=ep.end, count=ep.count)
+        if ep.over_at is None:
+            return replace(opened, alert=new)
+        done = replace(new, state=alerts.closed_state(sev))  # a violation stays with the officer
+        return AlertChange("resolve", done, ("opened", "resolved"), resolved_at=ep.over_at, note=note)
+    wider = replace(
+        alert,
+        first_time=min(alert.first_time, ep.start),
+        last_time=max(alert.last_time, ep.end),
+        count=max(alert.count, ep.count),
+        last_value=ep.value if ep.value is not None else alert.last_value,
+    )
+    if may_resolve and alert.state in ACTIVE_STATES and ep.over_at is not None:
+        done = replace(wider, state=alerts.closed_state(wider.severity))
+        return AlertChange("resolve", done, ("resolved",), resolved_at=ep.over_at, note=note)
+    return AlertChange("none" if wider == alert else "update", wider)
+
+
+def scan(conn: psycopg.Connection, settings: RuleSettings, park: str | None) -> tuple[int, int]:
+    """Judge the queued spans, a chunk at a time until the queue is empty; returns the number of
+    (offline, flatline) alerts recorded or widened."""
+    gaps = flats = 0
+    while True:
+        queued, taken = spans.take(conn, TAKE, park)
+        g, f = _judge(conn, settings, queued)
+        gaps, flats = gaps + g, flats + f
+        if taken < TAKE:
+            return gaps, flats
+
+
+def _judge(conn: psycopg.Connection, settings: RuleSettings, queued: list[spans.Span]) -> tuple[int, int]:
+    if not queued:
+        return 0, 0
+    pts = repo.points(conn, sorted({s.point_id for s in queued}))
+    per_point: dict[int, tuple[datetime, datetime]] = {}
+    for s in queued:
+        lo, hi = per_point.get(s.point_id, (s.first_time, s.last_time))
+        per_point[s.point_id] = (min(lo, s.first_time), max(hi, s.last_time))
+    gaps = sum(_gaps(conn, pts[p], a, b, settings) for p, (a, b) in per_point.items() if p in pts)
+    flats = sum(_flat_runs(conn, pts[s.point_id], s, settings) for s in queued if s.point_id in pts)
+    return gaps, flats
+
+
+def _gaps(conn: psycopg.Connection, pt: repo.PointRow, a: datetime, b: datetime, s: RuleSettings) -> int:
+    pairs = spans.spaced_readings(conn, pt.id, a, b, pt.interval_s, LOOK_S)
+    written = 0
+    for t0, t1 in rules.offline_gaps(pairs, pt.interval_s, s.offline_k):
+        if repo.maintenance_windows(conn, [pt.id], t0, t1):
+            continue  # a declared maintenance window explains the silence
+        gap_s = (t1 - t0).total_seconds()
+        note = f"data returned after a {gap_s / 60:.0f}-minute gap in the data"
+        detail: dict[str, object] = {"gap_s": gap_s, "found_in": "data time"}
+        meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, WHOLE_POINT, "status", detail=detail)
+        # an open offline alert is the wall-clock sweep's: data returning resolves it (engine.py)
+        written += _record(conn, meta, OFFLINE, Episode(t0, t1, None, 1, t1), "violation", note, False)
+    return written
+
+
+def _flat_runs(conn: psycopg.Connection, pt: repo.PointRow, span: spans.Span, s: RuleSettings) -> int:
+    runs = spans.value_runs(
+        conn, pt.id, span.parameter_id, span.first_time, span.last_time, s.flatline_min_count, LOOK_S
+    )
+    meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, span.parameter_id, "status")
+    written = 0
+    for run in runs:
+        if rules.is_flat(run, s.flatline_s, s.flatline_min_count):
+            ep = Episode(run.start, run.end, run.value, run.count, run.next_time)
+            written += _record(conn, meta, FLATLINE, ep, "warning", "the value changed", True)
+    return written
+
+
+def _record(
+    conn: psycopg.Connection,
+    meta: repo.AlertMeta,
+    kind: str,
+    ep: Episode,
+    sev: Severity,
+    note: str,
+    may_resolve: bool,
+) -> int:
+    """Write the episode: into the alert that already covers it, or as a new alert."""
+    pid, qid = meta.point_id, meta.parameter_id
+    same = repo.alerts_overlapping(conn, kind, pid, qid, ep.start, ep.end)
+    current = next((a for a in same if a.state in ACTIVE_STATES), same[0] if same else None)
+    if current is None and may_resolve and ep.over_at is None:
+        active = repo.active_alerts(conn, [pid], [kind]).get((kind, pid, qid))
+        if active is not None and active.last_time <= ep.start:
+            # a later episode while an earlier one is still open: the earlier one is over
+            over = alerts.step_condition(active, kind, False, active.last_time, None, sev, note)
+            engine.write_change(conn, meta, kind, over)
+    change = episode_change(current, kind, ep, sev, note, may_resolve)
+    if change.action == "none" or change.alert is None:
+        return 0
+    if current is not None:
+        a = change.alert
+        repo.update_alert(conn, a)  # the window first: resolving keeps the stored one
+        if current.state not in ACTIVE_STATES or a.first_time != current.first_time:  # not a run's growth
+            window = f"evidence window {a.first_time.isoformat()} .. {a.last_time.isoformat()} (data time)"
+            entry = AuditEntry("evidence", engine.ENGINE, current.state, current.state, window)
+            repo.append_audit(conn, current.id, entry)
+    if change.action != "update":
+        engine.write_change(conn, meta, kind, change)
+    return 1
