@@ -50,8 +50,8 @@ PROCESSES: tuple[Process, ...] = (
     Process("hj212", ("hj212", "serve")),
     # Leader and standby: the PostgreSQL advisory lock picks the leader; the other takes over when the
     # leader's session ends.
-    Process("compliance-1", ("compliance",)),
-    Process("compliance-2", ("compliance",)),
+    Process("compliance-1", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-1"}),
+    Process("compliance-2", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-2"}),
     Process("api", ("api",)),
     Process("simulator", ("simulate", "--speed", "1", "--live"), demo=True),
 )
