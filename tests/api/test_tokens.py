@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from api import auth, cli, deps
+from api import auth, deps
+from outfall import cli
 
 
 def test_token_commands(services, make_park, client, capsys, monkeypatch, db):
