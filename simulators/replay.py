@@ -239,7 +239,7 @@ def hj212_park_yaml(data: bytes, park_id: str = "hj212-2016") -> str:
     lines = [
         "# Stations of real HJ/T 212-2005 traffic of 2016-08-24 (test resources of",
         "# https://github.com/xiaoyao9184/hj-t212-parser, Apache-2.0, commit 409d9a85): one plant per MN,",
-        "# measuring the water factors it sends (2005 default units); from simulators.replay.hj212_park_yaml.",
+        "# measuring the water factors it sends (2005 default units); by simulators.replay.hj212_park_yaml.",
         f"id: {park_id}",
         "name: HJ 212 sample stations (2016-08-24)",
         "timezone: Asia/Shanghai",
