@@ -146,8 +146,8 @@ def _replay_plan(
     if loaded.skipped:
         extra.append(f"not sent      : {dict(loaded.skipped)} (not measured at the target point)")
     if loaded.bad_lines:
-        first = "; ".join(f"line {n}: {reason}" for n, reason in loaded.first_bad)
-        extra.append(f"bad lines     : {loaded.bad_lines} not replayed (first: {first})")
+        where = "; ".join(f"line {n}: {reason}" for n, reason in loaded.first_bad)
+        extra.append(f"bad lines     : {loaded.bad_lines} not replayed (first: {where})")
 
     def truth() -> dict[str, Any]:
         return {
