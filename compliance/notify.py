@@ -97,7 +97,9 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
                 "alerts": [_alert_json(views[r.alert_id], r.event) for r in chosen],
             }
             ids = [r.id for r in chosen]
-            repo.insert_delivery(conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload)
+            repo.insert_delivery(
+                conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload, now
+            )
             made += 1
         repo.mark_grouped(conn, [r.id for r in group])
     return made

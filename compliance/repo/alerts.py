@@ -251,12 +251,13 @@ def insert_delivery(
     plant_id: str,
     outbox_ids: Sequence[int],
     payload: dict[str, object],
+    due: datetime,
 ) -> None:
     conn.execute(
         "INSERT INTO notify_deliveries (subscription, channel, target, park_id, plant_id,"
-        " outbox_ids, payload)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode()),
+        " outbox_ids, payload, next_attempt_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode(), due),
     )
 
 
