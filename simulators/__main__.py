@@ -87,7 +87,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=None,
         metavar="PATH",
         help="the file to replay (hj212-file needs one; uci and bsm1-* fall back to"
-        " $OUTFALL_SHARED_DATA or ../shared/data beside the project)",
+        " $OUTFALL_SHARED_DATA or shared/data beside the project)",
     )
     p.add_argument("--protocol", choices=("json", "hj212"), default="json", help="wire format (default json)")
     p.add_argument(
