@@ -6,6 +6,7 @@ COPY ingest ingest
 COPY compliance compliance
 COPY api api
 COPY simulators simulators
+COPY outfall outfall
 RUN pip install --no-cache-dir .
 USER nobody
 ENTRYPOINT ["outfall"]

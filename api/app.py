@@ -16,7 +16,7 @@ from api import routes
 from api.events import Broadcaster
 from api.routes import dashboard
 from api.settings import ApiSettings
-from compliance.settings import RuleSettings
+from compliance.settings import RuleSettings, RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
     app.state.settings = settings
     # the same offline rule as the compliance engine, so a point the API shows offline has an alert
     app.state.offline_k = RuleSettings().offline_k
+    app.state.runtime = RuntimeSettings()  # job periods, for /healthz
     app.state.broker = broker
     app.state.token_cache = {}
     for router in routes.routers():

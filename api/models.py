@@ -24,6 +24,11 @@ class Health(BaseModel):
     status: str
     database: str
     broker: str
+    problems: list[str] = []
+    components: list[dict[str, Any]] = []  # every process's last heartbeat
+    jobs: list[dict[str, Any]] = []  # each scheduled job against its period
+    inbox_backlog: int | None = None  # readings waiting for the real-time rules
+    inbox_oldest_s: float | None = None
 
 
 class Me(BaseModel):

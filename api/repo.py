@@ -328,7 +328,7 @@ async def day_flow_means(
 async def open_alert_summary(conn: AsyncConnection, park: str, plant: str | None) -> list[Row]:
     """(plant, point id, severity, count) of alerts not resolved."""
     cur = await conn.execute(
-        "SELECT plant_id, point_id, severity, count(*) FROM alerts WHERE state <> 'resolved'"
+        "SELECT plant_id, point_id, severity, count(*) FROM alerts WHERE state IN ('open', 'acknowledged')"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
         " GROUP BY plant_id, point_id, severity",
         {"park": park, "plant": plant},
@@ -455,7 +455,8 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
         "dead_letters": "SELECT count(*) FROM dead_letters",
         "inbox": "SELECT count(*), coalesce(extract(epoch FROM now() - min(queued_at)), 0)"
         " FROM compliance_inbox",
-        "alerts": "SELECT severity, state, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1, 2",
+        "alerts": "SELECT severity, state, count(*) FROM alerts"
+        " WHERE state IN ('open', 'acknowledged') GROUP BY 1, 2",
         "jobs": "SELECT name, extract(epoch FROM started_at), extract(epoch FROM finished_at), ok"
         " FROM compliance_job_runs",
         "outbox": "SELECT count(*) FROM notify_deliveries WHERE delivered_at IS NULL",
@@ -469,6 +470,33 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
 
 async def ping(conn: AsyncConnection) -> None:
     await conn.execute("SELECT 1")
+
+
+async def heartbeats(conn: AsyncConnection) -> list[tuple[str, str, float, float, dict[str, Any]]]:
+    """(name, kind, seconds since the last beat, seconds since start, detail) of every process."""
+    cur = await conn.execute(
+        "SELECT name, kind, extract(epoch FROM now() - beat_at)::float8,"
+        " extract(epoch FROM now() - started_at)::float8, detail FROM component_heartbeats"
+        " ORDER BY kind, name"
+    )
+    return await cur.fetchall()
+
+
+async def inbox_backlog(conn: AsyncConnection) -> tuple[int, float]:
+    cur = await conn.execute(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(queued_at)), 0)::float8"
+        " FROM compliance_inbox"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1])
+
+
+async def job_success_ages(conn: AsyncConnection) -> dict[str, float | None]:
+    cur = await conn.execute(
+        "SELECT name, extract(epoch FROM now() - last_ok_at)::float8 FROM compliance_job_runs"
+    )
+    return {str(name): age for name, age in await cur.fetchall()}
 
 
 # --- daily reports ------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def _spawn(env: Env, *args: str) -> subprocess.Popen[bytes]:
         "OUTFALL_INGEST_CLIENT_ID": "bench-alert-ingest",
         "OUTFALL_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=environ, cwd=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "outfall", *args], env=environ, cwd=ROOT)
 
 
 def _client(env: Env) -> mqtt.Client:

@@ -19,12 +19,12 @@ import httpx
 import psycopg
 
 from api import tokens
-from api.cli import park_load
 from bench.common import ROOT, Env
 from compliance import engine
 from compliance import repo as crepo
 from compliance.models import AlertChange, AlertState
 from ingest.localservices import free_port
+from outfall.tasks import park_load
 
 DAYS = int(os.environ.get("OUTFALL_BENCH_API_DAYS", "30"))
 REQUESTS = int(os.environ.get("OUTFALL_BENCH_API_REQUESTS", "300"))

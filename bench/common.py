@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from api.cli import db_upgrade
 from ingest import park, repo
 from ingest.localservices import free_port, local_services
 from ingest.models import ParkSpec
+from outfall.tasks import db_upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ("cod", "nh3_n", "tn", "tp", "ph", "flow", "cn_total", "ss")  # 8 readings per message

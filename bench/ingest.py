@@ -36,7 +36,7 @@ def _worker(env: Env, client_id: str, topic: str) -> subprocess.Popen[str]:
         "OUTFALL_LOG_LEVEL": "WARNING",
     }
     # Through the CLI, so the compliance real-time hook runs inside every batch ("rules on").
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "ingest"], env=environ, cwd=ROOT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "outfall", "ingest"], env=environ, cwd=ROOT, text=True)
 
 
 def _session_exists(env: Env, client_id: str, topic: str) -> None:

@@ -30,8 +30,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    scheduler.serve(db.database_url, context(), stop)
-    return 0
+    return scheduler.serve(db.database_url, context(), stop)
 
 
 if __name__ == "__main__":

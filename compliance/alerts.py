@@ -12,7 +12,15 @@ from dataclasses import replace
 from datetime import datetime
 
 from compliance import rules
-from compliance.models import SEVERITY_RANK, AlertChange, AlertState, AuditEntry, Limit, Severity
+from compliance.models import (
+    SEVERITY_RANK,
+    AlertChange,
+    AlertState,
+    AlertStateName,
+    AuditEntry,
+    Limit,
+    Severity,
+)
 
 
 class InvalidTransition(ValueError):
@@ -28,8 +36,22 @@ def _open(kind: str, t: datetime, value: float | None, sev: Severity) -> AlertCh
     return AlertChange("open", alert, ("opened",))
 
 
-def _grow(a: AlertState, t: datetime, value: float | None, sev: Severity) -> AlertChange:
-    peak = a.peak if value is None else value if a.peak is None else max(a.peak, value)
+def closed_state(severity: Severity) -> AlertStateName:
+    """The state an alert takes when its condition clears by the data: violations and criticals stay
+    in the officer's queue (cleared) until an officer closes them; warnings close by themselves."""
+    return "cleared" if SEVERITY_RANK[severity] >= SEVERITY_RANK["violation"] else "resolved"
+
+
+def _end(a: AlertState, t: datetime, value: float | None, note: str | None) -> AlertChange:
+    done = replace(a, state=closed_state(a.severity), last_value=value if value is not None else a.last_value)
+    return AlertChange("resolve", done, ("resolved",), resolved_at=t, note=note)
+
+
+def _grow(
+    a: AlertState, t: datetime, value: float | None, sev: Severity, low_side: bool = False
+) -> AlertChange:
+    worst = min if low_side else max  # the peak of a breach under a lower limit is its lowest value
+    peak = a.peak if value is None else value if a.peak is None else worst(a.peak, value)
     new_sev = _max_severity(a.severity, sev)
     updated = replace(
         a,
@@ -58,7 +80,7 @@ def step_value(
     if alert is None:
         return _open(kind, t, value, sev) if sev else AlertChange("none", None)
     if sev is not None:
-        return _grow(alert, t, value, sev)
+        return _grow(alert, t, value, sev, low_side=rules.breach_side(value, limit) == "lower")
     if t < alert.last_time:
         return AlertChange("none", alert)  # a late value below the open level changes nothing
     if not rules.is_clear(value, limit, alert.severity, policy):
@@ -67,8 +89,7 @@ def step_value(
         return AlertChange("update" if changed else "none", updated)
     since = alert.clear_since or t
     if (t - since).total_seconds() >= policy.clear_hold_s:
-        done = replace(alert, clear_since=since, last_value=value, state="resolved")
-        return AlertChange("resolve", done, ("resolved",), resolved_at=t, note="back under the clear level")
+        return _end(replace(alert, clear_since=since), t, value, "back under the clear level")
     return AlertChange("update", replace(alert, clear_since=since, last_value=value))
 
 
@@ -87,8 +108,7 @@ def step_condition(
         return _open(kind, t, value, sev) if active else AlertChange("none", None)
     if active:
         return _grow(alert, t, value, sev)
-    done = replace(alert, state="resolved", last_value=value if value is not None else alert.last_value)
-    return AlertChange("resolve", done, ("resolved",), resolved_at=t, note=note)
+    return _end(alert, t, value, note)
 
 
 def fold_values(
@@ -107,6 +127,11 @@ def fold_values(
     events: list[str] = []
     touched = False
     for t, v in sorted(samples):
+        if current is not None and t >= current.last_time and rules.switches_side(current.peak, v, limit):
+            # pH 9.5 then 5.5: a breach of the other bound is a distinct condition, with its own alert
+            note = "breach of the other bound of the range"
+            out.append(replace(_end(current, t, None, note), events=(*events, "resolved")))
+            current, events, touched = None, [], False
         change = step_value(current, kind, code, t, v, limit, policy)
         if change.action == "none":
             continue
@@ -126,6 +151,8 @@ _ALLOWED = {
     ("open", "acknowledge"): "acknowledged",
     ("open", "resolve"): "resolved",
     ("acknowledged", "resolve"): "resolved",
+    ("cleared", "acknowledge"): "cleared",  # seen by an officer, still to be closed
+    ("cleared", "resolve"): "resolved",
 }
 
 

@@ -1,5 +1,5 @@
 """`outfall compliance [jobs | run NAME]` and `outfall limits show`: argument parsing and printing.
-Wired into api/cli.py; the work is done by jobs.py, scheduler.py and limits.py."""
+Wired into outfall/cli.py; the work is done by jobs.py, scheduler.py and limits.py."""
 
 from __future__ import annotations
 

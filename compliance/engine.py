@@ -22,6 +22,7 @@ from compliance.models import (
     IMPLAUSIBLE,
     INHIBITING_KINDS,
     INSTRUMENT_FAULT,
+    INTEGRITY,
     OFFLINE,
     OVER_RANGE,
     WHOLE_POINT,
@@ -63,13 +64,14 @@ def write_change(
             repo.append_audit(conn, alert_id, AuditEntry("open", ENGINE, None, "open", None, detail))
         events = change.events if inserted else tuple(e for e in change.events if e != "opened")
         if resolved_at is not None:
-            repo.append_audit(conn, alert_id, AuditEntry("resolve", ENGINE, "open", "resolved", change.note))
+            repo.append_audit(conn, alert_id, _ended(a.state, "open", change.note))
     else:
         alert_id, events = a.id, change.events
         if change.action == "resolve":
-            if not repo.resolve_alert(conn, a, change.resolved_at or a.last_time, ENGINE):
+            before = repo.resolve_alert(conn, a, change.resolved_at or a.last_time, ENGINE)
+            if before is None:
                 return None
-            repo.append_audit(conn, alert_id, AuditEntry("resolve", ENGINE, a.state, "resolved", change.note))
+            repo.append_audit(conn, alert_id, _ended(a.state, before, change.note))
         else:
             repo.update_alert(conn, a)
             if "escalated" in events:
@@ -83,6 +85,11 @@ def write_change(
     if events:
         repo.announce(conn, alert_id)
     return alert_id
+
+
+def _ended(state: str, before: str, note: str | None) -> AuditEntry:
+    """The audit entry of a condition that cleared by the data (``cleared``: still with the officer)."""
+    return AuditEntry("clear" if state == "cleared" else "resolve", ENGINE, before, state, note)
 
 
 def _meta(
@@ -121,7 +128,9 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     for r in rows:
         if r.point_id not in pts:
             continue  # point deactivated since
-        if r.late:
+        if r.conflict:
+            _integrity(conn, pts[r.point_id], r, active)
+        elif r.late:
             late.add((r.point_id, r.parameter_id, r.time))
         elif not _silenced(r.time, maint.get(r.point_id, ())):
             by_key[(r.point_id, r.parameter_id)].append(r)
@@ -137,6 +146,23 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
             write_change(conn, _meta(pts[pid], WHOLE_POINT, "status", None, None), OFFLINE, change)
     if late:
         windows.rejudge_late(conn, pts, late, settings)
+
+
+def _integrity(
+    conn: psycopg.Connection,
+    pt: repo.PointRow,
+    r: repo.InboxRow,
+    active: dict[tuple[str, int, int], AlertState],
+) -> None:
+    """A second, different value for a stored reading: the stored one stands (ingest kept both in the
+    dead letters); the officer sees an integrity alert that only an officer closes."""
+    current = active.get((INTEGRITY, pt.id, r.parameter_id))
+    change = alerts.step_condition(current, INTEGRITY, True, r.time, r.value, "violation")
+    detail: dict[str, object] = {"time": r.time.isoformat(), "stored": r.stored_value, "received": r.value}
+    meta = replace(_meta(pt, r.parameter_id, "status", None, None), detail=detail)
+    alert_id = write_change(conn, meta, INTEGRITY, change)
+    if change.alert is not None and alert_id is not None:
+        active[(INTEGRITY, pt.id, r.parameter_id)] = replace(change.alert, id=alert_id)
 
 
 def _evaluate_key(

@@ -9,7 +9,12 @@ from typing import Literal
 
 Severity = Literal["warning", "violation", "critical"]
 SEVERITY_RANK: dict[str, int] = {"warning": 1, "violation": 2, "critical": 3}
-AlertStateName = Literal["open", "acknowledged", "resolved"]
+# open -> acknowledged (by an officer) -> cleared (the condition is gone by the data; violations and
+# criticals stay in the officer's queue) -> resolved (closed by an officer, or a warning whose condition
+# cleared). Only open and acknowledged alerts are active.
+AlertStateName = Literal["open", "acknowledged", "cleared", "resolved"]
+ALERT_STATES: tuple[AlertStateName, ...] = ("open", "acknowledged", "cleared", "resolved")
+ACTIVE_STATES: tuple[AlertStateName, ...] = ("open", "acknowledged")
 
 # Alert kinds. One active alert per (kind, point, parameter); parameter 0 means "the whole point".
 EXCEEDANCE = "exceedance"  # a single valid value against its limit (GB 21900 / GB 4287 §6.2)
@@ -23,6 +28,9 @@ FLATLINE = "flatline"
 RATE_OF_CHANGE = "rate_of_change"
 REUSE_RATIO = "reuse_ratio"
 MASS_BALANCE = "mass_balance"
+# A second, different value arrived for a stored reading's key: a fault or tampering. An event, not a
+# condition: it stays until an officer closes it.
+INTEGRITY = "integrity"
 ALERT_KINDS = (
     EXCEEDANCE,
     HOURLY_MEAN,
@@ -35,6 +43,7 @@ ALERT_KINDS = (
     RATE_OF_CHANGE,
     REUSE_RATIO,
     MASS_BALANCE,
+    INTEGRITY,
 )
 # Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
 # same point are muted (inhibition, as in Alertmanager).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 
 import psycopg
@@ -21,31 +22,68 @@ import psycopg
 from compliance import engine, repo
 from compliance.settings import RuleSettings, RuntimeSettings
 from ingest.backoff import Backoff
+from ingest.batches import StagedBatch
 
 log = logging.getLogger(__name__)
 
 
-def ingest_hook(settings: RuleSettings) -> Callable[[psycopg.Connection, int], None]:
-    """The ingest worker's ``after_commit`` hook (runs inside the batch transaction, before commit)."""
+def ingest_hook(settings: RuleSettings) -> Callable[[psycopg.Connection, StagedBatch], None]:
+    """The ingest worker's hook, run inside each batch transaction before it commits. Only readings
+    the batch inserted are staged (re-sent copies were judged when they first arrived); second values
+    of stored keys go to the integrity rule."""
     grace = settings.late_grace_s
 
-    def hook(conn: psycopg.Connection, inserted: int) -> None:
-        if inserted > 0:  # a batch of pure duplicates was judged when it first arrived
-            repo.capture_batch(conn, grace)
+    def hook(conn: psycopg.Connection, staged: StagedBatch) -> None:
+        if staged.inserted > 0 or staged.conflicts > 0:
+            repo.capture_batch(conn, grace, staged.conflicts)
 
     return hook
 
 
 def drain(conn: psycopg.Connection, settings: RuleSettings, chunk: int) -> int:
-    """Process inbox chunks until it is empty; returns the number of rows processed."""
+    """Process inbox chunks until it is empty; returns the number of rows processed. A chunk the
+    rules cannot judge is taken again and judged one key at a time, so one bad row is set aside with
+    its reason and never stops the judging of the others."""
     total = 0
     while True:
-        with conn.transaction():
-            rows = repo.take_inbox(conn, chunk)
-            engine.process_inbox(conn, rows, settings)
+        try:
+            with conn.transaction():
+                rows = repo.take_inbox(conn, chunk)
+                engine.process_inbox(conn, rows, settings)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.exception("real-time: a chunk failed; judging it key by key")
+            rows = _judge_key_by_key(conn, settings, chunk)
         total += len(rows)
         if len(rows) < chunk:
             return total
+
+
+def _judge_key_by_key(conn: psycopg.Connection, settings: RuleSettings, chunk: int) -> list[repo.InboxRow]:
+    with conn.transaction():
+        rows = repo.take_inbox(conn, chunk)
+        by_key: dict[tuple[int, int], list[repo.InboxRow]] = defaultdict(list)
+        for r in rows:
+            by_key[(r.point_id, r.parameter_id)].append(r)
+        for key_rows in by_key.values():
+            try:
+                with conn.transaction():  # a savepoint per key
+                    engine.process_inbox(conn, key_rows, settings)
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:
+                reason = (
+                    f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                )
+                log.error(
+                    "real-time: %d rows of point %d set aside: %s",
+                    len(key_rows),
+                    key_rows[0].point_id,
+                    reason,
+                )
+                repo.set_aside(conn, key_rows, reason)
+    return rows
 
 
 class Consumer:

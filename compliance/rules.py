@@ -70,6 +70,23 @@ def severity(code: str, value: float, limit: Limit, policy: Policy) -> Severity 
     return None
 
 
+def breach_side(value: float, limit: Limit) -> str | None:
+    """Which bound a value breaks: "lower", "upper" or None (within the range)."""
+    if limit.lower is not None and value < limit.lower:
+        return "lower"
+    if limit.upper is not None and value > limit.upper:
+        return "upper"
+    return None
+
+
+def switches_side(peak: float | None, value: float, limit: Limit) -> bool:
+    """True when ``value`` breaks the other bound of a two-sided range than the alert's peak did."""
+    if peak is None or limit.lower is None or limit.upper is None:
+        return False
+    before, now = breach_side(peak, limit), breach_side(value, limit)
+    return before is not None and now is not None and before != now
+
+
 def is_clear(value: float, limit: Limit, alert_severity: Severity, policy: Policy) -> bool:
     """Hysteresis: below the clear level, which sits under the level that opened the alert."""
     if limit.lower is not None:

@@ -12,6 +12,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from compliance import jobs, realtime
+from ingest import repo as ingest_repo
 
 log = logging.getLogger(__name__)
 
@@ -88,26 +89,86 @@ def build(conninfo: str, ctx: jobs.Context) -> BackgroundScheduler:
 CATCH_UP = frozenset({"refresh_limits", "close_windows", "deliver"})
 
 
-def serve(conninfo: str, ctx: jobs.Context, stop: threading.Event) -> None:
-    """Run until ``stop``: contend for leadership; while leader, run the scheduler and consumer."""
+def serve(conninfo: str, ctx: jobs.Context, stop: threading.Event) -> int:
+    """Run until ``stop``: contend for leadership; while leader, run the scheduler and consumer. Every
+    instance beats into component_heartbeats (leader or standby, consumer alive). Returns 1 when the
+    consumer thread died: the process exits, so a standby takes over and the supervisor restarts it."""
     leader = Leadership(conninfo, ctx.runtime.leader_lock)
-    while not stop.is_set():
-        if not leader.acquire():
-            stop.wait(5)
-            continue
-        log.info("compliance leader: scheduler and real-time consumer running")
-        _run_job(conninfo, ctx, "refresh_limits")
-        scheduler = build(conninfo, ctx)
-        scheduler.start()
-        consumer_stop = threading.Event()
-        consumer = threading.Thread(
-            target=realtime.Consumer(conninfo, ctx.rules, ctx.runtime).run, args=(consumer_stop,), daemon=True
-        )
-        consumer.start()
-        while not stop.is_set() and leader.alive():
-            stop.wait(2)
-        consumer_stop.set()
-        scheduler.shutdown(wait=True)
-        consumer.join(timeout=10)
-        leader.release()
-        log.info("compliance: leadership released")
+    beat = Heartbeat(conninfo, ctx.runtime.instance)
+    try:
+        while not stop.is_set():
+            beat.send({"leader": False})
+            if not leader.acquire():
+                stop.wait(BEAT_S)
+                continue
+            if not _lead(conninfo, ctx, stop, leader, beat):
+                return 1
+        return 0
+    finally:
+        beat.forget()
+
+
+BEAT_S = 2.0
+
+
+def _lead(
+    conninfo: str, ctx: jobs.Context, stop: threading.Event, leader: Leadership, beat: Heartbeat
+) -> bool:
+    """Lead until ``stop`` or the lock is lost; False when the real-time consumer died."""
+    log.info("compliance leader: scheduler and real-time consumer running")
+    _run_job(conninfo, ctx, "refresh_limits")
+    scheduler = build(conninfo, ctx)
+    scheduler.start()
+    consumer_stop = threading.Event()
+    consumer = threading.Thread(
+        target=realtime.Consumer(conninfo, ctx.rules, ctx.runtime).run,
+        args=(consumer_stop,),
+        name="consumer",
+        daemon=True,
+    )
+    consumer.start()
+    healthy = True
+    while not stop.is_set() and leader.alive():
+        if not consumer.is_alive():
+            log.critical("the real-time consumer died: giving up leadership and exiting")
+            healthy = False
+            break
+        beat.send({"leader": True, "consumer": True, "scheduler": scheduler.running})
+        stop.wait(BEAT_S)
+    consumer_stop.set()
+    scheduler.shutdown(wait=True)
+    consumer.join(timeout=10)
+    leader.release()
+    log.info("compliance: leadership released")
+    return healthy
+
+
+class Heartbeat:
+    """This instance's row in component_heartbeats, on its own autocommit connection."""
+
+    def __init__(self, conninfo: str, name: str) -> None:
+        self.conninfo, self.name = conninfo, name
+        self._conn: psycopg.Connection | None = None
+
+    def send(self, detail: dict[str, object]) -> None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                ingest_repo.restarted(self._conn, self.name, "compliance")
+            ingest_repo.beat(self._conn, self.name, "compliance", detail)
+        except psycopg.Error as exc:
+            log.warning("heartbeat not written: %s", exc)
+            self.close()
+
+    def forget(self) -> None:
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                ingest_repo.forget(conn, self.name)
+        except psycopg.Error as exc:
+            log.warning("heartbeat row not removed: %s", exc)
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None

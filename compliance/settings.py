@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +36,8 @@ class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTFALL_COMPLIANCE_")
 
     leader_lock: int = 7_212_003  # PostgreSQL advisory lock key: one scheduler leader
+    # This instance's name in component_heartbeats (/healthz); unique per instance (compliance-1, -2).
+    instance: str = Field(default_factory=lambda: f"compliance@{socket.gethostname()}")
     poll_s: float = Field(default=1.0, gt=0)  # real-time inbox poll when no NOTIFY arrives
     inbox_chunk: int = Field(default=20_000, ge=1)
     notify_group_s: float = Field(default=10, ge=0)  # alerts of one plant within this window: one message

@@ -10,15 +10,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 import psycopg
 
 from ingest import hj212_records, jsonv1, repo
 
 SOURCE = "mqtt-json"
 
-# Called inside each batch transaction, before commit, with the number of new readings (the
-# compliance real-time hook; wired by the composition root, ingest never imports compliance).
-AfterCommit = Callable[[psycopg.Connection, int], None]
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """What one ingest transaction stored, handed to the compliance hook before commit. The readings
+    it inserted are in the temporary table ``staging_readings`` (and only those: re-sent copies of
+    stored readings are removed from it), the second values of stored keys in ``staging_conflicts``."""
+
+    inserted: int  # new readings, all in staging_readings
+    duplicates: int  # re-sent readings whose key was already stored
+    conflicts: int  # of those, readings whose value or flag differs from the stored one
+
+
+# Called inside each batch transaction, before commit, with the staged batch (the compliance
+# real-time hook; wired by the composition root, ingest never imports compliance).
+AfterCommit = Callable[[psycopg.Connection, StagedBatch], None]
 
 
 @dataclass
@@ -120,14 +133,39 @@ def write_parts(
     (duplicates dropped by key), statistics, status, dead letters, the counters, then the compliance
     hook. The caller commits."""
     inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
+    conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
     statistics = repo.copy_statistics(conn, stats_text) if stats_text else 0
     status_new = repo.insert_status(conn, status) if status else 0
+    dead = [*dead, *(conflict_letter(c) for c in conflicts)]
     if dead:
         repo.insert_dead_letters(conn, dead)
     repo.add_counters(conn, worker, messages, inserted, readings - inserted, len(dead))
     if after_commit is not None:
-        after_commit(conn, inserted)
+        after_commit(conn, StagedBatch(inserted, readings - inserted, len(conflicts)))
     return Written(inserted, readings - inserted, statistics, status_new)
+
+
+def conflict_letter(c: repo.Conflict) -> tuple[str, str | None, bytes, str]:
+    """A dead letter keeping both values of a key: the stored reading is never overwritten."""
+    payload = orjson.dumps(
+        {
+            "point_id": c.point_id,
+            "parameter_id": c.parameter_id,
+            "time": c.time,
+            "received": {"value": c.value, "flag": c.flag, "source": c.source},
+            "stored": {
+                "value": c.stored_value,
+                "flag": c.stored_flag,
+                "source": c.stored_source,
+                "received_at": c.stored_at,
+            },
+        }
+    )
+    reason = (
+        f"second value for a stored reading (point {c.point_id}, parameter {c.parameter_id},"
+        f" {c.time.isoformat()}): stored {c.stored_value:g} {c.stored_flag}, received {c.value:g} {c.flag}"
+    )
+    return (c.source, None, payload, reason)
 
 
 def first_line(exc: BaseException) -> str:

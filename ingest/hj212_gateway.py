@@ -18,7 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ingest import hj212, hj212_records, jsonv1, logs
+import psycopg
+
+from ingest import hj212, hj212_records, jsonv1, logs, repo
 from ingest.batches import AfterCommit
 from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
 from ingest.hj212_store import DeadRow, Store
@@ -214,8 +216,13 @@ async def serve(
 ) -> None:
     store = Store(settings, database_url, after_commit)
     await store.refresh()
+    name = settings.counters_name
+    await store.call(lambda conn: repo.restarted(conn, name, "hj212"))
     gateway = Gateway(settings, store)
     writer = asyncio.create_task(store.run())
+    # A writer that died would leave loggers unanswered: stop, so the process is restarted.
+    writer.add_done_callback(lambda t: _writer_ended(t, stop))
+    beats = asyncio.create_task(_beat(store, name, gateway))
     server = await gateway.start()
     log.info("HJ 212 gateway listening on %s:%d", settings.host, server.sockets[0].getsockname()[1])
     if ready is not None:
@@ -223,6 +230,7 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        beats.cancel()
         server.close()
         for conn in list(gateway.writers):
             conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
@@ -231,6 +239,8 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         await store.drain()
+        with contextlib.suppress(psycopg.Error):
+            await store.call(lambda conn: repo.forget(conn, name))
         store.close()
         t = store.totals
         log.info(
@@ -242,8 +252,29 @@ async def serve(
         )
 
 
-def main(after_commit: AfterCommit | None = None) -> int:
-    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (as for `outfall ingest`)
+BEAT_S = 5.0
+
+
+async def _beat(store: Store, name: str, gateway: Gateway) -> None:
+    """Beat into component_heartbeats while the gateway runs (the /healthz view of this process)."""
+    while True:
+        detail: dict[str, object] = {"connections": len(gateway.writers), "frames": store.totals.frames}
+        try:
+            await store.call(lambda conn, d=detail: repo.beat(conn, name, "hj212", d))  # type: ignore[misc]
+        except psycopg.Error as exc:
+            log.warning("heartbeat not written: %s", exc)
+        await asyncio.sleep(BEAT_S)
+
+
+def _writer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the HJ 212 writer died (%r): stopping the gateway", task.exception())
+        stop.set()
+
+
+def main(after_commit: AfterCommit) -> int:
+    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
+    # required, so no gateway runs without real-time judging
     logs.configure("hj212")
     db, settings = DatabaseSettings(), HJ212Settings()
     if db.database_url is None:

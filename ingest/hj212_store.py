@@ -192,6 +192,10 @@ class Store:
     async def last_statistics(self, point_id: int, period: str) -> datetime | None:
         return await self._read_call(lambda conn: repo.last_statistics(conn, point_id, period))
 
+    async def call(self, call: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``call`` on the read connection (autocommit) off the event loop."""
+        return await self._read_call(call)
+
     async def _read_call(self, call: Callable[[psycopg.Connection], T]) -> T:
         async with self._read_lock:
             return await asyncio.to_thread(self._read_sync, call)

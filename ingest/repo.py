@@ -4,11 +4,13 @@ a command) owns the transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
+from psycopg.rows import class_row
 
 from ingest import parameters, units
 from ingest.models import ParkSpec, RegistryPoint
@@ -118,11 +120,18 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
 
 
 def prepare_staging(conn: psycopg.Connection) -> None:
-    """Per-connection staging table for COPY; emptied at every commit."""
+    """Per-connection staging tables, emptied at every commit: the batch's readings (COPY), and the
+    second values of stored readings (see ``set_aside_duplicates``)."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
         " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
         ' flag "char", source text) ON COMMIT DELETE ROWS'
+    )
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_conflicts ("
+        " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
+        ' flag "char", source text, stored_value double precision, stored_flag "char",'
+        " stored_source text, stored_at timestamptz) ON COMMIT DELETE ROWS"
     )
 
 
@@ -140,6 +149,56 @@ def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
             " ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
+
+
+# Rows this transaction inserted carry its start time: ``received_at`` defaults to now(), the
+# transaction timestamp. A staged row whose stored twin has another received_at, value or flag was not
+# inserted by this batch. Only run when the batch had duplicates, so the common path costs nothing.
+_SET_ASIDE = (
+    "WITH gone AS (DELETE FROM staging_readings s USING readings r"
+    " WHERE r.point_id = s.point_id AND r.parameter_id = s.parameter_id AND r.time = s.time"
+    "  AND (r.received_at <> now() OR r.value IS DISTINCT FROM s.value OR r.flag <> s.flag)"
+    " RETURNING s.point_id, s.parameter_id, s.time, s.value, s.flag, s.source,"
+    "  r.value AS stored_value, r.flag AS stored_flag, r.source AS stored_source, r.received_at)"
+    " INSERT INTO staging_conflicts SELECT * FROM gone"
+    " WHERE value IS DISTINCT FROM stored_value OR flag <> stored_flag"
+)
+# A message delivered twice within one batch stages the same row twice: keep one.
+_STAGED_TWINS = (
+    "DELETE FROM staging_readings a USING staging_readings b WHERE a.ctid > b.ctid"
+    " AND a.point_id = b.point_id AND a.parameter_id = b.parameter_id AND a.time = b.time"
+    " AND a.value IS NOT DISTINCT FROM b.value AND a.flag = b.flag"
+)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A second value for a stored reading's key: evidence of a fault or of tampering."""
+
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float
+    flag: str
+    source: str
+    stored_value: float
+    stored_flag: str
+    stored_source: str
+    stored_at: datetime
+
+
+def set_aside_duplicates(conn: psycopg.Connection) -> list[Conflict]:
+    """After ``copy_readings`` stored fewer rows than were staged: leave in the staging table only the
+    readings this transaction inserted (what the rules may judge), and return the staged rows that
+    carry a different value or flag than the stored reading of their key (kept in
+    ``staging_conflicts`` for the compliance hook too)."""
+    conn.execute(_STAGED_TWINS)
+    conn.execute(_SET_ASIDE)
+    with conn.cursor(row_factory=class_row(Conflict)) as cur:
+        return cur.execute(
+            "SELECT point_id, parameter_id, time, value, flag::text, source, stored_value,"
+            " stored_flag::text, stored_source, stored_at FROM staging_conflicts"
+        ).fetchall()
 
 
 def insert_dead_letters(conn: psycopg.Connection, rows: Iterable[tuple[str, str | None, bytes, str]]) -> None:
@@ -206,3 +265,28 @@ def insert_status(conn: psycopg.Connection, rows: Sequence[StatusRow]) -> int:
             [list(column) for column in zip(*rows, strict=True)],
         )
         return cur.rowcount
+
+
+# --- component heartbeats ------------------------------------------------------------------------------
+# Every long-running process (ingest worker, HJ 212 gateway, compliance instance) beats here on an
+# autocommit connection; /healthz reads the table. This module is the table's one writer.
+def beat(conn: psycopg.Connection, name: str, kind: str, detail: dict[str, object]) -> None:
+    conn.execute(
+        "INSERT INTO component_heartbeats (name, kind, detail) VALUES (%s, %s, %s)"
+        " ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, beat_at = now(), detail = EXCLUDED.detail",
+        (name, kind, orjson.dumps(detail).decode()),
+    )
+
+
+def restarted(conn: psycopg.Connection, name: str, kind: str) -> None:
+    """A process starting under a name: its start time is now (the supervisor may be restarting it)."""
+    conn.execute(
+        "INSERT INTO component_heartbeats (name, kind) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
+        " SET kind = EXCLUDED.kind, started_at = now(), beat_at = now(), detail = '{}'",
+        (name, kind),
+    )
+
+
+def forget(conn: psycopg.Connection, name: str) -> None:
+    """A process that stops cleanly removes its row: a stopped component is not a failed one."""
+    conn.execute("DELETE FROM component_heartbeats WHERE name = %s", (name,))

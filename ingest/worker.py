@@ -73,6 +73,7 @@ class IngestWorker:
         self._writer_done = threading.Event()
         self.held_in_writer = 0
         self.client = self._make_client()
+        self._network = threading.Thread()  # the MQTT network thread, started by run()
 
     # --- network thread -------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -350,7 +351,7 @@ class IngestWorker:
     def run(self) -> None:
         """Run until ``stop()``; then drain the open batch, acknowledge it and disconnect."""
         self._refresh_with_retry()
-        network = threading.Thread(target=self._network_loop, name="mqtt", daemon=True)
+        network = self._network = threading.Thread(target=self._network_loop, name="mqtt", daemon=True)
         network.start()
         refresher = threading.Thread(target=self._periodic_refresh, name="registry", daemon=True)
         refresher.start()
@@ -361,6 +362,11 @@ class IngestWorker:
         self._stopped.set()
         if self._conn is not None:
             self._conn.close()
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.database_url, connect_timeout=5) as conn,
+        ):
+            repo.forget(conn, self.settings.client_id)
         log.info(
             "ingest stopped: %d messages, %d readings, %d duplicates, %d rejects",
             self.counters.messages,
@@ -378,6 +384,7 @@ class IngestWorker:
             try:
                 with psycopg.connect(self.database_url) as conn:
                     self._refresh_registry(conn, min_age=0)
+                    repo.restarted(conn, self.settings.client_id, "ingest")
                 return
             except psycopg.OperationalError as exc:
                 delay = backoff.next_delay()
@@ -385,9 +392,18 @@ class IngestWorker:
                 time.sleep(delay)
 
     def _periodic_refresh(self) -> None:
+        """Refresh the registry and beat (component_heartbeats) while the network thread lives."""
         while not self._draining.wait(self.settings.registry_refresh_s):
             try:
                 with psycopg.connect(self.database_url, connect_timeout=5) as conn:
                     self._refresh_registry(conn, min_age=0)
+                    if self._network.is_alive():
+                        detail: dict[str, object] = {
+                            "held": self.held_messages(),
+                            "readings": self.counters.readings,
+                        }
+                        repo.beat(conn, self.settings.client_id, "ingest", detail)
+                    else:
+                        log.error("the MQTT network thread is dead: not beating, so /healthz shows it")
             except psycopg.Error as exc:
                 log.warning("registry refresh failed: %s", exc)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from api.cli import db_upgrade
 from ingest import park as park_file
 from ingest import repo
 from ingest.batches import AfterCommit
@@ -23,6 +22,7 @@ from ingest.localservices import free_port, local_services, stop_orphans
 from ingest.models import ParkSpec
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
+from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
 
 pytest_plugins = ("tests.realdata",)  # fixtures of third-party data and their stand-ins

@@ -10,6 +10,7 @@ from psycopg_pool import PoolTimeout
 from api import health, metrics, repo
 from api.deps import ERRORS, Caller, pool
 from api.models import Health, Me
+from compliance import jobs
 
 router = APIRouter()
 v1 = APIRouter(prefix="/api/v1", responses={401: ERRORS[401]})
@@ -17,18 +18,29 @@ v1 = APIRouter(prefix="/api/v1", responses={401: ERRORS[401]})
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["system"])
 async def healthz(request: Request) -> JSONResponse:
-    """Liveness of the database and the broker; no token needed."""
-    db = "ok"
+    """Every component, no token needed: the database, the broker, each process's heartbeat (ingest
+    workers, HJ 212 gateways, compliance leader and standbys), the real-time rules' backlog and each
+    scheduled job against its period. 503 with the problems listed when anything is wrong."""
+    body = Health(status="ok", database="ok", broker="ok")
     try:
         async with pool(request).connection(timeout=2) as conn:
             await repo.ping(conn)
+            beats = [health.Beat(*row) for row in await repo.heartbeats(conn)]
+            body.inbox_backlog, body.inbox_oldest_s = await repo.inbox_backlog(conn)
+            ages = await repo.job_success_ages(conn)
+        runtime = request.app.state.runtime
+        runs = [health.JobRun(j.name, jobs.period_s(j, runtime), ages.get(j.name)) for j in jobs.JOBS]
+        verdict = health.assess(beats, body.inbox_backlog, body.inbox_oldest_s, runs)
+        body.problems, body.components, body.jobs = verdict.problems, verdict.components, verdict.jobs
     except (psycopg.Error, PoolTimeout, TimeoutError, OSError) as exc:
-        db = f"unavailable: {type(exc).__name__}"
+        body.database = f"unavailable: {type(exc).__name__}"
+        body.problems.append(f"database: {body.database}")
     host, port = request.app.state.broker
-    broker = "ok" if await health.broker_ok(host, port) else "unavailable"
-    ok = db == "ok" and broker == "ok"
-    body = Health(status="ok" if ok else "degraded", database=db, broker=broker)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    if not await health.broker_ok(host, port):
+        body.broker = "unavailable"
+        body.problems.append("broker: unavailable")
+    body.status = "degraded" if body.problems else "ok"
+    return JSONResponse(body.model_dump(), status_code=503 if body.problems else 200)
 
 
 @router.get(

@@ -39,7 +39,7 @@ def active_alerts(
     """Active alerts at these points, locked for this transaction (officer actions wait for us)."""
     rows = conn.execute(
         "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since,"
-        " point_id, parameter_id FROM alerts WHERE state <> 'resolved'"
+        " point_id, parameter_id FROM alerts WHERE state IN ('open', 'acknowledged')"
         " AND point_id = ANY(%s) AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY id FOR UPDATE",
         (list(point_ids), kinds, kinds),
     ).fetchall()
@@ -55,9 +55,9 @@ def insert_alert(
         "INSERT INTO alerts (kind, park_id, plant_id, point_id, parameter_id, severity, state,"
         " basis, opened_at,"
         " first_time, last_time, peak, last_value, limit_upper, limit_lower, limit_source, unit, count,"
-        " clear_since, muted, detail, resolved_at, resolved_by)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        " ON CONFLICT (kind, point_id, parameter_id) WHERE state <> 'resolved' DO UPDATE SET"
+        " clear_since, muted, detail, resolved_at, resolved_by, cleared_at)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " ON CONFLICT (kind, point_id, parameter_id) WHERE state IN ('open', 'acknowledged') DO UPDATE SET"
         " count = alerts.count + EXCLUDED.count, peak = greatest(alerts.peak, EXCLUDED.peak),"
         " last_value = EXCLUDED.last_value, first_time = least(alerts.first_time, EXCLUDED.first_time),"
         " last_time = greatest(alerts.last_time, EXCLUDED.last_time), updated_at = clock_timestamp(),"
@@ -86,8 +86,9 @@ def insert_alert(
             a.clear_since,
             meta.muted,
             orjson.dumps(meta.detail or {}).decode(),
-            resolved_at,
-            "compliance" if resolved_at else None,
+            resolved_at if a.state == "resolved" else None,
+            "compliance" if resolved_at and a.state == "resolved" else None,
+            resolved_at if a.state == "cleared" else None,
             _SEVERITIES,
             _SEVERITIES,
         ),
@@ -108,13 +109,20 @@ def update_alert(conn: psycopg.Connection, a: AlertState, muted: str | None = No
     )
 
 
-def resolve_alert(conn: psycopg.Connection, a: AlertState, at: datetime, actor: str) -> bool:
-    cur = conn.execute(
-        "UPDATE alerts SET state = 'resolved', resolved_at = %s, resolved_by = %s, clear_since = %s,"
-        " last_value = %s, updated_at = clock_timestamp() WHERE id = %s AND state <> 'resolved'",
-        (at, actor, a.clear_since, a.last_value, a.id),
-    )
-    return cur.rowcount == 1
+def resolve_alert(conn: psycopg.Connection, a: AlertState, at: datetime, actor: str) -> str | None:
+    """End an active alert whose condition cleared: ``a.state`` is ``cleared`` (it stays in the
+    officer's queue) or ``resolved``. Returns the state it had, or None when it was not active."""
+    row = conn.execute(
+        "UPDATE alerts a SET state = %(state)s, clear_since = %(since)s, last_value = %(value)s,"
+        " cleared_at = CASE WHEN %(state)s = 'cleared' THEN %(at)s::timestamptz END,"
+        " resolved_at = CASE WHEN %(state)s = 'resolved' THEN %(at)s::timestamptz END,"
+        " resolved_by = CASE WHEN %(state)s = 'resolved' THEN %(actor)s END,"
+        " updated_at = clock_timestamp() FROM (SELECT state FROM alerts WHERE id = %(id)s) b"
+        " WHERE a.id = %(id)s AND a.state IN ('open', 'acknowledged') RETURNING b.state",
+        {"state": a.state, "since": a.clear_since, "value": a.last_value, "at": at, "actor": actor}
+        | {"id": a.id},
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def append_audit(conn: psycopg.Connection, alert_id: int, e: AuditEntry) -> None:
@@ -154,9 +162,9 @@ def announce(conn: psycopg.Connection, alert_id: int) -> None:
 def officer_update(conn: psycopg.Connection, alert_id: int, e: AuditEntry) -> None:
     if e.action == "acknowledge":
         conn.execute(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = clock_timestamp(),"
+            "UPDATE alerts SET state = %s, acknowledged_at = clock_timestamp(),"
             " acknowledged_by = %s, updated_at = clock_timestamp() WHERE id = %s",
-            (e.actor, alert_id),
+            (e.to_state, e.actor, alert_id),
         )
     elif e.action == "resolve":
         conn.execute(
@@ -334,7 +342,8 @@ def critical_to_repeat(conn: psycopg.Connection, notified_before: datetime) -> l
     return [
         r[0]
         for r in conn.execute(
-            "SELECT id FROM alerts WHERE state <> 'resolved' AND severity = 'critical' AND muted IS NULL"
+            "SELECT id FROM alerts WHERE state IN ('open', 'acknowledged') AND severity = 'critical'"
+            " AND muted IS NULL"
             " AND coalesce(last_notified_at, created_at) < %s FOR UPDATE SKIP LOCKED",
             (notified_before,),
         )
@@ -349,10 +358,12 @@ def sync_inhibition(
     Other mute reasons are left alone. Each mute and unmute is audited; an alert whose notification was
     withheld while muted and that is still active when the mute ends is notified now, once."""
     changed = conn.execute(
-        "WITH cur AS (SELECT id, muted FROM alerts WHERE point_id = %(point)s AND state <> 'resolved'"
-        "  AND kind = ANY(%(inhibited)s) AND (muted IS NULL OR muted = 'inhibited') FOR UPDATE),"
+        "WITH cur AS (SELECT id, muted FROM alerts WHERE point_id = %(point)s"
+        "  AND state IN ('open', 'acknowledged') AND kind = ANY(%(inhibited)s)"
+        "  AND (muted IS NULL OR muted = 'inhibited') FOR UPDATE),"
         " upd AS (UPDATE alerts a SET muted = CASE WHEN EXISTS (SELECT 1 FROM alerts s"
-        "  WHERE s.point_id = a.point_id AND s.state <> 'resolved' AND s.kind = ANY(%(inhibiting)s))"
+        "  WHERE s.point_id = a.point_id AND s.state IN ('open', 'acknowledged')"
+        "  AND s.kind = ANY(%(inhibiting)s))"
         "  THEN 'inhibited' END, updated_at = clock_timestamp() FROM cur WHERE a.id = cur.id"
         "  RETURNING a.id, a.state, a.muted, cur.muted AS was, a.last_notified_at)"
         " SELECT upd.id, upd.state, upd.muted, EXISTS (SELECT 1 FROM alert_audit w WHERE w.alert_id = upd.id"

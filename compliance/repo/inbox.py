@@ -20,8 +20,8 @@ _CAPTURE = (
     "  AND l.valid @> s.time"
     " WHERE s.flag NOT IN ('N', 'S') OR s.value < p.plausible_min OR s.value > p.plausible_max"
     "  OR s.value >= l.watch_upper OR s.value < l.watch_lower"
-    "  OR EXISTS (SELECT 1 FROM alerts a WHERE a.state <> 'resolved' AND a.point_id = s.point_id"
-    "   AND a.parameter_id IN (s.parameter_id, 0) AND a.kind = ANY(%(watched)s))"
+    "  OR EXISTS (SELECT 1 FROM alerts a WHERE a.state IN ('open', 'acknowledged')"
+    "   AND a.point_id = s.point_id AND a.parameter_id IN (s.parameter_id, 0) AND a.kind = ANY(%(watched)s))"
     " UNION ALL"
     # Half-hour buckets so that park-local hours of half-hour zones are caught too; the consumer
     # re-judges only windows that are really closed.
@@ -32,12 +32,23 @@ _CAPTURE = (
 )
 
 
-def capture_batch(conn: psycopg.Connection, late_grace_s: float) -> int:
+_CAPTURE_CONFLICTS = (
+    "INSERT INTO compliance_inbox (point_id, parameter_id, time, value, flag, late, conflict, stored_value)"
+    " SELECT point_id, parameter_id, time, value, flag, false, true, stored_value FROM staging_conflicts"
+)
+
+
+def capture_batch(conn: psycopg.Connection, late_grace_s: float, conflicts: int) -> int:
     """Inside the ingest transaction: queue the batch's readings the real-time rules must see. One
-    set-based statement over the staging table; a NOTIFY (sent at commit) wakes the consumer."""
+    set-based statement over the staging table, which holds only the readings this batch inserted
+    (ingest set the re-sent ones aside), and one over the second values of stored keys when there are
+    any; a NOTIFY (sent at commit) wakes the consumer."""
     with conn.cursor() as cur:
         cur.execute(_CAPTURE, {"watched": list(WATCHED_KINDS), "grace": late_grace_s})
         queued = cur.rowcount
+        if conflicts:
+            cur.execute(_CAPTURE_CONFLICTS)
+            queued += cur.rowcount
         if queued > 0:
             cur.execute("SELECT pg_notify(%s, '')", (INBOX_CHANNEL,))
     return queued
@@ -56,6 +67,8 @@ class InboxRow:
     lower: float | None
     not_detected: bool
     limit_source: str | None
+    conflict: bool = False  # a second value for a stored reading's key
+    stored_value: float | None = None
 
 
 def take_inbox(conn: psycopg.Connection, limit: int) -> list[InboxRow]:
@@ -65,12 +78,23 @@ def take_inbox(conn: psycopg.Connection, limit: int) -> list[InboxRow]:
         "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
         "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
         " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
-        "  l.upper, l.lower, coalesce(l.not_detected, false), l.source FROM taken t"
+        "  l.upper, l.lower, coalesce(l.not_detected, false), l.source, t.conflict, t.stored_value"
+        " FROM taken t"
         " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
         "  AND l.valid @> t.time ORDER BY t.time",
         (limit,),
     ).fetchall()
     return [InboxRow(*r) for r in rows]
+
+
+def set_aside(conn: psycopg.Connection, rows: Sequence[InboxRow], reason: str) -> None:
+    """Keep inbox rows the rules could not judge, with the reason (they are already taken)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO compliance_set_aside (point_id, parameter_id, time, value, flag, late, reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(r.point_id, r.parameter_id, r.time, r.value, r.flag, r.late, reason) for r in rows],
+        )
 
 
 def points(

@@ -121,12 +121,14 @@ def create_maintenance(
 def maintenance_windows(
     conn: psycopg.Connection, point_ids: Sequence[int], start: datetime, end: datetime
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Windows that silence each point (its own or its plant's) and overlap [start, end]."""
+    """Windows that silence each point (its own or its plant's) and overlap [start, end], clipped to
+    it (so a window open-ended or ending in year 9999 is still a time Python can hold)."""
     rows = conn.execute(
-        "SELECT p.id, lower(m.during), upper(m.during) FROM points p JOIN maintenance_windows m"
-        " ON m.park_id = p.park_id AND m.plant_id = p.plant_id AND (m.point_id IS NULL OR m.point_id = p.id)"
-        " WHERE p.id = ANY(%s) AND m.during && tstzrange(%s, %s, '[]')",
-        (list(point_ids), start, end),
+        "SELECT p.id, greatest(lower(m.during), %(start)s), least(upper(m.during), %(end)s + interval '1 s')"
+        " FROM points p JOIN maintenance_windows m ON m.park_id = p.park_id AND m.plant_id = p.plant_id"
+        " AND (m.point_id IS NULL OR m.point_id = p.id)"
+        " WHERE p.id = ANY(%(ids)s) AND m.during && tstzrange(%(start)s, %(end)s, '[]')",
+        {"ids": list(point_ids), "start": start, "end": end},
     ).fetchall()
     found: dict[int, list[tuple[datetime, datetime]]] = {}
     for pid, lo, hi in rows:

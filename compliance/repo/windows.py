@@ -168,9 +168,9 @@ def job_started(conn: psycopg.Connection, name: str, at: datetime) -> None:
 
 def job_finished(conn: psycopg.Connection, name: str, ok: bool, detail: str) -> None:
     conn.execute(
-        "UPDATE compliance_job_runs SET finished_at = clock_timestamp(), ok = %s, detail = %s WHERE"
-        " name = %s",
-        (ok, detail, name),
+        "UPDATE compliance_job_runs SET finished_at = clock_timestamp(), ok = %(ok)s, detail = %(detail)s,"
+        " last_ok_at = CASE WHEN %(ok)s THEN clock_timestamp() ELSE last_ok_at END WHERE name = %(name)s",
+        {"ok": ok, "detail": detail, "name": name},
     )
 
 

@@ -89,3 +89,41 @@ def test_officer_actions() -> None:
         alerts.officer_action("open", "acknowledge", " ", None)
     with pytest.raises(alerts.InvalidTransition):
         alerts.officer_action("open", "annotate", "li", "")
+
+
+PH = Limit(9.0, 6.0, "pH")
+
+
+def test_ph_above_then_below_the_range_are_two_alerts() -> None:
+    out = alerts.fold_values(None, "exceedance", "ph", series([7.0, 9.5, 5.5, 5.0]), PH, P)
+    assert [c.action for c in out] == ["resolve", "open"]
+    high, low = out[0].alert, out[1].alert
+    assert high is not None and low is not None
+    assert (
+        high.peak == 9.5
+        and high.state == "cleared"
+        and out[0].note == "breach of the other bound of the range"
+    )
+    assert low.peak == 5.0 and low.count == 2  # the worst of a low breach is its lowest value
+    assert low.first_time == T0 + timedelta(minutes=2)
+
+
+def test_ph_switch_against_an_open_alert_ends_it() -> None:
+    opened = alerts.fold_values(None, "exceedance", "ph", series([9.6]), PH, P)[0].alert
+    assert opened is not None
+    opened = opened.__class__(**{**opened.__dict__, "id": 3})
+    out = alerts.fold_values(opened, "exceedance", "ph", [(T0 + timedelta(minutes=1), 5.5)], PH, P)
+    assert [(c.action, c.alert.id if c.alert else None) for c in out] == [("resolve", 3), ("open", 0)]
+
+
+def test_cleared_by_data_keeps_violations_with_the_officer() -> None:
+    assert alerts.closed_state("warning") == "resolved"
+    assert alerts.closed_state("violation") == alerts.closed_state("critical") == "cleared"
+    out = alerts.fold_values(
+        None, "exceedance", "ni", series([12.0] + [0.1] * 6), Limit(1.0, None, "mg/L"), P
+    )
+    assert [(c.action, c.alert.state if c.alert else None) for c in out] == [("resolve", "cleared")]
+    warn = alerts.fold_values(None, "exceedance", "cod", series([70.0] + [10.0] * 6), COD, P)
+    assert [(c.action, c.alert.state if c.alert else None) for c in warn] == [("resolve", "resolved")]
+    e = alerts.officer_action("cleared", "resolve", "officer-li", "checked the plant")
+    assert (e.from_state, e.to_state) == ("cleared", "resolved")

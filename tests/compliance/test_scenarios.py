@@ -79,7 +79,8 @@ def test_exceedance_opens_one_alert_and_resolves_after_hold(env, publisher, db) 
         publish(publisher, park, "shop-01", "total", t, {"cod": v, "ph": 7.2})
     publisher.flush()
     settle(db, park, 2 * len(values))
-    assert kinds(db, park) == [("exceedance", "total", "cod", "violation", "resolved")]
+    # cleared by the data: a violation stays in the officer's queue until an officer closes it
+    assert kinds(db, park) == [("exceedance", "total", "cod", "violation", "cleared")]
     (a,) = service.list_alerts(db, park)
     assert a.count == 3 and a.peak == 120.0 and a.limit == 80.0 and a.unit == "mg/L"
     assert a.opened_at == T0 + timedelta(minutes=1)
@@ -114,7 +115,7 @@ def test_offline_gap_opens_then_clears_when_data_returns(env, publisher, db, ser
     publish(publisher, park, "shop-01", "total", last + timedelta(minutes=8), {"cod": 40, "ph": 7})
     publisher.flush()
     settle(db, park, 8)
-    assert kinds(db, park) == [("offline", "total", "", "violation", "resolved")]
+    assert kinds(db, park) == [("offline", "total", "", "violation", "cleared")]
 
 
 def test_maintenance_window_silences_the_point(env, publisher, db) -> None:  # type: ignore[no-untyped-def]
@@ -144,7 +145,7 @@ def test_fault_flags_held_open_instrument_fault(env, publisher, db) -> None:  # 
     publish(publisher, park, "shop-01", "total", T0 + timedelta(minutes=40), {"cod": 41, "ph": 7})
     publisher.flush()
     settle(db, park, 66)
-    assert kinds(db, park) == [("instrument_fault", "total", "cod", "violation", "resolved")]
+    assert kinds(db, park) == [("instrument_fault", "total", "cod", "violation", "cleared")]
 
 
 def test_short_fault_and_over_range_on_non_metal_raise_nothing(env, publisher, db) -> None:  # type: ignore[no-untyped-def]
@@ -316,4 +317,4 @@ def test_offline_inhibits_open_concentration_alerts_and_releases_them(
     publisher.flush()
     settle(db, park, 4)
     muted = {a.kind: (a.state, a.muted) for a in alerts_of(db, park)}
-    assert muted == {"exceedance": ("open", None), "offline": ("resolved", None)}
+    assert muted == {"exceedance": ("open", None), "offline": ("cleared", None)}

@@ -1,6 +1,6 @@
-"""Notifications through the running processes (ingest, compliance with its scheduler, API), started
-as deployed and driven from outside: breaches over MQTT, webhooks to local receivers, the API's live
-event stream.
+"""Notifications through the running system (every process of the process table, started by the
+end-to-end harness in conftest.py) driven from outside: breaches over MQTT, webhooks to local
+receivers, the API's live event stream and alerts.
 
 - A webhook receiver that accepts the connection and never answers holds one sender, not the database:
   other alerts keep being written, streamed and delivered meanwhile, and no compliance transaction stays
@@ -11,26 +11,21 @@ event stream.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import psycopg
 import pytest
 
-from api import tokens
 from ingest.localservices import free_port
-from ingest.models import ParkSpec
-from tests.support import ROOT, Publisher, Services, unique_id, wait_for
+from tests.e2e.conftest import System
 
 PARK = """
 id: {id}
@@ -53,15 +48,16 @@ plants:
 """
     for i in range(1, 6)
 )
-HANG_S = 40  # the hung receiver's send waits this long (OUTFALL_WEBHOOK_TIMEOUT_S)
 
 
 class HungReceiver:
-    """Accepts TCP connections and never reads or answers."""
+    """Accepts TCP connections, reads what comes, and never answers. Knows which connections the
+    sender still holds open (it closes its end when its timeout ends)."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.accepted: list[socket.socket] = []
+        self.open = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -75,6 +71,16 @@ class HungReceiver:
             except OSError:
                 return
             self.accepted.append(conn)
+            self.open += 1
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.open -= 1
 
     def close(self) -> None:
         self.sock.close()
@@ -106,69 +112,6 @@ def receivers() -> Iterator[tuple[HungReceiver, str, list[tuple[float, dict[str,
     hung.close()
 
 
-def outfall(*args: str) -> list[str]:
-    """The command line as deployed: ``python -m outfall`` once the root package exists, else the
-    console script."""
-    if (ROOT / "outfall" / "__main__.py").exists():
-        return [sys.executable, "-m", "outfall", *args]
-    return [str(Path(sys.executable).parent / "outfall"), *args]
-
-
-@pytest.fixture
-def processes(services: Services) -> Iterator[Callable[..., str]]:
-    """Start ingest, compliance and the API as separate processes; returns the API's URL."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(**extra: str) -> str:
-        port = free_port()
-        env = {
-            **os.environ,
-            "OUTFALL_DATABASE_URL": services.database_url,
-            "OUTFALL_MQTT_URL": services.mqtt_url,
-            "OUTFALL_INGEST_CLIENT_ID": unique_id("e2e-ingest"),
-            "OUTFALL_API_PORT": str(port),
-            "OUTFALL_WEBHOOK_SECRET": "e2e-secret",
-            "OUTFALL_WEBHOOK_TIMEOUT_S": str(HANG_S),
-            "OUTFALL_COMPLIANCE_NOTIFY_GROUP_S": "0",
-            "OUTFALL_COMPLIANCE_LEADER_LOCK": str(7_300_000 + port),
-            "OUTFALL_COMPLIANCE_JOB_PERIODS": '{"deliver": 1}',
-            **extra,
-        }
-        for name, cmd in (("ingest", "ingest"), ("compliance", "compliance"), ("api", "api")):
-            # PGAPPNAME names each process's sessions in pg_stat_activity
-            proc_env = {**env, "PGAPPNAME": f"e2e-{name}-{port}"}
-            started.append(subprocess.Popen(outfall(cmd), env=proc_env, cwd=ROOT, stdout=subprocess.DEVNULL))
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _up(url), timeout=60, message="API up")
-        return url
-
-    yield start
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-def breach(
-    pub: Publisher, park: str, plant: str, values: dict[str, float], flags: dict[str, str] | None = None
-) -> None:
-    ts = datetime.now(UTC).replace(microsecond=0).isoformat()
-    body = {"ts": ts, "values": values, "flags": flags or {}}
-    pub.publish(f"outfall/v1/{park}/{plant}/total", orjson.dumps(body))
-    pub.flush()
-
-
 class EventStream:
     """The API's live event stream, read in a thread: (arrival time, alert) per `alert` event."""
 
@@ -197,114 +140,109 @@ class EventStream:
         self._stop = True
 
 
-def long_transactions(db: psycopg.Connection, app: str, older_s: float) -> list[tuple[object, ...]]:
-    return db.execute(
-        "SELECT application_name, state, now() - xact_start, left(query, 80) FROM pg_stat_activity"
-        " WHERE application_name = %s AND xact_start < now() - make_interval(secs => %s)",
-        (app, older_s),
-    ).fetchall()
+def long_transactions(database_url: str, older_s: float) -> list[tuple[object, ...]]:
+    """Sessions of the system's database (its processes') with a transaction open longer than
+    ``older_s``, as the server sees them."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT pid, state, now() - xact_start, left(query, 80) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND xact_start < now() - make_interval(secs => %s)",
+            (older_s,),
+        ).fetchall()
 
 
 def test_a_receiver_that_never_answers_holds_no_transaction_and_stops_nothing_else(
-    services: Services,
-    make_park: Callable[..., ParkSpec],
-    db: psycopg.Connection,
-    receivers: tuple[HungReceiver, str, list[tuple[float, dict[str, object]]]],
-    processes: Callable[..., str],
+    system: System, receivers: tuple[HungReceiver, str, list[tuple[float, dict[str, object]]]]
 ) -> None:
     hung, healthy_url, received = receivers
-    park = make_park(PARK.replace("{hung}", hung.url).replace("{healthy}", healthy_url)).id
-    url = processes()
-    app = f"e2e-compliance-{url.rsplit(':', 1)[1]}"
-    _id, token = tokens.create(services.database_url, "admin", None, None, None)
-    stream = EventStream(url, token)
-    pub = Publisher(services.mqtt_host, services.mqtt_port)
+    park = system.load_park(PARK.replace("{hung}", hung.url).replace("{healthy}", healthy_url))
+    stream = EventStream(system.api_url, system.token)
+    now = lambda: datetime.now(UTC).replace(microsecond=0)  # noqa: E731
     # shop-01's alert goes to both receivers: the hung one takes the connection and never answers
-    breach(pub, park, "shop-01", {"cod": 150})
-    wait_for(lambda: hung.accepted, timeout=30, message="the hung receiver is called")
-    hang_started = time.monotonic()
-    # while it hangs, alerts at the other shops are written, streamed and delivered
+    system.publish(park, "shop-01", "total", now(), {"cod": 150})
+    system.wait_for(lambda: hung.open, timeout=30, message="the hung receiver holds a send")
+    # while a send hangs there, alerts at the other shops are written, streamed and delivered
     seen_tx: list[tuple[object, ...]] = []
     for i in range(2, 6):
         sent = time.monotonic()
-        breach(pub, park, f"shop-0{i}", {"cod": 150})
-        wait_for(
-            lambda i=i: any(a["plant"] == f"shop-0{i}" for _t, a in stream.alerts),
+        system.publish(park, f"shop-0{i}", "total", now(), {"cod": 150})
+        system.wait_for(
+            lambda i=i: any(a["park"] == park and a["plant"] == f"shop-0{i}" for _t, a in stream.alerts),
             timeout=10,
             message=f"shop-0{i} on the live event stream",
         )
-        wait_for(
-            lambda i=i: any(p["plant"] == f"shop-0{i}" for _t, p in received),
+        system.wait_for(
+            lambda i=i: any(p["park"] == park and p["plant"] == f"shop-0{i}" for _t, p in received),
             timeout=10,
             message=f"shop-0{i} delivered to the healthy receiver",
         )
+        assert hung.open, "the hung send was still waiting"
         assert time.monotonic() - sent < 10
-        seen_tx += long_transactions(db, app, 3)
-    assert time.monotonic() - hang_started < HANG_S  # all of it while the hung send was still waiting
-    # The hung delivery is claimed (attempt counted, leased), not delivered; the healthy one for
-    # shop-01 went out at once.
-    row = db.execute(
-        "SELECT attempts, delivered_at IS NULL, next_attempt_at > now() FROM notify_deliveries"
-        " WHERE park_id = %s AND subscription = 'hung'",
-        (park,),
-    ).fetchone()
-    assert row == (1, True, True)
-    assert any(p["plant"] == "shop-01" for _t, p in received)
-    # A transaction left open by a process is invisible through MQTT and HTTP until someone waits on
-    # it, and then only as timing; the server's own session table shows it directly.
-    seen_tx += long_transactions(db, app, 3)
+        seen_tx += long_transactions(system.database_url, 3)
+    # shop-01's message to the healthy receiver went out at once; the hung one is never delivered
+    assert any(p["park"] == park and p["plant"] == "shop-01" for _t, p in received)
+    with psycopg.connect(system.database_url) as conn:
+        row = conn.execute(
+            "SELECT attempts >= 1, delivered_at IS NULL FROM notify_deliveries"
+            " WHERE park_id = %s AND subscription = 'hung'",
+            (park,),
+        ).fetchone()
+    assert row == (True, True)
+    # A transaction left open across a send is invisible through MQTT and HTTP until something waits
+    # on it, and then shows only as timing; the server's own session table shows it directly.
+    seen_tx += long_transactions(system.database_url, 3)
     assert seen_tx == []
     stream.close()
-    pub.close()
 
 
 def test_an_alert_opened_while_muted_is_notified_once_when_the_mute_ends(
-    services: Services,
-    make_park: Callable[..., ParkSpec],
-    db: psycopg.Connection,
-    receivers: tuple[HungReceiver, str, list[tuple[float, dict[str, object]]]],
-    processes: Callable[..., str],
+    system: System, receivers: tuple[HungReceiver, str, list[tuple[float, dict[str, object]]]]
 ) -> None:
-    hung, healthy_url, received = receivers
-    park = make_park(PARK.replace("{hung}", hung.url).replace("{healthy}", healthy_url)).id
-    url = processes(OUTFALL_COMPLIANCE_FAULT_HOLD_S="0")
-    _id, token = tokens.create(services.database_url, "admin", None, None, None)
-    headers = {"Authorization": f"Bearer {token}"}
-    pub = Publisher(services.mqtt_host, services.mqtt_port)
+    _hung, healthy_url, received = receivers
+    park = system.load_park(
+        PARK.replace("{hung}", "http://127.0.0.1:9/none").replace("{healthy}", healthy_url)
+    )
 
-    def alerts() -> dict[str, dict[str, object]]:
-        r = httpx.get(f"{url}/api/v1/alerts", params={"park": park}, headers=headers)
-        assert {a["park"] for a in r.json()} <= {park}
-        return {f"{a['kind']}/{a['parameter']}": a for a in r.json() if a["state"] != "resolved"}
+    def active() -> dict[str, dict[str, Any]]:
+        return {
+            f"{a['kind']}/{a['parameter']}": a
+            for a in system.alerts(park)
+            if a["plant"] == "shop-02" and a["state"] in ("open", "acknowledged")
+        }
 
     def events_for(parameter: str) -> list[str]:
         return [
             str(a["event"])
             for _t, p in received
-            if p["plant"] == "shop-02"
-            for a in p["alerts"]  # type: ignore[union-attr]
+            if p["park"] == park and p["plant"] == "shop-02"
+            for a in p["alerts"]  # type: ignore[attr-defined]
             if a["parameter"] == parameter
         ]
 
-    # the NH3-N analyser reports D (fault) at shop-02: instrument fault, which mutes the point
-    breach(pub, park, "shop-02", {"nh3_n": 1.0}, {"nh3_n": "D"})
-    wait_for(lambda: "instrument_fault/nh3_n" in alerts(), timeout=30, message="instrument fault")
-    breach(pub, park, "shop-02", {"cod": 150})
-    wait_for(lambda: "exceedance/cod" in alerts(), timeout=30, message="COD alert")
-    cod = alerts()["exceedance/cod"]
+    # The NH3-N analyser at shop-02 has reported D (fault) for over half an hour (the fault hold):
+    # an instrument-fault alert opens, and mutes the point's concentration alerts.
+    t = datetime.now(UTC).replace(microsecond=0)
+    system.publish(park, "shop-02", "total", t - timedelta(minutes=31), {"nh3_n": 1.0}, {"nh3_n": "D"})
+    system.publish(park, "shop-02", "total", t - timedelta(seconds=2), {"nh3_n": 1.0}, {"nh3_n": "D"})
+    system.wait_for(lambda: "instrument_fault/nh3_n" in active(), message="instrument fault")
+    system.publish(park, "shop-02", "total", t - timedelta(seconds=1), {"cod": 150})
+    cod = system.wait_for(lambda: active().get("exceedance/cod"), message="COD alert")
     assert cod["muted"] == "inhibited"
-    time.sleep(3)  # several delivery runs: the muted alert is not sent
+    time.sleep(12)  # past the grouping window (10 s), several delivery runs: nothing for the muted alert
     assert events_for("cod") == []
     # the analyser is back: the fault resolves, the mute ends, the COD alert is still open
-    breach(pub, park, "shop-02", {"nh3_n": 1.0})
-    wait_for(lambda: "instrument_fault/nh3_n" not in alerts(), timeout=30, message="fault resolved")
-    wait_for(lambda: events_for("cod"), timeout=30, message="COD alert notified")
+    system.publish(park, "shop-02", "total", t, {"nh3_n": 1.0})
+    system.wait_for(lambda: "instrument_fault/nh3_n" not in active(), message="fault resolved")
+    system.wait_for(lambda: events_for("cod"), message="COD alert notified")
     time.sleep(3)
-    assert events_for("cod") == ["unmuted"]
-    now = alerts()["exceedance/cod"]
+    # once, and its withheld "opened" is never sent (later escalations of the open alert may follow)
+    assert events_for("cod")[0] == "unmuted" and events_for("cod").count("unmuted") == 1
+    assert "opened" not in events_for("cod")
+    now = active()["exceedance/cod"]
     assert (now["state"], now["muted"]) == ("open", None)
-    detail = httpx.get(f"{url}/api/v1/alerts/{cod['id']}", headers=headers).json()
+    detail = system.api_get(f"/api/v1/alerts/{cod['id']}")
     actions = [e["action"] for e in detail["audit"]]
-    assert actions[:2] == ["open", "notification_withheld"] and actions[-1] == "unmute"
-    assert "notified now" in detail["audit"][-1]["note"]
-    pub.close()
+    assert actions[:2] == ["open", "notification_withheld"] and actions.count("unmute") == 1
+    unmute = next(e for e in detail["audit"] if e["action"] == "unmute")
+    assert "notified now" in unmute["note"]

@@ -88,7 +88,8 @@ def assert_exact(database_url: str, park_id: str) -> None:
 
 
 class WorkerProcess:
-    """`python -m ingest` as a separate process, so it can be killed with SIGKILL."""
+    """`outfall ingest` (as deployed, with the real-time hook) as a separate process, so it can be killed
+    with SIGKILL."""
 
     def __init__(self, services: Services, client_id: str, topic: str) -> None:
         self.env = {
@@ -105,7 +106,11 @@ class WorkerProcess:
     def start(self) -> None:
         self.subscribed.clear()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest"], env=self.env, cwd=ROOT, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-m", "outfall", "ingest"],
+            env=self.env,
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         threading.Thread(target=self._watch, args=(self.proc,), daemon=True).start()
         assert self.subscribed.wait(30), "worker did not subscribe"

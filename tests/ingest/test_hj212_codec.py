@@ -290,7 +290,7 @@ def test_decode_command_writes_one_json_object_per_input_line():
 def test_outfall_hj212_decode_console_command_exits_0_on_bad_input():
     stdin = VALID["V1"] + "\r\n" + BAD_CRC["N5"][0] + "\r\n"
     proc = subprocess.run(
-        [sys.executable, "-m", "api.cli", "hj212", "decode"],
+        [sys.executable, "-m", "outfall", "hj212", "decode"],
         input=stdin.encode(),
         capture_output=True,
         timeout=60,

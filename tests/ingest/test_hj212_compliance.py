@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from compliance import jobs, realtime, service
+from ingest.batches import StagedBatch
 from tests.compliance.context import RULES, make_context
 from tests.ingest.gateway_support import RunningGateway, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, readings
@@ -87,8 +88,8 @@ def test_a_batch_the_database_refuses_is_dead_lettered_and_still_answered(servic
     mn = new_mn()
     park = make_park(PARK.format(mn=mn)).id
 
-    def refusing_hook(conn: psycopg.Connection, inserted: int) -> None:
-        if inserted:
+    def refusing_hook(conn: psycopg.Connection, staged: StagedBatch) -> None:
+        if staged.inserted:
             conn.execute("SELECT 1 / 0")  # a hook (or the database) refusing the batch
 
     gw = RunningGateway(services.database_url, after_commit=refusing_hook)

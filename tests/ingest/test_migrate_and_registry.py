@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from api.cli import db_upgrade
 from ingest import migrate, repo
+from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, unique_id
 
 
@@ -46,7 +46,7 @@ def test_cli_park_load_reports_errors_and_loads_files(services, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: x\nname: X\nindustry: electroplating\nplants: []\n")
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "park", "load", str(bad)],
+        [sys.executable, "-m", "outfall", "park", "load", str(bad)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -58,7 +58,7 @@ def test_cli_park_load_reports_errors_and_loads_files(services, tmp_path):
     park_id = unique_id()
     good.write_text(SMALL_PARK.format(id=park_id))
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "park", "load", str(good)],
+        [sys.executable, "-m", "outfall", "park", "load", str(good)],
         env=env,
         cwd=ROOT,
         capture_output=True,

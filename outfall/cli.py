@@ -7,47 +7,10 @@ import logging
 from pathlib import Path
 
 from ingest import logs
+from outfall.tasks import database_url as _database_url
+from outfall.tasks import db_upgrade, park_load
 
 log = logging.getLogger("outfall")
-
-
-def _database_url() -> str:
-    from ingest.settings import DatabaseSettings
-
-    url = DatabaseSettings().database_url
-    if url is None:
-        raise SystemExit(
-            "outfall: set OUTFALL_DATABASE_URL (`outfall run` starts a local database and sets it)"
-        )
-    return url
-
-
-def db_upgrade(database_url: str) -> None:
-    import psycopg
-
-    from ingest import migrate, repo
-
-    applied = migrate.upgrade(database_url)
-    with psycopg.connect(database_url) as conn:
-        repo.sync_catalogue(conn)
-    log.info("database up to date (%s)", f"applied {applied}" if applied else "nothing to apply")
-
-
-def park_load(database_url: str, path: Path) -> str:
-    import psycopg
-
-    from ingest import park, repo
-
-    try:
-        spec = park.parse(path.read_text(encoding="utf-8"), str(path))
-    except OSError as exc:
-        raise SystemExit(f"outfall park load: cannot read {path}: {exc.strerror}") from None
-    except park.ParkFileError as exc:
-        raise SystemExit(f"outfall park load: {exc}") from None
-    with psycopg.connect(database_url) as conn:
-        points = repo.load_park(conn, spec)
-    log.info("loaded park %s: %d plants, %d points", spec.id, len(spec.plants), points)
-    return spec.id
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -61,11 +24,9 @@ def _cmd_park(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(_args: argparse.Namespace) -> int:
-    from compliance.realtime import ingest_hook
-    from compliance.settings import RuleSettings
-    from ingest.__main__ import main
+    from outfall import wiring
 
-    return main(after_commit=ingest_hook(RuleSettings()))
+    return wiring.ingest_worker()
 
 
 def _cmd_compliance(args: argparse.Namespace) -> int:
@@ -107,15 +68,13 @@ def _cmd_hj212_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
-    from compliance.realtime import ingest_hook
-    from compliance.settings import RuleSettings
-    from ingest.hj212_gateway import main
+    from outfall import wiring
 
-    return main(after_commit=ingest_hook(RuleSettings()))  # same real-time hook as `outfall ingest`
+    return wiring.hj212_gateway()  # the same real-time hook as `outfall ingest`
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from api import supervisor
+    from outfall import supervisor
 
     return supervisor.run_all(args)
 

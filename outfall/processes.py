@@ -1,0 +1,58 @@
+"""THE process table: every process of a deployment with its wiring.
+
+`outfall run` (outfall/supervisor.py), the end-to-end tests (tests/e2e) and `docker-compose.yml` all
+come from this table; tests/test_process_table.py fails when the compose file drifts from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SAMPLE_PARK_FILE = "simulators/parks/electroplating.yaml"  # relative to the repository (the image's /app)
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """A task run to completion before the long-running processes start (migrations)."""
+
+    name: str
+    steps: tuple[tuple[str, ...], ...]  # `outfall` subcommand args, run in order, each must succeed
+
+
+@dataclass(frozen=True)
+class Process:
+    """A long-running process: `outfall <args>` with these environment overrides."""
+
+    name: str
+    args: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    demo: bool = False  # only in demos (`outfall run`, compose profile `demo`), never in tests
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def migrate(park_files: tuple[str, ...] = (SAMPLE_PARK_FILE,)) -> OneShot:
+    return OneShot("migrate", (("db", "upgrade"), *(("park", "load", f) for f in park_files)))
+
+
+def _ingest(n: int) -> Process:
+    # Workers split the stream through an MQTT 5 shared subscription; each needs its own stable client
+    # id, under which the broker keeps its persistent session (and the messages queued for it).
+    env = {"OUTFALL_INGEST_SHARE_GROUP": "ingest", "OUTFALL_INGEST_CLIENT_ID": f"outfall-ingest-{n}"}
+    return Process(f"ingest-{n}", ("ingest",), env)
+
+
+MIGRATE = migrate()
+PROCESSES: tuple[Process, ...] = (
+    _ingest(1),
+    _ingest(2),
+    Process("hj212", ("hj212", "serve")),
+    # Leader and standby: the PostgreSQL advisory lock picks the leader; the other takes over when the
+    # leader's session ends.
+    Process("compliance-1", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-1"}),
+    Process("compliance-2", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-2"}),
+    Process("api", ("api",)),
+    Process("simulator", ("simulate", "--speed", "1", "--live"), demo=True),
+)
+BY_NAME = {p.name: p for p in PROCESSES}

@@ -1,0 +1,191 @@
+"""`outfall run`: the whole system on one machine, from the process table (outfall/processes.py).
+
+Starts private TimescaleDB and Mosquitto instances when OUTFALL_DATABASE_URL / OUTFALL_MQTT_URL are not
+set, runs the migrate step, then every long-running process of the table as a child process. A child
+that dies is logged and restarted after a short backoff (the others keep running). Ctrl-C (or SIGTERM)
+stops the children, then the services it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from api import tokens
+from api.settings import ApiSettings
+from ingest.localservices import free_port, local_services
+from ingest.settings import DatabaseSettings, MqttSettings
+from outfall import processes
+from outfall.processes import Process
+from outfall.tasks import db_upgrade, park_load
+
+log = logging.getLogger("outfall.run")
+
+LOCAL_ROOT = Path(".local/run")
+DEFAULT_PG_PORT = 54329
+DEFAULT_MQTT_PORT = 18830
+DEFAULT_HJ212_PORT = 8212
+BACKOFF_S = (1.0, 2.0, 5.0, 10.0)  # between restarts of a process that keeps dying
+STABLE_S = 60.0  # a process that ran this long starts again from the first backoff step
+
+
+def _port_or_free(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+@dataclass
+class Child:
+    """One process of the table under supervision."""
+
+    process: Process
+    args: tuple[str, ...]
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen([sys.executable, "-m", "outfall", *self.args], env=self.env)
+        self.started, self.restart_at = time.monotonic(), None
+
+    def check(self, now: float) -> None:
+        """Restart a child that died, after a backoff that grows while it keeps dying."""
+        if self.popen is None or self.restart_at is not None:
+            if self.restart_at is not None and now >= self.restart_at:
+                log.info("restarting %s", self.process.name)
+                self.start()
+            return
+        code = self.popen.poll()
+        if code is None:
+            return
+        if code == 0 and self.process.demo:
+            self.popen = None  # the simulator finished its run: nothing to restart
+            return
+        self.failures = 1 if now - self.started >= STABLE_S else self.failures + 1
+        delay = BACKOFF_S[min(self.failures, len(BACKOFF_S)) - 1]
+        log.error("%s exited with status %s; restarting in %.0f s", self.process.name, code, delay)
+        self.restart_at = now + delay
+
+
+def children(args: argparse.Namespace, env: dict[str, str], parks: list[Path]) -> list[Child]:
+    from simulators.__main__ import demo_scenario_path
+
+    out = []
+    for proc in processes.PROCESSES:
+        argv = proc.args
+        if proc.demo:
+            if args.no_simulator:
+                continue
+            argv = (*argv, "--park", str(parks[0]), "--speed", str(args.speed))
+            scenario = args.scenario or (None if args.park else demo_scenario_path())
+            if scenario is not None:
+                argv = (*argv, "--scenario", str(scenario))
+        out.append(Child(proc, argv, {**env, **proc.env}))
+    return out
+
+
+def _banner(token: str, mqtt_url: str, hj212: str, db_url: str) -> str:
+    api = ApiSettings()
+    base = f"http://{api.host}:{api.port}"
+    lines = [
+        "",
+        "Outfall is running.",
+        f"  Dashboard   : {base}/#token={token}",
+        f"  API         : {base}/api/v1  (OpenAPI docs: {base}/docs)",
+        f"  Health      : {base}/healthz",
+        f"  MQTT broker : {mqtt_url}",
+        f"  HJ 212 TCP  : {hj212}",
+        f"  Database    : {db_url}",
+        "The dashboard link signs you in with a session token (admin) that is revoked when this stops.",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    from simulators.__main__ import sample_park_path
+
+    db_url, mqtt_url = DatabaseSettings().database_url, MqttSettings().mqtt_url
+    root = Path(os.environ.get("OUTFALL_LOCAL_DIR", LOCAL_ROOT))
+    stop = False
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with local_services(
+        root,
+        need_db=db_url is None,
+        need_mqtt=mqtt_url is None,
+        pg_port=_port_or_free(DEFAULT_PG_PORT),
+        mqtt_port=_port_or_free(DEFAULT_MQTT_PORT),
+    ) as svc:
+        db_url = db_url or (svc.postgres.url if svc.postgres else "")
+        mqtt_url = mqtt_url or (svc.mosquitto.url if svc.mosquitto else "")
+        # The table's migrate step, with the park files given on the command line.
+        db_upgrade(db_url)
+        parks = args.park or [sample_park_path()]
+        for path in parks:
+            park_load(db_url, path)
+        # A session token for the demo, in the dashboard link; revoked when `outfall run` stops.
+        token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session")
+        hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
+        hj212_port = int(os.environ.get("OUTFALL_HJ212_PORT") or _port_or_free(DEFAULT_HJ212_PORT))
+        env = {
+            **os.environ,
+            "OUTFALL_DATABASE_URL": db_url,
+            "OUTFALL_MQTT_URL": mqtt_url,
+            "OUTFALL_HJ212_HOST": hj212_host,
+            "OUTFALL_HJ212_PORT": str(hj212_port),
+        }
+        kids = children(args, env, parks)
+        for kid in kids:
+            kid.start()
+        print(_banner(token, mqtt_url, f"{hj212_host}:{hj212_port}", db_url), flush=True)
+        try:
+            while not stop:
+                now = time.monotonic()
+                for kid in kids:
+                    kid.check(now)
+                time.sleep(0.5)
+        finally:
+            _terminate(kids)
+            tokens.revoke(db_url, token_id)
+    return 0
+
+
+def _terminate(kids: list[Child]) -> None:
+    # The simulator first, so that what it publishes while draining is still ingested before ingest stops.
+    for group in ([k for k in kids if k.process.demo], [k for k in kids if not k.process.demo]):
+        _stop_all([k.popen for k in group if k.popen is not None])
+
+
+def _stop_all(popens: list[subprocess.Popen[bytes]]) -> None:
+    for child in popens:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in popens:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=20)
+        if child.poll() is None:
+            child.kill()
+            child.wait()

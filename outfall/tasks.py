@@ -1,0 +1,54 @@
+"""One-shot tasks of the command line, also run by `outfall run`: migrations and park loading."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger("outfall")
+
+
+def database_url() -> str:
+    from ingest.settings import DatabaseSettings
+
+    url = DatabaseSettings().database_url
+    if url is None:
+        raise SystemExit(
+            "outfall: set OUTFALL_DATABASE_URL (`outfall run` starts a local database and sets it)"
+        )
+    return url
+
+
+def db_upgrade(database_url: str) -> None:
+    import psycopg
+
+    from ingest import migrate, repo
+
+    applied = migrate.upgrade(database_url)
+    with psycopg.connect(database_url) as conn:
+        repo.sync_catalogue(conn)
+    log.info("database up to date (%s)", f"applied {applied}" if applied else "nothing to apply")
+
+
+def park_load(database_url: str, path: Path) -> str:
+    """Load (or reload) a park file and make its limits effective in the same transaction, so the
+    first reading after loading is already judged (no wait for the scheduled limit refresh)."""
+    import psycopg
+
+    from compliance import jobs
+    from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+    from ingest import park, repo
+
+    try:
+        spec = park.parse(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise SystemExit(f"outfall park load: cannot read {path}: {exc.strerror}") from None
+    except park.ParkFileError as exc:
+        raise SystemExit(f"outfall park load: {exc}") from None
+    ctx = jobs.Context(RuleSettings(), RuntimeSettings(), WebhookSettings(), SmtpSettings())
+    with psycopg.connect(database_url) as conn:  # one transaction: committed on leaving the block
+        points = repo.load_park(conn, spec)
+        limits = jobs.refresh_limits(conn, ctx, datetime.now(UTC), spec.id)
+    log.info("loaded park %s: %d plants, %d points; %s", spec.id, len(spec.plants), points, limits)
+    return spec.id

@@ -1,0 +1,280 @@
+"""The end-to-end harness: every long-running process of the process table (outfall/processes.py),
+started as a real subprocess, observed only through the system's interfaces (HTTP API, MQTT, TCP).
+
+`system` is session-scoped. It runs on the session's private PostgreSQL and Mosquitto (the `services`
+fixture) but in a database of its own on that server: its compliance leader judges only the parks of
+these tests, and the other tests' in-process workers and direct job calls never race with it. Fast
+rule settings (E2E_SETTINGS) make time-based rules fire within a minute. Each process writes its output
+to .local/e2e-<pid>/<name>.log; a failing test shows the tail of every log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from psycopg import sql
+
+from outfall import processes
+from tests.support import ROOT, Publisher, Services, unique_id, wait_for
+
+T = TypeVar("T")
+
+# Fast settings so offline, flatline, escalation and repeats fire within a minute.
+E2E_SETTINGS: dict[str, str] = {
+    "OUTFALL_COMPLIANCE_JOB_PERIODS": orjson.dumps(
+        {"offline_sweep": 2, "data_quality": 3, "escalate": 2, "deliver": 1, "refresh_limits": 30}
+    ).decode(),
+    "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
+    "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
+    "OUTFALL_COMPLIANCE_FLATLINE_MIN_COUNT": "5",
+    "OUTFALL_COMPLIANCE_ESCALATE_AFTER_S": "20",
+    "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
+    "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
+    "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
+    "OUTFALL_WEBHOOK_SECRET": "test-secret",
+}
+
+# A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
+E2E_PARK = """
+id: {id}
+name: End-to-end park
+timezone: Asia/Shanghai
+industry: electroplating
+standard: GB21900-2008-T2
+plants:
+  - id: shop-01
+    name: Shop one
+    points:
+      - id: workshop
+        kind: workshop_outlet
+        interval_s: 2
+        mn: "{mn}"
+        parameters: {{cr_total: mg/L, ni: mg/L, ph: pH}}
+      - id: total
+        kind: total_outlet
+        interval_s: 2
+        parameters: {{cod: mg/L, nh3_n: mg/L, ph: pH, flow: L/s}}
+"""
+
+LOG_TAIL_LINES = 40
+LEADER_LINE = "compliance leader: scheduler and real-time consumer running"  # compliance/scheduler.py
+
+
+class System:
+    """The running system and the helpers the end-to-end tests drive it with."""
+
+    def __init__(self, services: Services, database_url: str, root: Path) -> None:
+        self.services, self.database_url, self.root = services, database_url, root
+        self.api_port, self.hj212_port = free_port(), free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.settings = dict(E2E_SETTINGS)
+        self.env = {
+            **os.environ,
+            **self.settings,
+            "OUTFALL_DATABASE_URL": database_url,
+            "OUTFALL_MQTT_URL": services.mqtt_url,
+            "OUTFALL_API_HOST": "127.0.0.1",
+            "OUTFALL_API_PORT": str(self.api_port),
+            "OUTFALL_HJ212_HOST": "127.0.0.1",
+            "OUTFALL_HJ212_PORT": str(self.hj212_port),
+        }
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.token = ""
+        self._publisher: Publisher | None = None
+
+    # -- processes -------------------------------------------------------------------------------
+    def outfall(self, *args: str, timeout: float = 120) -> str:
+        """Run a one-shot `outfall` command to completion; its output, or a failure with it."""
+        done = subprocess.run(
+            [sys.executable, "-m", "outfall", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"outfall {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def start_process(self, name: str) -> None:
+        proc = processes.BY_NAME[name]
+        assert name not in self.procs or self.procs[name].poll() is not None, f"{name} is running"
+        log = (self.root / f"{name}.log").open("ab")
+        log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
+        log.flush()
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "outfall", *proc.args],
+            env={**self.env, **proc.env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def stop_process(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        proc.wait(timeout=timeout)
+
+    def running(self, name: str) -> bool:
+        return name in self.procs and self.procs[name].poll() is None
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log_text(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def compliance_leader(self) -> str | None:
+        """The running compliance process that holds leadership, from its own log (no interface reports
+        the leader yet): the one whose latest start logged taking the lead."""
+        for name in ("compliance-1", "compliance-2"):
+            current = self.log_text(name).rsplit("=== start", 1)[-1]
+            if self.running(name) and LEADER_LINE in current:
+                return name
+        return None
+
+    def log_tails(self, lines: int = LOG_TAIL_LINES) -> str:
+        out = []
+        for path in sorted(self.root.glob("*.log")):
+            tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            state = "running" if self.running(path.stem) else "stopped"
+            out.append(f"--- {path.name} ({state}) ---\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    # -- interfaces ------------------------------------------------------------------------------
+    def load_park(self, yaml_text: str = E2E_PARK) -> str:
+        """Load a park file (a template with `{id}` and optionally `{mn}`) through `outfall park load`
+        under a unique park id; returns the id."""
+        park_id = unique_id("e2e")
+        path = self.root / f"{park_id}.yaml"
+        path.write_text(yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", "")), encoding="utf-8")
+        self.outfall("park", "load", str(path))
+        return park_id
+
+    @property
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            self._publisher = Publisher(self.services.mqtt_host, self.services.mqtt_port)
+        return self._publisher
+
+    def publish(
+        self,
+        park: str,
+        plant: str,
+        point: str,
+        ts: datetime,
+        values: dict[str, float],
+        flags: dict[str, str] | None = None,
+    ) -> None:
+        """One JSON v1 message at QoS 1, as a data logger sends it; returns once the broker has it."""
+        assert ts.tzinfo is not None, "JSON v1 times carry an offset"
+        body: dict[str, Any] = {"ts": ts.isoformat(), "values": values}
+        if flags:
+            body["flags"] = flags
+        self.publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
+        self.publisher.flush()
+
+    def api_get(self, path: str, **params: Any) -> Any:
+        """GET an API path with the admin token; the decoded JSON (fails on a non-2xx answer)."""
+        params = {k.rstrip("_"): v for k, v in params.items() if v is not None}  # from_ -> from
+        answer = httpx.get(
+            self.api_url + path,
+            params=params,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert answer.is_success, f"GET {path} {params}: {answer.status_code} {answer.text}"
+        return answer.json()
+
+    def alerts(self, park: str, **params: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.api_get("/api/v1/alerts", park=park, **params)
+        return found
+
+    @staticmethod
+    def wait_for(fn: Callable[[], T], timeout: float = 30, message: str = "condition") -> T:
+        """Poll `fn` until it returns something truthy; that value."""
+        return wait_for(fn, timeout=timeout, interval=0.2, message=message)  # type: ignore[return-value]
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.api_url + "/healthz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def free_port() -> int:
+    from ingest.localservices import free_port as _free
+
+    return _free()
+
+
+def _own_database(services: Services, name: str) -> str:
+    """A database of the system's own on the session's server (the same server when none can be
+    created, e.g. on services given by OUTFALL_DATABASE_URL without CREATEDB)."""
+    try:
+        with psycopg.connect(services.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error:
+        return services.database_url
+    return psycopg.conninfo.make_conninfo(services.database_url, dbname=name)
+
+
+_RUNNING: list[System] = []
+
+
+@pytest.fixture(scope="session")
+def system(services: Services) -> Iterator[System]:
+    root = ROOT / ".local" / f"e2e-{os.getpid()}"
+    root.mkdir(parents=True, exist_ok=True)
+    sysm = System(services, _own_database(services, f"e2e_{os.getpid()}"), root)
+    _RUNNING.append(sysm)
+    try:
+        for step in processes.MIGRATE.steps:  # the table's migrate step, as compose runs it
+            sysm.outfall(*step)
+        for proc in processes.PROCESSES:
+            if not proc.demo:
+                sysm.start_process(proc.name)
+        out = sysm.outfall("token", "create", "--role", "admin")
+        sysm.token = out.split(": ", 1)[1].split()[0]
+        try:
+            sysm.wait_for(sysm.healthy, timeout=90, message="GET /healthz 200")
+        except AssertionError:
+            raise AssertionError("the system did not become healthy\n" + sysm.log_tails()) from None
+        yield sysm
+    finally:
+        if sysm._publisher is not None:
+            sysm._publisher.close()
+        sysm.stop_all()
+        _RUNNING.remove(sysm)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _RUNNING:
+        report.sections.append(("end-to-end process logs (tails)", _RUNNING[0].log_tails()))
