@@ -46,6 +46,9 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
         broadcaster = Broadcaster(database_url)
         broadcaster.start()
         app.state.pool, app.state.sync_pool, app.state.broadcaster = pool, sync_pool, broadcaster
+        # The engine's own rule settings (OUTFALL_COMPLIANCE_*): status shows a value as the engine
+        # judges it, and a point the API shows offline is one the engine alerts on.
+        app.state.rules = RuleSettings()
         try:
             yield
         finally:
@@ -55,8 +58,6 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
 
     app = FastAPI(title="Outfall", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     app.state.settings = settings
-    # the same offline rule as the compliance engine, so a point the API shows offline has an alert
-    app.state.offline_k = RuleSettings().offline_k
     app.state.runtime = RuntimeSettings()  # job periods, for /healthz
     app.state.broker = broker
     app.state.token_cache = {}

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from api import repo
 from api.auth import Principal, token_hash
 from api.models import Problem
+from compliance.settings import RuleSettings
 
 T = TypeVar("T")
 ID_PATTERN = r"^[a-z0-9-]{1,64}$"
@@ -37,6 +38,12 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {
 
 def pool(request: Request) -> AsyncConnectionPool:
     found: AsyncConnectionPool = request.app.state.pool
+    return found
+
+
+def rule_settings(request: Request) -> RuleSettings:
+    """The compliance engine's rule settings, built once in the app's lifespan."""
+    found: RuleSettings = request.app.state.rules
     return found
 
 

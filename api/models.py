@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
+from compliance.rules import ValueLevel
 
 
 def _examples(*items: dict[str, Any]) -> ConfigDict:
@@ -184,7 +188,7 @@ class ParameterStatus(BaseModel):
     limit_upper: float | None
     limit_lower: float | None
     ratio: float | None  # value / upper limit
-    level: Literal["ok", "warning", "violation", "invalid", "no_data", "no_limit"]
+    level: Literal[ValueLevel, "no_data"]  # as compliance's real-time rules take the value
     valid_rate_today: float | None  # valid values / expected values since park-local midnight
 
 
@@ -197,70 +201,28 @@ class PointStatus(BaseModel):
     interval_s: int
     parameters: list[ParameterStatus]
     open_alerts: int
-    worst_severity: str | None
+    worst_severity: Severity | None
 
 
-class Alert(BaseModel):
-    model_config = _examples(
-        {
-            "id": 17,
-            "park": "demo-plating",
-            "plant": "shop-07",
-            "point": "workshop",
-            "parameter": "ni",
-            "kind": "exceedance",
-            "severity": "violation",
-            "state": "open",
-            "basis": "instant",
-            "opened_at": "2026-11-29T02:15:00Z",
-            "first_time": "2026-11-29T02:15:00Z",
-            "last_time": "2026-11-29T02:31:00Z",
-            "created_at": "2026-11-29T02:15:01Z",
-            "updated_at": "2026-11-29T02:31:01Z",
-            "acknowledged_at": None,
-            "acknowledged_by": None,
-            "resolved_at": None,
-            "resolved_by": None,
-            "peak": 0.93,
-            "value": 0.71,
-            "limit": 0.5,
-            "limit_lower": None,
-            "limit_source": "GB21900-2008-T2",
-            "unit": "mg/L",
-            "count": 17,
-            "escalation": 0,
-            "muted": None,
-            "detail": {},
-        }
-    )
-    id: int
-    park: str
-    plant: str
-    point: str
-    parameter: str  # "" for whole-point alerts (offline)
-    kind: str
-    severity: str
-    state: str
-    basis: str
-    opened_at: datetime
-    first_time: datetime
-    last_time: datetime
-    created_at: datetime
+if TYPE_CHECKING:
+    AlertKind = str
+else:  # built from the domain's tuple, so a kind added to compliance is accepted here unchanged
+    AlertKind = Literal[ALERT_KINDS]
+AlertState = AlertStateName
+
+
+@dataclass(frozen=True)
+class Alert(AlertView):
+    """An alert as the API serves it: compliance's view of the alert (``AlertView``, the one list of
+    alert fields) with its kind and state checked against the domain's, plus when it last changed."""
+
+    kind: AlertKind
+    severity: Severity
+    state: AlertState
     updated_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    peak: float | None
-    value: float | None
-    limit: float | None
-    limit_lower: float | None
-    limit_source: str | None
-    unit: str | None
-    count: int
-    escalation: int
-    muted: str | None
-    detail: dict[str, Any]
+
+
+ALERT_JSON: TypeAdapter[Alert] = TypeAdapter(Alert)
 
 
 class PlantStatus(BaseModel):
@@ -283,7 +245,7 @@ class PlantSummary(BaseModel):
     online: int
     last_seen: datetime | None
     open_alerts: int
-    worst_severity: str | None
+    worst_severity: Severity | None
 
 
 class CentralPlant(BaseModel):

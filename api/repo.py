@@ -6,13 +6,17 @@ so an out-of-scope object is simply not found."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from api.models import Alert
+from compliance.models import ACTIVE_STATES
 
 Row = tuple[Any, ...]
 
@@ -122,20 +126,41 @@ async def audit_entries(
 
 
 # --- registry -----------------------------------------------------------------------------------------
-async def parks(conn: AsyncConnection, park: str | None, plant: str | None) -> list[Row]:
-    cur = await conn.execute(
+@dataclass(frozen=True)
+class ParkRow:
+    id: str
+    name: str
+    timezone: str
+    industry: str
+    config: dict[str, Any]
+    loaded_at: datetime
+    plants: int
+
+
+async def parks(conn: AsyncConnection, park: str | None, plant: str | None) -> list[ParkRow]:
+    cur = conn.cursor(row_factory=class_row(ParkRow))
+    await cur.execute(
         "SELECT k.id, k.name, k.timezone, k.industry, k.config, k.loaded_at,"
         " (SELECT count(*) FROM plants pl WHERE pl.park_id = k.id AND"
-        "  (%(sl)s::text IS NULL OR pl.id = %(sl)s))"
+        "  (%(sl)s::text IS NULL OR pl.id = %(sl)s)) AS plants"
         " FROM parks k WHERE (%(sp)s::text IS NULL OR k.id = %(sp)s) ORDER BY k.id",
         scope(park, plant),
     )
     return await cur.fetchall()
 
 
-async def plants(conn: AsyncConnection, park: str, plant: str | None) -> list[Row]:
-    cur = await conn.execute(
-        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) FROM plants pl"
+@dataclass(frozen=True)
+class PlantRow:
+    id: str
+    name: str
+    kind: str
+    points: int
+
+
+async def plants(conn: AsyncConnection, park: str, plant: str | None) -> list[PlantRow]:
+    cur = conn.cursor(row_factory=class_row(PlantRow))
+    await cur.execute(
+        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points FROM plants pl"
         " LEFT JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id"
         " WHERE pl.park_id = %(park)s AND (%(sl)s::text IS NULL OR pl.id = %(sl)s)"
         " GROUP BY pl.id, pl.name, pl.kind ORDER BY pl.id",
@@ -270,29 +295,39 @@ class LimitRow:
     upper: float | None
     lower: float | None
     source: str
+    not_detected: bool
 
 
 async def limits(
     conn: AsyncConnection, point_ids: Sequence[int], start: datetime, end: datetime
 ) -> list[LimitRow]:
     """Limit periods (resolved by compliance from standards and permits) overlapping [start, end)."""
-    cur = await conn.execute(
-        "SELECT point_id, parameter_id, lower(valid), upper(valid), upper, lower, source"
-        " FROM compliance_limits WHERE point_id = ANY(%s) AND valid && tstzrange(%s, %s)"
+    cur = conn.cursor(row_factory=class_row(LimitRow))
+    await cur.execute(
+        "SELECT point_id, parameter_id, lower(valid) AS valid_from, upper(valid) AS valid_to, upper, lower,"
+        " source, not_detected FROM compliance_limits WHERE point_id = ANY(%s) AND valid && tstzrange(%s, %s)"
         " ORDER BY point_id, parameter_id, lower(valid) NULLS FIRST",
         (list(point_ids), start, end),
     )
-    return [LimitRow(*r) for r in await cur.fetchall()]
+    return await cur.fetchall()
 
 
 # --- status -------------------------------------------------------------------------------------------
-async def latest_values(
-    conn: AsyncConnection, point_ids: Sequence[int]
-) -> list[tuple[int, int, datetime, float, str]]:
+@dataclass(frozen=True)
+class LatestRow:
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float
+    flag: str
+
+
+async def latest_values(conn: AsyncConnection, point_ids: Sequence[int]) -> list[LatestRow]:
     """The newest reading of every (point, parameter) in the last two days. The bound lets TimescaleDB
     skip all but the newest chunks; an instrument silent for longer shows as never seen."""
-    cur = await conn.execute(
-        "SELECT pp.point_id, pp.parameter_id, r.time, r.value, r.flag::text FROM point_parameters pp"
+    cur = conn.cursor(row_factory=class_row(LatestRow))
+    await cur.execute(
+        "SELECT pp.point_id, pp.parameter_id, r.time, r.value, r.flag::text AS flag FROM point_parameters pp"
         " CROSS JOIN LATERAL (SELECT time, value, flag FROM readings r WHERE r.point_id = pp.point_id"
         "  AND r.parameter_id = pp.parameter_id AND r.time > now() - interval '2 days'"
         "  ORDER BY r.time DESC LIMIT 1) r"
@@ -302,48 +337,81 @@ async def latest_values(
     return await cur.fetchall()
 
 
-async def counts_since(
-    conn: AsyncConnection, point_ids: Sequence[int], since: datetime
-) -> list[tuple[int, int, int, int]]:
-    """(point, parameter, received, valid) since a park-local midnight."""
-    cur = await conn.execute(
-        "SELECT point_id, parameter_id, count(*), count(*) FILTER (WHERE flag IN ('N', 'S'))"
+@dataclass(frozen=True)
+class CountRow:
+    point_id: int
+    parameter_id: int
+    received: int
+    valid: int
+
+
+async def counts_since(conn: AsyncConnection, point_ids: Sequence[int], since: datetime) -> list[CountRow]:
+    """Received and valid (N, S) values per (point, parameter) since a park-local midnight."""
+    cur = conn.cursor(row_factory=class_row(CountRow))
+    await cur.execute(
+        "SELECT point_id, parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid"
         " FROM readings WHERE point_id = ANY(%s) AND time >= %s GROUP BY point_id, parameter_id",
         (list(point_ids), since),
     )
     return await cur.fetchall()
 
 
-async def day_flow_means(
-    conn: AsyncConnection, point_ids: Sequence[int], flow_id: int, start: datetime, end: datetime
-) -> dict[int, float | None]:
+async def series(
+    conn: AsyncConnection, point_ids: Sequence[int], parameter_id: int, start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, float, str]]]:
+    """(time, value, flag) per point for one parameter: the samples compliance's window mean takes."""
     cur = await conn.execute(
-        "SELECT point_id, avg(value) FILTER (WHERE flag IN ('N', 'S')) FROM readings"
-        " WHERE point_id = ANY(%s) AND parameter_id = %s AND time >= %s AND time < %s GROUP BY point_id",
-        (list(point_ids), flow_id, start, end),
+        "SELECT point_id, time, value, flag::text FROM readings"
+        " WHERE point_id = ANY(%s) AND parameter_id = %s AND time >= %s AND time < %s ORDER BY time",
+        (list(point_ids), parameter_id, start, end),
     )
-    return {r[0]: r[1] for r in await cur.fetchall()}
+    out: dict[int, list[tuple[datetime, float, str]]] = {}
+    for pid, t, v, f in await cur.fetchall():
+        out.setdefault(pid, []).append((t, v, f))
+    return out
 
 
-async def open_alert_summary(conn: AsyncConnection, park: str, plant: str | None) -> list[Row]:
-    """(plant, point id, severity, count) of alerts not resolved."""
-    cur = await conn.execute(
-        "SELECT plant_id, point_id, severity, count(*) FROM alerts WHERE state IN ('open', 'acknowledged')"
+@dataclass(frozen=True)
+class SeverityCount:
+    plant: str
+    point_id: int
+    severity: str
+    count: int
+
+
+async def open_alert_summary(conn: AsyncConnection, park: str, plant: str | None) -> list[SeverityCount]:
+    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity."""
+    cur = conn.cursor(row_factory=class_row(SeverityCount))
+    await cur.execute(
+        "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state = ANY(%(states)s)"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
         " GROUP BY plant_id, point_id, severity",
-        {"park": park, "plant": plant},
+        {"park": park, "plant": plant, "states": list(ACTIVE_STATES)},
     )
     return await cur.fetchall()
 
 
 # --- alerts (read side; changes go through compliance.service) -----------------------------------------
 _ALERT = (
-    "SELECT a.id, a.park_id, a.plant_id, pt.code, coalesce(pa.code, ''), a.kind, a.severity, a.state,"
-    " a.basis, a.opened_at, a.first_time, a.last_time, a.created_at, a.updated_at, a.acknowledged_at,"
-    " a.acknowledged_by, a.resolved_at, a.resolved_by, a.peak, a.last_value, a.limit_upper, a.limit_lower,"
-    " a.limit_source, a.unit, a.count, a.escalation, a.muted, a.detail, a.point_id, a.parameter_id"
+    "SELECT a.id, a.park_id AS park, a.plant_id AS plant, pt.code AS point,"
+    " coalesce(pa.code, '') AS parameter, a.kind, a.severity, a.state, a.basis, a.opened_at, a.first_time,"
+    " a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.peak,"
+    ' a.last_value AS value, a.limit_upper AS "limit", a.limit_lower, a.limit_source, a.unit, a.count,'
+    " a.escalation, a.muted, a.detail, a.updated_at, a.point_id, a.parameter_id"
     " FROM alerts a JOIN points pt ON pt.id = a.point_id LEFT JOIN parameters pa ON pa.id = a.parameter_id"
 )
+
+
+@dataclass(frozen=True)
+class AlertRow(Alert):
+    """An alert with the ids the routes need to load its evidence (not part of the API schema)."""
+
+    point_id: int
+    parameter_id: int
+
+    def public(self) -> Alert:
+        return Alert(**{f.name: getattr(self, f.name) for f in fields(Alert)})
 
 
 @dataclass(frozen=True)
@@ -363,8 +431,9 @@ class AlertFilter:
 
 async def alerts(
     conn: AsyncConnection, f: AlertFilter, scope_park: str | None, scope_plant: str | None, limit: int
-) -> list[Row]:
-    cur = await conn.execute(
+) -> list[AlertRow]:
+    cur = conn.cursor(row_factory=class_row(AlertRow))
+    await cur.execute(
         _ALERT + " WHERE (%(sp)s::text IS NULL OR a.park_id = %(sp)s)"
         " AND (%(sl)s::text IS NULL OR a.plant_id = %(sl)s) AND (%(park)s::text IS NULL OR"
         " a.park_id = %(park)s) AND (%(plant)s::text IS NULL OR a.plant_id = %(plant)s)"
@@ -500,24 +569,92 @@ async def job_success_ages(conn: AsyncConnection) -> dict[str, float | None]:
 
 
 # --- daily reports ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DayStatistics:
+    point_id: int
+    parameter_id: int
+    received: int
+    valid: int
+    mean: float | None  # of valid (N, S) values
+    max: float | None
+
+
 async def day_statistics(
     conn: AsyncConnection, park: str, plant: str | None, start: datetime, end: datetime
-) -> list[Row]:
-    """Per (point, parameter) over one park-local day: received, valid, valid mean and max, valid values
-    above / below the limit in force at the start of the day, and that limit."""
-    cur = await conn.execute(
-        "SELECT r.point_id, r.parameter_id, count(*), count(*) FILTER (WHERE r.flag IN ('N', 'S')),"
-        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')), max(r.value) FILTER (WHERE r.flag IN ('N', 'S')),"
-        " count(*) FILTER (WHERE r.flag IN ('N', 'S') AND r.value > l.upper),"
-        " count(*) FILTER (WHERE r.flag IN ('N', 'S') AND r.value < l.lower)"
+) -> list[DayStatistics]:
+    """Per (point, parameter) over one park-local day: values received and valid, valid mean and max."""
+    cur = conn.cursor(row_factory=class_row(DayStatistics))
+    await cur.execute(
+        "SELECT r.point_id, r.parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE r.flag IN ('N', 'S')) AS valid,"
+        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS mean,"
+        " max(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS max"
         " FROM readings r JOIN points p ON p.id = r.point_id"
-        " LEFT JOIN compliance_limits l ON l.point_id = r.point_id AND l.parameter_id = r.parameter_id"
-        "  AND l.valid @> %(d0)s::timestamptz"
         " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
         " AND r.time >= %(d0)s AND r.time < %(d1)s GROUP BY r.point_id, r.parameter_id",
         {"park": park, "plant": plant, "d0": start, "d1": end},
     )
     return await cur.fetchall()
+
+
+@dataclass(frozen=True)
+class DayJudgement:
+    """What compliance decided about one (point, parameter) on one park-local day."""
+
+    point_id: int
+    parameter_id: int
+    exceeded: bool  # a breach alert over the day, or a stored hour/day window judged exceeded
+    exceedances: int  # values compliance counted in its instant-breach alerts over the day
+    day_verdict: str | None  # the stored day window's verdict, once compliance closed the day
+
+
+async def day_judgements(
+    conn: AsyncConnection,
+    park: str,
+    plant: str | None,
+    start: datetime,
+    end: datetime,
+    breach_kinds: Sequence[str],
+    breach_severities: Sequence[str],
+    instant_kind: str,
+) -> list[DayJudgement]:
+    """Compliance's alerts whose evidence lies in the day, and its stored windows of the day."""
+    cur = conn.cursor(row_factory=class_row(DayJudgement))
+    await cur.execute(
+        "WITH pts AS (SELECT id FROM points WHERE park_id = %(park)s"
+        "  AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)),"
+        " al AS (SELECT point_id, parameter_id, sum(count) FILTER (WHERE kind = %(instant)s) AS n"
+        "  FROM alerts WHERE point_id IN (SELECT id FROM pts) AND kind = ANY(%(kinds)s)"
+        "  AND severity = ANY(%(sevs)s) AND first_time < %(d1)s AND last_time >= %(d0)s GROUP BY 1, 2),"
+        " w AS (SELECT point_id, parameter_id, bool_or(verdict = 'exceeded') AS exceeded,"
+        "  min(verdict) FILTER (WHERE span = 'day' AND start_at = %(d0)s) AS day_verdict"
+        "  FROM compliance_windows WHERE point_id IN (SELECT id FROM pts)"
+        "  AND start_at >= %(d0)s AND start_at < %(d1)s GROUP BY 1, 2)"
+        " SELECT coalesce(al.point_id, w.point_id) AS point_id,"
+        " coalesce(al.parameter_id, w.parameter_id) AS parameter_id,"
+        " al.point_id IS NOT NULL OR coalesce(w.exceeded, false) AS exceeded,"
+        " coalesce(al.n, 0)::int AS exceedances, w.day_verdict"
+        " FROM al FULL JOIN w ON w.point_id = al.point_id AND w.parameter_id = al.parameter_id",
+        {
+            "park": park,
+            "plant": plant,
+            "d0": start,
+            "d1": end,
+            "kinds": list(breach_kinds),
+            "sevs": list(breach_severities),
+            "instant": instant_kind,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def stored_report(conn: AsyncConnection, park: str, day: date) -> dict[str, Any] | None:
+    """The park-level figures compliance stored when it closed the day (reuse ratio, mass balance)."""
+    cur = await conn.execute(
+        "SELECT body FROM compliance_reports WHERE park_id = %s AND day = %s", (park, day)
+    )
+    row = await cur.fetchone()
+    return dict(row[0]) if row else None
 
 
 async def hourly_means(
@@ -532,12 +669,23 @@ async def hourly_means(
     return await cur.fetchall()
 
 
+@dataclass(frozen=True)
+class OpenedAlert:
+    plant: str
+    point_id: int
+    parameter_id: int
+    kind: str
+    severity: str
+
+
 async def alerts_opened(
     conn: AsyncConnection, park: str, plant: str | None, start: datetime, end: datetime
-) -> list[tuple[str, int, int, str, str]]:
-    """(plant, point id, parameter id, kind, severity) of alerts opened during the day."""
-    cur = await conn.execute(
-        "SELECT plant_id, point_id, parameter_id, kind, severity FROM alerts WHERE park_id = %(park)s"
+) -> list[OpenedAlert]:
+    """Alerts opened during the day."""
+    cur = conn.cursor(row_factory=class_row(OpenedAlert))
+    await cur.execute(
+        "SELECT plant_id AS plant, point_id, parameter_id, kind, severity FROM alerts"
+        " WHERE park_id = %(park)s"
         " AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
         " AND opened_at >= %(d0)s AND opened_at < %(d1)s",
         {"park": park, "plant": plant, "d0": start, "d1": end},

@@ -1,6 +1,7 @@
 """The daily compliance report of a park or a plant, with pandas: per point and parameter the valid
-daily mean against its limit, exceedances (count and duration), valid-data and transmission rates;
-alerts opened; the central plant's reuse ratio. Pure: rows in, frames and markup out."""
+daily mean against its limit, what compliance decided (exceedances it alerted on, its verdict),
+valid-data and transmission rates; alerts opened; the central plant's reuse ratio. Pure: rows in,
+frames and markup out."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 import pandas as pd
 
 from api import repo
+from compliance import rules
 from ingest import parameters
 
-MIN_VALID_FRACTION = 0.75  # the same default as the compliance engine's daily means
 COLUMNS = [
     "plant", "point", "point_kind", "parameter", "unit", "limit_upper", "limit_lower", "mean", "max",
     "ratio", "exceedances", "exceedance_minutes", "received", "valid", "expected", "valid_rate",
@@ -21,9 +22,16 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def frame(points: Sequence[repo.PointRow], stats: Sequence[tuple[Any, ...]], seconds: float) -> pd.DataFrame:
-    """One row per point and parameter measured, whether or not anything arrived."""
-    by_key = {(r[0], r[1]): r for r in stats}
+def frame(
+    points: Sequence[repo.PointRow],
+    stats: Sequence[repo.DayStatistics],
+    judged: Sequence[repo.DayJudgement],
+    seconds: float,
+) -> pd.DataFrame:
+    """One row per point and parameter measured, whether or not anything arrived. Exceedances are the
+    values compliance counted in its breach alerts over the day, never a count of our own."""
+    by_key = {(r.point_id, r.parameter_id): r for r in stats}
+    verdicts = {(j.point_id, j.parameter_id): j for j in judged}
     rows = []
     for p in points:
         expected = max(1, int(seconds // p.interval_s))
@@ -31,57 +39,59 @@ def frame(points: Sequence[repo.PointRow], stats: Sequence[tuple[Any, ...]], sec
             c = parameters.BY_ID.get(pid)
             if c is None:
                 continue
-            s = by_key.get((p.id, pid))
-            received, valid, mean, peak, above, below = s[2:8] if s else (0, 0, None, None, 0, 0)
+            s, j = by_key.get((p.id, pid)), verdicts.get((p.id, pid))
             rows.append(
                 {"plant": p.plant, "point": p.code, "point_kind": p.kind, "parameter": c.code,
-                 "unit": c.unit, "mean": mean, "max": peak, "exceedances": above + below,
-                 "received": received, "valid": valid, "expected": expected, "interval_s": p.interval_s,
-                 "point_id": p.id, "parameter_id": pid}
+                 "unit": c.unit, "mean": s.mean if s else None, "max": s.max if s else None,
+                 "exceedances": j.exceedances if j else 0, "received": s.received if s else 0,
+                 "valid": s.valid if s else 0, "expected": expected, "interval_s": p.interval_s,
+                 "point_id": p.id, "parameter_id": pid, "exceeded": bool(j and j.exceeded),
+                 "day_verdict": j.day_verdict if j else None}
             )  # fmt: skip
-    df = pd.DataFrame(rows, columns=[*COLUMNS, "interval_s", "point_id", "parameter_id"])
+    extra = ["interval_s", "point_id", "parameter_id", "exceeded", "day_verdict"]
+    df = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
     df["exceedance_minutes"] = df["exceedances"] * df["interval_s"] / 60.0
     df["valid_rate"] = (df["valid"] / df["expected"]).clip(upper=1.0)
     df["transmission_rate"] = (df["received"] / df["expected"]).clip(upper=1.0)
     return df
 
 
-def with_limits(df: pd.DataFrame, limits: Sequence[repo.LimitRow]) -> pd.DataFrame:
+def with_limits(df: pd.DataFrame, limits: Sequence[repo.LimitRow], min_valid_fraction: float) -> pd.DataFrame:
     lim = {(x.point_id, x.parameter_id): x for x in limits}
     df = df.copy()
-    df["limit_upper"] = [
-        getattr(lim.get(k), "upper", None) for k in zip(df.point_id, df.parameter_id, strict=True)
-    ]
-    df["limit_lower"] = [
-        getattr(lim.get(k), "lower", None) for k in zip(df.point_id, df.parameter_id, strict=True)
-    ]
+    keys = list(zip(df.point_id, df.parameter_id, strict=True))
+    df["limit_upper"] = [getattr(lim.get(k), "upper", None) for k in keys]
+    df["limit_lower"] = [getattr(lim.get(k), "lower", None) for k in keys]
     upper = pd.to_numeric(df["limit_upper"], errors="coerce")
     mean = pd.to_numeric(df["mean"], errors="coerce")
     df["ratio"] = (mean / upper).where(upper > 0)
-    df["verdict"] = [_verdict(r) for r in df.itertuples()]
+    df["verdict"] = [_verdict(r, min_valid_fraction) for r in df.itertuples()]
     return df
 
 
-def _verdict(r: Any) -> str:
-    if r.valid < MIN_VALID_FRACTION * r.expected:
+def _verdict(r: Any, min_valid_fraction: float) -> str:
+    """Compliance's decision: exceeded when it alerted on a breach that day or judged an hour or the
+    day over its limit; else the stored day verdict once the day is closed; before that, insufficient
+    data or pending (not judged yet)."""
+    if r.exceeded:
+        return "exceeded"
+    if isinstance(r.day_verdict, str):
+        return r.day_verdict
+    if pd.isna(r.limit_upper) and pd.isna(r.limit_lower):
+        return "no_limit"
+    if not rules.is_sufficient(int(r.valid), int(r.expected), min_valid_fraction):
         return "insufficient"
-    if pd.isna(r.limit_upper) or not pd.isna(r.limit_lower):
-        return "no_limit" if pd.isna(r.limit_upper) or pd.isna(r.mean) else _range(r)
-    return "exceeded" if r.mean > r.limit_upper else "ok"
+    return "pending"
 
 
-def _range(r: Any) -> str:  # a two-sided limit (pH): judged per value, so by exceedances
-    return "exceeded" if r.exceedances else "ok"
-
-
-def summary(df: pd.DataFrame, alerts: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+def summary(df: pd.DataFrame, alerts: Sequence[repo.OpenedAlert]) -> dict[str, Any]:
     def _rate(col: str) -> float | None:
         total = float(df["expected"].sum())
         return float(min(1.0, df[col].sum() / total)) if total else None
 
     by_kind: dict[str, int] = {}
     for a in alerts:
-        by_kind[a[3]] = by_kind.get(a[3], 0) + 1
+        by_kind[a.kind] = by_kind.get(a.kind, 0) + 1
     exceeded = df[df["verdict"] == "exceeded"]
     return {
         "parameters": len(df),

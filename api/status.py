@@ -1,29 +1,29 @@
-"""Plant and point status: pure decisions over rows the routes load."""
+"""Plant and point status: pure presentation over rows the routes load. Every judgement (validity,
+plausibility, severity tiers, offline, the severity ranking, the reuse ratio) is compliance's: this
+module only calls its pure functions, so the dashboard never disagrees with the alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
-from ingest.models import VALID_FLAGS
+from compliance import rules
+from compliance.models import SEVERITY_RANK, Limit, Severity
+from ingest import parameters
 
-SEVERITY_RANK = {"warning": 1, "violation": 2, "critical": 3}
-# The same threshold the compliance engine uses for the offline rule (k x the expected interval).
-WARN_FRACTION = 0.8
+Level = Literal[rules.ValueLevel, "no_data"]
 
 
 def local_day(now: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """The park-local calendar day containing ``now``, as aware datetimes."""
-    local = now.astimezone(ZoneInfo(timezone))
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = start + timedelta(days=1)  # wall-clock arithmetic: the next local midnight
-    return start, end
+    """The park-local calendar day containing ``now`` (UTC bounds, compliance's calendar)."""
+    tz = ZoneInfo(timezone)
+    return rules.local_day_bounds(rules.local_day_of(now, tz), tz)
 
 
 def is_online(now: datetime, last_seen: datetime | None, interval_s: int, k: float) -> bool:
-    """Online = data within k reporting intervals: the compliance engine's offline rule (``offline_k``)."""
-    return last_seen is not None and (now - last_seen).total_seconds() <= k * interval_s
+    return not rules.is_offline(now, last_seen, interval_s, k)
 
 
 def ratio(value: float | None, upper: float | None) -> float | None:
@@ -32,21 +32,14 @@ def ratio(value: float | None, upper: float | None) -> float | None:
     return value / upper
 
 
-def level(value: float | None, flag: str | None, upper: float | None, lower: float | None) -> str:
-    """How a latest value stands: ok, warning (>= 80 % of the limit), violation, invalid (flag not N/S),
-    no_data, no_limit."""
+def level(
+    parameter_id: int, value: float | None, flag: str | None, limit: Limit | None, policy: rules.Policy
+) -> Level:
+    """How a latest value stands, as the real-time rules take it: no_data, invalid, implausible,
+    no_limit, ok, or its severity tier (warning, violation, critical)."""
     if value is None or flag is None:
         return "no_data"
-    if flag not in VALID_FLAGS:
-        return "invalid"
-    if upper is None and lower is None:
-        return "no_limit"
-    if (upper is not None and value > upper) or (lower is not None and value < lower):
-        return "violation"
-    two_sided = lower is not None
-    if upper is not None and not two_sided and upper > 0 and value >= WARN_FRACTION * upper:
-        return "warning"
-    return "ok"
+    return rules.value_level(parameters.BY_ID[parameter_id].code, value, flag, limit, policy)
 
 
 def expected_count(start: datetime, now: datetime, interval_s: int) -> int:
@@ -60,16 +53,18 @@ def valid_rate(valid: int, expected: int) -> float | None:
     return min(1.0, valid / expected)
 
 
-def worst(severities: Iterable[str]) -> str | None:
-    best: str | None = None
-    for s in severities:
-        if best is None or SEVERITY_RANK.get(s, 0) > SEVERITY_RANK.get(best, 0):
-            best = s
-    return best
+def worst(severities: Iterable[str]) -> Severity | None:
+    """The highest severity by compliance's ranking."""
+    ranked = [s for s in severities if s in SEVERITY_RANK]
+    return cast(Severity, max(ranked, key=SEVERITY_RANK.__getitem__)) if ranked else None
 
 
-def reuse_ratio(reuse: float | None, outflow: float | None) -> float | None:
-    """Reuse volume / (reuse + discharge), from mean flows over the same period."""
-    if reuse is None or outflow is None or reuse + outflow <= 0:
-        return None
-    return reuse / (reuse + outflow)
+def reuse_ratio(
+    reuse_means: Sequence[float | None], discharge_means: Sequence[float | None], seconds: float
+) -> float | None:
+    """The central plant's reuse ratio from mean flows (L/s) over one period, by compliance's rule."""
+
+    def volumes(means: Sequence[float | None]) -> list[float | None]:
+        return [None if m is None else rules.volume_m3(m, seconds) for m in means]
+
+    return rules.park_reuse_ratio(volumes(reuse_means), volumes(discharge_means))

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, Severity, WindowResult
@@ -68,6 +69,21 @@ def severity(code: str, value: float, limit: Limit, policy: Policy) -> Severity 
     if limit.lower is None and value >= policy.warn_fraction * limit.upper:
         return "warning"
     return None
+
+
+ValueLevel = Literal["invalid", "implausible", "no_limit", "ok", "warning", "violation", "critical"]
+
+
+def value_level(code: str, value: float, flag: str, limit: Limit | None, policy: Policy) -> ValueLevel:
+    """How the real-time rules take one value: not valid for compliance (flag other than N/S),
+    implausible (never judged against a limit), no limit to judge it by, or its severity tier."""
+    if not is_valid(flag):
+        return "invalid"
+    if not is_plausible(code, value):
+        return "implausible"
+    if limit is None or (limit.upper is None and limit.lower is None):
+        return "no_limit"
+    return severity(code, value, limit, policy) or "ok"
 
 
 def breach_side(value: float, limit: Limit) -> str | None:
@@ -141,7 +157,12 @@ def window_mean(
     expected = max(1, round((end - start).total_seconds() / interval_s))
     n = len(values)
     mean = math.fsum(values) / n if n else None
-    return WindowResult(start, end, mean, n, expected, n >= min_valid_fraction * expected and n > 0)
+    return WindowResult(start, end, mean, n, expected, is_sufficient(n, expected, min_valid_fraction))
+
+
+def is_sufficient(n_valid: int, n_expected: int, min_valid_fraction: float) -> bool:
+    """Enough valid values for a mean to judge by: at least the configured share of those expected."""
+    return n_valid > 0 and n_valid >= min_valid_fraction * n_expected
 
 
 # --- data truth --------------------------------------------------------------------------------------
@@ -202,6 +223,14 @@ def volume_m3(mean_flow_lps: float, seconds: float) -> float:
 def reuse_ratio(reuse_m3: float, discharge_m3: float) -> float | None:
     total = reuse_m3 + discharge_m3
     return reuse_m3 / total if total > 0 else None
+
+
+def park_reuse_ratio(reuse_m3: Sequence[float | None], discharge_m3: Sequence[float | None]) -> float | None:
+    """The park's reuse ratio over all its reuse and central outlets; None unless every volume is known."""
+    volumes = [*reuse_m3, *discharge_m3]
+    if not reuse_m3 or not discharge_m3 or any(v is None for v in volumes):
+        return None
+    return reuse_ratio(math.fsum(v or 0.0 for v in reuse_m3), math.fsum(v or 0.0 for v in discharge_m3))
 
 
 def mass_balance_gap(plants_m3: float, inlet_m3: float) -> float | None:

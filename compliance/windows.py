@@ -32,7 +32,7 @@ def combine(
     n = sum(k for _m, k in pairs)
     expected = max(1, round((end - start).total_seconds() / interval_s))
     mean = math.fsum(m * k for m, k in pairs) / n if n else None
-    return WindowResult(start, end, mean, n, expected, n > 0 and n >= min_valid_fraction * expected)
+    return WindowResult(start, end, mean, n, expected, rules.is_sufficient(n, expected, min_valid_fraction))
 
 
 def _verdict(res: WindowResult, limit: Limit | None) -> str:

@@ -5,72 +5,34 @@ audit entry in the request's transaction."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from api import repo
 from api.deps import ERRORS, FORBIDDEN, ID_PATTERN, Caller, aware, forbidden, not_found, pool, write
-from api.models import Alert, AlertAction, AlertDetail, AnnotateAction, AuditItem, Problem, RawReading
+from api.models import (
+    Alert,
+    AlertAction,
+    AlertDetail,
+    AlertKind,
+    AlertState,
+    AnnotateAction,
+    AuditItem,
+    Problem,
+    RawReading,
+)
+from compliance.models import Severity
 from ingest import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["alerts"], responses=ERRORS)
 
-Kind = Literal[
-    "exceedance",
-    "hourly_mean",
-    "daily_mean",
-    "offline",
-    "instrument_fault",
-    "over_range",
-    "implausible",
-    "flatline",
-    "rate_of_change",
-    "reuse_ratio",
-    "mass_balance",
-]
-Severity = Literal["warning", "violation", "critical"]
-State = Literal["open", "acknowledged", "resolved"]
 EVIDENCE_MARGIN = timedelta(minutes=30)
 EVIDENCE_ROWS = 5000
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "the alert's state does not allow this (e.g. already resolved)"}
 }
-
-
-def alert_model(r: tuple[Any, ...]) -> Alert:
-    keys = [
-        "id",
-        "park",
-        "plant",
-        "point",
-        "parameter",
-        "kind",
-        "severity",
-        "state",
-        "basis",
-        "opened_at",
-        "first_time",
-        "last_time",
-        "created_at",
-        "updated_at",
-        "acknowledged_at",
-        "acknowledged_by",
-        "resolved_at",
-        "resolved_by",
-        "peak",
-        "value",
-        "limit",
-        "limit_lower",
-        "limit_source",
-        "unit",
-        "count",
-        "escalation",
-        "muted",
-        "detail",
-    ]
-    return Alert(**dict(zip(keys, r[: len(keys)], strict=True)))
 
 
 @v1.get("/alerts", response_model=list[Alert])
@@ -81,9 +43,9 @@ async def list_alerts(
     plant: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     point: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     parameter: Annotated[str | None, Query(description="canonical or HJ 212-2017 code")] = None,
-    kind: Annotated[list[Kind] | None, Query(description="repeat for several")] = None,
+    kind: Annotated[list[AlertKind] | None, Query(description="repeat for several")] = None,
     severity: Annotated[list[Severity] | None, Query(description="repeat for several")] = None,
-    state: Annotated[list[State] | None, Query(description="repeat for several; default all")] = None,
+    state: Annotated[list[AlertState] | None, Query(description="repeat for several; default all")] = None,
     start: Annotated[
         datetime | None, Query(alias="from", description="alerts still active at or after")
     ] = None,
@@ -103,10 +65,10 @@ async def list_alerts(
     )
     async with pool(request).connection() as conn:
         rows = await repo.alerts(conn, f, caller.park, caller.plant, limit)
-    return [alert_model(r) for r in rows]
+    return [r.public() for r in rows]
 
 
-async def _visible(request: Request, caller: Caller, alert_id: int) -> tuple[Any, ...]:
+async def _visible(request: Request, caller: Caller, alert_id: int) -> repo.AlertRow:
     async with pool(request).connection() as conn:
         rows = await repo.alerts(conn, repo.AlertFilter(ids=[alert_id]), caller.park, caller.plant, 1)
     if not rows:
@@ -121,15 +83,16 @@ async def alert_detail(request: Request, caller: Caller, alert_id: int) -> Alert
     if not 0 < alert_id < 2**62:
         raise not_found(f"alert {alert_id}")
     row = await _visible(request, caller, alert_id)
-    start, end = row[10] - EVIDENCE_MARGIN, row[11] + EVIDENCE_MARGIN
+    start, end = row.first_time - EVIDENCE_MARGIN, row.last_time + EVIDENCE_MARGIN
+    qid = row.parameter_id
     async with pool(request).connection() as conn:
         evidence = []
-        if row[29]:  # a parameter (0 = the whole point, e.g. offline)
-            evidence = await repo.raw_readings(conn, row[28], [row[29]], start, end, EVIDENCE_ROWS)
+        if qid:  # a parameter (0 = the whole point, e.g. offline)
+            evidence = await repo.raw_readings(conn, row.point_id, [qid], start, end, EVIDENCE_ROWS)
         trail = await repo.alert_audit(conn, alert_id)
-    code = parameters.BY_ID[row[29]].code if row[29] in parameters.BY_ID else ""
+    code = parameters.BY_ID[qid].code if qid in parameters.BY_ID else ""
     return AlertDetail(
-        alert=alert_model(row),
+        alert=row.public(),
         evidence_from=start,
         evidence_to=end,
         evidence=[RawReading(time=t, parameter=code, value=v, flag=f) for t, _p, v, f in evidence],
@@ -156,7 +119,7 @@ async def _act(request: Request, caller: Caller, alert_id: int, action: str, not
         raise not_found(f"alert {alert_id}") from None
     except service.InvalidTransition as exc:
         raise HTTPException(409, str(exc)) from None
-    return alert_model(await _visible(request, caller, alert_id))
+    return (await _visible(request, caller, alert_id)).public()
 
 
 @v1.post("/alerts/{alert_id}/ack", response_model=Alert, responses={**FORBIDDEN, **CONFLICT})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -14,7 +14,7 @@ from api import events, repo, status
 from api.auth import Principal
 from api.deps import ERRORS, Caller, pool
 from api.events import Broadcaster
-from api.routes.alerts import alert_model
+from api.models import ALERT_JSON
 
 v1 = APIRouter(prefix="/api/v1", tags=["events"], responses=ERRORS)
 POLL_S = 1.0  # also the longest an event waits behind a transaction that commits out of order
@@ -76,15 +76,15 @@ async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -
                 found = await repo.alerts(
                     conn, repo.AlertFilter(ids=ids), caller.park, caller.plant, len(ids)
                 )
-                alerts = {a[0]: a for a in found}
+                alerts = {a.id: a for a in found}
                 plants = {(r[4], r[5]) for r in rows}
                 summaries = {p: await repo.open_alert_summary(conn, p[0], p[1]) for p in plants}
         for tx, eid, _kind, action, park, plant, alert_id in rows:
             txid, event_id = tx, eid
-            row = alerts.get(alert_id)
+            row = alerts.get(alert_id) if alert_id is not None else None
             if row is None:
                 continue  # the alert was deleted with its park
-            data = {"action": action, "alert": alert_model(row).model_dump(mode="json")}
+            data = {"action": action, "alert": ALERT_JSON.dump_python(row.public(), mode="json")}
             yield events.frame("alert", data, events.cursor(tx, eid))
             yield events.frame("plant", _plant(park, plant, summaries[(park, plant)]))
         if rows:
@@ -96,10 +96,10 @@ async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -
         await broadcaster.wait(POLL_S)
 
 
-def _plant(park: str, plant: str, summary: list[tuple[Any, ...]]) -> dict[str, object]:
+def _plant(park: str, plant: str, summary: list[repo.SeverityCount]) -> dict[str, object]:
     return {
         "park": park,
         "plant": plant,
-        "open_alerts": sum(int(r[3]) for r in summary),
-        "worst_severity": status.worst(str(r[2]) for r in summary),
+        "open_alerts": sum(r.count for r in summary),
+        "worst_severity": status.worst(r.severity for r in summary),
     }

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 from fastapi import APIRouter, Request
 
@@ -27,15 +25,15 @@ from ingest import parameters
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 
 
-def _park(row: tuple[Any, ...]) -> Park:
+def _park(row: repo.ParkRow) -> Park:
     return Park(
-        id=row[0],
-        name=row[1],
-        timezone=row[2],
-        industry=row[3],
-        config=row[4],
-        loaded_at=row[5],
-        plants=row[6],
+        id=row.id,
+        name=row.name,
+        timezone=row.timezone,
+        industry=row.industry,
+        config=row.config,
+        loaded_at=row.loaded_at,
+        plants=row.plants,
     )
 
 
@@ -85,7 +83,7 @@ async def list_plants(request: Request, caller: Caller, park: Id) -> list[Plant]
         if not await repo.parks(conn, park, None):
             raise not_found(f"park {park}")
         rows = await repo.plants(conn, park, caller.plant)
-    return [Plant(id=r[0], park=park, name=r[1], kind=r[2], points=r[3]) for r in rows]
+    return [Plant(id=r.id, park=park, name=r.name, kind=r.kind, points=r.points) for r in rows]
 
 
 @v1.get("/parks/{park}/plants/{plant}", response_model=Plant)
@@ -96,7 +94,7 @@ async def get_plant(request: Request, caller: Caller, park: Id, plant: Id) -> Pl
     if not rows:
         raise not_found(f"plant {park}/{plant}")
     r = rows[0]
-    return Plant(id=r[0], park=park, name=r[1], kind=r[2], points=r[3])
+    return Plant(id=r.id, park=park, name=r.name, kind=r.kind, points=r.points)
 
 
 @v1.get("/parks/{park}/plants/{plant}/points", response_model=list[Point])

@@ -12,11 +12,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg import AsyncConnection
 
 from api import charts, repo, reports, status
-from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant
+from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
+from api.routes.status import central_flows
+from compliance.models import CONCENTRATION_KINDS, EXCEEDANCE, SEVERITY_RANK
+from compliance.settings import RuleSettings
 from ingest import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
-FLOW = parameters.BY_CODE["flow"].id
+# A breach is a concentration alert (instant value, hourly or daily mean) at violation or above; a
+# warning (approaching the limit) is not one.
+BREACH_KINDS = sorted(CONCENTRATION_KINDS)
+BREACH_SEVERITIES = [s for s, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK["violation"]]
 Format = Annotated[Literal["json", "csv", "html"], Query(alias="format")]
 CONTENT: dict[int | str, dict[str, Any]] = {
     200: {
@@ -56,29 +62,31 @@ async def _report(
 ) -> Response:
     if not EARLIEST <= day <= datetime.now(UTC).date() + timedelta(days=1):
         raise HTTPException(422, f"day must be between {EARLIEST} and tomorrow")
+    settings = rule_settings(request)
     async with pool(request).connection() as conn:
         found = await repo.parks(conn, park, plant)
         if not found or (plant and not await repo.plants(conn, park, plant)):
             raise not_found(f"plant {park}/{plant}" if plant else f"park {park}")
-        _id, name, tz, _ind, config, _at, _n = found[0]
-        d0 = datetime.combine(day, time(), ZoneInfo(tz))
-        d1 = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(tz))
+        k = found[0]
+        d0 = datetime.combine(day, time(), ZoneInfo(k.timezone))
+        d1 = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(k.timezone))
         pts = [p for p in await repo.points(conn, park, plant) if p.active]
-        df = reports.frame(
-            pts, await repo.day_statistics(conn, park, plant, d0, d1), (d1 - d0).total_seconds()
+        judged = await repo.day_judgements(
+            conn, park, plant, d0, d1, BREACH_KINDS, BREACH_SEVERITIES, EXCEEDANCE
         )
-        df = reports.with_limits(
-            df, await repo.limits(conn, [p.id for p in pts], d0, d0 + timedelta(seconds=1))
-        )
+        stats = await repo.day_statistics(conn, park, plant, d0, d1)
+        df = reports.frame(pts, stats, judged, (d1 - d0).total_seconds())
+        lims = await repo.limits(conn, [p.id for p in pts], d0, d0 + timedelta(seconds=1))
+        df = reports.with_limits(df, lims, settings.min_valid_fraction)
         opened = await repo.alerts_opened(conn, park, plant, d0, d1)
-        reuse = await _reuse(conn, pts, config, d0, d1)
-        svgs = await _charts(conn, pts, df, d0, d1, tz) if fmt == "html" and one_plant else []
+        reuse = await _reuse(conn, pts, k, day, d0, d1, settings)
+        svgs = await _charts(conn, pts, df, d0, d1, k.timezone) if fmt == "html" and one_plant else []
     body = {
         "park": park,
-        "park_name": name,
+        "park_name": k.name,
         "plant": plant,
         "day": day.isoformat(),
-        "timezone": tz,
+        "timezone": k.timezone,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "summary": reports.summary(df, opened),
         "reuse": reuse,
@@ -98,20 +106,40 @@ async def _report(
 
 
 async def _reuse(
-    conn: AsyncConnection, pts: list[repo.PointRow], config: dict[str, Any], d0: datetime, d1: datetime
+    conn: AsyncConnection,
+    pts: list[repo.PointRow],
+    park: repo.ParkRow,
+    day: date,
+    d0: datetime,
+    d1: datetime,
+    settings: RuleSettings,
 ) -> dict[str, Any] | None:
-    kinds = {p.kind: p for p in pts if p.kind in ("central_outlet", "reuse_outlet")}
-    if len(kinds) < 2:
+    """The central plant's flows and reuse ratio. Once compliance has closed the day its stored figures
+    are the report's (``judged``: true); before that, the running figure by compliance's rule."""
+    kinds = {p.kind for p in pts}
+    if not {"central_outlet", "reuse_outlet"} <= kinds:
         return None
-    means = await repo.day_flow_means(conn, [p.id for p in kinds.values()], FLOW, d0, d1)
-    reuse, outflow = means.get(kinds["reuse_outlet"].id), means.get(kinds["central_outlet"].id)
-    target = config.get("reuse_target")
-    return {
-        "reuse_flow": reuse,
-        "outflow": outflow,
-        "ratio": status.reuse_ratio(reuse, outflow),
+    end = min(d1, datetime.now(UTC))
+    flows = await central_flows(conn, pts, d0, end, settings) if end > d0 else {}
+    stored = await repo.stored_report(conn, park.id, day) or {}
+    target = park.config.get("reuse_target", settings.reuse_target)
+    out: dict[str, Any] = {
+        "reuse_flow": _total(flows.get("reuse_outlet")),
+        "outflow": _total(flows.get("central_outlet")),
+        "ratio": status.reuse_ratio(
+            flows.get("reuse_outlet", []), flows.get("central_outlet", []), (end - d0).total_seconds()
+        ),
         "target": float(target) if isinstance(target, int | float) else None,
+        "judged": "reuse_ratio" in stored,
+        "mass_balance_gap": stored.get("mass_balance_gap"),
     }
+    if "reuse_ratio" in stored:
+        out["ratio"], out["target"] = stored["reuse_ratio"], stored.get("reuse_target", out["target"])
+    return out
+
+
+def _total(means: list[float | None] | None) -> float | None:
+    return None if not means or None in means else sum(m or 0.0 for m in means)
 
 
 async def _charts(

@@ -1,4 +1,5 @@
-"""Plant status (per point and parameter) and the park overview (one line per plant)."""
+"""Plant status (per point and parameter) and the park overview (one line per plant). Values are shown
+as compliance's rules take them; nothing here judges on its own."""
 
 from __future__ import annotations
 
@@ -10,22 +11,28 @@ from fastapi import APIRouter, Request
 from psycopg import AsyncConnection
 
 from api import repo, status
-from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant
+from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
 from api.models import CentralPlant, ParameterStatus, ParkOverview, PlantStatus, PlantSummary, PointStatus
-from api.routes.alerts import alert_model
+from compliance import engine, rules
+from compliance.models import ACTIVE_STATES, Limit
+from compliance.settings import RuleSettings
 from ingest import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id
+OPEN = ACTIVE_STATES
+_TICK = timedelta(seconds=1)
 
 
 @v1.get("/parks/{park}/plants/{plant}/status", response_model=PlantStatus)
 async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) -> PlantStatus:
     """Per point: online or offline and last seen; per parameter: the latest value with its flag, the
-    limit in force, the ratio to it and a level; the plant's open alerts and today's valid-data rate
+    limit in force, the ratio to it and its level as compliance judges it (invalid, implausible,
+    no_limit, ok, warning, violation, critical); the plant's open alerts and today's valid-data rate
     (valid values / expected values since park-local midnight)."""
     require_plant(caller, park, plant)
     now = datetime.now(UTC)
+    settings = rule_settings(request)
     async with pool(request).connection() as conn:
         plants = await repo.plants(conn, park, plant)
         if not plants:
@@ -34,15 +41,16 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         ids = [p.id for p in pts]
         tz = pts[0].timezone if pts else "Asia/Shanghai"
         day0, _ = status.local_day(now, tz)
-        latest = {(r[0], r[1]): r for r in await repo.latest_values(conn, ids)}
-        counts = {(r[0], r[1]): r for r in await repo.counts_since(conn, ids, day0)}
+        latest = {(r.point_id, r.parameter_id): r for r in await repo.latest_values(conn, ids)}
+        counts = {(r.point_id, r.parameter_id): r for r in await repo.counts_since(conn, ids, day0)}
         lims = {(x.point_id, x.parameter_id): x for x in await repo.limits(conn, ids, now, now + _TICK)}
         alerts = await repo.alerts(
             conn, repo.AlertFilter(park=park, plant=plant, states=OPEN), None, None, 500
         )
     by_point: dict[int, list[str]] = defaultdict(list)
     for a in alerts:
-        by_point[a[28]].append(a[6])
+        by_point[a.point_id].append(a.severity)
+    policy = engine.policy(settings)
     valid_total = expected_total = 0
     points = []
     for p in pts:
@@ -50,16 +58,16 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         for pid in sorted(p.parameters):
             got, lim, cnt = latest.get((p.id, pid)), lims.get((p.id, pid)), counts.get((p.id, pid))
             expected = status.expected_count(day0, now, p.interval_s)
-            valid = cnt[3] if cnt else 0
+            valid = cnt.valid if cnt else 0
             valid_total, expected_total = valid_total + valid, expected_total + expected
-            params.append(_parameter(pid, got, lim, status.valid_rate(valid, expected)))
-        seen = max((latest[(p.id, q)][2] for q in p.parameters if (p.id, q) in latest), default=None)
+            params.append(_parameter(pid, got, lim, status.valid_rate(valid, expected), policy))
+        seen = max((latest[(p.id, q)].time for q in p.parameters if (p.id, q) in latest), default=None)
         points.append(
             PointStatus(
                 point=p.code,
                 name=p.name,
                 kind=p.kind,
-                online=status.is_online(now, seen, p.interval_s, request.app.state.offline_k),
+                online=status.is_online(now, seen, p.interval_s, settings.offline_k),
                 last_seen=seen,
                 interval_s=p.interval_s,
                 parameters=params,
@@ -70,25 +78,32 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
     return PlantStatus(
         park=park,
         plant=plant,
-        name=plants[0][1],
-        kind=plants[0][2],
+        name=plants[0].name,
+        kind=plants[0].kind,
         timezone=tz,
         as_of=now,
         points=points,
-        open_alerts=[alert_model(a) for a in alerts],
+        open_alerts=[a.public() for a in alerts],
         valid_rate_today=status.valid_rate(valid_total, expected_total),
     )
 
 
-OPEN = ("open", "acknowledged")
-_TICK = timedelta(seconds=1)
+def _limit(lim: repo.LimitRow | None, unit: str) -> Limit | None:
+    """The stored limit as the compliance domain type the rules take."""
+    if lim is None:
+        return None
+    return Limit(lim.upper, lim.lower, unit, lim.source, None, True, lim.not_detected)
 
 
 def _parameter(
-    pid: int, got: tuple[Any, ...] | None, lim: repo.LimitRow | None, rate: float | None
+    pid: int,
+    got: repo.LatestRow | None,
+    lim: repo.LimitRow | None,
+    rate: float | None,
+    policy: rules.Policy,
 ) -> ParameterStatus:
     c = parameters.BY_ID[pid]
-    value, flag, t = (got[3], got[4], got[2]) if got else (None, None, None)
+    value, flag, t = (got.value, got.flag, got.time) if got else (None, None, None)
     upper, lower = (lim.upper, lim.lower) if lim else (None, None)
     return ParameterStatus(
         parameter=c.code,
@@ -99,7 +114,7 @@ def _parameter(
         limit_upper=upper,
         limit_lower=lower,
         ratio=status.ratio(value, upper),
-        level=status.level(value, flag, upper, lower),  # type: ignore[arg-type]
+        level=status.level(pid, value, flag, _limit(lim, c.unit), policy),
         valid_rate_today=rate,
     )
 
@@ -107,9 +122,11 @@ def _parameter(
 @v1.get("/parks/{park}/status", response_model=ParkOverview)
 async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverview:
     """One line per plant the caller may see: points online, last seen, open alerts and the worst open
-    severity; the central plant's inflow, outflow and reuse ratio today (park-local day)."""
+    severity; the central plant's inflow, outflow and reuse ratio so far today (park-local day), from
+    valid, plausible flows by compliance's rule."""
     require_park(caller, park)
     now = datetime.now(UTC)
+    settings = rule_settings(request)
     async with pool(request).connection() as conn:
         found = await repo.parks(conn, park, caller.plant)
         if not found:
@@ -117,60 +134,84 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
         plants = await repo.plants(conn, park, caller.plant)
         pts = [p for p in await repo.points(conn, park, caller.plant) if p.active]
         seen: dict[int, datetime] = {}
-        for pid, _q, t, _v, _f in await repo.latest_values(conn, [p.id for p in pts]):
-            seen[pid] = max(t, seen.get(pid, t))
+        for r in await repo.latest_values(conn, [p.id for p in pts]):
+            seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
         summary = await repo.open_alert_summary(conn, park, caller.plant)
-        central = await _central(conn, pts, found[0][4], now, found[0][2])
+        central = await _central(conn, pts, found[0].config, now, found[0].timezone, settings)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
-    for plant_id, _pt, severity, n in summary:
-        sev[plant_id].append(severity)
-        count[plant_id] += n
+    for s in summary:
+        sev[s.plant].append(s.severity)
+        count[s.plant] += s.count
     lines = []
-    for plant_id, name, kind, _n in plants:
-        mine = [p for p in pts if p.plant == plant_id]
+    for pl in plants:
+        mine = [p for p in pts if p.plant == pl.id]
         last = max((seen[p.id] for p in mine if p.id in seen), default=None)
         online = sum(
-            1
-            for p in mine
-            if status.is_online(now, seen.get(p.id), p.interval_s, request.app.state.offline_k)
+            1 for p in mine if status.is_online(now, seen.get(p.id), p.interval_s, settings.offline_k)
         )
         lines.append(
             PlantSummary(
-                plant=plant_id,
-                name=name,
-                kind=kind,
+                plant=pl.id,
+                name=pl.name,
+                kind=pl.kind,
                 points=len(mine),
                 online=online,
                 last_seen=last,
-                open_alerts=count[plant_id],
-                worst_severity=status.worst(sev[plant_id]),
+                open_alerts=count[pl.id],
+                worst_severity=status.worst(sev[pl.id]),
             )
         )
     return ParkOverview(
-        park=park, name=found[0][1], timezone=found[0][2], as_of=now, plants=lines, central=central
+        park=park, name=found[0].name, timezone=found[0].timezone, as_of=now, plants=lines, central=central
     )
+
+
+CENTRAL_KINDS = ("central_inlet", "central_outlet", "reuse_outlet")
 
 
 async def _central(
-    conn: AsyncConnection, pts: list[repo.PointRow], config: dict[str, Any], now: datetime, tz: str
+    conn: AsyncConnection,
+    pts: list[repo.PointRow],
+    config: dict[str, Any],
+    now: datetime,
+    tz: str,
+    settings: RuleSettings,
 ) -> CentralPlant | None:
-    kinds = {p.kind: p for p in pts if p.kind in ("central_inlet", "central_outlet", "reuse_outlet")}
-    if not kinds:
+    central = [p for p in pts if p.kind in CENTRAL_KINDS]
+    if not central:
         return None
     day0, _ = status.local_day(now, tz)
-    means = await repo.day_flow_means(conn, [p.id for p in kinds.values()], FLOW, day0, now)
+    flows = await central_flows(conn, central, day0, now, settings)
 
-    def flow(kind: str) -> float | None:
-        p = kinds.get(kind)
-        return means.get(p.id) if p else None
+    def total(kind: str) -> float | None:
+        means = flows.get(kind)
+        return None if not means or None in means else sum(m or 0.0 for m in means)
 
     target = config.get("reuse_target")
     return CentralPlant(
-        plant=next(iter(kinds.values())).plant,
-        inflow=flow("central_inlet"),
-        outflow=flow("central_outlet"),
-        reuse=flow("reuse_outlet"),
-        reuse_ratio=status.reuse_ratio(flow("reuse_outlet"), flow("central_outlet")),
+        plant=central[0].plant,
+        inflow=total("central_inlet"),
+        outflow=total("central_outlet"),
+        reuse=total("reuse_outlet"),
+        reuse_ratio=status.reuse_ratio(
+            flows.get("reuse_outlet", []), flows.get("central_outlet", []), (now - day0).total_seconds()
+        ),
         reuse_target=float(target) if isinstance(target, int | float) else None,
     )
+
+
+async def central_flows(
+    conn: AsyncConnection, pts: list[repo.PointRow], start: datetime, end: datetime, settings: RuleSettings
+) -> dict[str, list[float | None]]:
+    """Mean flow (L/s) of each central-plant point over [start, end), by kind: compliance's window mean
+    of valid, plausible values."""
+    central = [p for p in pts if p.kind in CENTRAL_KINDS and FLOW in p.parameters]
+    samples = await repo.series(conn, [p.id for p in central], FLOW, start, end)
+    out: dict[str, list[float | None]] = defaultdict(list)
+    for p in central:
+        res = rules.window_mean(
+            samples.get(p.id, []), start, end, p.interval_s, settings.min_valid_fraction, "flow"
+        )
+        out[p.kind].append(res.mean)
+    return out

@@ -145,3 +145,23 @@ def test_reuse_ratio_and_mass_balance() -> None:
     assert rules.volume_m3(10, 86400) == 864
     assert rules.mass_balance_gap(120, 100) == 0.2
     assert rules.mass_balance_gap(10, 0) is None
+
+
+def test_value_level_follows_the_real_time_rules() -> None:
+    pol = rules.Policy()
+    ph = lim(9.0, 6.0)
+    assert rules.value_level("ph", 0.0, "N", ph, pol) == "implausible"  # pH 0.00 flagged N: a bad probe
+    assert rules.value_level("ph", 5.5, "N", ph, pol) == "violation"
+    assert rules.value_level("ph", 5.5, "M", ph, pol) == "invalid"  # maintenance data never counts
+    assert rules.value_level("ph", 8.6, "S", ph, pol) == "ok"  # two-sided: no approaching tier
+    assert rules.value_level("ni", 0.42, "N", lim(0.5), pol) == "warning"
+    assert rules.value_level("ni", 6.0, "N", lim(0.5), pol) == "critical"
+    assert rules.value_level("ni", -1.0, "N", lim(0.5), pol) == "implausible"
+    assert rules.value_level("cod", 500.0, "N", None, pol) == "no_limit"
+
+
+def test_park_reuse_ratio_needs_every_volume() -> None:
+    assert rules.park_reuse_ratio([30.0, 10.0], [60.0]) == 0.4
+    assert rules.park_reuse_ratio([30.0, None], [60.0]) is None
+    assert rules.park_reuse_ratio([], [60.0]) is None
+    assert rules.park_reuse_ratio([0.0], [0.0]) is None
