@@ -86,3 +86,19 @@ def day_of_2005_frames(request: pytest.FixtureRequest) -> list[bytes]:
     if not HJ212_DAY.exists():
         pytest.skip(f"third-party data {HJ212_DAY} is not present (public, not shipped: see the README)")
     return real_frames()
+
+
+BSM1_HEADER = ("t", "Si", "Ss", "Xi", "Xs", "Xbh", "Xba", "Xp", "So", "Sno", "Snh", "Snd", "Xnd", "Salk", "Q")
+
+
+def write_bsm1(path: Path, steps: int) -> Path:
+    """A BSM1 influent file in the published layout (tab-separated, CR LF, t in days at 15-minute steps,
+    concentrations in g/m3, Q in m3/d) with made-up values, for replays without the public file."""
+    rows = ["\t".join(BSM1_HEADER)]
+    for k in range(steps):
+        q = 20_000 + 50 * (k % 96)
+        rows.append(
+            f"{k / 96:.6f}\t30\t{60 + k % 7}\t58.5\t224.4\t31.4\t0\t0\t0\t0\t{28 + k % 5}\t6.9\t10.6\t7\t{q}"
+        )
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode())
+    return path

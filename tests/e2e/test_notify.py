@@ -223,7 +223,12 @@ def test_an_alert_opened_while_muted_is_notified_once_when_the_mute_ends(
     # The NH3-N analyser at shop-02 has reported D (fault) for over half an hour (the fault hold):
     # an instrument-fault alert opens, and mutes the point's concentration alerts.
     t = datetime.now(UTC).replace(microsecond=0)
-    system.publish(park, "shop-02", "total", t - timedelta(minutes=31), {"nh3_n": 1.0}, {"nh3_n": "D"})
+    first = t - timedelta(minutes=31)
+    system.publish(park, "shop-02", "total", first, {"nh3_n": 1.0}, {"nh3_n": "D"})
+    # stored before the next one: two ingest workers may otherwise commit them out of order
+    path = f"/api/v1/parks/{park}/plants/shop-02/points/total/readings"
+    span = {"parameter": "nh3_n", "from_": first.isoformat(), "to": t.isoformat()}
+    system.wait_for(lambda: system.api_get(path, **span)["items"], message="first D reading stored")
     system.publish(park, "shop-02", "total", t - timedelta(seconds=2), {"nh3_n": 1.0}, {"nh3_n": "D"})
     system.wait_for(lambda: "instrument_fault/nh3_n" in active(), message="instrument fault")
     system.publish(park, "shop-02", "total", t - timedelta(seconds=1), {"cod": 150})
