@@ -81,21 +81,63 @@ def render(snapshot: dict[str, list[Row]]) -> str:
             [({}, snapshot["outbox"][0][0])],
         ),
     ]
-    jobs = sorted(snapshot["jobs"], key=lambda r: str(r[0]))
-    out.append(
+    out.extend(_jobs(sorted(snapshot["jobs"], key=lambda r: str(r[0]))))
+    out.extend(_components(snapshot))
+    return "\n".join(out) + "\n"
+
+
+def _jobs(jobs: list[Row]) -> list[str]:
+    return [
         _family(
             "outfall_job_last_start_timestamp_seconds",
             "gauge",
             "last start of each scheduled job",
-            [({"job": j}, s or 0) for j, s, _f, _ok in jobs],
-        )
-    )
-    out.append(
+            [({"job": j}, s or 0) for j, s, _f, _ok, _last in jobs],
+        ),
         _family(
             "outfall_job_last_success",
             "gauge",
             "1 if the job's last run succeeded, 0 if it failed",
-            [({"job": j}, 1 if ok else 0) for j, _s, f, ok in jobs if f is not None],
-        )
-    )
-    return "\n".join(out) + "\n"
+            [({"job": j}, 1 if ok else 0) for j, _s, f, ok, _last in jobs if f is not None],
+        ),
+        _family(
+            "outfall_job_last_success_timestamp_seconds",
+            "gauge",
+            "last successful run of each scheduled job (compare with its period)",
+            [({"job": j}, last) for j, _s, _f, _ok, last in jobs if last is not None],
+        ),
+    ]
+
+
+def _components(snapshot: dict[str, list[Row]]) -> list[str]:
+    beats = sorted(snapshot["components"], key=lambda r: str(r[0]))
+    return [
+        _family(
+            "outfall_component_heartbeat_age_seconds",
+            "gauge",
+            "seconds since each process last beat (ingest, hj212, compliance)",
+            [({"name": n, "kind": k}, age) for n, k, age, _l, _c in beats],
+        ),
+        _family(
+            "outfall_compliance_leader",
+            "gauge",
+            "1 for the compliance instance that leads (scheduler and real-time consumer)",
+            [({"name": n}, 1 if lead else 0) for n, k, _a, lead, _c in beats if k == "compliance"],
+        ),
+        _family(
+            "outfall_compliance_consumer_alive",
+            "gauge",
+            "1 when the leader's real-time consumer thread is alive",
+            [
+                ({"name": n}, 1 if alive else 0)
+                for n, k, _a, lead, alive in beats
+                if k == "compliance" and lead
+            ],
+        ),
+        _family(
+            "outfall_rules_set_aside",
+            "gauge",
+            "inbox rows the rules could not judge, kept with their reason",
+            [({}, snapshot["set_aside"][0][0])],
+        ),
+    ]

@@ -526,9 +526,13 @@ async def metrics_snapshot(conn: AsyncConnection) -> dict[str, list[Row]]:
         " FROM compliance_inbox",
         "alerts": "SELECT severity, state, count(*) FROM alerts"
         " WHERE state IN ('open', 'acknowledged') GROUP BY 1, 2",
-        "jobs": "SELECT name, extract(epoch FROM started_at), extract(epoch FROM finished_at), ok"
-        " FROM compliance_job_runs",
+        "jobs": "SELECT name, extract(epoch FROM started_at), extract(epoch FROM finished_at), ok,"
+        " extract(epoch FROM last_ok_at) FROM compliance_job_runs",
         "outbox": "SELECT count(*) FROM notify_deliveries WHERE delivered_at IS NULL",
+        "set_aside": "SELECT count(*) FROM compliance_set_aside",
+        "components": "SELECT name, kind, extract(epoch FROM now() - beat_at),"
+        " coalesce((detail->>'leader')::boolean, false), coalesce((detail->>'consumer')::boolean, false)"
+        " FROM component_heartbeats",
     }
     out: dict[str, list[Row]] = {}
     for key, sql in queries.items():

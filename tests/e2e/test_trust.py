@@ -147,3 +147,23 @@ def test_healthz_turns_red_when_a_component_stops(system: System) -> None:
     finally:
         system.start_process("ingest-2")
     system.wait_for(system.healthy, timeout=30, message="/healthz 200 again")
+
+
+def test_metrics_report_every_component(system: System) -> None:
+    text = httpx.get(system.api_url + "/metrics", timeout=10).text
+    lines = text.splitlines()
+    leaders = [line for line in lines if line.startswith("outfall_compliance_leader{")]
+    assert sorted(line.rsplit(" ", 1)[1] for line in leaders) == ["0", "1"]  # a leader and a standby
+    assert any(
+        line.startswith("outfall_compliance_consumer_alive{") and line.endswith(" 1") for line in lines
+    )
+    beats = {
+        line.split('name="')[1].split('"')[0]
+        for line in lines
+        if line.startswith("outfall_component_heartbeat")
+    }
+    assert {"outfall-ingest-1", "outfall-ingest-2", "compliance-1", "compliance-2"} <= beats
+    assert any(
+        line.startswith('outfall_job_last_success_timestamp_seconds{job="offline_sweep"}') for line in lines
+    )
+    assert "outfall_rules_backlog " in text and "outfall_rules_lag_seconds " in text
