@@ -49,6 +49,9 @@ class Job:
     schedule: dict[str, int | str]  # APScheduler trigger arguments
     description: str
     fn: JobFn
+    # False: ``run`` wraps ``fn`` in one transaction. True: ``fn`` gets an autocommit connection and
+    # opens its own short transactions (a job that waits on the network between database steps).
+    owns_transactions: bool = False
 
 
 def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
@@ -244,9 +247,9 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
-    grouped = notify.group_pending(conn, now, ctx.runtime.notify_group_s)
-    sent, failed = notify.send_due(conn, now, ctx)
-    return f"{grouped} messages grouped, {sent} sent, {failed} failed"
+    """Owns its transactions: group, claim, send with none open, record each outcome."""
+    t = notify.deliver(conn, ctx, now)
+    return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 
 def retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
@@ -298,6 +301,7 @@ JOBS: tuple[Job, ...] = (
         {"seconds": 5},
         "group the outbox per plant and deliver webhooks/e-mail",
         deliver,
+        owns_transactions=True,
     ),
     Job(
         "retention",
@@ -327,15 +331,19 @@ def period_s(job: Job, runtime: RuntimeSettings) -> float:
 
 
 def run(conninfo: str, ctx: Context, name: str, now: datetime | None = None, park: str | None = None) -> str:
-    """Run one job in its own transaction and record the run."""
+    """Run one job in its own transaction (or, for a job that owns its transactions, with none open)
+    and record the run."""
     job = BY_NAME[name]
     when = now or datetime.now(UTC)
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         with conn.transaction():
             repo.job_started(conn, name, when)
         try:
-            with conn.transaction():
+            if job.owns_transactions:
                 detail = job.fn(conn, ctx, when, park)
+            else:
+                with conn.transaction():
+                    detail = job.fn(conn, ctx, when, park)
         except Exception as exc:
             with conn.transaction():
                 repo.job_finished(conn, name, False, f"{type(exc).__name__}: {exc}")

@@ -6,8 +6,9 @@ Subscriptions live in the park file's config:
       - {name: officers, webhook: "https://example.org/hook", min_severity: violation}
       - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning}
 
-Delivery is at-least-once: a crash after sending but before the commit sends again, so every message
-carries X-Outfall-Delivery (a stable id) for the receiver to drop a repeat.
+Delivery is at-least-once: a crash after sending but before the outcome is recorded sends again when
+the claim's lease ends, so every message carries X-Outfall-Delivery (a stable id) for the receiver to
+drop a repeat. No transaction is open while a message is sent (see ``deliver``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import hashlib
 import hmac
 import logging
 import smtplib
+import time
 import urllib.request
 from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -94,28 +97,78 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
                 "alerts": [_alert_json(views[r.alert_id], r.event) for r in chosen],
             }
             ids = [r.id for r in chosen]
-            repo.insert_delivery(conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload)
+            repo.insert_delivery(
+                conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload, now
+            )
             made += 1
         repo.mark_grouped(conn, [r.id for r in group])
     return made
 
 
-def send_due(conn: psycopg.Connection, now: datetime, ctx: Context) -> tuple[int, int]:
-    sent = failed = 0
-    for d in repo.due_deliveries(conn, now):
-        try:
-            if d.channel == "webhook":
-                _post(d, ctx)
-            else:
-                _mail(d, ctx)
-        except Exception as exc:  # any failure is retried later; the error is kept on the row
-            failed += 1
-            log.warning("delivery %d to %s failed (attempt %d): %s", d.id, d.target, d.attempts + 1, exc)
-            repo.delivery_failed(conn, d.id, now + backoff(d.attempts), f"{type(exc).__name__}: {exc}")
-            continue
-        repo.delivery_done(conn, d.id)
-        sent += 1
-    return sent, failed
+# Sends in flight at once: one receiver that never answers holds one sender for its timeout, not the
+# others. A run keeps grouping and claiming new work for RUN_BUDGET_S while sends are in flight.
+SENDERS = 8
+RUN_BUDGET_S = 60.0
+POLL_S = 0.5
+
+
+@dataclass
+class Tally:
+    grouped: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+def deliver(conn: psycopg.Connection, ctx: Context, now: datetime) -> Tally:
+    """Group, claim, send and record, each database step in its own short transaction on ``conn``
+    (autocommit) and every send with no transaction open: a receiver that hangs holds one sender
+    thread, never a database lock or snapshot that other writers or the live event stream wait on."""
+    start = time.monotonic()
+    tally = Tally()
+    inflight: dict[Future[None], repo.Delivery] = {}
+    with ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send") as pool:
+        while True:
+            elapsed = time.monotonic() - start
+            at = now + timedelta(seconds=elapsed)
+            if elapsed < RUN_BUDGET_S:
+                with conn.transaction():
+                    tally.grouped += group_pending(conn, at, ctx.runtime.notify_group_s)
+                with conn.transaction():
+                    claimed = repo.claim_deliveries(conn, at, at + lease(ctx), SENDERS - len(inflight))
+                inflight.update({pool.submit(_send, d, ctx): d for d in claimed})
+            if not inflight:
+                return tally
+            done, _ = wait(inflight, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished = now + timedelta(seconds=time.monotonic() - start)
+                ok = _record(conn, inflight.pop(future), future.exception(), finished)
+                tally.sent += ok
+                tally.failed += not ok
+
+
+def lease(ctx: Context) -> timedelta:
+    """How long a claimed delivery is left alone: longer than one send can take (connect and answer
+    each wait up to the timeout), so only a crashed sender's delivery is taken again."""
+    return timedelta(seconds=2 * max(ctx.webhook.timeout_s, ctx.smtp.timeout_s) + 30)
+
+
+def _send(d: repo.Delivery, ctx: Context) -> None:
+    if d.channel == "webhook":
+        _post(d, ctx)
+    else:
+        _mail(d, ctx)
+
+
+def _record(conn: psycopg.Connection, d: repo.Delivery, exc: BaseException | None, at: datetime) -> bool:
+    """One delivery's outcome, in its own transaction. Any failure is retried after a backoff; the
+    error is kept on the row."""
+    with conn.transaction():
+        if exc is None:
+            repo.delivery_done(conn, d.id)
+            return True
+        log.warning("delivery %d to %s failed (attempt %d): %s", d.id, d.target, d.attempts, exc)
+        repo.delivery_failed(conn, d.id, at + backoff(d.attempts - 1), f"{type(exc).__name__}: {exc}")
+        return False
 
 
 def _post(d: repo.Delivery, ctx: Context) -> None:

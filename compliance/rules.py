@@ -1,6 +1,6 @@
 """The rules: pure functions of typed inputs. Callers load the data and write the outcome.
 
-Only N and S values are valid (HJ 212 flags, standards.md §a.9); M and C (maintenance, calibration) and
+Only N and S values are valid (HJ 212-2017 §6.3.3 Table 8 data flags); M and C (maintenance, calibration) and
 the fault flags never count as breaches. Values outside the parameter's physically plausible range are
 suspect and never judged against a limit.
 """

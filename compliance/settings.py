@@ -17,7 +17,7 @@ class RuleSettings(BaseSettings):
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)  # >= 80 % of the limit: warning
     clear_fraction: float = Field(default=0.9, gt=0, le=1)  # hysteresis: clear below 90 % of the limit
     clear_hold_s: float = Field(default=300, ge=0)  # ... held this long before resolving
-    # ASSUMPTION pending HJ 356-2019 §7 (standards.md §b.2): share of expected values needed for a mean.
+    # ASSUMPTION pending HJ 356-2019 §7 (data validity): share of expected values needed for a mean.
     min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
     offline_k: float = Field(default=5, gt=1)  # offline after k x the point's expected interval
     fault_hold_s: float = Field(default=1800, ge=0)  # D/B/F held this long: instrument fault

@@ -3,7 +3,7 @@
     ##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n
 
 ``##``, the 4-digit length of the data segment, the data segment, its CRC as 4 hex digits, CR LF
-(standards.md §a.1). ``decode`` is pure and total over bytes: it returns a ``Frame`` or raises
+(HJ 212-2017 §6.3.1). ``decode`` is pure and total over bytes: it returns a ``Frame`` or raises
 ``HJ212Error`` with a reason a person understands; no other exception escapes it. What real 2005-era
 loggers send is tolerated: QN and Flag missing, header fields in any order, 17-digit DataTime (with
 milliseconds), lower-case CRC, a trailing ``;`` before the closing ``&&``. Unknown header and CP fields
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from ingest import parameters
 
-MAX_DATA = 1024  # characters in the data segment (standards.md §a.1)
+MAX_DATA = 1024  # characters in the data segment (HJ 212-2017 §6.3.1, the packet layout)
 MAX_FRAME = 2 + 4 + MAX_DATA + 4 + 2
 HEADER_KEYS = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
 # Factor fields whose values are numbers (Table 4 plus SBxxx-RS/RT and the 2005 alarm value).

@@ -13,7 +13,7 @@ DischargeMode = Literal["direct", "indirect"]
 Industry = Literal["electroplating", "dyeing", "mixed"]
 PlantKind = Literal["enterprise", "central_plant"]
 
-# HJ 212-2017 Table 8 data flags. Only N and S are valid for compliance (standards.md §a.9).
+# HJ 212-2017 Table 8 data flags. Only N and S are valid for compliance.
 FLAGS = frozenset("NFMSDCTB")
 VALID_FLAGS = frozenset("NS")
 

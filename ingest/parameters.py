@@ -1,6 +1,6 @@
 """The parameter catalogue: canonical codes, HJ 212 codes, units and plausible ranges.
 
-Codes and default units follow HJ 212-2017 Table B.1 (standards.md §a.11). ``unit`` is the unit readings
+Codes and default units follow HJ 212-2017 Table B.1 (quoting HJ 525-2009). ``unit`` is the unit readings
 are stored in (the unit the discharge standards print their limits in); ``hj212_unit`` is the HJ 212
 default instrument unit, which is what a point reports in unless its park file says otherwise.
 Parameters without an HJ 212 code (Table B.1 is extensible) carry ``None`` there.
@@ -77,7 +77,7 @@ CATALOGUE: tuple[Parameter, ...] = (
     _p(32, "chloride", "氯化物", "chloride", "w21022", "090", "mg/L", "mg/L", 0, 100_000),
     _p(33, "oil", "石油类", "petroleum oils", "w22001", "080", "mg/L", "mg/L", 0, 5_000),
     _p(34, "phenol", "挥发酚", "volatile phenol", "w23002", "110", "mg/L", "mg/L", 0, 1_000),
-    # No HJ 212 code in Table B.1 (standards.md §a.11): platform codes only.
+    # No HJ 212 code in Table B.1 (HJ 212-2017 Table B.1): platform codes only.
     _p(35, "al", "总铝", "total aluminium", None, None, "mg/L", "mg/L", 0, 5_000),
     _p(36, "sb", "总锑", "total antimony", None, None, "mg/L", "mg/L", 0, 100),
     _p(37, "aniline", "苯胺类", "aniline compounds", None, None, "mg/L", "mg/L", 0, 1_000),

@@ -1,7 +1,7 @@
 """Unit conversion from an instrument's unit to the catalogue unit a reading is stored in.
 
 Small and explicit on purpose: the units that water monitors report are few, and a wrong factor here
-(µg/L read as mg/L) makes a compliant outlet look 1000x over its limit (standards.md §0.4).
+(µg/L read as mg/L) makes a compliant outlet look 1000x over its limit (HJ 212-2017 Table B.1 default units).
 """
 
 from __future__ import annotations

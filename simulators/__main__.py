@@ -79,7 +79,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         metavar=("SOURCE", "PATH"),
         default=None,
         help=f"replay real data instead of simulating: {' | '.join(replay.SOURCES)} [PATH]"
-        " (hj212-file needs PATH; the others default to ../shared/data)",
+        " (the data sets are public, not shipped: see the README's Replays section)",
+    )
+    p.add_argument(
+        "--replay-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the file to replay (hj212-file needs one; uci and bsm1-* fall back to"
+        " $OUTFALL_SHARED_DATA or shared/data beside the project)",
     )
     p.add_argument("--protocol", choices=("json", "hj212"), default="json", help="wire format (default json)")
     p.add_argument(

@@ -2,7 +2,7 @@
 
 A real logger uploads real-time values (CN 2011) at the instrument interval and, from the values it has
 sent, its own minute (2051) and hourly (2061) records: per factor Min/Avg/Max and Cou, DataTime = the
-start of the interval in park-local time (standards.md §a.8, §a.10). ``LoggerStream`` turns the
+start of the interval in park-local time (HJ 212-2017 Table 4; Annex D.1). ``LoggerStream`` turns the
 simulator's real-time frames into that upload sequence and stamps each frame as a TCP logger sends it:
 Flag asks for a reply (5 for 2017, 1 for 2005) and every frame gets its own QN, so a 9014 names exactly
 one upload. ``answer_history`` is its answer to the platform's back-fill request (补传).

@@ -82,7 +82,7 @@ def sample_park(name: str) -> Path:
 
 def make_plan(args: argparse.Namespace) -> Plan:
     scen = _scenario(args.scenario)
-    source, path = _replay_args(args.replay)
+    source, path = _replay_args(args.replay, getattr(args, "replay_file", None))
     if source and scen:
         raise ValueError("use --scenario or --replay, not both")
     default = REPLAY_PARK.get(source, "dyeing") if source else "electroplating"
@@ -115,12 +115,16 @@ def _scenario(path: Path | None) -> scenario.Scenario | None:
     return scenario.parse(path.read_text(encoding="utf-8"), str(path))
 
 
-def _replay_args(values: list[str] | None) -> tuple[str | None, Path | None]:
+def _replay_args(values: list[str] | None, file: Path | None) -> tuple[str | None, Path | None]:
     if not values:
+        if file is not None:
+            raise ValueError("--replay-file needs --replay SOURCE")
         return None, None
     if len(values) > 2 or values[0] not in replay.SOURCES:
         raise ValueError(f"--replay takes one of {', '.join(replay.SOURCES)} and an optional PATH")
-    return values[0], Path(values[1]) if len(values) == 2 else None
+    if len(values) == 2 and file is not None:
+        raise ValueError("give the replay's file once: --replay SOURCE PATH or --replay-file PATH")
+    return values[0], Path(values[1]) if len(values) == 2 else file
 
 
 def _replay_plan(
@@ -141,6 +145,9 @@ def _replay_plan(
     ]
     if loaded.skipped:
         extra.append(f"not sent      : {dict(loaded.skipped)} (not measured at the target point)")
+    if loaded.bad_lines:
+        where = "; ".join(f"line {n}: {reason}" for n, reason in loaded.first_bad)
+        extra.append(f"bad lines     : {loaded.bad_lines} not replayed (first: {where})")
 
     def truth() -> dict[str, Any]:
         return {
@@ -151,6 +158,8 @@ def _replay_plan(
             "readings": loaded.readings,
             "messages": len(loaded.records),
             "skipped": dict(loaded.skipped),
+            "bad_lines": loaded.bad_lines,
+            "first_bad_lines": [{"line": n, "reason": reason} for n, reason in loaded.first_bad],
         }
 
     label = f"replay {source} into park {spec.id}"

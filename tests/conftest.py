@@ -25,6 +25,8 @@ from ingest.worker import IngestWorker
 from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
 
+pytest_plugins = ("tests.realdata",)  # fixtures of third-party data and their stand-ins
+
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:

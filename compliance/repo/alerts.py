@@ -148,13 +148,25 @@ def append_audit(conn: psycopg.Connection, alert_id: int, e: AuditEntry) -> None
 
 
 def enqueue_notification(conn: psycopg.Connection, alert_id: int, event: str) -> None:
-    """The transactional outbox: this row commits (or not) together with the alert change."""
+    """The transactional outbox: this row commits (or not) together with the alert change. A muted
+    alert's change is withheld, and the audit log says so: when the mute ends while the alert is still
+    active, ``sync_inhibition`` notifies it then (once)."""
+    row = conn.execute("SELECT muted FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    if row is None:
+        return
+    if row[0] is not None:
+        note = f"{event} not notified: muted ({row[0]})"
+        append_audit(conn, alert_id, AuditEntry(WITHHELD, "compliance", None, None, note, {"event": event}))
+        return
     conn.execute(
         "INSERT INTO notify_outbox (alert_id, event, park_id, plant_id, severity)"
-        " SELECT id, %s, park_id, plant_id, severity FROM alerts WHERE id = %s AND muted IS NULL",
+        " SELECT id, %s, park_id, plant_id, severity FROM alerts WHERE id = %s",
         (event, alert_id),
     )
     conn.execute("UPDATE alerts SET last_notified_at = clock_timestamp() WHERE id = %s", (alert_id,))
+
+
+WITHHELD = "notification_withheld"  # audit action: a change of a muted alert, not sent
 
 
 def announce(conn: psycopg.Connection, alert_id: int) -> None:
@@ -261,12 +273,13 @@ def insert_delivery(
     plant_id: str,
     outbox_ids: Sequence[int],
     payload: dict[str, object],
+    due: datetime,
 ) -> None:
     conn.execute(
         "INSERT INTO notify_deliveries (subscription, channel, target, park_id, plant_id,"
-        " outbox_ids, payload)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode()),
+        " outbox_ids, payload, next_attempt_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode(), due),
     )
 
 
@@ -276,32 +289,37 @@ class Delivery:
     channel: str
     target: str
     payload: dict[str, object]
-    attempts: int
+    attempts: int  # including the attempt this claim is for
 
 
-def due_deliveries(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[Delivery]:
+def claim_deliveries(
+    conn: psycopg.Connection, now: datetime, lease_until: datetime, limit: int
+) -> list[Delivery]:
+    """Take due deliveries for sending outside any transaction: the claim counts the attempt and
+    leases the row until ``lease_until``, so no other run (or leader) sends it meanwhile, and a crash
+    before the outcome is recorded retries it when the lease ends."""
     return [
         Delivery(*r)
         for r in conn.execute(
-            "SELECT id, channel, target, payload, attempts FROM notify_deliveries WHERE delivered_at IS NULL"
-            " AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            (now, limit),
+            "UPDATE notify_deliveries d SET attempts = d.attempts + 1, next_attempt_at = %s"
+            " FROM (SELECT id FROM notify_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= %s"
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) due"
+            " WHERE d.id = due.id RETURNING d.id, d.channel, d.target, d.payload, d.attempts",
+            (lease_until, now, limit),
         )
     ]
 
 
 def delivery_done(conn: psycopg.Connection, delivery_id: int) -> None:
     conn.execute(
-        "UPDATE notify_deliveries SET delivered_at = clock_timestamp(), attempts = attempts + 1,"
-        " last_error = NULL WHERE id = %s",
+        "UPDATE notify_deliveries SET delivered_at = clock_timestamp(), last_error = NULL WHERE id = %s",
         (delivery_id,),
     )
 
 
 def delivery_failed(conn: psycopg.Connection, delivery_id: int, retry_at: datetime, error: str) -> None:
     conn.execute(
-        "UPDATE notify_deliveries SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s"
-        " WHERE id = %s",
+        "UPDATE notify_deliveries SET next_attempt_at = %s, last_error = %s WHERE id = %s",
         (retry_at, error[:500], delivery_id),
     )
 
@@ -351,13 +369,35 @@ def sync_inhibition(
 ) -> None:
     """Mute the point's open concentration alerts while an offline or instrument-fault alert is open
     there, and unmute them when none is (Alertmanager's inhibition, applied to alerts already open too).
-    Other mute reasons are left alone."""
-    conn.execute(
-        "UPDATE alerts a SET muted = CASE WHEN EXISTS (SELECT 1 FROM alerts s WHERE s.point_id = a.point_id"
-        "  AND s.state IN ('open', 'acknowledged') AND s.kind = ANY(%(inhibiting)s)) THEN 'inhibited' END,"
-        " updated_at = clock_timestamp()"
-        " WHERE a.point_id = %(point)s AND a.state IN ('open', 'acknowledged')"
-        " AND a.kind = ANY(%(inhibited)s)"
-        " AND (a.muted IS NULL OR a.muted = 'inhibited')",
-        {"point": point_id, "inhibiting": list(inhibiting), "inhibited": list(inhibited)},
-    )
+    Other mute reasons are left alone. Each mute and unmute is audited; an alert whose notification was
+    withheld while muted and that is still active when the mute ends is notified now, once."""
+    changed = conn.execute(
+        "WITH cur AS (SELECT id, muted FROM alerts WHERE point_id = %(point)s"
+        "  AND state IN ('open', 'acknowledged') AND kind = ANY(%(inhibited)s)"
+        "  AND (muted IS NULL OR muted = 'inhibited') FOR UPDATE),"
+        " upd AS (UPDATE alerts a SET muted = CASE WHEN EXISTS (SELECT 1 FROM alerts s"
+        "  WHERE s.point_id = a.point_id AND s.state IN ('open', 'acknowledged')"
+        "  AND s.kind = ANY(%(inhibiting)s))"
+        "  THEN 'inhibited' END, updated_at = clock_timestamp() FROM cur WHERE a.id = cur.id"
+        "  RETURNING a.id, a.state, a.muted, cur.muted AS was, a.last_notified_at)"
+        " SELECT upd.id, upd.state, upd.muted, EXISTS (SELECT 1 FROM alert_audit w WHERE w.alert_id = upd.id"
+        "  AND w.action = %(withheld)s AND w.at > coalesce(upd.last_notified_at, '-infinity'))"
+        " FROM upd WHERE upd.muted IS DISTINCT FROM upd.was ORDER BY upd.id",
+        {
+            "point": point_id,
+            "inhibiting": list(inhibiting),
+            "inhibited": list(inhibited),
+            "withheld": WITHHELD,
+        },
+    ).fetchall()
+    for alert_id, state, muted, missed in changed:
+        if muted is not None:
+            note = "muted: an offline or instrument-fault alert is open at the point"
+            append_audit(conn, alert_id, AuditEntry("mute", "compliance", state, state, note))
+            continue
+        note = "unmuted: no offline or instrument-fault alert open at the point any more" + (
+            "; still active, so notified now (its notification was withheld while muted)" if missed else ""
+        )
+        append_audit(conn, alert_id, AuditEntry("unmute", "compliance", state, state, note))
+        if missed:
+            enqueue_notification(conn, alert_id, "unmuted")

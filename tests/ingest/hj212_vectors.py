@@ -1,10 +1,12 @@
-"""HJ 212 test vectors of standards.md §a.5, as complete frames (without the trailing CR LF).
+"""HJ 212 test vectors, as complete frames (without the trailing CR LF).
 
-Sources are public test data (frames only), listed in standards.md §a.5 and its source list:
-V1 the standard's Annex A example [S1]; V2 hupengwu/fox-edge-server-protocol TestPduEntity.java @1f856c2e;
+Sources are public test data (frames only), GitHub repositories at the commits given:
+V1 the HJ 212-2017 Annex A example (text: 1249993110/IceCoffee.HJ212 docs/ @510537c8);
+V2 hupengwu/fox-edge-server-protocol TestPduEntity.java @1f856c2e;
 V3-V7 xiaoyao9184/hj-t212-parser @409d9a85 (Apache-2.0); V8 1249993110/IceCoffee.HJ212 Test/Program.cs
 @45d3d9a5; V9, N1, N3, N4 and SAMPLE[4]/[5] guocay/hj212-protocol ApplicationTest.java @ac6f3806;
-V10 flash520/hj212 parse_test.go @8e78acbf; V11 [S7]; R1-R3 computed from Annex C data segments.
+V10 flash520/hj212 parse_test.go @8e78acbf; V11 the 9011 reply (CRC 2a80) seen in public HJ 212 code,
+recomputed; R1-R3 computed from Annex C data segments.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The HJ 212 codec: the vectors of standards.md §a.5, the real 2005 traffic file, round trips and fuzzing."""
+"""The HJ 212 codec: the public test vectors (tests/ingest/hj212_vectors.py), 2005-edition traffic in the
+field's style (our fixture, and the real file when present), round trips and fuzzing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import io
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -16,13 +16,9 @@ from hypothesis import strategies as st
 
 from ingest import hj212, hj212_cli
 from tests.ingest.hj212_vectors import BAD_CRC, VALID
+from tests.realdata import HJ212_DAY, SENTINEL, field_2005_frames, needs, real_frames
 
-REAL_FILE = Path(__file__).resolve().parents[3] / "shared/data/hj212_2005_water_hourly_daily_2016-08-24.h212"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def real_frames() -> list[bytes]:
-    return [line for line in REAL_FILE.read_bytes().split(b"\r\n") if line]
 
 
 def _modbus(data: bytes) -> int:
@@ -143,13 +139,34 @@ def test_bad_frames_raise_the_typed_error_with_a_reason(raw, reason):
     assert reason in err.value.reason
 
 
-def test_every_frame_of_the_real_2005_file_decodes():
-    frames = [hj212.decode(raw) for raw in real_frames()]
-    assert len(frames) == 3675
+def test_every_frame_of_a_2005_day_decodes(day_of_2005_frames):
+    frames = [hj212.decode(raw) for raw in day_of_2005_frames]
     assert {f.cn for f in frames} == {"2061", "2031"}
     assert {f.edition for f in frames} == {"2005"}
+    assert {f.qn for f in frames} == {None} or HJ212_DAY.exists()
+    assert {len(f.data_time or "") for f in frames} >= {17}
 
 
+def test_field_style_2005_quirks_decode_as_the_real_ones_do():
+    frames = field_2005_frames()
+    first = hj212.decode(frames[0])
+    assert (first.cn, first.mn, first.data_time) == ("2061", "LD130103000186", "20160824000000000")
+    assert (first.qn, first.flag) == (None, None)
+    assert first.factors["B01"]["Cou"] == pytest.approx(first.factors["B01"]["Avg"] * 3.6, rel=1e-3)
+    broken = next(hj212.decode(f) for f in frames if b"MN=LD130105000375" in f and b"-6805646" in f)
+    assert broken.factors["011"]["Min"] == pytest.approx(SENTINEL)  # kept, judged elsewhere
+    repeated = next(hj212.decode(f) for f in frames if f.count(b"B01-Cou") > 1)
+    assert repeated.repeated == ("B01",) * len(repeated.repeated) and repeated.repeated
+    assert repeated.factors["B01"]["Min"] == pytest.approx(20 + 2 - 1 + 0.7)  # the first item counts
+
+
+def test_the_real_2005_file_has_every_frame():
+    if not HJ212_DAY.exists():
+        pytest.skip(f"third-party data {HJ212_DAY} is not present (public, not shipped: see the README)")
+    assert len(real_frames()) == 3675
+
+
+@needs(HJ212_DAY)
 def test_spot_checked_real_frames():
     frames = real_frames()
     first = hj212.decode(frames[0])
@@ -206,9 +223,16 @@ def test_random_bytes_never_raise_anything_but_the_codec_error(raw):
         assert raw.startswith(b"##") and frame.mn
 
 
+_SEEDS = (
+    (real_frames()[:200] if HJ212_DAY.exists() else [])
+    + field_2005_frames()
+    + [v.encode() for v in VALID.values()]
+)
+
+
 @st.composite
 def _mutated(draw):
-    frame = bytearray(draw(st.sampled_from(real_frames()[:200] + [v.encode() for v in VALID.values()])))
+    frame = bytearray(draw(st.sampled_from(_SEEDS)))
     for _ in range(draw(st.integers(1, 4))):
         op, at = (
             draw(st.sampled_from(["flip", "cut", "insert", "delete"])),

@@ -14,7 +14,6 @@ import pytest
 from ingest import hj212, parameters
 from tests.ingest.gateway_support import RunningGateway, nothing_more, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, park_yaml, readings, statistics
-from tests.ingest.test_hj212_codec import real_frames
 from tests.support import wait_for
 
 
@@ -276,14 +275,14 @@ def test_split_packets_are_stored_whole(db, hj_park, start_gateway):
     assert {r[2] for r in rows} == {datetime(2026, 3, 1, 0, 0, tzinfo=UTC)}
 
 
-def test_replay_of_the_real_2005_file_stores_every_record_once(db, make_park, start_gateway):
+def test_replay_of_a_2005_day_stores_every_record_once(db, make_park, start_gateway, day_of_2005_frames):
     # Fresh MNs (MNs are unique across the database): same frames, re-framed with a new MN and CRC.
-    originals = [hj212.decode(raw) for raw in real_frames()]
+    originals = [hj212.decode(raw) for raw in day_of_2005_frames]
     fresh = {mn: new_mn()[:14] for mn in sorted({f.mn for f in originals})}
     measured = ["flow", "cod", "nh3_n", "cr_total", "bod5", "ph"]
     park = make_park(park_of(list(fresh.values()), measured))
     by_mn = defaultdict(list)
-    for raw in real_frames():
+    for raw in day_of_2005_frames:
         text = raw[6:-4].decode()
         old = text.split("MN=", 1)[1].split(";", 1)[0]
         by_mn[fresh[old]].append(hj212.wrap(text.replace(f"MN={old};", f"MN={fresh[old]};")))
@@ -337,5 +336,6 @@ def test_replay_of_the_real_2005_file_stores_every_record_once(db, make_park, st
         for r in rows
         if r[0] == fresh[first.mn] and r[1] == "flow" and r[2] == "hour" and r[3] == datetime(2016, 8, 24)
     )
-    assert spot[4:] == (795.07, 2862.28, "tcp-hj212")
+    b01 = first.factors["B01"]  # 795.07 L/s and 2862.28 m3 in the real file
+    assert spot[4:] == (b01["Avg"], b01["Cou"], "tcp-hj212")
     assert readings(db, park.id) == []  # hourly/daily records are statistics, never readings

@@ -86,6 +86,6 @@ def test_catalogue_codes_are_unique_and_units_known():
     for p in parameters.CATALOGUE:
         assert units.factor(p.hj212_unit, p.unit) > 0
         assert p.plausible_min < p.plausible_max
-    # the unit trap of standards.md §0.4: these report µg/L (or ng/L) by default and are stored in mg/L
+    # the unit trap of HJ 212-2017 Table B.1: these report µg/L (or ng/L) by default and are stored in mg/L
     for code in ("hg", "cd", "cr6", "as", "pb"):
         assert units.factor(parameters.BY_CODE[code].hj212_unit, "mg/L") == pytest.approx(1e-3)

@@ -23,7 +23,6 @@ from simulators.records import Message
 from simulators.replay import hj212_park_yaml
 from tests.ingest.gateway_support import RunningGateway
 from tests.ingest.hj212_support import new_mn
-from tests.ingest.test_hj212_codec import real_frames
 from tests.support import unique_id
 
 PARK = """
@@ -161,11 +160,13 @@ def _check_aggregates(rows, stats):
                 assert cou == pytest.approx(sum(p[1] for p in parts), rel=1e-3)
 
 
-def test_the_real_file_replayed_over_tcp_stores_every_statistic_once(db, tmp_path, start_gateway):
-    originals = [hj212.decode(raw) for raw in real_frames()]
+def test_a_2005_day_replayed_over_tcp_stores_every_statistic_once(
+    db, tmp_path, start_gateway, day_of_2005_frames
+):
+    originals = [hj212.decode(raw) for raw in day_of_2005_frames]
     fresh = {mn: "T" + new_mn()[:13] for mn in sorted({f.mn for f in originals})}  # a letter: YAML ids
     lines = []
-    for raw in real_frames():
+    for raw in day_of_2005_frames:
         text = raw[6:-4].decode()
         old = text.split("MN=", 1)[1].split(";", 1)[0]
         lines.append(hj212.wrap(text.replace(f"MN={old};", f"MN={fresh[old]};")))
