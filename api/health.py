@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+
+from ingest.reads import Heartbeat
 
 # A minimal MQTT 3.1.1 CONNECT (clean session, empty client id, keepalive 10 s). A healthy broker answers
 # with CONNACK 0x20 0x02 0x00 0x00. Speaking the protocol catches a port that is open but not a broker.
@@ -36,15 +37,6 @@ INBOX_MAX_AGE_S = 60.0  # a reading waiting this long for the real-time rules: j
 
 
 @dataclass(frozen=True)
-class Beat:
-    name: str
-    kind: str
-    age_s: float  # since the last beat
-    up_s: float  # since the process started
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class JobRun:
     name: str
     period_s: float
@@ -58,7 +50,7 @@ class Verdict:
     jobs: list[dict[str, object]]
 
 
-def assess(beats: list[Beat], backlog: int, oldest_s: float, jobs: list[JobRun]) -> Verdict:
+def assess(beats: list[Heartbeat], backlog: int, oldest_s: float, jobs: list[JobRun]) -> Verdict:
     """What is wrong, from the heartbeats, the real-time inbox and the job runs: a process silent for
     STALE_S, no compliance leader with a live consumer, a stalled inbox, a job overdue."""
     problems = [f"{b.kind} {b.name}: no heartbeat for {b.age_s:.0f} s" for b in beats if b.age_s > STALE_S]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
 
-Row = tuple[Any, ...]
+from compliance.repo.reads import Backlog, JobRun, Pending, StateCount
+from ingest.reads import Heartbeat, IngestTotals
+
 SEVERITIES = ("warning", "violation", "critical")
 
 
@@ -21,10 +23,24 @@ def _family(name: str, kind: str, help_: str, samples: Iterable[tuple[dict[str, 
     return "\n".join(lines)
 
 
-def render(snapshot: dict[str, list[Row]]) -> str:
-    messages, readings, duplicates, rejects, age = snapshot["ingest"][0]
-    inbox, inbox_age = snapshot["inbox"][0]
-    open_by = {(s, st): n for s, st, n in snapshot["alerts"]}
+@dataclass(frozen=True)
+class Snapshot:
+    """The figures /metrics shows, each read from its table's owner."""
+
+    ingest: IngestTotals
+    backlog: Backlog
+    alerts: list[StateCount]
+    jobs: list[JobRun]
+    pending: Pending
+    beats: list[Heartbeat]
+
+
+def render(snapshot: Snapshot) -> str:
+    totals, backlog = snapshot.ingest, snapshot.backlog
+    messages, readings, duplicates = totals.messages, totals.readings, totals.duplicates
+    rejects, age = totals.rejects, totals.last_commit_age_s
+    inbox, inbox_age = backlog.queued, backlog.oldest_s
+    open_by = {(r.severity, r.state): r.count for r in snapshot.alerts}
     out = [
         _family("outfall_ingest_messages_total", "counter", "MQTT messages committed", [({}, messages)]),
         _family(
@@ -49,7 +65,7 @@ def render(snapshot: dict[str, list[Row]]) -> str:
             "outfall_dead_letters",
             "gauge",
             "rows in the dead-letter table",
-            [({}, snapshot["dead_letters"][0][0])],
+            [({}, totals.dead_letters)],
         ),
         _family(
             "outfall_ingest_last_commit_age_seconds",
@@ -78,66 +94,68 @@ def render(snapshot: dict[str, list[Row]]) -> str:
             "outfall_notifications_pending",
             "gauge",
             "notification deliveries not yet delivered",
-            [({}, snapshot["outbox"][0][0])],
+            [({}, snapshot.pending.deliveries)],
         ),
     ]
-    out.extend(_jobs(sorted(snapshot["jobs"], key=lambda r: str(r[0]))))
+    out.extend(_jobs(sorted(snapshot.jobs, key=lambda r: r.name)))
     out.extend(_components(snapshot))
     return "\n".join(out) + "\n"
 
 
-def _jobs(jobs: list[Row]) -> list[str]:
+def _jobs(jobs: list[JobRun]) -> list[str]:
     return [
         _family(
             "outfall_job_last_start_timestamp_seconds",
             "gauge",
             "last start of each scheduled job",
-            [({"job": j}, s or 0) for j, s, _f, _ok, _last in jobs],
+            [({"job": j.name}, j.started_s or 0) for j in jobs],
         ),
         _family(
             "outfall_job_last_success",
             "gauge",
             "1 if the job's last run succeeded, 0 if it failed",
-            [({"job": j}, 1 if ok else 0) for j, _s, f, ok, _last in jobs if f is not None],
+            [({"job": j.name}, 1 if j.ok else 0) for j in jobs if j.finished_s is not None],
         ),
         _family(
             "outfall_job_last_success_timestamp_seconds",
             "gauge",
             "last successful run of each scheduled job (compare with its period)",
-            [({"job": j}, last) for j, _s, _f, _ok, last in jobs if last is not None],
+            [({"job": j.name}, j.last_ok_s) for j in jobs if j.last_ok_s is not None],
         ),
     ]
 
 
-def _components(snapshot: dict[str, list[Row]]) -> list[str]:
-    beats = sorted(snapshot["components"], key=lambda r: str(r[0]))
+def _components(snapshot: Snapshot) -> list[str]:
+    beats = sorted(snapshot.beats, key=lambda b: b.name)
+    compliance = [b for b in beats if b.kind == "compliance"]
     return [
         _family(
             "outfall_component_heartbeat_age_seconds",
             "gauge",
             "seconds since each process last beat (ingest, hj212, compliance)",
-            [({"name": n, "kind": k}, age) for n, k, age, _l, _c in beats],
+            [({"name": b.name, "kind": b.kind}, b.age_s) for b in beats],
         ),
         _family(
             "outfall_compliance_leader",
             "gauge",
             "1 for the compliance instance that leads (scheduler and real-time consumer)",
-            [({"name": n}, 1 if lead else 0) for n, k, _a, lead, _c in beats if k == "compliance"],
+            [({"name": b.name}, 1 if _flag(b, "leader") else 0) for b in compliance],
         ),
         _family(
             "outfall_compliance_consumer_alive",
             "gauge",
             "1 when the leader's real-time consumer thread is alive",
-            [
-                ({"name": n}, 1 if alive else 0)
-                for n, k, _a, lead, alive in beats
-                if k == "compliance" and lead
-            ],
+            [({"name": b.name}, 1 if _flag(b, "consumer") else 0) for b in compliance if _flag(b, "leader")],
         ),
         _family(
             "outfall_rules_set_aside",
             "gauge",
             "inbox rows the rules could not judge, kept with their reason",
-            [({}, snapshot["set_aside"][0][0])],
+            [({}, snapshot.backlog.set_aside)],
         ),
     ]
+
+
+def _flag(beat: Heartbeat, key: str) -> bool:
+    """A boolean a compliance instance reports in its heartbeat's detail (absent: false)."""
+    return bool(beat.detail.get(key))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
+from compliance.repo.reads import AlertRecord
 from compliance.rules import ValueLevel
 
 
@@ -223,6 +224,12 @@ class Alert(AlertView):
 
 
 ALERT_JSON: TypeAdapter[Alert] = TypeAdapter(Alert)
+_ALERT_FIELDS = fields(Alert)
+
+
+def public_alert(row: AlertRecord) -> Alert:
+    """Compliance's alert record as the API serves it (without the ids its evidence is found by)."""
+    return Alert(**{f.name: getattr(row, f.name) for f in _ALERT_FIELDS})
 
 
 class PlantStatus(BaseModel):

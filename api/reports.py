@@ -11,9 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from api import repo
 from compliance import rules
+from compliance.repo.reads import DayJudgement, LimitPeriod, OpenedAlert
 from ingest import parameters
+from ingest.reads import DayStatistics, PointRow
 
 COLUMNS = [
     "plant", "point", "point_kind", "parameter", "unit", "limit_upper", "limit_lower", "mean", "max",
@@ -23,9 +24,9 @@ COLUMNS = [
 
 
 def frame(
-    points: Sequence[repo.PointRow],
-    stats: Sequence[repo.DayStatistics],
-    judged: Sequence[repo.DayJudgement],
+    points: Sequence[PointRow],
+    stats: Sequence[DayStatistics],
+    judged: Sequence[DayJudgement],
     seconds: float,
 ) -> pd.DataFrame:
     """One row per point and parameter measured, whether or not anything arrived. Exceedances are the
@@ -56,7 +57,7 @@ def frame(
     return df
 
 
-def with_limits(df: pd.DataFrame, limits: Sequence[repo.LimitRow], min_valid_fraction: float) -> pd.DataFrame:
+def with_limits(df: pd.DataFrame, limits: Sequence[LimitPeriod], min_valid_fraction: float) -> pd.DataFrame:
     lim = {(x.point_id, x.parameter_id): x for x in limits}
     df = df.copy()
     keys = list(zip(df.point_id, df.parameter_id, strict=True))
@@ -84,7 +85,7 @@ def _verdict(r: Any, min_valid_fraction: float) -> str:
     return "pending"
 
 
-def summary(df: pd.DataFrame, alerts: Sequence[repo.OpenedAlert]) -> dict[str, Any]:
+def summary(df: pd.DataFrame, alerts: Sequence[OpenedAlert]) -> dict[str, Any]:
     def _rate(col: str) -> float | None:
         total = float(df["expected"].sum())
         return float(min(1.0, df[col].sum() / total)) if total else None

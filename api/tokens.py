@@ -9,6 +9,7 @@ import getpass
 import psycopg
 
 from api import auth, repo
+from ingest import reads as ingest_reads
 
 
 def _actor() -> str:
@@ -26,7 +27,7 @@ def create(
     token = auth.new_token()
     label = name or "-".join(x for x in (role, park, plant) if x)
     with psycopg.connect(database_url) as conn, conn.transaction():
-        if park is not None and not repo.plant_exists(conn, park, plant):
+        if park is not None and not _registered(conn, park, plant):
             where = f"plant {park}/{plant}" if plant else f"park {park}"
             raise auth.ScopeError(f"{where} is not in the registry (load the park file first)")
         prefix = token[: len(auth.PREFIX) + 6]
@@ -34,6 +35,12 @@ def create(
         scope = {"role": role, "park": park, "plant": plant, "name": label}
         repo.audit(conn, _actor(), "token.create", f"token {token_id}", park, plant, scope)
     return token_id, token
+
+
+def _registered(conn: psycopg.Connection, park: str, plant: str | None) -> bool:
+    if plant is None:
+        return ingest_reads.parks(park, None).first(conn) is not None
+    return ingest_reads.plants(park, plant).first(conn) is not None
 
 
 def revoke(database_url: str, token_id: int) -> None:

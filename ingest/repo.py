@@ -290,3 +290,40 @@ def restarted(conn: psycopg.Connection, name: str, kind: str) -> None:
 def forget(conn: psycopg.Connection, name: str) -> None:
     """A process that stops cleanly removes its row: a stopped component is not a failed one."""
     conn.execute("DELETE FROM component_heartbeats WHERE name = %s", (name,))
+
+
+# --- registry changes --------------------------------------------------------------------------------
+# An admin's changes through the API. Reloading the park file, the primary source, overwrites them.
+def rename_park(conn: psycopg.Connection, park: str, name: str) -> bool:
+    return conn.execute("UPDATE parks SET name = %s WHERE id = %s", (name, park)).rowcount == 1
+
+
+def rename_plant(conn: psycopg.Connection, park: str, plant: str, name: str) -> bool:
+    cur = conn.execute("UPDATE plants SET name = %s WHERE park_id = %s AND id = %s", (name, park, plant))
+    return cur.rowcount == 1
+
+
+@dataclass(frozen=True)
+class PointChange:
+    """None leaves a field as it is."""
+
+    name: str | None = None
+    interval_s: int | None = None
+    active: bool | None = None
+
+
+def change_point(conn: psycopg.Connection, park: str, plant: str, code: str, change: PointChange) -> bool:
+    cur = conn.execute(
+        "UPDATE points SET name = coalesce(%(name)s, name),"
+        " interval_s = coalesce(%(interval_s)s, interval_s), active = coalesce(%(active)s, active)"
+        " WHERE park_id = %(park)s AND plant_id = %(plant)s AND code = %(code)s",
+        {
+            "name": change.name,
+            "interval_s": change.interval_s,
+            "active": change.active,
+            "park": park,
+            "plant": plant,
+            "code": code,
+        },
+    )
+    return cur.rowcount == 1

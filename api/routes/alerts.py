@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from api import repo
 from api.deps import ERRORS, FORBIDDEN, ID_PATTERN, Caller, aware, forbidden, not_found, pool, write
 from api.models import (
     Alert,
@@ -22,9 +21,13 @@ from api.models import (
     AuditItem,
     Problem,
     RawReading,
+    public_alert,
 )
 from compliance.models import Severity
+from compliance.repo import reads as compliance_reads
+from compliance.repo.reads import AlertFilter, AlertRecord
 from ingest import parameters
+from ingest import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["alerts"], responses=ERRORS)
 
@@ -60,20 +63,21 @@ async def list_alerts(
         if found is None:
             raise HTTPException(422, f"unknown parameter {parameter!r}; use a code such as cod, nh3_n, ni")
         param_id = found.id
-    f = repo.AlertFilter(
+    f = AlertFilter(
         park, plant, point, param_id, kind, severity, state, aware(start, "from"), aware(end, "to"), before
     )
     async with pool(request).connection() as conn:
-        rows = await repo.alerts(conn, f, caller.park, caller.plant, limit)
-    return [r.public() for r in rows]
+        rows = await compliance_reads.alert_records(f, caller.park, caller.plant, limit).fetch_async(conn)
+    return [public_alert(r) for r in rows]
 
 
-async def _visible(request: Request, caller: Caller, alert_id: int) -> repo.AlertRow:
+async def _visible(request: Request, caller: Caller, alert_id: int) -> AlertRecord:
+    query = compliance_reads.alert_records(AlertFilter(ids=[alert_id]), caller.park, caller.plant, 1)
     async with pool(request).connection() as conn:
-        rows = await repo.alerts(conn, repo.AlertFilter(ids=[alert_id]), caller.park, caller.plant, 1)
-    if not rows:
+        row = await query.first_async(conn)
+    if row is None:
         raise not_found(f"alert {alert_id}")
-    return rows[0]
+    return row
 
 
 @v1.get("/alerts/{alert_id}", response_model=AlertDetail)
@@ -88,17 +92,16 @@ async def alert_detail(request: Request, caller: Caller, alert_id: int) -> Alert
     async with pool(request).connection() as conn:
         evidence = []
         if qid:  # a parameter (0 = the whole point, e.g. offline)
-            evidence = await repo.raw_readings(conn, row.point_id, [qid], start, end, EVIDENCE_ROWS)
-        trail = await repo.alert_audit(conn, alert_id)
+            query = ingest_reads.raw_readings(row.point_id, [qid], start, end, EVIDENCE_ROWS)
+            evidence = await query.fetch_async(conn)
+        trail = await compliance_reads.audit_trail(alert_id).fetch_async(conn)
     code = parameters.BY_ID[qid].code if qid in parameters.BY_ID else ""
     return AlertDetail(
-        alert=row.public(),
+        alert=public_alert(row),
         evidence_from=start,
         evidence_to=end,
-        evidence=[RawReading(time=t, parameter=code, value=v, flag=f) for t, _p, v, f in evidence],
-        audit=[
-            AuditItem(at=a, actor=b, action=c, from_state=d, to_state=e, note=n) for a, b, c, d, e, n in trail
-        ],
+        evidence=[RawReading(time=r.time, parameter=code, value=r.value, flag=r.flag) for r in evidence],
+        audit=[AuditItem.model_validate(a, from_attributes=True) for a in trail],
     )
 
 
@@ -119,7 +122,7 @@ async def _act(request: Request, caller: Caller, alert_id: int, action: str, not
         raise not_found(f"alert {alert_id}") from None
     except service.InvalidTransition as exc:
         raise HTTPException(409, str(exc)) from None
-    return (await _visible(request, caller, alert_id)).public()
+    return public_alert(await _visible(request, caller, alert_id))
 
 
 @v1.post("/alerts/{alert_id}/ack", response_model=Alert, responses={**FORBIDDEN, **CONFLICT})

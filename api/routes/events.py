@@ -14,7 +14,8 @@ from api import events, repo, status
 from api.auth import Principal
 from api.deps import ERRORS, Caller, pool
 from api.events import Broadcaster
-from api.models import ALERT_JSON
+from api.models import ALERT_JSON, public_alert
+from compliance.repo.reads import AlertFilter, SeverityCount, active_alert_counts, alert_records
 
 v1 = APIRouter(prefix="/api/v1", tags=["events"], responses=ERRORS)
 POLL_S = 1.0  # also the longest an event waits behind a transaction that commits out of order
@@ -72,21 +73,19 @@ async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -
             rows = await repo.events_after(conn, txid, event_id, caller.park, caller.plant, BATCH)
             alerts = {}
             if rows:
-                ids = [r[6] for r in rows if r[6] is not None]
-                found = await repo.alerts(
-                    conn, repo.AlertFilter(ids=ids), caller.park, caller.plant, len(ids)
-                )
-                alerts = {a.id: a for a in found}
-                plants = {(r[4], r[5]) for r in rows}
-                summaries = {p: await repo.open_alert_summary(conn, p[0], p[1]) for p in plants}
-        for tx, eid, _kind, action, park, plant, alert_id in rows:
-            txid, event_id = tx, eid
-            row = alerts.get(alert_id) if alert_id is not None else None
+                ids = [r.alert_id for r in rows if r.alert_id is not None]
+                query = alert_records(AlertFilter(ids=ids), caller.park, caller.plant, len(ids))
+                alerts = {a.id: a for a in await query.fetch_async(conn)}
+                plants = {(r.park, r.plant) for r in rows}
+                summaries = {p: await active_alert_counts(*p).fetch_async(conn) for p in plants}
+        for r in rows:
+            txid, event_id = r.txid, r.id
+            row = alerts.get(r.alert_id) if r.alert_id is not None else None
             if row is None:
                 continue  # the alert was deleted with its park
-            data = {"action": action, "alert": ALERT_JSON.dump_python(row.public(), mode="json")}
-            yield events.frame("alert", data, events.cursor(tx, eid))
-            yield events.frame("plant", _plant(park, plant, summaries[(park, plant)]))
+            data = {"action": r.action, "alert": ALERT_JSON.dump_python(public_alert(row), mode="json")}
+            yield events.frame("alert", data, events.cursor(r.txid, r.id))
+            yield events.frame("plant", _plant(r.park, r.plant, summaries[(r.park, r.plant)]))
         if rows:
             beat = time.monotonic()
             continue
@@ -96,7 +95,7 @@ async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -
         await broadcaster.wait(POLL_S)
 
 
-def _plant(park: str, plant: str, summary: list[repo.SeverityCount]) -> dict[str, object]:
+def _plant(park: str, plant: str, summary: list[SeverityCount]) -> dict[str, object]:
     return {
         "park": park,
         "plant": plant,

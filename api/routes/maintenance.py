@@ -23,13 +23,14 @@ from api.deps import (
     write,
 )
 from api.models import AuditLogItem, Maintenance, MaintenanceIn
+from compliance.repo.reads import MaintenanceWindow, maintenance_in_scope
+from ingest import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["maintenance"], responses=ERRORS)
 
 
-def _model(r: tuple[object, ...]) -> Maintenance:
-    keys = ["id", "park", "plant", "point", "start", "end", "reason", "created_by", "source", "created_at"]
-    return Maintenance.model_validate(dict(zip(keys, r, strict=True)))
+def _model(r: MaintenanceWindow) -> Maintenance:
+    return Maintenance.model_validate(r, from_attributes=True)
 
 
 @v1.get("/maintenance", response_model=list[Maintenance])
@@ -46,8 +47,8 @@ async def list_maintenance(
         return []
     sp, sl = caller.park or park, caller.plant or plant
     async with pool(request).connection() as conn:
-        rows = await repo.maintenance(conn, sp, sl, aware(active_at, "active_at"), limit)
-    return [_model(r) for r in rows if park is None or r[1] == park]
+        rows = await maintenance_in_scope(sp, sl, aware(active_at, "active_at"), limit).fetch_async(conn)
+    return [_model(r) for r in rows if park is None or r.park == park]
 
 
 @v1.post("/maintenance", response_model=Maintenance, status_code=201, responses=FORBIDDEN)
@@ -61,7 +62,8 @@ async def declare_maintenance(request: Request, caller: Caller, body: Maintenanc
     if end <= start:
         raise HTTPException(422, "to must be after from")
     async with pool(request).connection() as conn:
-        if body.point is not None and await repo.find_point(conn, body.park, body.plant, body.point) is None:
+        point = ingest_reads.points(body.park, body.plant, body.point) if body.point is not None else None
+        if point is not None and await point.first_async(conn) is None:
             raise not_found(f"point {body.park}/{body.plant}/{body.point}")
     from compliance import service
 
@@ -81,8 +83,8 @@ async def declare_maintenance(request: Request, caller: Caller, body: Maintenanc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     async with pool(request).connection() as conn:
-        rows = await repo.maintenance(conn, body.park, body.plant, None, 1000)
-    return next(_model(r) for r in rows if r[0] == new_id)
+        rows = await maintenance_in_scope(body.park, body.plant, None, 1000).fetch_async(conn)
+    return next(_model(r) for r in rows if r.id == new_id)
 
 
 @v1.get("/audit", response_model=list[AuditLogItem], tags=["system"])
@@ -98,5 +100,4 @@ async def audit_log(
         rows = await repo.audit_entries(
             conn, caller.park, caller.plant, caller.role == "admin", limit, before
         )
-    keys = ["id", "at", "actor", "action", "park", "plant", "object", "detail"]
-    return [AuditLogItem.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
+    return [AuditLogItem.model_validate(r, from_attributes=True) for r in rows]

@@ -11,10 +11,12 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from api import charts, repo
+from api import charts
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
+from compliance.repo.reads import limit_periods
 from ingest import parameters
+from ingest import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -78,7 +80,7 @@ async def readings(
     require_plant(caller, park, plant)
     start, end = window(start, end)
     async with pool(request).connection() as conn:
-        row = await repo.find_point(conn, park, plant, point)
+        row = await ingest_reads.points(park, plant, point).first_async(conn)
         if row is None:
             raise not_found(f"point {park}/{plant}/{point}")
         ids = _parameter_ids(parameter, row.parameters)
@@ -86,15 +88,22 @@ async def readings(
         cap = request.app.state.settings.max_raw_rows
         items: list[RawReading] | list[BucketMean]
         if bucket is None:
-            rows = await repo.raw_readings(conn, row.id, ids, start, end, cap + 1)
-            items = [RawReading(time=t, parameter=_code(p), value=v, flag=f) for t, p, v, f in rows[:cap]]
+            rows = await ingest_reads.raw_readings(row.id, ids, start, end, cap + 1).fetch_async(conn)
+            items = [
+                RawReading(time=r.time, parameter=_code(r.parameter_id), value=r.value, flag=r.flag)
+                for r in rows[:cap]
+            ]
         else:
-            means = await repo.bucket_means(conn, row.id, ids, start, end, BUCKETS[bucket], row.timezone)
+            query = ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS[bucket], row.timezone)
             rows = []
             items = [
-                BucketMean(time=t, parameter=_code(p), mean=m, valid=n, total=c) for t, p, m, n, c in means
+                BucketMean(
+                    time=m.time, parameter=_code(m.parameter_id), mean=m.mean, valid=m.valid, total=m.total
+                )
+                for m in await query.fetch_async(conn)
             ]
-        lims = [lim for lim in await repo.limits(conn, [row.id], start, end) if lim.parameter_id in ids]
+        periods = await limit_periods([row.id], start, end).fetch_async(conn)
+        lims = [lim for lim in periods if lim.parameter_id in ids]
     page = ReadingsPage(
         park=park,
         plant=plant,
@@ -187,20 +196,21 @@ async def chart(
     require_plant(caller, park, plant)
     start, end = window(start, end)
     async with pool(request).connection() as conn:
-        row = await repo.find_point(conn, park, plant, point)
+        row = await ingest_reads.points(park, plant, point).first_async(conn)
         if row is None:
             raise not_found(f"point {park}/{plant}/{point}")
         ids = _parameter_ids(parameter, row.parameters)
-        raw = await repo.raw_readings(conn, row.id, ids, start, end, CHART_POINTS)
-        means = await repo.bucket_means(conn, row.id, ids, start, end, BUCKETS["1h"], row.timezone)
-        lims = await repo.limits(conn, [row.id], end - timedelta(seconds=1), end)
+        raw = await ingest_reads.raw_readings(row.id, ids, start, end, CHART_POINTS).fetch_async(conn)
+        query = ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS["1h"], row.timezone)
+        means = await query.fetch_async(conn)
+        lims = await limit_periods([row.id], end - timedelta(seconds=1), end).fetch_async(conn)
     c = parameters.BY_ID[ids[0]]
     lim = next((x for x in lims if x.parameter_id == ids[0]), None)
     svg = charts.series_chart(
         f"{c.name_zh} {c.name_en}",
         c.unit,
-        [(t, v, f) for t, _p, v, f in raw],
-        [(t, m) for t, _p, m, _n, _c in means],
+        [(r.time, r.value, r.flag) for r in raw],
+        [(m.time, m.mean) for m in means],
         lim.upper if lim else None,
         lim.lower if lim else None,
         start,

@@ -21,11 +21,13 @@ from api.deps import (
 )
 from api.models import NameChange, Parameter, Park, Plant, Point, PointChange
 from ingest import parameters
+from ingest import reads as ingest_reads
+from ingest import repo as ingest_repo
 
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 
 
-def _park(row: repo.ParkRow) -> Park:
+def _park(row: ingest_reads.ParkRow) -> Park:
     return Park(
         id=row.id,
         name=row.name,
@@ -37,7 +39,7 @@ def _park(row: repo.ParkRow) -> Park:
     )
 
 
-def point_model(p: repo.PointRow) -> Point:
+def point_model(p: ingest_reads.PointRow) -> Point:
     params = [
         Parameter(code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=unit)
         for pid, unit in sorted(p.parameters.items())
@@ -62,7 +64,7 @@ def point_model(p: repo.PointRow) -> Point:
 async def list_parks(request: Request, caller: Caller) -> list[Park]:
     """The parks the caller may see."""
     async with pool(request).connection() as conn:
-        rows = await repo.parks(conn, caller.park, caller.plant)
+        rows = await ingest_reads.parks(caller.park, caller.plant).fetch_async(conn)
     return [_park(r) for r in rows]
 
 
@@ -70,7 +72,7 @@ async def list_parks(request: Request, caller: Caller) -> list[Park]:
 async def get_park(request: Request, caller: Caller, park: Id) -> Park:
     require_park(caller, park)
     async with pool(request).connection() as conn:
-        rows = await repo.parks(conn, park, caller.plant)
+        rows = await ingest_reads.parks(park, caller.plant).fetch_async(conn)
     if not rows:
         raise not_found(f"park {park}")
     return _park(rows[0])
@@ -80,9 +82,9 @@ async def get_park(request: Request, caller: Caller, park: Id) -> Park:
 async def list_plants(request: Request, caller: Caller, park: Id) -> list[Plant]:
     require_park(caller, park)
     async with pool(request).connection() as conn:
-        if not await repo.parks(conn, park, None):
+        if not await ingest_reads.parks(park, None).fetch_async(conn):
             raise not_found(f"park {park}")
-        rows = await repo.plants(conn, park, caller.plant)
+        rows = await ingest_reads.plants(park, caller.plant).fetch_async(conn)
     return [Plant(id=r.id, park=park, name=r.name, kind=r.kind, points=r.points) for r in rows]
 
 
@@ -90,7 +92,7 @@ async def list_plants(request: Request, caller: Caller, park: Id) -> list[Plant]
 async def get_plant(request: Request, caller: Caller, park: Id, plant: Id) -> Plant:
     require_plant(caller, park, plant)
     async with pool(request).connection() as conn:
-        rows = await repo.plants(conn, park, plant)
+        rows = await ingest_reads.plants(park, plant).fetch_async(conn)
     if not rows:
         raise not_found(f"plant {park}/{plant}")
     r = rows[0]
@@ -101,9 +103,9 @@ async def get_plant(request: Request, caller: Caller, park: Id, plant: Id) -> Pl
 async def list_points(request: Request, caller: Caller, park: Id, plant: Id) -> list[Point]:
     require_plant(caller, park, plant)
     async with pool(request).connection() as conn:
-        if not await repo.plants(conn, park, plant):
+        if not await ingest_reads.plants(park, plant).fetch_async(conn):
             raise not_found(f"plant {park}/{plant}")
-        rows = await repo.points(conn, park, plant)
+        rows = await ingest_reads.points(park, plant).fetch_async(conn)
     return [point_model(p) for p in rows]
 
 
@@ -111,7 +113,7 @@ async def list_points(request: Request, caller: Caller, park: Id, plant: Id) -> 
 async def get_point(request: Request, caller: Caller, park: Id, plant: Id, point: Id) -> Point:
     require_plant(caller, park, plant)
     async with pool(request).connection() as conn:
-        row = await repo.find_point(conn, park, plant, point)
+        row = await ingest_reads.points(park, plant, point).first_async(conn)
     if row is None:
         raise not_found(f"point {park}/{plant}/{point}")
     return point_model(row)
@@ -125,7 +127,7 @@ async def change_park(request: Request, caller: Caller, park: Id, body: NameChan
         raise forbidden("only an admin may change the registry")
 
     def _do(conn: psycopg.Connection) -> bool:
-        done = repo.update_park(conn, park, body.name)
+        done = ingest_repo.rename_park(conn, park, body.name)
         if done:
             repo.audit(conn, caller.actor, "park.update", f"park {park}", park, None, body.model_dump())
         return done
@@ -143,7 +145,7 @@ async def change_plant(request: Request, caller: Caller, park: Id, plant: Id, bo
         raise forbidden("only an admin may change the registry")
 
     def _do(conn: psycopg.Connection) -> bool:
-        done = repo.update_plant(conn, park, plant, body.name)
+        done = ingest_repo.rename_plant(conn, park, plant, body.name)
         if done:
             repo.audit(
                 conn, caller.actor, "plant.update", f"plant {park}/{plant}", park, plant, body.model_dump()
@@ -164,9 +166,10 @@ async def change_point(
     if not caller.may_change_registry:
         raise forbidden("only an admin may change the registry")
     changes = body.model_dump(exclude_none=True)
+    change = ingest_repo.PointChange(body.name, body.interval_s, body.active)
 
     def _do(conn: psycopg.Connection) -> bool:
-        done = repo.update_point(conn, park, plant, point, changes)
+        done = ingest_repo.change_point(conn, park, plant, point, change)
         if done:
             obj = f"point {park}/{plant}/{point}"
             repo.audit(conn, caller.actor, "point.update", obj, park, plant, changes)

@@ -11,12 +11,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg import AsyncConnection
 
-from api import charts, repo, reports, status
+from api import charts, reports, status
 from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
 from api.routes.status import central_flows
 from compliance.models import CONCENTRATION_KINDS, EXCEEDANCE, SEVERITY_RANK
+from compliance.repo.reads import alerts_opened, day_judgements, limit_periods, stored_report
 from compliance.settings import RuleSettings
 from ingest import parameters
+from ingest import reads as ingest_reads
+from ingest.reads import day_statistics, hourly_means
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
 # A breach is a concentration alert (instant value, hourly or daily mean) at violation or above; a
@@ -64,21 +67,20 @@ async def _report(
         raise HTTPException(422, f"day must be between {EARLIEST} and tomorrow")
     settings = rule_settings(request)
     async with pool(request).connection() as conn:
-        found = await repo.parks(conn, park, plant)
-        if not found or (plant and not await repo.plants(conn, park, plant)):
+        found = await ingest_reads.parks(park, plant).fetch_async(conn)
+        if not found or (plant and not await ingest_reads.plants(park, plant).fetch_async(conn)):
             raise not_found(f"plant {park}/{plant}" if plant else f"park {park}")
         k = found[0]
         d0 = datetime.combine(day, time(), ZoneInfo(k.timezone))
         d1 = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(k.timezone))
-        pts = [p for p in await repo.points(conn, park, plant) if p.active]
-        judged = await repo.day_judgements(
-            conn, park, plant, d0, d1, BREACH_KINDS, BREACH_SEVERITIES, EXCEEDANCE
-        )
-        stats = await repo.day_statistics(conn, park, plant, d0, d1)
+        pts = [p for p in await ingest_reads.points(park, plant).fetch_async(conn) if p.active]
+        judging = day_judgements(park, plant, d0, d1, BREACH_KINDS, BREACH_SEVERITIES, EXCEEDANCE)
+        judged = await judging.fetch_async(conn)
+        stats = await day_statistics(park, plant, d0, d1).fetch_async(conn)
         df = reports.frame(pts, stats, judged, (d1 - d0).total_seconds())
-        lims = await repo.limits(conn, [p.id for p in pts], d0, d0 + timedelta(seconds=1))
+        lims = await limit_periods([p.id for p in pts], d0, d0 + timedelta(seconds=1)).fetch_async(conn)
         df = reports.with_limits(df, lims, settings.min_valid_fraction)
-        opened = await repo.alerts_opened(conn, park, plant, d0, d1)
+        opened = await alerts_opened(park, plant, d0, d1).fetch_async(conn)
         reuse = await _reuse(conn, pts, k, day, d0, d1, settings)
         svgs = await _charts(conn, pts, df, d0, d1, k.timezone) if fmt == "html" and one_plant else []
     body = {
@@ -107,8 +109,8 @@ async def _report(
 
 async def _reuse(
     conn: AsyncConnection,
-    pts: list[repo.PointRow],
-    park: repo.ParkRow,
+    pts: list[ingest_reads.PointRow],
+    park: ingest_reads.ParkRow,
     day: date,
     d0: datetime,
     d1: datetime,
@@ -121,7 +123,8 @@ async def _reuse(
         return None
     end = min(d1, datetime.now(UTC))
     flows = await central_flows(conn, pts, d0, end, settings) if end > d0 else {}
-    stored = await repo.stored_report(conn, park.id, day) or {}
+    found = await stored_report(park.id, day).first_async(conn)
+    stored = found.body if found else {}
     target = park.config.get("reuse_target", settings.reuse_target)
     out: dict[str, Any] = {
         "reuse_flow": _total(flows.get("reuse_outlet")),
@@ -143,16 +146,16 @@ def _total(means: list[float | None] | None) -> float | None:
 
 
 async def _charts(
-    conn: AsyncConnection, pts: list[repo.PointRow], df: Any, d0: datetime, d1: datetime, tz: str
+    conn: AsyncConnection, pts: list[ingest_reads.PointRow], df: Any, d0: datetime, d1: datetime, tz: str
 ) -> list[str]:
-    means = await repo.hourly_means(conn, [p.id for p in pts], d0, d1, tz)
+    means = await hourly_means([p.id for p in pts], d0, d1, tz).fetch_async(conn)
     out = []
     for p in pts:
         for pid in sorted(p.parameters):
             c = parameters.BY_ID.get(pid)
             if c is None:
                 continue
-            series = [(t, m) for q, r, t, m in means if q == p.id and r == pid]
+            series = [(m.time, m.mean) for m in means if m.point_id == p.id and m.parameter_id == pid]
             row = df[(df.point_id == p.id) & (df.parameter_id == pid)]
             upper = row.limit_upper.iloc[0] if len(row) and row.limit_upper.iloc[0] is not None else None
             lower = row.limit_lower.iloc[0] if len(row) and row.limit_lower.iloc[0] is not None else None

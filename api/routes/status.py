@@ -10,13 +10,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 from psycopg import AsyncConnection
 
-from api import repo, status
+from api import status
 from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
-from api.models import CentralPlant, ParameterStatus, ParkOverview, PlantStatus, PlantSummary, PointStatus
+from api.models import (
+    CentralPlant,
+    ParameterStatus,
+    ParkOverview,
+    PlantStatus,
+    PlantSummary,
+    PointStatus,
+    public_alert,
+)
 from compliance import engine, rules
 from compliance.models import ACTIVE_STATES, Limit
+from compliance.repo.reads import AlertFilter, LimitPeriod, active_alert_counts, alert_records, limit_periods
 from compliance.settings import RuleSettings
 from ingest import parameters
+from ingest import reads as ingest_reads
+from ingest.reads import LatestReading, counts_since, latest_readings, samples
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id
@@ -34,19 +45,19 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
     now = datetime.now(UTC)
     settings = rule_settings(request)
     async with pool(request).connection() as conn:
-        plants = await repo.plants(conn, park, plant)
+        plants = await ingest_reads.plants(park, plant).fetch_async(conn)
         if not plants:
             raise not_found(f"plant {park}/{plant}")
-        pts = [p for p in await repo.points(conn, park, plant) if p.active]
+        pts = [p for p in await ingest_reads.points(park, plant).fetch_async(conn) if p.active]
         ids = [p.id for p in pts]
         tz = pts[0].timezone if pts else "Asia/Shanghai"
         day0, _ = status.local_day(now, tz)
-        latest = {(r.point_id, r.parameter_id): r for r in await repo.latest_values(conn, ids)}
-        counts = {(r.point_id, r.parameter_id): r for r in await repo.counts_since(conn, ids, day0)}
-        lims = {(x.point_id, x.parameter_id): x for x in await repo.limits(conn, ids, now, now + _TICK)}
-        alerts = await repo.alerts(
-            conn, repo.AlertFilter(park=park, plant=plant, states=OPEN), None, None, 500
-        )
+        latest = {(r.point_id, r.parameter_id): r for r in await latest_readings(ids).fetch_async(conn)}
+        counts = {(r.point_id, r.parameter_id): r for r in await counts_since(ids, day0).fetch_async(conn)}
+        in_force = await limit_periods(ids, now, now + _TICK).fetch_async(conn)
+        lims = {(x.point_id, x.parameter_id): x for x in in_force}
+        query = alert_records(AlertFilter(park=park, plant=plant, states=OPEN), None, None, 500)
+        alerts = await query.fetch_async(conn)
     by_point: dict[int, list[str]] = defaultdict(list)
     for a in alerts:
         by_point[a.point_id].append(a.severity)
@@ -83,12 +94,12 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         timezone=tz,
         as_of=now,
         points=points,
-        open_alerts=[a.public() for a in alerts],
+        open_alerts=[public_alert(a) for a in alerts],
         valid_rate_today=status.valid_rate(valid_total, expected_total),
     )
 
 
-def _limit(lim: repo.LimitRow | None, unit: str) -> Limit | None:
+def _limit(lim: LimitPeriod | None, unit: str) -> Limit | None:
     """The stored limit as the compliance domain type the rules take."""
     if lim is None:
         return None
@@ -97,8 +108,8 @@ def _limit(lim: repo.LimitRow | None, unit: str) -> Limit | None:
 
 def _parameter(
     pid: int,
-    got: repo.LatestRow | None,
-    lim: repo.LimitRow | None,
+    got: LatestReading | None,
+    lim: LimitPeriod | None,
     rate: float | None,
     policy: rules.Policy,
 ) -> ParameterStatus:
@@ -128,15 +139,15 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
     now = datetime.now(UTC)
     settings = rule_settings(request)
     async with pool(request).connection() as conn:
-        found = await repo.parks(conn, park, caller.plant)
+        found = await ingest_reads.parks(park, caller.plant).fetch_async(conn)
         if not found:
             raise not_found(f"park {park}")
-        plants = await repo.plants(conn, park, caller.plant)
-        pts = [p for p in await repo.points(conn, park, caller.plant) if p.active]
+        plants = await ingest_reads.plants(park, caller.plant).fetch_async(conn)
+        pts = [p for p in await ingest_reads.points(park, caller.plant).fetch_async(conn) if p.active]
         seen: dict[int, datetime] = {}
-        for r in await repo.latest_values(conn, [p.id for p in pts]):
+        for r in await latest_readings([p.id for p in pts]).fetch_async(conn):
             seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
-        summary = await repo.open_alert_summary(conn, park, caller.plant)
+        summary = await active_alert_counts(park, caller.plant).fetch_async(conn)
         central = await _central(conn, pts, found[0].config, now, found[0].timezone, settings)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
@@ -172,7 +183,7 @@ CENTRAL_KINDS = ("central_inlet", "central_outlet", "reuse_outlet")
 
 async def _central(
     conn: AsyncConnection,
-    pts: list[repo.PointRow],
+    pts: list[ingest_reads.PointRow],
     config: dict[str, Any],
     now: datetime,
     tz: str,
@@ -202,16 +213,22 @@ async def _central(
 
 
 async def central_flows(
-    conn: AsyncConnection, pts: list[repo.PointRow], start: datetime, end: datetime, settings: RuleSettings
+    conn: AsyncConnection,
+    pts: list[ingest_reads.PointRow],
+    start: datetime,
+    end: datetime,
+    settings: RuleSettings,
 ) -> dict[str, list[float | None]]:
     """Mean flow (L/s) of each central-plant point over [start, end), by kind: compliance's window mean
     of valid, plausible values."""
     central = [p for p in pts if p.kind in CENTRAL_KINDS and FLOW in p.parameters]
-    samples = await repo.series(conn, [p.id for p in central], FLOW, start, end)
+    by_point: dict[int, list[tuple[datetime, float, str]]] = defaultdict(list)
+    for s in await samples([p.id for p in central], FLOW, start, end).fetch_async(conn):
+        by_point[s.point_id].append((s.time, s.value, s.flag))
     out: dict[str, list[float | None]] = defaultdict(list)
     for p in central:
         res = rules.window_mean(
-            samples.get(p.id, []), start, end, p.interval_s, settings.min_valid_fraction, "flow"
+            by_point.get(p.id, []), start, end, p.interval_s, settings.min_valid_fraction, "flow"
         )
         out[p.kind].append(res.mean)
     return out

@@ -5,12 +5,15 @@ from __future__ import annotations
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
 
 from api import health, metrics, repo
 from api.deps import ERRORS, Caller, pool
 from api.models import Health, Me
 from compliance import jobs
+from compliance.repo import reads as compliance_reads
+from ingest import reads as ingest_reads
 
 router = APIRouter()
 v1 = APIRouter(prefix="/api/v1", responses={401: ERRORS[401]})
@@ -25,9 +28,11 @@ async def healthz(request: Request) -> JSONResponse:
     try:
         async with pool(request).connection(timeout=2) as conn:
             await repo.ping(conn)
-            beats = [health.Beat(*row) for row in await repo.heartbeats(conn)]
-            body.inbox_backlog, body.inbox_oldest_s = await repo.inbox_backlog(conn)
-            ages = await repo.job_success_ages(conn)
+            beats = await ingest_reads.heartbeats().fetch_async(conn)
+            backlog = await compliance_reads.backlog().first_async(conn)
+            assert backlog is not None  # an aggregate: always one row
+            body.inbox_backlog, body.inbox_oldest_s = backlog.queued, backlog.oldest_s
+            ages = {j.name: j.age_s for j in await compliance_reads.job_success_ages().fetch_async(conn)}
         runtime = request.app.state.runtime
         runs = [health.JobRun(j.name, jobs.period_s(j, runtime), ages.get(j.name)) for j in jobs.JOBS]
         verdict = health.assess(beats, body.inbox_backlog, body.inbox_oldest_s, runs)
@@ -54,8 +59,23 @@ async def prometheus(request: Request) -> PlainTextResponse:
     rules lag, rejects, open alerts by severity, scheduled job runs. Aggregates only, no park or plant
     names, so it needs no token (bind the API to a private address or put a proxy in front)."""
     async with pool(request).connection() as conn:
-        snapshot = await repo.metrics_snapshot(conn)
+        snapshot = await _snapshot(conn)
     return PlainTextResponse(metrics.render(snapshot), media_type="text/plain; version=0.0.4")
+
+
+async def _snapshot(conn: AsyncConnection) -> metrics.Snapshot:
+    totals = await ingest_reads.ingest_totals().first_async(conn)
+    backlog = await compliance_reads.backlog().first_async(conn)
+    pending = await compliance_reads.pending_deliveries().first_async(conn)
+    assert totals is not None and backlog is not None and pending is not None  # aggregates: one row each
+    return metrics.Snapshot(
+        ingest=totals,
+        backlog=backlog,
+        alerts=await compliance_reads.active_alert_totals().fetch_async(conn),
+        jobs=await compliance_reads.job_run_times().fetch_async(conn),
+        pending=pending,
+        beats=await ingest_reads.heartbeats().fetch_async(conn),
+    )
 
 
 @v1.get("/me", response_model=Me, tags=["system"])

@@ -1,0 +1,292 @@
+"""The named reads of ingest's tables that other packages run (see ingest/query.py): the registry
+(parks, plants, points), readings, and the figures /healthz and /metrics show. The tables' one writer is
+``ingest/repo.py``; keeping the reads offered to others here keeps both modules small. Each read is a
+function returning a ``Query``: ``.fetch(conn)`` on a sync connection, ``await .fetch_async(conn)`` on
+an async one. Valid values are flags N and S (the domain's rule: only they count for compliance)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from ingest.query import Query
+
+
+# --- registry -------------------------------------------------------------------------------------------
+# Every registry read takes the caller's scope (park, plant; None = all), so an object outside it is
+# simply not found.
+@dataclass(frozen=True)
+class ParkRow:
+    id: str
+    name: str
+    timezone: str
+    industry: str
+    config: dict[str, Any]
+    loaded_at: datetime
+    plants: int  # in the plant scope
+
+
+def parks(park: str | None, plant: str | None) -> Query[ParkRow]:
+    return Query(
+        "SELECT k.id, k.name, k.timezone, k.industry, k.config, k.loaded_at,"
+        " (SELECT count(*) FROM plants pl WHERE pl.park_id = k.id AND"
+        "  (%(sl)s::text IS NULL OR pl.id = %(sl)s)) AS plants"
+        " FROM parks k WHERE (%(sp)s::text IS NULL OR k.id = %(sp)s) ORDER BY k.id",
+        {"sp": park, "sl": plant},
+        ParkRow,
+    )
+
+
+@dataclass(frozen=True)
+class PlantRow:
+    id: str
+    name: str
+    kind: str
+    points: int  # active ones
+
+
+def plants(park: str, plant: str | None) -> Query[PlantRow]:
+    return Query(
+        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points FROM plants pl"
+        " LEFT JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id"
+        " WHERE pl.park_id = %(park)s AND (%(sl)s::text IS NULL OR pl.id = %(sl)s)"
+        " GROUP BY pl.id, pl.name, pl.kind ORDER BY pl.id",
+        {"park": park, "sl": plant},
+        PlantRow,
+    )
+
+
+@dataclass(frozen=True)
+class PointRow:
+    id: int
+    park: str
+    plant: str
+    code: str
+    name: str
+    kind: str
+    discharge_mode: str
+    standard: str | None
+    mn: str | None
+    interval_s: int
+    active: bool
+    timezone: str
+    parameter_ids: list[int]
+    units: list[str]  # the instrument unit of each parameter, in the same order
+
+    @cached_property
+    def parameters(self) -> dict[int, str]:
+        """Parameter id -> instrument unit."""
+        return dict(zip(self.parameter_ids, self.units, strict=True))
+
+
+def points(park: str, plant: str | None = None, code: str | None = None) -> Query[PointRow]:
+    return Query(
+        "SELECT p.id, p.park_id AS park, p.plant_id AS plant, p.code, p.name, p.kind, p.discharge_mode,"
+        " p.standard, p.mn, p.interval_s, p.active, k.timezone,"
+        " coalesce(array_agg(pp.parameter_id ORDER BY pp.parameter_id)"
+        "  FILTER (WHERE pp.point_id IS NOT NULL), '{}') AS parameter_ids,"
+        " coalesce(array_agg(pp.unit ORDER BY pp.parameter_id)"
+        "  FILTER (WHERE pp.point_id IS NOT NULL), '{}') AS units"
+        " FROM points p JOIN parks k ON k.id = p.park_id LEFT JOIN point_parameters pp ON pp.point_id = p.id"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND (%(code)s::text IS NULL OR p.code = %(code)s)"
+        " GROUP BY p.id, k.timezone ORDER BY p.plant_id, p.code",
+        {"park": park, "plant": plant, "code": code},
+        PointRow,
+    )
+
+
+# --- readings -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RawReading:
+    time: datetime
+    parameter_id: int
+    value: float
+    flag: str
+
+
+def raw_readings(
+    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, limit: int
+) -> Query[RawReading]:
+    return Query(
+        "SELECT time, parameter_id, value, flag::text AS flag FROM readings"
+        " WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
+        " ORDER BY time, parameter_id LIMIT %s",
+        (point_id, list(parameter_ids), start, end, limit),
+        RawReading,
+    )
+
+
+@dataclass(frozen=True)
+class BucketMean:
+    time: datetime  # the bucket's start
+    parameter_id: int
+    mean: float | None  # of valid values
+    valid: int
+    total: int
+
+
+def bucket_means(
+    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, bucket: str, timezone: str
+) -> Query[BucketMean]:
+    # time_bucket with a time zone puts hour and day boundaries on the park's local calendar.
+    return Query(
+        "SELECT time_bucket(%s::interval, time, %s) AS time, parameter_id,"
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
+        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid, count(*) AS total"
+        " FROM readings WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
+        " GROUP BY 1, parameter_id ORDER BY 1, parameter_id",
+        (bucket, timezone, point_id, list(parameter_ids), start, end),
+        BucketMean,
+    )
+
+
+@dataclass(frozen=True)
+class HourlyMean:
+    point_id: int
+    parameter_id: int
+    time: datetime  # the park-local hour's start
+    mean: float | None  # of valid values
+
+
+def hourly_means(
+    point_ids: Sequence[int], start: datetime, end: datetime, timezone: str
+) -> Query[HourlyMean]:
+    return Query(
+        "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS time,"
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean FROM readings"
+        " WHERE point_id = ANY(%s) AND time >= %s AND time < %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (timezone, list(point_ids), start, end),
+        HourlyMean,
+    )
+
+
+@dataclass(frozen=True)
+class LatestReading:
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float
+    flag: str
+
+
+def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
+    """The newest reading of every (point, parameter) in the last two days. The bound lets TimescaleDB
+    skip all but the newest chunks; an instrument silent for longer shows as never seen."""
+    return Query(
+        "SELECT pp.point_id, pp.parameter_id, r.time, r.value, r.flag::text AS flag FROM point_parameters pp"
+        " CROSS JOIN LATERAL (SELECT time, value, flag FROM readings r WHERE r.point_id = pp.point_id"
+        "  AND r.parameter_id = pp.parameter_id AND r.time > now() - interval '2 days'"
+        "  ORDER BY r.time DESC LIMIT 1) r"
+        " WHERE pp.point_id = ANY(%s)",
+        (list(point_ids),),
+        LatestReading,
+    )
+
+
+@dataclass(frozen=True)
+class ReadingCount:
+    point_id: int
+    parameter_id: int
+    received: int
+    valid: int
+
+
+def counts_since(point_ids: Sequence[int], since: datetime) -> Query[ReadingCount]:
+    return Query(
+        "SELECT point_id, parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid"
+        " FROM readings WHERE point_id = ANY(%s) AND time >= %s GROUP BY point_id, parameter_id",
+        (list(point_ids), since),
+        ReadingCount,
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    point_id: int
+    time: datetime
+    value: float
+    flag: str
+
+
+def samples(point_ids: Sequence[int], parameter_id: int, start: datetime, end: datetime) -> Query[Sample]:
+    """Every value of one parameter at these points, in time order (what a window mean takes)."""
+    return Query(
+        "SELECT point_id, time, value, flag::text AS flag FROM readings"
+        " WHERE point_id = ANY(%s) AND parameter_id = %s AND time >= %s AND time < %s ORDER BY time",
+        (list(point_ids), parameter_id, start, end),
+        Sample,
+    )
+
+
+@dataclass(frozen=True)
+class DayStatistics:
+    point_id: int
+    parameter_id: int
+    received: int
+    valid: int
+    mean: float | None  # of valid values
+    max: float | None
+
+
+def day_statistics(park: str, plant: str | None, start: datetime, end: datetime) -> Query[DayStatistics]:
+    """Per (point, parameter) of a park (or one plant) over [start, end): values received and valid,
+    valid mean and max."""
+    return Query(
+        "SELECT r.point_id, r.parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE r.flag IN ('N', 'S')) AS valid,"
+        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS mean,"
+        " max(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS max"
+        " FROM readings r JOIN points p ON p.id = r.point_id"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND r.time >= %(d0)s AND r.time < %(d1)s GROUP BY r.point_id, r.parameter_id",
+        {"park": park, "plant": plant, "d0": start, "d1": end},
+        DayStatistics,
+    )
+
+
+# --- reads for /healthz and /metrics (see ingest/query.py) ----------------------------------------------
+@dataclass(frozen=True)
+class Heartbeat:
+    name: str
+    kind: str
+    age_s: float  # since the last beat
+    up_s: float  # since the process started
+    detail: dict[str, Any]
+
+
+def heartbeats() -> Query[Heartbeat]:
+    return Query(
+        "SELECT name, kind, extract(epoch FROM now() - beat_at)::float8 AS age_s,"
+        " extract(epoch FROM now() - started_at)::float8 AS up_s, detail FROM component_heartbeats"
+        " ORDER BY kind, name",
+        (),
+        Heartbeat,
+    )
+
+
+@dataclass(frozen=True)
+class IngestTotals:
+    messages: int
+    readings: int
+    duplicates: int
+    rejects: int
+    last_commit_age_s: float | None  # None: no worker has committed yet
+    dead_letters: int
+
+
+def ingest_totals() -> Query[IngestTotals]:
+    """Every worker's counters summed, and the rows in the dead-letter table."""
+    return Query(
+        "SELECT coalesce(sum(messages), 0)::bigint AS messages,"
+        " coalesce(sum(readings), 0)::bigint AS readings,"
+        " coalesce(sum(duplicates), 0)::bigint AS duplicates, coalesce(sum(rejects), 0)::bigint AS rejects,"
+        " extract(epoch FROM now() - max(updated_at))::float8 AS last_commit_age_s,"
+        " (SELECT count(*) FROM dead_letters) AS dead_letters FROM ingest_counters",
+        (),
+        IngestTotals,
+    )
