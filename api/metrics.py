@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from compliance.repo.reads import Backlog, JobRun, Pending, StateCount
 from ingest.reads import Heartbeat, IngestTotals
@@ -15,11 +16,19 @@ def _esc(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _family(name: str, kind: str, help_: str, samples: Iterable[tuple[dict[str, object], float]]) -> str:
+Number = int | float | Decimal
+
+
+def _num(value: Number) -> str:
+    # Counts and exact (numeric) Unix times in full; :g would round them to six digits.
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _family(name: str, kind: str, help_: str, samples: Iterable[tuple[dict[str, object], Number]]) -> str:
     lines = [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
     for labels, value in samples:
         label = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{label}}} {value:g}" if label else f"{name} {value:g}")
+        lines.append(f"{name}{{{label}}} {_num(value)}" if label else f"{name} {_num(value)}")
     return "\n".join(lines)
 
 

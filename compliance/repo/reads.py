@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from compliance.models import ACTIVE_STATES, AlertView
@@ -281,18 +282,20 @@ def job_success_ages() -> Query[JobSuccess]:
 
 @dataclass(frozen=True)
 class JobRun:
+    """Times as exact Unix seconds (numeric): a float shown in Prometheus text would be rounded."""
+
     name: str
-    started_s: float | None  # Unix time of the last start
-    finished_s: float | None  # of the last finish; None while running
+    started_s: Decimal | None  # the last start
+    finished_s: Decimal | None  # the last finish; None while running
     ok: bool | None  # the last run's outcome
-    last_ok_s: float | None  # Unix time of the last success
+    last_ok_s: Decimal | None  # the last success
 
 
 def job_run_times() -> Query[JobRun]:
     return Query(
-        "SELECT name, extract(epoch FROM started_at)::float8 AS started_s,"
-        " extract(epoch FROM finished_at)::float8 AS finished_s, ok,"
-        " extract(epoch FROM last_ok_at)::float8 AS last_ok_s FROM compliance_job_runs ORDER BY name",
+        "SELECT name, extract(epoch FROM started_at) AS started_s,"
+        " extract(epoch FROM finished_at) AS finished_s, ok,"
+        " extract(epoch FROM last_ok_at) AS last_ok_s FROM compliance_job_runs ORDER BY name",
         (),
         JobRun,
     )
