@@ -292,6 +292,19 @@ def forget(conn: psycopg.Connection, name: str) -> None:
     conn.execute("DELETE FROM component_heartbeats WHERE name = %s", (name,))
 
 
+def last_reading_time(conn: psycopg.Connection, park_id: str, since: datetime) -> datetime | None:
+    """The latest measurement time stored for any point of a park since ``since`` (one backward index
+    probe per series)."""
+    row = conn.execute(
+        "SELECT max(l.t) FROM points p JOIN point_parameters pp ON pp.point_id = p.id"
+        " CROSS JOIN LATERAL (SELECT r.time AS t FROM readings r WHERE r.point_id = pp.point_id"
+        "  AND r.parameter_id = pp.parameter_id AND r.time >= %s ORDER BY r.time DESC LIMIT 1) l"
+        " WHERE p.park_id = %s",
+        (since, park_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
 # --- registry changes --------------------------------------------------------------------------------
 # An admin's changes through the API. Reloading the park file, the primary source, overwrites them.
 def rename_park(conn: psycopg.Connection, park: str, name: str) -> bool:
