@@ -61,9 +61,10 @@ async def declare_maintenance(request: Request, caller: Caller, body: Maintenanc
     assert start is not None and end is not None
     if end <= start:
         raise HTTPException(422, "to must be after from")
-    async with pool(request).connection() as conn:
-        point = ingest_reads.points(body.park, body.plant, body.point) if body.point is not None else None
-        if point is not None and await point.first_async(conn) is None:
+    if body.point is not None:
+        async with pool(request).connection() as conn:
+            found = await ingest_reads.points(body.park, body.plant, body.point).first_async(conn)
+        if found is None:
             raise not_found(f"point {body.park}/{body.plant}/{body.point}")
     from compliance import service
 
