@@ -8,36 +8,55 @@ over a table is written once, in its owner's module, whichever kind of connectio
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, LiteralString, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import BaseRowFactory, RowMaker
 
 R = TypeVar("R")
+
+
+def dataclass_row(cls: type[R]) -> BaseRowFactory[R]:
+    """Rows as ``cls``, like psycopg's ``class_row``, but built positionally once the cursor's column
+    names are checked against the fields, in order: half the cost per row of building by keyword, which
+    counts on the API's hot paths (a day of minute readings is 1440 rows)."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    def factory(cursor: Any) -> RowMaker[R]:  # a sync or async cursor
+        got = tuple(c.name for c in cursor.description or ())
+        if got != names:
+            raise TypeError(f"{cls.__name__} has fields {names}; the query returns {got}")
+
+        def make(values: Sequence[Any]) -> R:
+            return cls(*values)
+
+        return make
+
+    return factory
 
 
 @dataclass(frozen=True)
 class Query(Generic[R]):
     sql: LiteralString
     params: Mapping[str, object] | Sequence[object]
-    row: type[R]  # a frozen dataclass whose fields are the query's column names
+    row: type[R]  # a frozen dataclass whose fields are the query's columns, in order
 
     def fetch(self, conn: psycopg.Connection[Any]) -> list[R]:
-        with conn.cursor(row_factory=class_row(self.row)) as cur:
+        with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             return cur.execute(self.sql, self.params).fetchall()
 
     def first(self, conn: psycopg.Connection[Any]) -> R | None:
-        with conn.cursor(row_factory=class_row(self.row)) as cur:
+        with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             return cur.execute(self.sql, self.params).fetchone()
 
     async def fetch_async(self, conn: AsyncConnection[Any]) -> list[R]:
-        async with conn.cursor(row_factory=class_row(self.row)) as cur:
+        async with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             return await cur.fetchall()
 
     async def first_async(self, conn: AsyncConnection[Any]) -> R | None:
-        async with conn.cursor(row_factory=class_row(self.row)) as cur:
+        async with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             return await cur.fetchone()

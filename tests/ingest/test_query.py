@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import psycopg
+import pytest
 
 from ingest import reads, repo
+from ingest.query import Query
 
 
 def test_a_query_gives_the_same_rows_sync_and_async(services, db, make_park):
@@ -42,3 +45,16 @@ def test_renames_are_written_by_the_registry_owner(db, make_park):
     assert plant_row is not None and plant_row.name == "Renamed plant"
     assert point_row is not None and (point_row.interval_s, point_row.active) == (300, False)
     assert point_row.name == plant.points[0].name  # a field left None is left as it was
+
+
+def test_a_row_whose_fields_differ_from_the_columns_is_refused(db):
+    mislabelled = Query("SELECT 2 AS valid, 1 AS received", (), Counted)
+    with pytest.raises(TypeError, match="received"):
+        mislabelled.fetch(db)
+    assert Query("SELECT 1 AS received, 2 AS valid", (), Counted).fetch(db) == [Counted(1, 2)]
+
+
+@dataclass(frozen=True)
+class Counted:
+    received: int
+    valid: int
