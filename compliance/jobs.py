@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, engine, history, limits, notify, repo, rules, windows
+from compliance import alerts, changes, history, limits, notify, repo, rules, windows
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -126,7 +126,7 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
             "status",
             detail={"last_seen": last.isoformat() if last else None},
         )
-        if engine.write_change(conn, meta, OFFLINE, change) and change.action == "open":
+        if changes.write_change(conn, meta, OFFLINE, change) and change.action == "open":
             opened += 1
     return f"{len(pts)} points, {opened} went offline"
 
@@ -172,7 +172,7 @@ def _condition(
     if hit and current is not None:
         return 0  # still going: one alert, no repeated growth per sweep
     change = alerts.step_condition(current, kind, hit, now, value, "warning", "pattern gone")
-    engine.write_change(conn, repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, "status"), kind, change)
+    changes.write_change(conn, repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, "status"), kind, change)
     return 1 if change.action == "open" else 0
 
 
@@ -229,7 +229,7 @@ def _park_alert(
     sev = "violation" if kind == REUSE_RATIO else "warning"
     change = alerts.step_condition(current, kind, hit, t, value, sev, "daily figure back within target")  # type: ignore[arg-type]
     meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, FLOW, "day", None, limit)
-    engine.write_change(conn, meta, kind, change)
+    changes.write_change(conn, meta, kind, change)
 
 
 def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
@@ -238,7 +238,7 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
     for alert_id, level in overdue:
         repo.mark_escalated(conn, alert_id, level + 1, now)
         note = f"not acknowledged in time: escalation level {level + 1}"
-        repo.append_audit(conn, alert_id, AuditEntry("escalate", engine.ENGINE, "open", "open", note))
+        repo.append_audit(conn, alert_id, AuditEntry("escalate", changes.ENGINE, "open", "open", note))
         repo.enqueue_notification(conn, alert_id, "escalated")
     repeats = repo.critical_to_repeat(conn, now - timedelta(seconds=ctx.rules.critical_repeat_s))
     for alert_id in repeats:
@@ -248,7 +248,7 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, ctx, now)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp)
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 

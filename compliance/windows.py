@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from compliance import alerts, engine, repo, rules
+from compliance import alerts, changes, repo, rules
 from compliance.models import DAILY_MEAN, HOURLY_MEAN, Limit, WindowResult
 from compliance.settings import RuleSettings
 from ingest.parameters import BY_ID
@@ -61,7 +61,7 @@ def store_and_alert(
     current = repo.active_alerts(conn, [pt.id], [kind]).get((kind, pt.id, qid))
     mean = res.mean or 0.0
     if verdict == "exceeded":
-        sev = rules.severity(BY_ID[qid].code, mean, limit, engine.policy(settings)) or "violation"
+        sev = rules.severity(BY_ID[qid].code, mean, limit, rules.policy(settings)) or "violation"
         change = alerts.step_condition(current, kind, True, res.start, mean, sev)
     elif verdict == "ok" and current is not None:
         newest = res.start >= current.last_time
@@ -85,7 +85,7 @@ def store_and_alert(
         None,
         {"window_end": res.end.isoformat(), "n_valid": res.n_valid, "n_expected": res.n_expected},
     )
-    engine.write_change(conn, meta, kind, change)
+    changes.write_change(conn, meta, kind, change)
 
 
 def judge_hour(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import class_row
 
 from compliance.repo.channels import INBOX_CHANNEL, WATCHED_KINDS
 from compliance.repo.registry import PointRow
@@ -109,19 +110,75 @@ def points(
     return {r[0]: PointRow(*r) for r in rows}
 
 
-def fault_run_start(
-    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
-) -> datetime | None:
-    """Start of the run of invalid readings that ends at ``t``: the first reading after the last valid
-    one (searching back at most 7 days)."""
-    row = conn.execute(
-        "SELECT min(time) FROM readings WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s"
-        " AND time > greatest(%(t)s - interval '7 days', coalesce((SELECT max(time) FROM readings"
-        "  WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s AND flag IN ('N', 'S')"
-        "  AND time > %(t)s - interval '7 days'), '-infinity'))",
-        {"p": point_id, "q": parameter_id, "t": t},
-    ).fetchone()
-    return row[0] if row else None
+@dataclass(frozen=True)
+class KeyTime:
+    """A (point, parameter) series and a time in it: the key of a set-based read."""
+
+    point_id: int
+    parameter_id: int
+    time: datetime
+
+
+def _unnest(keys: Sequence[KeyTime]) -> tuple[list[int], list[int], list[datetime]]:
+    return [k.point_id for k in keys], [k.parameter_id for k in keys], [k.time for k in keys]
+
+
+@dataclass(frozen=True)
+class FaultStart:
+    point_id: int
+    parameter_id: int
+    start: datetime | None
+
+
+def fault_run_starts(conn: psycopg.Connection, ends: Sequence[KeyTime]) -> dict[tuple[int, int], datetime]:
+    """For each series, the start of the run of invalid readings that ends at its time: the first
+    reading after the last valid one (searching back at most 7 days). One statement for all keys."""
+    with conn.cursor(row_factory=class_row(FaultStart)) as cur:
+        rows = cur.execute(
+            "SELECT k.p AS point_id, k.q AS parameter_id, (SELECT min(time) FROM readings WHERE"
+            "  point_id = k.p AND parameter_id = k.q AND time <= k.t AND time > greatest(k.t - interval"
+            "  '7 days', coalesce((SELECT max(time) FROM readings WHERE point_id = k.p AND parameter_id"
+            "  = k.q AND time <= k.t AND flag IN ('N', 'S') AND time > k.t - interval '7 days'),"
+            "  '-infinity'))) AS start"
+            " FROM unnest(%s::int[], %s::int[], %s::timestamptz[]) AS k(p, q, t)",
+            _unnest(ends),
+        ).fetchall()
+    return {(r.point_id, r.parameter_id): r.start for r in rows if r.start is not None}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A stored reading of a series."""
+
+    time: datetime
+    value: float
+    flag: str
+
+
+@dataclass(frozen=True)
+class KeySample:
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float
+    flag: str
+
+
+def series_after(conn: psycopg.Connection, starts: Sequence[KeyTime]) -> dict[tuple[int, int], list[Sample]]:
+    """For each series, its stored readings after its time, in time order. One statement for all keys
+    (an index range scan per key)."""
+    found: dict[tuple[int, int], list[Sample]] = {(k.point_id, k.parameter_id): [] for k in starts}
+    with conn.cursor(row_factory=class_row(KeySample)) as cur:
+        cur.execute(
+            "SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag::text AS flag"
+            " FROM unnest(%s::int[], %s::int[], %s::timestamptz[]) AS k(p, q, t)"
+            " JOIN readings r ON r.point_id = k.p AND r.parameter_id = k.q AND r.time > k.t"
+            " ORDER BY r.point_id, r.parameter_id, r.time",
+            _unnest(starts),
+        )
+        for r in cur:
+            found[(r.point_id, r.parameter_id)].append(Sample(r.time, r.value, r.flag))
+    return found
 
 
 def series(
