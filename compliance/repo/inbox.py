@@ -75,17 +75,18 @@ class InboxRow:
 def take_inbox(conn: psycopg.Connection, limit: int) -> list[InboxRow]:
     """Take (delete) up to ``limit`` queued rows with the limit in force at each reading's time.
     SKIP LOCKED lets a second consumer take other rows instead of waiting."""
-    rows = conn.execute(
-        "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
-        "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
-        " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
-        "  l.upper, l.lower, coalesce(l.not_detected, false), l.source, t.conflict, t.stored_value"
-        " FROM taken t"
-        " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
-        "  AND l.valid @> t.time ORDER BY t.time",
-        (limit,),
-    ).fetchall()
-    return [InboxRow(*r) for r in rows]
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
+            " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
+            "  l.upper, l.lower, coalesce(l.not_detected, false) AS not_detected, l.source AS limit_source,"
+            "  t.conflict, t.stored_value"
+            " FROM taken t"
+            " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
+            "  AND l.valid @> t.time ORDER BY t.time",
+            (limit,),
+        ).fetchall()
 
 
 def set_aside(conn: psycopg.Connection, rows: Sequence[InboxRow], reason: str) -> None:
@@ -101,13 +102,15 @@ def set_aside(conn: psycopg.Connection, rows: Sequence[InboxRow], reason: str) -
 def points(
     conn: psycopg.Connection, ids: Sequence[int] | None = None, park_id: str | None = None
 ) -> dict[int, PointRow]:
-    rows = conn.execute(
-        "SELECT p.id, p.park_id, p.plant_id, p.code, p.kind, p.interval_s, k.timezone FROM points p"
-        " JOIN parks k ON k.id = p.park_id WHERE p.active AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))"
-        " AND (%(park)s::text IS NULL OR p.park_id = %(park)s)",
-        {"ids": list(ids) if ids is not None else None, "park": park_id},
-    ).fetchall()
-    return {r[0]: PointRow(*r) for r in rows}
+    with conn.cursor(row_factory=class_row(PointRow)) as cur:
+        rows = cur.execute(
+            "SELECT p.id, p.park_id, p.plant_id, p.code, p.kind, p.interval_s, k.timezone FROM points p"
+            " JOIN parks k ON k.id = p.park_id WHERE p.active"
+            " AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))"
+            " AND (%(park)s::text IS NULL OR p.park_id = %(park)s)",
+            {"ids": list(ids) if ids is not None else None, "park": park_id},
+        ).fetchall()
+    return {r.id: r for r in rows}
 
 
 @dataclass(frozen=True)
@@ -183,15 +186,13 @@ def series_after(conn: psycopg.Connection, starts: Sequence[KeyTime]) -> dict[tu
 
 def series(
     conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
-) -> list[tuple[datetime, float, str]]:
-    return [
-        (r[0], r[1], r[2])
-        for r in conn.execute(
-            "SELECT time, value, flag::text FROM readings WHERE point_id = %s AND parameter_id = %s"
+) -> list[Sample]:
+    with conn.cursor(row_factory=class_row(Sample)) as cur:
+        return cur.execute(
+            "SELECT time, value, flag::text AS flag FROM readings WHERE point_id = %s AND parameter_id = %s"
             " AND time >= %s AND time < %s ORDER BY time",
             (point_id, parameter_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
 def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetime) -> dict[int, datetime]:
@@ -206,12 +207,20 @@ def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetim
     return {r[0]: r[1] for r in rows}
 
 
-def limit_at(
-    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
-) -> tuple[float | None, float | None, bool, str] | None:
-    row = conn.execute(
-        "SELECT upper, lower, not_detected, source FROM compliance_limits WHERE point_id = %s"
-        " AND parameter_id = %s AND valid @> %s::timestamptz",
-        (point_id, parameter_id, t),
-    ).fetchone()
-    return (row[0], row[1], row[2], row[3]) if row else None
+@dataclass(frozen=True)
+class LimitRow:
+    """The resolved limit of a series at one time."""
+
+    upper: float | None
+    lower: float | None
+    not_detected: bool
+    source: str
+
+
+def limit_at(conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime) -> LimitRow | None:
+    with conn.cursor(row_factory=class_row(LimitRow)) as cur:
+        return cur.execute(
+            "SELECT upper, lower, not_detected, source FROM compliance_limits WHERE point_id = %s"
+            " AND parameter_id = %s AND valid @> %s::timestamptz",
+            (point_id, parameter_id, t),
+        ).fetchone()
