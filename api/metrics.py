@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compliance.repo.reads import Backlog, JobRun, Pending, StateCount
+from compliance.repo.reads import Backlog, JobRunTimes, Pending, StateCount
 from ingest.reads import Heartbeat, IngestTotals
 
 SEVERITIES = ("warning", "violation", "critical")
@@ -39,7 +39,7 @@ class Snapshot:
     ingest: IngestTotals
     backlog: Backlog
     alerts: list[StateCount]
-    jobs: list[JobRun]
+    jobs: list[JobRunTimes]
     pending: Pending
     beats: list[Heartbeat]
 
@@ -111,7 +111,7 @@ def render(snapshot: Snapshot) -> str:
     return "\n".join(out) + "\n"
 
 
-def _jobs(jobs: list[JobRun]) -> list[str]:
+def _jobs(jobs: list[JobRunTimes]) -> list[str]:
     return [
         _family(
             "outfall_job_last_start_timestamp_seconds",

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from compliance.models import ACTIVE_STATES, AlertView
+from compliance.repo.alerts import AuditRow  # the row compliance's own audit_of returns
 from ingest.query import Query
 
 
@@ -86,16 +87,6 @@ def alert_records(
         },
         AlertRecord,
     )
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    at: datetime
-    actor: str
-    action: str
-    from_state: str | None
-    to_state: str | None
-    note: str | None
 
 
 def audit_trail(alert_id: int) -> Query[AuditRow]:
@@ -281,7 +272,7 @@ def job_success_ages() -> Query[JobSuccess]:
 
 
 @dataclass(frozen=True)
-class JobRun:
+class JobRunTimes:
     """Times as exact Unix seconds (numeric): a float shown in Prometheus text would be rounded."""
 
     name: str
@@ -291,13 +282,13 @@ class JobRun:
     last_ok_s: Decimal | None  # the last success
 
 
-def job_run_times() -> Query[JobRun]:
+def job_run_times() -> Query[JobRunTimes]:
     return Query(
         "SELECT name, extract(epoch FROM started_at) AS started_s,"
         " extract(epoch FROM finished_at) AS finished_s, ok,"
         " extract(epoch FROM last_ok_at) AS last_ok_s FROM compliance_job_runs ORDER BY name",
         (),
-        JobRun,
+        JobRunTimes,
     )
 
 
