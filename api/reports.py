@@ -13,7 +13,7 @@ import pandas as pd
 
 from api import repo
 from compliance import rules
-from ingest import parameters
+from ingest.core import parameters
 
 COLUMNS = [
     "plant", "point", "point_kind", "parameter", "unit", "limit_upper", "limit_lower", "mean", "max",

@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bench.common import PARAMS, ROOT, Env, bench_park, counter, load, payloads, publish_all
-from ingest import parameters
+from ingest.core import parameters
 
 MESSAGES = int(os.environ.get("OUTFALL_BENCH_MESSAGES", "200000"))
 NAIVE_MESSAGES = int(os.environ.get("OUTFALL_BENCH_NAIVE_MESSAGES", "4000"))

@@ -33,7 +33,7 @@ from compliance.models import (
     Severity,
 )
 from compliance.settings import RuleSettings
-from ingest.parameters import BY_ID
+from ingest.core.parameters import BY_ID
 
 log = logging.getLogger(__name__)
 ENGINE = "compliance"

@@ -16,8 +16,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, Severity, WindowResult
-from ingest.models import VALID_FLAGS
-from ingest.parameters import BY_CODE
+from ingest.core.models import VALID_FLAGS
+from ingest.core.parameters import BY_CODE
 
 # 法释〔2023〕7号 Art. 1: >= 3x the standard for these is "serious environmental pollution" ...
 CRIMINAL_3X = frozenset({"pb", "hg", "cd", "cr_total", "cr6", "as", "tl", "sb"})

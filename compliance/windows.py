@@ -15,7 +15,7 @@ import psycopg
 from compliance import alerts, engine, repo, rules
 from compliance.models import DAILY_MEAN, HOURLY_MEAN, Limit, WindowResult
 from compliance.settings import RuleSettings
-from ingest.parameters import BY_ID
+from ingest.core.parameters import BY_ID
 
 HOUR, DAY = "hour", "day"
 

@@ -24,7 +24,7 @@ from api.models import (
     RawReading,
 )
 from compliance.models import Severity
-from ingest import parameters
+from ingest.core import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["alerts"], responses=ERRORS)
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from api import charts, repo
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
-from ingest import parameters
+from ingest.core import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 

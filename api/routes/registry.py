@@ -20,7 +20,7 @@ from api.deps import (
     write,
 )
 from api.models import NameChange, Parameter, Park, Plant, Point, PointChange
-from ingest import parameters
+from ingest.core import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 

@@ -16,7 +16,7 @@ from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_
 from api.routes.status import central_flows
 from compliance.models import CONCENTRATION_KINDS, EXCEEDANCE, SEVERITY_RANK
 from compliance.settings import RuleSettings
-from ingest import parameters
+from ingest.core import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
 # A breach is a concentration alert (instant value, hourly or daily mean) at violation or above; a

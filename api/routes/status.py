@@ -16,7 +16,7 @@ from api.models import CentralPlant, ParameterStatus, ParkOverview, PlantStatus,
 from compliance import engine, rules
 from compliance.models import ACTIVE_STATES, Limit
 from compliance.settings import RuleSettings
-from ingest import parameters
+from ingest.core import parameters
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id

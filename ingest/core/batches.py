@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 
-from ingest import hj212_records, jsonv1, repo
+from ingest.core import repo
+from ingest.hj212 import records as hj212_records
+from ingest.mqtt import jsonv1
 
 SOURCE = "mqtt-json"
 

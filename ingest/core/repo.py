@@ -12,11 +12,11 @@ import orjson
 import psycopg
 from psycopg.rows import class_row
 
-from ingest import parameters, units
-from ingest.models import ParkSpec, RegistryPoint
+from ingest.core import parameters, units
+from ingest.core.models import ParkSpec, RegistryPoint
 
 if TYPE_CHECKING:
-    from ingest.hj212_records import StatusRow
+    from ingest.hj212.records import StatusRow
 
 
 def sync_catalogue(conn: psycopg.Connection) -> None:

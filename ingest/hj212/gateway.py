@@ -20,16 +20,18 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from ingest import hj212, hj212_records, jsonv1, logs, repo
-from ingest.batches import AfterCommit
-from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
-from ingest.hj212_store import DeadRow, Store
-from ingest.models import RegistryPoint
-from ingest.settings import DatabaseSettings, HJ212Settings
+from ingest.core import logs, repo
+from ingest.core.batches import AfterCommit
+from ingest.core.models import RegistryPoint
+from ingest.core.settings import DatabaseSettings, HJ212Settings
+from ingest.hj212 import codec, records
+from ingest.hj212.session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
+from ingest.hj212.store import DeadRow, Store
+from ingest.mqtt import jsonv1
 
 log = logging.getLogger(__name__)
 
-SOURCE = hj212_records.SOURCE_TCP
+SOURCE = records.SOURCE_TCP
 PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
 HISTORY_CN = {"minute": "2051", "hour": "2061"}
 
@@ -64,7 +66,7 @@ class Gateway:
             self.connections -= 1
             self.writers.discard(writer)
 
-    async def backfill(self, frame: hj212.Frame, point: RegistryPoint, period: str) -> bytes | None:
+    async def backfill(self, frame: codec.Frame, point: RegistryPoint, period: str) -> bytes | None:
         """A history request when this record leaves a hole after the logger's previous one."""
         if not self.settings.backfill or period not in HISTORY_CN or frame.data_time is None:
             return None
@@ -72,7 +74,7 @@ class Gateway:
         key = (point.id, period)
         if not self.gaps.knows(key):
             self.gaps.seed(key, await self.store.last_statistics(point.id, period))
-        gap = self.gaps.observe(key, hj212.to_utc(frame.data_time, zone))
+        gap = self.gaps.observe(key, codec.to_utc(frame.data_time, zone))
         if gap is None:
             return None
         begin, end = (t.astimezone(zone).replace(tzinfo=None) for t in gap)
@@ -132,8 +134,8 @@ class Connection:
             self._dead(item.data, f"{item.reason} ({item.size} bytes)")
             return
         try:
-            frame = hj212.decode(item)
-        except hj212.HJ212Error as exc:
+            frame = codec.decode(item)
+        except codec.HJ212Error as exc:
             self.junk_run += len(item)
             self._dead(item, exc.reason)  # no answer: the standard drops a bad frame, the logger re-sends
             return
@@ -148,7 +150,7 @@ class Connection:
         if target is not None:
             await self._store(item, target, point, replies)
 
-    def _whole(self, frame: hj212.Frame) -> tuple[hj212.Frame | None, list[bytes]]:
+    def _whole(self, frame: codec.Frame) -> tuple[codec.Frame | None, list[bytes]]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
         and its answer waits for the commit of the merged packet."""
         if not frame.is_split:
@@ -166,9 +168,9 @@ class Connection:
         return frame, _replies(frame)
 
     async def _store(
-        self, raw: bytes, frame: hj212.Frame, point: RegistryPoint, replies: list[bytes]
+        self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
     ) -> None:
-        result = hj212_records.records(frame, point, datetime.now(UTC), SOURCE)
+        result = records.records(frame, point, datetime.now(UTC), SOURCE)
         if isinstance(result, jsonv1.Rejected):
             await self._answer(self._dead(raw, result.reason), replies)
             return
@@ -177,7 +179,7 @@ class Connection:
         done = self.gw.store.submit(
             result.copy_text, result.stats_text, result.count, dead, origin, result.status
         )
-        period = hj212_records.PERIODS.get(frame.cn)
+        period = records.PERIODS.get(frame.cn)
         if period is not None and result.stats_count:
             request = await self.gw.backfill(frame, point, period)
             replies = [*replies, request] if request else replies
@@ -202,7 +204,7 @@ class Connection:
                 log.info("%s: answer not delivered (connection gone); the logger will re-send", self.peer)
 
 
-def _replies(frame: hj212.Frame) -> list[bytes]:
+def _replies(frame: codec.Frame) -> list[bytes]:
     reply = reply_to(frame)
     return [reply] if reply else []
 

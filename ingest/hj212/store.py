@@ -23,12 +23,12 @@ from typing import TypeVar
 
 import psycopg
 
-from ingest import batches, repo
-from ingest.backoff import Backoff
-from ingest.batches import AfterCommit
-from ingest.hj212_records import StatusRow
-from ingest.models import RegistryPoint
-from ingest.settings import HJ212Settings
+from ingest.core import batches, repo
+from ingest.core.backoff import Backoff
+from ingest.core.batches import AfterCommit
+from ingest.core.models import RegistryPoint
+from ingest.core.settings import HJ212Settings
+from ingest.hj212.records import StatusRow
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from ingest import parameters
-from ingest.models import FLAGS, RegistryPoint
-from ingest.park import is_valid_id
+from ingest.core import parameters
+from ingest.core.models import FLAGS, RegistryPoint
+from ingest.core.park import is_valid_id
 
 TOPIC_PREFIX = "outfall/v1/"
 MAX_FUTURE = timedelta(days=1)

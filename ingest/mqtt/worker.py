@@ -30,12 +30,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import batches, hj212_records, hj212_split, jsonv1, mqttio, repo
-from ingest.backoff import Backoff
-from ingest.batches import SOURCE, AfterCommit, Batch, Counters, first_line
-from ingest.models import RegistryPoint
-from ingest.mqttio import FastClient
-from ingest.settings import IngestSettings
+from ingest.core import batches, repo
+from ingest.core.backoff import Backoff
+from ingest.core.batches import SOURCE, AfterCommit, Batch, Counters, first_line
+from ingest.core.models import RegistryPoint
+from ingest.core.settings import IngestSettings
+from ingest.hj212 import records as hj212_records
+from ingest.hj212 import split as hj212_split
+from ingest.mqtt import jsonv1, mqttio
+from ingest.mqtt.mqttio import FastClient
 
 log = logging.getLogger(__name__)
 

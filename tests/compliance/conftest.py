@@ -13,7 +13,7 @@ import pytest
 
 from compliance import jobs, realtime, repo
 from compliance.models import AlertView
-from ingest.models import ParkSpec
+from ingest.core.models import ParkSpec
 from tests.compliance.context import RULES, make_context
 from tests.support import Publisher, RunningWorker, Services, wait_for
 

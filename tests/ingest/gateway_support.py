@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ingest import hj212
-from ingest.batches import AfterCommit
-from ingest.hj212_gateway import Gateway, serve
-from ingest.settings import HJ212Settings
+from ingest.core.batches import AfterCommit
+from ingest.core.settings import HJ212Settings
+from ingest.hj212 import codec as hj212
+from ingest.hj212.gateway import Gateway, serve
 
 
 class RunningGateway:

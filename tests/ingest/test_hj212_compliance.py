@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from compliance import jobs, realtime, service
-from ingest.batches import StagedBatch
+from ingest.core.batches import StagedBatch
 from tests.compliance.context import RULES, make_context
 from tests.ingest.gateway_support import RunningGateway, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, readings
