@@ -9,10 +9,10 @@ import signal
 import sys
 from types import FrameType
 
-from ingest.core.batches import AfterCommit
+from ingest.core.batches import BeforeCommit
 
 
-def realtime_hook() -> AfterCommit:
+def realtime_hook() -> BeforeCommit:
     from compliance.realtime import ingest_hook
     from compliance.settings import RuleSettings
 
@@ -48,4 +48,4 @@ def ingest_worker() -> int:
 def hj212_gateway() -> int:
     from ingest.hj212.gateway import main
 
-    return main(after_commit=realtime_hook())
+    return main(before_commit=realtime_hook())

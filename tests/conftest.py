@@ -17,7 +17,7 @@ import pytest
 
 from ingest.core import park as park_file
 from ingest.core import repo
-from ingest.core.batches import AfterCommit
+from ingest.core.batches import BeforeCommit
 from ingest.core.localservices import free_port, local_services, stop_orphans
 from ingest.core.models import ParkSpec
 from ingest.core.settings import IngestSettings
@@ -80,13 +80,13 @@ def start_worker(services: Services) -> Iterator[Callable[..., RunningWorker]]:
     started: list[RunningWorker] = []
 
     def _start(
-        topic: str = "outfall/v1/+/+/+", after_commit: AfterCommit | None = None, **overrides: object
+        topic: str = "outfall/v1/+/+/+", before_commit: BeforeCommit | None = None, **overrides: object
     ) -> RunningWorker:
         settings = IngestSettings(
             client_id=overrides.pop("client_id", unique_id("ingest")), topic=topic, **overrides
         )
         worker = IngestWorker(
-            settings, services.database_url, services.mqtt_host, services.mqtt_port, after_commit
+            settings, services.database_url, services.mqtt_host, services.mqtt_port, before_commit
         )
         running = RunningWorker(worker)
         started.append(running)

@@ -1,12 +1,13 @@
-"""Batches of the ingest worker: what one transaction writes, and how it is written.
+"""What one ingest transaction writes, and the contract it hands to compliance.
 
-A batch holds the COPY text of the readings of many messages, their logger statistics and equipment
-status (HJ 212), their dead letters, and the MQTT acks to send once it is committed.
+``StagedBatch`` is THE ingest → compliance contract: the composition root (``outfall/wiring.py``) gives
+the writers a ``BeforeCommit`` hook, which ``write_parts`` calls inside every batch transaction after
+the readings are staged and stored, before the writer commits. Readings and their compliance capture
+therefore commit together (or not at all); ingest never imports compliance.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -14,17 +15,15 @@ import orjson
 import psycopg
 
 from ingest.core import repo
-from ingest.hj212 import records as hj212_records
-from ingest.mqtt import jsonv1
-
-SOURCE = "mqtt-json"
+from ingest.core.decoded import DeadRow, StatusRow
 
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """What one ingest transaction stored, handed to the compliance hook before commit. The readings
-    it inserted are in the temporary table ``staging_readings`` (and only those: re-sent copies of
-    stored readings are removed from it), the second values of stored keys in ``staging_conflicts``."""
+    """What one ingest transaction stored, handed to the ``BeforeCommit`` hook before commit. The
+    readings it inserted are in the temporary table ``staging_readings`` (and only those: re-sent copies
+    of stored readings are removed from it), the second values of stored keys in ``staging_conflicts``.
+    Both tables empty themselves at commit, so the hook reads them inside the transaction or never."""
 
     inserted: int  # new readings, all in staging_readings
     duplicates: int  # re-sent readings whose key was already stored
@@ -32,68 +31,20 @@ class StagedBatch:
 
 
 # Called inside each batch transaction, before commit, with the staged batch (the compliance
-# real-time hook; wired by the composition root, ingest never imports compliance).
-AfterCommit = Callable[[psycopg.Connection, StagedBatch], None]
+# real-time hook; wired by the composition root). An exception rolls the whole batch back.
+BeforeCommit = Callable[[psycopg.Connection, StagedBatch], None]
 
 
-@dataclass
-class Batch:
-    started: float = 0.0
-    readings: int = 0
-    copy_parts: list[bytes] = field(default_factory=list)
-    stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
-    status_rows: list[hj212_records.StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
-    dead: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)
-    # messages rejected only because the registry did not know them yet: retried after a refresh
-    unknown: list[tuple[str, bytes]] = field(default_factory=list)
-    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
-    # every message as received, parallel to acks: a batch the database refuses is redone one by one
-    raw: list[tuple[str, bytes]] = field(default_factory=list)
-    # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
-    held_acks: list[tuple[int, int, int]] = field(default_factory=list)
+@dataclass(frozen=True)
+class Parts:
+    """The rows of one batch (or of one message or frame of it), ready for ``write_parts``."""
 
-    @property
-    def messages(self) -> int:
-        return len(self.acks) + len(self.held_acks)
-
-
-@dataclass
-class Counters:
-    messages: int = 0
-    readings: int = 0
-    duplicates: int = 0
-    rejects: int = 0
-
-
-def add(batch: Batch, topic: str, payload: bytes, acks: tuple[tuple[int, int, int], ...]) -> None:
-    if not batch.acks:
-        batch.started = time.monotonic()
-    batch.acks.append(acks[-1])
-    batch.raw.append((topic, payload))
-    batch.held_acks.extend(acks[:-1])
-
-
-def collect(
-    batch: Batch,
-    topic: str,
-    payload: bytes,
-    result: jsonv1.Accepted | jsonv1.Rejected,
-    retry_unknown: bool,
-) -> None:
-    source = hj212_records.SOURCE_MQTT if topic.startswith(hj212_records.TOPIC_PREFIX) else SOURCE
-    if isinstance(result, jsonv1.Accepted):
-        batch.copy_parts.append(result.copy_text)
-        batch.readings += result.count
-        if isinstance(result, hj212_records.Accepted):
-            if result.stats_text:
-                batch.stats_parts.append(result.stats_text)
-            batch.status_rows.extend(result.status)
-            if result.note:
-                batch.dead.append((source, topic, payload, result.note))
-    elif result.unknown and retry_unknown:
-        batch.unknown.append((topic, payload))
-    else:
-        batch.dead.append((source, topic, payload, result.reason))
+    copy_text: bytes = b""  # readings, COPY text (``decoded.copy_line``)
+    stats_text: bytes = b""  # HJ 212 logger statistics, COPY text
+    status: Sequence[StatusRow] = ()  # HJ 212 CN 2021 equipment status
+    dead: Sequence[DeadRow] = field(default_factory=list)
+    readings: int = 0  # lines in copy_text
+    messages: int = 0  # MQTT messages or HJ 212 frames, for the counters
 
 
 @dataclass(frozen=True)
@@ -102,52 +53,30 @@ class Written:
     duplicates: int  # readings whose key was already stored
     statistics: int  # new logger statistics (HJ 212 minute/hourly/daily records)
     status: int  # new equipment status rows (HJ 212 CN 2021)
-
-
-def write(conn: psycopg.Connection, batch: Batch, worker: str, after_commit: AfterCommit | None) -> Written:
-    """Write a batch inside the caller's transaction."""
-    return write_parts(
-        conn,
-        copy_text=b"".join(batch.copy_parts),
-        stats_text=b"".join(batch.stats_parts),
-        status=batch.status_rows,
-        dead=batch.dead,
-        readings=batch.readings,
-        messages=batch.messages,
-        worker=worker,
-        after_commit=after_commit,
-    )
+    dead: int  # dead letters, including the second values of stored readings
 
 
 def write_parts(
-    conn: psycopg.Connection,
-    *,
-    copy_text: bytes,
-    stats_text: bytes,
-    status: Sequence[hj212_records.StatusRow],
-    dead: Sequence[tuple[str, str | None, bytes, str]],
-    readings: int,
-    messages: int,
-    worker: str,
-    after_commit: AfterCommit | None,
+    conn: psycopg.Connection, parts: Parts, worker: str, before_commit: BeforeCommit | None
 ) -> Written:
     """What one ingest transaction writes, for the MQTT worker and the HJ 212 gateway alike: readings
     (duplicates dropped by key), statistics, status, dead letters, the counters, then the compliance
     hook. The caller commits."""
-    inserted = repo.copy_readings(conn, copy_text) if copy_text else 0
+    readings = parts.readings
+    inserted = repo.copy_readings(conn, parts.copy_text) if parts.copy_text else 0
     conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
-    statistics = repo.copy_statistics(conn, stats_text) if stats_text else 0
-    status_new = repo.insert_status(conn, status) if status else 0
-    dead = [*dead, *(conflict_letter(c) for c in conflicts)]
+    statistics = repo.copy_statistics(conn, parts.stats_text) if parts.stats_text else 0
+    status_new = repo.insert_status(conn, parts.status) if parts.status else 0
+    dead = [*parts.dead, *(conflict_letter(c) for c in conflicts)]
     if dead:
         repo.insert_dead_letters(conn, dead)
-    repo.add_counters(conn, worker, messages, inserted, readings - inserted, len(dead))
-    if after_commit is not None:
-        after_commit(conn, StagedBatch(inserted, readings - inserted, len(conflicts)))
-    return Written(inserted, readings - inserted, statistics, status_new)
+    repo.add_counters(conn, worker, parts.messages, inserted, readings - inserted, len(dead))
+    if before_commit is not None:
+        before_commit(conn, StagedBatch(inserted, readings - inserted, len(conflicts)))
+    return Written(inserted, readings - inserted, statistics, status_new, len(dead))
 
 
-def conflict_letter(c: repo.Conflict) -> tuple[str, str | None, bytes, str]:
+def conflict_letter(c: repo.Conflict) -> DeadRow:
     """A dead letter keeping both values of a key: the stored reading is never overwritten."""
     payload = orjson.dumps(
         {

@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
 from psycopg.rows import class_row
 
 from ingest.core import parameters, units
+from ingest.core.decoded import StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
-
-if TYPE_CHECKING:
-    from ingest.hj212.records import StatusRow
 
 
 def sync_catalogue(conn: psycopg.Connection) -> None:

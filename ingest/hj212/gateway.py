@@ -21,13 +21,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from ingest.core import logs, repo
-from ingest.core.batches import AfterCommit
+from ingest.core.batches import BeforeCommit
+from ingest.core.decoded import DeadRow, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import DatabaseSettings, HJ212Settings
 from ingest.hj212 import codec, records
 from ingest.hj212.session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
-from ingest.hj212.store import DeadRow, Store
-from ingest.mqtt import jsonv1
+from ingest.hj212.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class Connection:
         self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
     ) -> None:
         result = records.records(frame, point, datetime.now(UTC), SOURCE)
-        if isinstance(result, jsonv1.Rejected):
+        if isinstance(result, Rejected):
             await self._answer(self._dead(raw, result.reason), replies)
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
@@ -214,9 +214,9 @@ async def serve(
     database_url: str,
     stop: asyncio.Event,
     ready: Callable[[Gateway, asyncio.Server], None] | None = None,
-    after_commit: AfterCommit | None = None,
+    before_commit: BeforeCommit | None = None,
 ) -> None:
-    store = Store(settings, database_url, after_commit)
+    store = Store(settings, database_url, before_commit)
     await store.refresh()
     name = settings.counters_name
     await store.call(lambda conn: repo.restarted(conn, name, "hj212"))
@@ -274,8 +274,8 @@ def _writer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         stop.set()
 
 
-def main(after_commit: AfterCommit) -> int:
-    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
+def main(before_commit: BeforeCommit) -> int:
+    # before_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
     # required, so no gateway runs without real-time judging
     logs.configure("hj212")
     db, settings = DatabaseSettings(), HJ212Settings()
@@ -289,7 +289,7 @@ def main(after_commit: AfterCommit) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         assert db.database_url is not None
-        await serve(settings, db.database_url, stop, after_commit=after_commit)
+        await serve(settings, db.database_url, stop, before_commit=before_commit)
 
     asyncio.run(_run())
     return 0

@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from ingest.core import parameters
+from ingest.core import decoded, parameters
+from ingest.core.decoded import Rejected, StatusRow, copy_line
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.hj212 import codec
-from ingest.mqtt import jsonv1
-from ingest.mqtt.jsonv1 import Rejected
 
 TOPIC_PREFIX = "outfall/hj212/"
 SOURCE_MQTT = "mqtt-hj212"
@@ -33,12 +32,10 @@ PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
 CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
-# An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
-StatusRow = tuple[int, str, str, datetime, str, float | None, str]
 
 
 @dataclass(frozen=True)
-class Accepted(jsonv1.Accepted):
+class Accepted(decoded.Accepted):
     """Readings as COPY text (as JSON v1), plus logger statistics and a note on anything not stored."""
 
     stats_text: bytes = b""
@@ -149,7 +146,7 @@ def _reading(
     value = rtd * point.factors[param.id]
     if not math.isfinite(value):
         return "!value is not a finite number after unit conversion"
-    return jsonv1.copy_line(point.id, param.id, when.isoformat(), value, flag, source)
+    return copy_line(point.id, param.id, when.isoformat(), value, flag, source)
 
 
 def _statistic(

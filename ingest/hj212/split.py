@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ingest.core.decoded import Rejected
 from ingest.core.models import RegistryPoint
 from ingest.hj212 import codec, records
 from ingest.hj212.session import Reassembler
-from ingest.mqtt.jsonv1 import Rejected
 
 Ack = tuple[int, int, int]  # (mid, qos, generation), as the worker keeps them
 SetKey = tuple[str, str, str | None, str, int]  # topic, MN, QN, CN, PNUM
