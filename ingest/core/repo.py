@@ -133,7 +133,7 @@ def prepare_staging(conn: psycopg.Connection) -> None:
 
 
 def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY rows (tab-separated lines, see ``wire.copy_line``) in and move them to ``readings``,
+    """COPY rows (tab-separated lines, see ``ingest.core.decoded.copy_line``) in and move them to ``readings``,
     dropping any whose key is already stored. Returns the number of new readings."""
     with conn.cursor() as cur:
         with cur.copy(
@@ -220,7 +220,7 @@ def add_counters(
 
 
 def copy_statistics(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY logger statistics (see ``hj212_records``) in, dropping any whose key is already stored.
+    """COPY logger statistics (see ``ingest.hj212.records``) in, dropping any whose key is already stored.
     Returns the number of new rows."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_statistics ("

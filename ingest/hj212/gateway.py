@@ -233,25 +233,31 @@ async def serve(
         await stop.wait()
     finally:
         beats.cancel()
-        server.close()
-        for conn in list(gateway.writers):
-            conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
-        await server.wait_closed()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
-        await store.drain()
-        with contextlib.suppress(psycopg.Error):
-            await store.call(lambda conn: repo.forget(conn, name))
-        store.close()
-        t = store.totals
-        log.info(
-            "gateway stopped: %d frames, %d readings, %d statistics, %d dead letters",
-            t.frames,
-            t.readings,
-            t.statistics,
-            t.dead,
-        )
+        await _shut_down(gateway, server, writer)
+
+
+async def _shut_down(gateway: Gateway, server: asyncio.Server, writer: asyncio.Task[None]) -> None:
+    """Stop accepting, drop the connections, commit what is queued, then leave the heartbeat table."""
+    store, name = gateway.store, gateway.settings.counters_name
+    server.close()
+    for conn in list(gateway.writers):
+        conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
+    await server.wait_closed()
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    await store.drain()
+    with contextlib.suppress(psycopg.Error):
+        await store.call(lambda conn: repo.forget(conn, name))
+    store.close()
+    t = store.totals
+    log.info(
+        "gateway stopped: %d frames, %d readings, %d statistics, %d dead letters",
+        t.frames,
+        t.readings,
+        t.statistics,
+        t.dead,
+    )
 
 
 BEAT_S = 5.0
