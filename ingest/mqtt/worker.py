@@ -3,8 +3,9 @@
 Two threads share one batch:
 - the network thread runs paho's loop; ``on_message`` decodes each message into COPY text (or a
   dead letter) and appends it to the open batch;
-- the writer thread closes the batch when it is full or old enough, commits it in one transaction and
-  only then sends the PUBACKs.
+- the writer thread closes the batch when it is full or old enough, stores it in one transaction
+  through the batch writer (``ingest.core.writer``, shared with the HJ 212 gateway: connection, retry,
+  isolation of a refused message, the registry) and only then sends the PUBACKs.
 
 Memory is bounded by MQTT 5 Receive Maximum: the broker never has more than that many unacknowledged
 messages out to us, so while the database is slow or down the stream stops at the broker, which keeps
