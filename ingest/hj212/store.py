@@ -116,7 +116,7 @@ class Store:
                     items.append(await asyncio.wait_for(self._queue.get(), deadline - time.monotonic()))
                 except TimeoutError:
                     break
-            await self._commit_with_retry(items)
+            await self._write(items)
             for item in items:
                 if not item.done.done():
                     item.done.set_result(None)
@@ -127,12 +127,14 @@ class Store:
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
         if items:
-            await self._commit_with_retry(items)
+            await self._write(items)
             for item in items:
                 if not item.done.done():
                     item.done.set_result(None)
 
-    async def _commit_with_retry(self, items: list[Item]) -> None:
+    async def _write(self, items: list[Item]) -> None:
+        """Through the batch writer, in a thread: it retries while the database is down (the loggers
+        get no answer meanwhile) and redoes a refused group frame by frame."""
         await asyncio.to_thread(self._write_sync, Frames(items))
 
     def _write_sync(self, frames: Frames) -> None:
