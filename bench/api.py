@@ -20,7 +20,7 @@ import psycopg
 
 from api import tokens
 from bench.common import ROOT, Env
-from compliance import engine
+from compliance import changes
 from compliance import repo as crepo
 from compliance.models import AlertChange, AlertState
 from ingest.core.localservices import free_port
@@ -68,7 +68,7 @@ def _open_alerts(env: Env, now: datetime) -> None:
                 PARK, pt.plant_id, pt.id, 9 + n % 5, "instant", "mg/L", 80.0, None, "bench"
             )
             state = AlertState(0, kind, "violation", "open", 120.0, 120.0, 1, t, t)
-            engine.write_change(conn, meta, kind, AlertChange("open", state, ("opened",)))
+            changes.write_change(conn, meta, kind, AlertChange("open", state, ("opened",)))
 
 
 def _serve(env: Env) -> tuple[subprocess.Popen[bytes], str]:

@@ -47,17 +47,15 @@ def _when(text: str) -> datetime:
 
 
 def command(args: argparse.Namespace, database_url: Callable[[], str]) -> int:
-    from compliance import jobs
+    from compliance import jobs, repo
     from compliance.__main__ import context, main
 
     if args.compliance_command is None:
         return main()
     if args.compliance_command == "jobs":
-        runs: dict[str, tuple[object, ...]] = {}
+        runs: dict[str, repo.JobRun] = {}
         try:
             with psycopg.connect(database_url(), connect_timeout=3) as conn:
-                from compliance import repo
-
                 runs = repo.job_runs(conn)
         except (psycopg.Error, SystemExit):
             pass  # the table is still useful without the last runs
@@ -65,7 +63,7 @@ def command(args: argparse.Namespace, database_url: Callable[[], str]) -> int:
         for job in jobs.JOBS:
             sched = f"{job.trigger} " + ",".join(f"{k}={v}" for k, v in job.schedule.items())
             run = runs.get(job.name)
-            last = f"{run[0]:%Y-%m-%d %H:%M:%S} {'ok' if run[2] else 'FAILED'}" if run else "-"
+            last = f"{run.started_at:%Y-%m-%d %H:%M:%S} {'ok' if run.ok else 'FAILED'}" if run else "-"
             print(f"{job.name:<16} {sched:<28} {last:<26} {job.description}")
         return 0
     detail = jobs.run(database_url(), context(), args.name, args.at, args.park)

@@ -1,8 +1,10 @@
-"""Applies the pure rules to loaded data and writes the outcome: the real-time inbox consumer and the
-one place alert changes are written (alert row, audit log, outbox, NOTIFY) for every rule.
+"""The real-time inbox consumer: applies the pure rules to one chunk of inbox rows and writes the
+outcome through compliance.changes.
 
-The caller owns the transaction. Every function here runs inside it, so an alert change, its audit
-entry and its notification commit together or not at all.
+A chunk is judged in three steps: what the decisions need beyond the inbox rows is read set-based
+before the loop (the stored readings after each key's first inbox row, the start of each key's run of
+invalid readings), the rules decide per key from that, and each change is written as it is decided
+(a new alert's id is needed by the next change of the same key). The caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 import psycopg
 
 from compliance import alerts, repo, rules, windows
+from compliance.changes import write_change
 from compliance.models import (
-    CONCENTRATION_KINDS,
     EXCEEDANCE,
     IMPLAUSIBLE,
     INHIBITING_KINDS,
@@ -26,70 +28,29 @@ from compliance.models import (
     OFFLINE,
     OVER_RANGE,
     WHOLE_POINT,
-    AlertChange,
     AlertState,
-    AuditEntry,
     Limit,
     Severity,
 )
+from compliance.rules import policy
 from compliance.settings import RuleSettings
 from ingest.core.parameters import BY_ID
 
 log = logging.getLogger(__name__)
-ENGINE = "compliance"
-_EPS = timedelta(microseconds=1)
-_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+Key = tuple[int, int]  # (point id, parameter id)
+Active = dict[tuple[str, int, int], AlertState]
 
 
-def policy(settings: RuleSettings) -> rules.Policy:
-    return rules.Policy(settings.warn_fraction, settings.clear_fraction, settings.clear_hold_s)
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk's transaction and everything its decisions read, loaded before the loop."""
 
-
-def write_change(
-    conn: psycopg.Connection, meta: repo.AlertMeta, kind: str, change: AlertChange
-) -> int | None:
-    """Persist one alert change with its audit entries, outbox rows and NOTIFY."""
-    a = change.alert
-    if change.action == "none" or a is None:
-        return None
-    if a.id == 0:  # new (possibly opened and resolved within one batch)
-        resolved_at = change.resolved_at if change.action == "resolve" else None
-        alert_id, inserted = repo.insert_alert(conn, meta, replace(a, kind=kind), resolved_at)
-        if inserted:
-            detail: dict[str, object] = {
-                "value": a.peak,
-                "limit": meta.limit_upper,
-                "source": meta.limit_source,
-            }
-            repo.append_audit(conn, alert_id, AuditEntry("open", ENGINE, None, "open", None, detail))
-        events = change.events if inserted else tuple(e for e in change.events if e != "opened")
-        if resolved_at is not None:
-            repo.append_audit(conn, alert_id, _ended(a.state, "open", change.note))
-    else:
-        alert_id, events = a.id, change.events
-        if change.action == "resolve":
-            before = repo.resolve_alert(conn, a, change.resolved_at or a.last_time, ENGINE)
-            if before is None:
-                return None
-            repo.append_audit(conn, alert_id, _ended(a.state, before, change.note))
-        else:
-            repo.update_alert(conn, a)
-            if "escalated" in events:
-                repo.append_audit(
-                    conn, alert_id, AuditEntry("escalate", ENGINE, a.state, a.state, f"severity {a.severity}")
-                )
-    if kind in INHIBITING_KINDS and change.action in ("open", "resolve"):
-        repo.sync_inhibition(conn, meta.point_id, sorted(INHIBITING_KINDS), sorted(CONCENTRATION_KINDS))
-    for event in events:
-        repo.enqueue_notification(conn, alert_id, event)
-    if events:
-        repo.announce(conn, alert_id)
-    return alert_id
-
-
-def _ended(state: str, before: str, note: str | None) -> AuditEntry:
-    """The audit entry of a condition that cleared by the data (``cleared``: still with the officer)."""
-    return AuditEntry("clear" if state == "cleared" else "resolve", ENGINE, before, state, note)
+    conn: psycopg.Connection
+    settings: RuleSettings
+    active: Active  # updated as changes are written
+    inhibited: frozenset[int]  # points with an offline or instrument-fault alert open
+    later: dict[Key, list[repo.Sample]]  # stored readings after each key's first inbox row
+    fault_starts: dict[Key, datetime]  # start of the invalid run ending at each key's last status row
 
 
 def _meta(
@@ -114,6 +75,11 @@ def _silenced(t: datetime, spans: Sequence[tuple[datetime, datetime]]) -> bool:
     return any(lo <= t < hi for lo, hi in spans)
 
 
+def _status_rows(qid: int, rows: Sequence[repo.InboxRow]) -> list[repo.InboxRow]:
+    flags = rules.status_flags(BY_ID[qid].code)
+    return [r for r in rows if r.flag is not None and r.flag in flags]
+
+
 def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], settings: RuleSettings) -> None:
     """The real-time rules over one chunk of inbox rows (taken in this transaction)."""
     if not rows:
@@ -122,8 +88,7 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     pts = repo.points(conn, point_ids)
     maint = repo.maintenance_windows(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
     active = repo.active_alerts(conn, point_ids)
-    inhibited = {pid for (kind, pid, _q) in active if kind in INHIBITING_KINDS}
-    by_key: dict[tuple[int, int], list[repo.InboxRow]] = defaultdict(list)
+    by_key: dict[Key, list[repo.InboxRow]] = defaultdict(list)
     late: set[tuple[int, int, datetime]] = set()
     for r in rows:
         if r.point_id not in pts:
@@ -134,26 +99,47 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
             late.add((r.point_id, r.parameter_id, r.time))
         elif not _silenced(r.time, maint.get(r.point_id, ())):
             by_key[(r.point_id, r.parameter_id)].append(r)
+    chunk = _load(conn, settings, active, by_key)
     for (pid, qid), key_rows in by_key.items():
-        _evaluate_key(conn, pts[pid], qid, key_rows, active, pid in inhibited, settings)
-    for pid in {pid for pid, _q in by_key}:
-        offline = active.get((OFFLINE, pid, WHOLE_POINT))
-        if offline is not None:  # data returned: offline clears at once, never stuck
-            latest = max(r.time for (p, _q), rs in by_key.items() if p == pid for r in rs)
-            change = alerts.step_condition(
-                offline, OFFLINE, False, latest, None, "violation", "data returned"
-            )
-            write_change(conn, _meta(pts[pid], WHOLE_POINT, "status", None, None), OFFLINE, change)
+        _evaluate_key(chunk, pts[pid], qid, key_rows)
+    _data_returned(chunk, pts, by_key)
     if late:
         windows.rejudge_late(conn, pts, late, settings)
 
 
-def _integrity(
-    conn: psycopg.Connection,
-    pt: repo.PointRow,
-    r: repo.InboxRow,
-    active: dict[tuple[str, int, int], AlertState],
-) -> None:
+def _load(
+    conn: psycopg.Connection, settings: RuleSettings, active: Active, by_key: dict[Key, list[repo.InboxRow]]
+) -> Chunk:
+    """Read, for all keys at once, what the decisions of the chunk need besides its rows."""
+    firsts = [repo.KeyTime(p, q, min(r.time for r in rs)) for (p, q), rs in by_key.items()]
+    ends = [
+        repo.KeyTime(p, q, max(r.time for r in status))
+        for (p, q), rs in by_key.items()
+        if (status := _status_rows(q, rs))
+    ]
+    return Chunk(
+        conn,
+        settings,
+        active,
+        frozenset(pid for (kind, pid, _q) in active if kind in INHIBITING_KINDS),
+        repo.series_after(conn, firsts) if firsts else {},
+        repo.fault_run_starts(conn, ends) if ends else {},
+    )
+
+
+def _data_returned(c: Chunk, pts: dict[int, repo.PointRow], by_key: dict[Key, list[repo.InboxRow]]) -> None:
+    """Data returned: an open offline alert clears at once, never stuck."""
+    for pid in {pid for pid, _q in by_key}:
+        offline = c.active.get((OFFLINE, pid, WHOLE_POINT))
+        if offline is not None:
+            latest = max(r.time for (p, _q), rs in by_key.items() if p == pid for r in rs)
+            change = alerts.step_condition(
+                offline, OFFLINE, False, latest, None, "violation", "data returned"
+            )
+            write_change(c.conn, _meta(pts[pid], WHOLE_POINT, "status", None, None), OFFLINE, change)
+
+
+def _integrity(conn: psycopg.Connection, pt: repo.PointRow, r: repo.InboxRow, active: Active) -> None:
     """A second, different value for a stored reading: the stored one stands (ingest kept both in the
     dead letters); the officer sees an integrity alert that only an officer closes."""
     current = active.get((INTEGRITY, pt.id, r.parameter_id))
@@ -165,136 +151,133 @@ def _integrity(
         active[(INTEGRITY, pt.id, r.parameter_id)] = replace(change.alert, id=alert_id)
 
 
-def _evaluate_key(
-    conn: psycopg.Connection,
-    pt: repo.PointRow,
-    qid: int,
-    rows: list[repo.InboxRow],
-    active: dict[tuple[str, int, int], AlertState],
-    inhibited: bool,
-    settings: RuleSettings,
-) -> None:
+def _evaluate_key(c: Chunk, pt: repo.PointRow, qid: int, rows: list[repo.InboxRow]) -> None:
     code = BY_ID[qid].code
     valid = [r for r in rows if r.flag in ("N", "S") and r.value is not None]
     plausible = [r for r in valid if rules.is_plausible(code, r.value or 0.0)]
-    _exceedance(conn, pt, qid, plausible, active, inhibited, settings)
+    _exceedance(c, pt, qid, plausible)
     suspect = [r for r in valid if r not in plausible]
     last_plausible = max((r.time for r in plausible), default=None)
     last_valid = max((r.time for r in valid), default=None)
-    _condition(conn, pt, qid, IMPLAUSIBLE, suspect, last_plausible, active, "warning", "plausible value")
-    status = [r for r in rows if r.flag is not None and r.flag in rules.status_flags(code)]
+    _condition(c, pt, qid, IMPLAUSIBLE, suspect, last_plausible, "warning", "plausible value")
+    status = _status_rows(qid, rows)
     if status:
         latest = max(status, key=lambda r: r.time)
-        start = repo.fault_run_start(conn, pt.id, qid, latest.time) or latest.time
-        held = rules.fault_held(start, latest.time, settings.fault_hold_s)
-        _condition(conn, pt, qid, INSTRUMENT_FAULT, [latest] if held else [], None, active, "violation", "")
-    _condition(conn, pt, qid, INSTRUMENT_FAULT, [], last_valid, active, "violation", "valid data returned")
+        start = c.fault_starts.get((pt.id, qid), latest.time)
+        held = rules.fault_held(start, latest.time, c.settings.fault_hold_s)
+        _condition(c, pt, qid, INSTRUMENT_FAULT, [latest] if held else [], None, "violation", "")
+    _condition(c, pt, qid, INSTRUMENT_FAULT, [], last_valid, "violation", "valid data returned")
     over = [r for r in rows if r.flag == "T" and code in rules.HEAVY_METALS]
     sev: Severity = "violation"
     if over and over[-1].upper is not None and over[-1].value is not None:
         limit = Limit(over[-1].upper, over[-1].lower, "")
-        found = rules.severity(code, max(r.value or 0.0 for r in over), limit, policy(settings))
+        found = rules.severity(code, max(r.value or 0.0 for r in over), limit, policy(c.settings))
         sev = "critical" if found == "critical" else "violation"
-    _condition(conn, pt, qid, OVER_RANGE, over, last_valid, active, sev, "valid data returned")
+    _condition(c, pt, qid, OVER_RANGE, over, last_valid, sev, "valid data returned")
 
 
-def _exceedance(
-    conn: psycopg.Connection,
-    pt: repo.PointRow,
-    qid: int,
-    rows: list[repo.InboxRow],
-    active: dict[tuple[str, int, int], AlertState],
-    inhibited: bool,
-    settings: RuleSettings,
-) -> None:
+def _exceedance(c: Chunk, pt: repo.PointRow, qid: int, rows: list[repo.InboxRow]) -> None:
     by_limit: dict[tuple[float | None, float | None, bool, str | None], list[repo.InboxRow]] = defaultdict(
         list
     )
     for r in rows:
         if r.upper is not None or r.lower is not None:
             by_limit[(r.upper, r.lower, r.not_detected, r.limit_source)].append(r)
+    muted = "inhibited" if pt.id in c.inhibited else None
     for (upper, lower, nd, source), group in by_limit.items():
         limit = Limit(upper, lower, BY_ID[qid].unit, source, None, True, nd)
         samples = [(r.time, r.value or 0.0) for r in group]
-        muted = "inhibited" if inhibited else None
-        _fold(conn, pt, qid, samples, limit, active, muted, settings)
-        if (EXCEEDANCE, pt.id, qid) in active:
+        _fold(c, pt, qid, samples, limit, muted)
+        if (EXCEEDANCE, pt.id, qid) in c.active:
             # Readings under the warning level committed in the same batch as the breach (or while the
-            # alert was being opened) never reached the inbox: read them so the clear level and hold
-            # time are judged on every value. Re-reading a value is harmless: clearing is idempotent.
-            code, pol = BY_ID[qid].code, policy(settings)
-            quiet = [
-                (t, v)
-                for t, v, f in repo.series(conn, pt.id, qid, max(t for t, _v in samples) + _EPS, _FAR)
-                if rules.is_valid(f)
-                and rules.is_plausible(code, v)
-                and rules.severity(code, v, limit, pol) is None
-            ]
+            # alert was being opened) never reached the inbox: they were loaded with the chunk, so the
+            # clear level and hold time are judged on every value. Re-reading a value is harmless:
+            # clearing is idempotent.
+            after = max(t for t, _v in samples)
+            quiet = quiet_after(c.later.get((pt.id, qid), []), after, BY_ID[qid].code, limit, c.settings)
             if quiet:
-                _fold(conn, pt, qid, quiet, limit, active, muted, settings)
+                _fold(c, pt, qid, quiet, limit, muted)
+
+
+def quiet_after(
+    later: Sequence[repo.Sample], after: datetime, code: str, limit: Limit, settings: RuleSettings
+) -> list[tuple[datetime, float]]:
+    """Pure: the valid, plausible readings after ``after`` that are under the warning level."""
+    pol = policy(settings)
+    return [
+        (s.time, s.value)
+        for s in later
+        if s.time > after
+        and rules.is_valid(s.flag)
+        and rules.is_plausible(code, s.value)
+        and rules.severity(code, s.value, limit, pol) is None
+    ]
+
+
+def first_clearing(later: Sequence[repo.Sample], after: datetime, kind: str, code: str) -> datetime | None:
+    """Pure: the first reading after ``after`` that ends a status condition (valid; plausible for
+    implausible), or None. Instrument-fault runs end on a valid value too."""
+    for s in later:
+        if (
+            s.time > after
+            and rules.is_valid(s.flag)
+            and (kind != IMPLAUSIBLE or rules.is_plausible(code, s.value))
+        ):
+            return s.time
+    return None
 
 
 def _fold(
-    conn: psycopg.Connection,
+    c: Chunk,
     pt: repo.PointRow,
     qid: int,
     samples: list[tuple[datetime, float]],
     limit: Limit,
-    active: dict[tuple[str, int, int], AlertState],
     muted: str | None,
-    settings: RuleSettings,
 ) -> None:
-    current = active.get((EXCEEDANCE, pt.id, qid))
-    for change in alerts.fold_values(current, EXCEEDANCE, BY_ID[qid].code, samples, limit, policy(settings)):
-        alert_id = write_change(conn, _meta(pt, qid, "instant", limit, muted), EXCEEDANCE, change)
+    key = (EXCEEDANCE, pt.id, qid)
+    changes = alerts.fold_values(
+        c.active.get(key), EXCEEDANCE, BY_ID[qid].code, samples, limit, policy(c.settings)
+    )
+    for change in changes:
+        alert_id = write_change(c.conn, _meta(pt, qid, "instant", limit, muted), EXCEEDANCE, change)
         if change.action == "resolve":
-            active.pop((EXCEEDANCE, pt.id, qid), None)
+            c.active.pop(key, None)
         elif change.alert is not None and alert_id is not None:
-            active[(EXCEEDANCE, pt.id, qid)] = replace(change.alert, id=alert_id)
+            c.active[key] = replace(change.alert, id=alert_id)
 
 
 def _condition(
-    conn: psycopg.Connection,
+    c: Chunk,
     pt: repo.PointRow,
     qid: int,
     kind: str,
     hits: Sequence[repo.InboxRow],
     cleared_at: datetime | None,
-    active: dict[tuple[str, int, int], AlertState],
     sev: Severity,
     note: str,
 ) -> None:
     """Open/grow on hits; resolve when there are no hits and the condition was seen gone at
     ``cleared_at``."""
-    current = active.get((kind, pt.id, qid))
+    meta = _meta(pt, qid, "status", None, None)
+    current = c.active.get((kind, pt.id, qid))
     if hits:
         for r in sorted(hits, key=lambda r: r.time):
             change = alerts.step_condition(current, kind, True, r.time, r.value, sev)
-            alert_id = write_change(conn, _meta(pt, qid, "status", None, None), kind, change)
+            alert_id = write_change(c.conn, meta, kind, change)
             if change.alert is not None and alert_id is not None:
                 current = replace(change.alert, id=alert_id)
         if current is not None:
-            active[(kind, pt.id, qid)] = current
+            c.active[(kind, pt.id, qid)] = current
             # same race as for exceedances: a clearing reading may have come in the breach's batch
-            cleared_at = _first_clearing(conn, pt.id, qid, kind, max(r.time for r in hits))
+            later = c.later.get((pt.id, qid), [])
+            cleared_at = first_clearing(later, max(r.time for r in hits), kind, BY_ID[qid].code)
     if cleared_at is not None and current is not None:
         change = alerts.step_condition(
             current, kind, False, max(cleared_at, current.last_time), None, sev, note
         )
-        write_change(conn, _meta(pt, qid, "status", None, None), kind, change)
-        active.pop((kind, pt.id, qid), None)
+        write_change(c.conn, meta, kind, change)
+        c.active.pop((kind, pt.id, qid), None)
 
 
-__all__ = ["CONCENTRATION_KINDS", "process_inbox", "write_change"]
-
-
-def _first_clearing(
-    conn: psycopg.Connection, pid: int, qid: int, kind: str, after: datetime
-) -> datetime | None:
-    """The first reading after ``after`` that ends a status condition (valid; plausible for
-    implausible), or None. Instrument-fault runs end on a valid value too."""
-    code = BY_ID[qid].code
-    for t, v, f in repo.series(conn, pid, qid, after + _EPS, _FAR):
-        if rules.is_valid(f) and (kind != IMPLAUSIBLE or rules.is_plausible(code, v)):
-            return t
-    return None
+__all__ = ["policy", "process_inbox"]

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, engine, repo, rules
+from compliance import alerts, changes, repo, rules
 from compliance.models import (
     ACTIVE_STATES,
     FLATLINE,
@@ -147,7 +147,7 @@ def _record(
         if active is not None and active.last_time <= ep.start:
             # a later episode while an earlier one is still open: the earlier one is over
             over = alerts.step_condition(active, kind, False, active.last_time, None, sev, note)
-            engine.write_change(conn, meta, kind, over)
+            changes.write_change(conn, meta, kind, over)
     change = episode_change(current, kind, ep, sev, note, may_resolve)
     if change.action == "none" or change.alert is None:
         return 0
@@ -156,8 +156,8 @@ def _record(
         repo.update_alert(conn, a)  # the window first: resolving keeps the stored one
         if current.state not in ACTIVE_STATES or a.first_time != current.first_time:  # not a run's growth
             window = f"evidence window {a.first_time.isoformat()} .. {a.last_time.isoformat()} (data time)"
-            entry = AuditEntry("evidence", engine.ENGINE, current.state, current.state, window)
+            entry = AuditEntry("evidence", changes.ENGINE, current.state, current.state, window)
             repo.append_audit(conn, current.id, entry)
     if change.action != "update":
-        engine.write_change(conn, meta, kind, change)
+        changes.write_change(conn, meta, kind, change)
     return 1

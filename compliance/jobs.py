@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, engine, history, limits, notify, repo, rules, windows
+from compliance import alerts, changes, history, limits, notify, repo, rules, windows
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -126,7 +126,7 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
             "status",
             detail={"last_seen": last.isoformat() if last else None},
         )
-        if engine.write_change(conn, meta, OFFLINE, change) and change.action == "open":
+        if changes.write_change(conn, meta, OFFLINE, change) and change.action == "open":
             opened += 1
     return f"{len(pts)} points, {opened} went offline"
 
@@ -141,16 +141,16 @@ def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: st
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         pts = repo.points(conn, park_id=park_id)
         series: dict[tuple[int, int], list[tuple[datetime, float]]] = {}
-        for pid, qid, t, v, f in repo.park_series(conn, park_id, start, now):
-            if rules.is_valid(f) and pid in pts:
-                series.setdefault((pid, qid), []).append((t, v))
+        for r in repo.park_series(conn, park_id, start, now):
+            if rules.is_valid(r.flag) and r.point_id in pts:
+                series.setdefault((r.point_id, r.parameter_id), []).append((r.time, r.value))
         active = repo.active_alerts(conn, list(pts), [RATE_OF_CHANGE])
         for (pid, qid), values in series.items():
             pt = pts[pid]
             lim = repo.limit_at(conn, pid, qid, now)
-            if lim is None or lim[0] is None or lim[0] <= 0:
+            if lim is None or lim.upper is None or lim.upper <= 0:
                 continue
-            span = (lim[0] - lim[1]) if lim[1] is not None else lim[0]
+            span = (lim.upper - lim.lower) if lim.lower is not None else lim.upper
             jump = rules.rate_of_change(values, s.rate_max_step_fraction * span, 3 * pt.interval_s)
             found += _condition(
                 conn, active, pt, qid, RATE_OF_CHANGE, jump is not None, now, jump[1] if jump else None
@@ -172,7 +172,7 @@ def _condition(
     if hit and current is not None:
         return 0  # still going: one alert, no repeated growth per sweep
     change = alerts.step_condition(current, kind, hit, now, value, "warning", "pattern gone")
-    engine.write_change(conn, repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, "status"), kind, change)
+    changes.write_change(conn, repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, "status"), kind, change)
     return 1 if change.action == "open" else 0
 
 
@@ -186,8 +186,8 @@ def close_windows(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
             park_day(conn, ctx, park_id, d0, d1)
     # closed days whose windows late data re-judged (windows.rejudge_late): park rules and report again
     redone = repo.take_park_days(conn, park)
-    for park_id, d0, d1 in sorted(redone):
-        park_day(conn, ctx, park_id, d0, d1)
+    for day in sorted(redone, key=lambda d: (d.park_id, d.day_start)):
+        park_day(conn, ctx, day.park_id, day.day_start, day.day_end)
     return f"{hours} hours, {days} days closed, {len(redone)} days re-judged after late data"
 
 
@@ -195,21 +195,15 @@ def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime,
     """Reuse ratio and mass balance for one closed day, then the daily report."""
     specs = repo.park_specs(conn, park_id)
     config = specs[0][0].config if specs else {}
-    seconds = (d1 - d0).total_seconds()
-    vols: dict[str, list[tuple[int, float | None]]] = {}
-    for pid, kind, mean, ok in repo.day_flows(conn, park_id, d0, FLOW):
-        vols.setdefault(kind, []).append(
-            (pid, rules.volume_m3(mean, seconds) if ok and mean is not None else None)
-        )
+    vols = _day_volumes(conn, park_id, d0, d1)
     pts = repo.points(conn, park_id=park_id)
     report: dict[str, object] = {"day_start": d0.isoformat()}
     reuse, outlet = vols.get("reuse_outlet", []), vols.get("central_outlet", [])
-    if reuse and outlet and all(v is not None for _p, v in reuse + outlet):
-        ratio = rules.reuse_ratio(sum(v or 0 for _p, v in reuse), sum(v or 0 for _p, v in outlet))
+    ratio = rules.park_reuse_ratio([v for _p, v in reuse], [v for _p, v in outlet])
+    if ratio is not None:
         target = float(config.get("reuse_target", ctx.rules.reuse_target))  # type: ignore[arg-type]
         report["reuse_ratio"], report["reuse_target"] = ratio, target
-        if ratio is not None:
-            _park_alert(conn, pts[reuse[0][0]], REUSE_RATIO, ratio < target, d0, ratio, target)
+        _park_alert(conn, pts[reuse[0][0]], REUSE_RATIO, ratio < target, d0, ratio, target)
     plants, inlet = vols.get("total_outlet", []), vols.get("central_inlet", [])
     if plants and inlet and all(v is not None for _p, v in plants + inlet):
         gap = rules.mass_balance_gap(sum(v or 0 for _p, v in plants), sum(v or 0 for _p, v in inlet))
@@ -217,9 +211,23 @@ def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime,
         report["mass_balance_gap"] = gap
         if gap is not None:
             _park_alert(conn, pts[inlet[0][0]], MASS_BALANCE, abs(gap) > tol, d0, gap, tol)
-    report["windows"] = [list(map(str, r)) for r in repo.windows_of_day(conn, park_id, d0, d1)]
+    report["windows"] = [
+        [w.span, w.verdict, str(w.count)] for w in repo.windows_of_day(conn, park_id, d0, d1)
+    ]
     tz = ZoneInfo(specs[0][0].timezone) if specs else UTC
     repo.save_report(conn, park_id, rules.local_day_of(d0, tz), report)  # type: ignore[arg-type]
+
+
+def _day_volumes(
+    conn: psycopg.Connection, park_id: str, d0: datetime, d1: datetime
+) -> dict[str, list[tuple[int, float | None]]]:
+    """Each point's volume over the closed day by point kind (None where the day's flow is not known)."""
+    seconds = (d1 - d0).total_seconds()
+    vols: dict[str, list[tuple[int, float | None]]] = {}
+    for f in repo.day_flows(conn, park_id, d0, FLOW):
+        volume = rules.volume_m3(f.mean, seconds) if f.sufficient and f.mean is not None else None
+        vols.setdefault(f.kind, []).append((f.point_id, volume))
+    return vols
 
 
 def _park_alert(
@@ -229,17 +237,17 @@ def _park_alert(
     sev = "violation" if kind == REUSE_RATIO else "warning"
     change = alerts.step_condition(current, kind, hit, t, value, sev, "daily figure back within target")  # type: ignore[arg-type]
     meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, FLOW, "day", None, limit)
-    engine.write_change(conn, meta, kind, change)
+    changes.write_change(conn, meta, kind, change)
 
 
 def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Unacknowledged violations escalate; open critical alerts are notified again (repeat)."""
     overdue = repo.overdue_alerts(conn, now - timedelta(seconds=ctx.rules.escalate_after_s))
-    for alert_id, level in overdue:
-        repo.mark_escalated(conn, alert_id, level + 1, now)
-        note = f"not acknowledged in time: escalation level {level + 1}"
-        repo.append_audit(conn, alert_id, AuditEntry("escalate", engine.ENGINE, "open", "open", note))
-        repo.enqueue_notification(conn, alert_id, "escalated")
+    for o in overdue:
+        repo.mark_escalated(conn, o.id, o.escalation + 1, now)
+        note = f"not acknowledged in time: escalation level {o.escalation + 1}"
+        repo.append_audit(conn, o.id, AuditEntry("escalate", changes.ENGINE, "open", "open", note))
+        repo.enqueue_notification(conn, o.id, "escalated")
     repeats = repo.critical_to_repeat(conn, now - timedelta(seconds=ctx.rules.critical_repeat_s))
     for alert_id in repeats:
         repo.enqueue_notification(conn, alert_id, "repeat")
@@ -248,7 +256,7 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, ctx, now)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp)
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 

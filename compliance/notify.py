@@ -24,16 +24,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
 
 from compliance import repo
 from compliance.models import SEVERITY_RANK, AlertView
-
-if TYPE_CHECKING:
-    from compliance.jobs import Context
+from compliance.settings import SmtpSettings, WebhookSettings
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +116,9 @@ class Tally:
     failed: int = 0
 
 
-def deliver(conn: psycopg.Connection, ctx: Context, now: datetime) -> Tally:
+def deliver(
+    conn: psycopg.Connection, now: datetime, group_s: float, webhook: WebhookSettings, smtp: SmtpSettings
+) -> Tally:
     """Group, claim, send and record, each database step in its own short transaction on ``conn``
     (autocommit) and every send with no transaction open: a receiver that hangs holds one sender
     thread, never a database lock or snapshot that other writers or the live event stream wait on."""
@@ -132,10 +131,12 @@ def deliver(conn: psycopg.Connection, ctx: Context, now: datetime) -> Tally:
             at = now + timedelta(seconds=elapsed)
             if elapsed < RUN_BUDGET_S:
                 with conn.transaction():
-                    tally.grouped += group_pending(conn, at, ctx.runtime.notify_group_s)
+                    tally.grouped += group_pending(conn, at, group_s)
                 with conn.transaction():
-                    claimed = repo.claim_deliveries(conn, at, at + lease(ctx), SENDERS - len(inflight))
-                inflight.update({pool.submit(_send, d, ctx): d for d in claimed})
+                    claimed = repo.claim_deliveries(
+                        conn, at, at + lease(webhook, smtp), SENDERS - len(inflight)
+                    )
+                inflight.update({pool.submit(_send, d, webhook, smtp): d for d in claimed})
             if not inflight:
                 return tally
             done, _ = wait(inflight, timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -146,17 +147,17 @@ def deliver(conn: psycopg.Connection, ctx: Context, now: datetime) -> Tally:
                 tally.failed += not ok
 
 
-def lease(ctx: Context) -> timedelta:
+def lease(webhook: WebhookSettings, smtp: SmtpSettings) -> timedelta:
     """How long a claimed delivery is left alone: longer than one send can take (connect and answer
     each wait up to the timeout), so only a crashed sender's delivery is taken again."""
-    return timedelta(seconds=2 * max(ctx.webhook.timeout_s, ctx.smtp.timeout_s) + 30)
+    return timedelta(seconds=2 * max(webhook.timeout_s, smtp.timeout_s) + 30)
 
 
-def _send(d: repo.Delivery, ctx: Context) -> None:
+def _send(d: repo.Delivery, webhook: WebhookSettings, smtp: SmtpSettings) -> None:
     if d.channel == "webhook":
-        _post(d, ctx)
+        _post(d, webhook)
     else:
-        _mail(d, ctx)
+        _mail(d, smtp)
 
 
 def _record(conn: psycopg.Connection, d: repo.Delivery, exc: BaseException | None, at: datetime) -> bool:
@@ -171,8 +172,8 @@ def _record(conn: psycopg.Connection, d: repo.Delivery, exc: BaseException | Non
         return False
 
 
-def _post(d: repo.Delivery, ctx: Context) -> None:
-    if ctx.webhook.secret is None:
+def _post(d: repo.Delivery, webhook: WebhookSettings) -> None:
+    if webhook.secret is None:
         raise RuntimeError("OUTFALL_WEBHOOK_SECRET is not set: webhooks are never sent unsigned")
     body = orjson.dumps(d.payload)
     ts = str(int(datetime.now().timestamp()))
@@ -184,18 +185,17 @@ def _post(d: repo.Delivery, ctx: Context) -> None:
             "Content-Type": "application/json",
             "X-Outfall-Delivery": str(d.id),
             "X-Outfall-Timestamp": ts,
-            "X-Outfall-Signature": sign(ctx.webhook.secret.get_secret_value().encode(), ts, body),
+            "X-Outfall-Signature": sign(webhook.secret.get_secret_value().encode(), ts, body),
         },
     )
     if not d.target.startswith(("http://", "https://")):
         raise ValueError(f"webhook target must be http(s): {d.target}")
-    with urllib.request.urlopen(req, timeout=ctx.webhook.timeout_s) as resp:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=webhook.timeout_s) as resp:  # noqa: S310
         if resp.status >= 300:
             raise RuntimeError(f"HTTP {resp.status}")
 
 
-def _mail(d: repo.Delivery, ctx: Context) -> None:
-    smtp = ctx.smtp
+def _mail(d: repo.Delivery, smtp: SmtpSettings) -> None:
     if smtp.host is None:
         raise RuntimeError("OUTFALL_SMTP_HOST is not set")
     items = d.payload.get("alerts")

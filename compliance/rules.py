@@ -12,12 +12,15 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, Severity, WindowResult
 from ingest.core.models import VALID_FLAGS
 from ingest.core.parameters import BY_CODE
+
+if TYPE_CHECKING:
+    from compliance.settings import RuleSettings
 
 # 法释〔2023〕7号 Art. 1: >= 3x the standard for these is "serious environmental pollution" ...
 CRIMINAL_3X = frozenset({"pb", "hg", "cd", "cr_total", "cr6", "as", "tl", "sb"})
@@ -32,6 +35,11 @@ class Policy:
     warn_fraction: float = 0.8
     clear_fraction: float = 0.9
     clear_hold_s: float = 300.0
+
+
+def policy(settings: RuleSettings) -> Policy:
+    """The warning, clearing and hold levels the rule settings set."""
+    return Policy(settings.warn_fraction, settings.clear_fraction, settings.clear_hold_s)
 
 
 def is_valid(flag: str) -> bool:

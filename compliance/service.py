@@ -48,7 +48,7 @@ def act(
     return view
 
 
-def audit(conn: psycopg.Connection, alert_id: int) -> list[tuple[object, ...]]:
+def audit(conn: psycopg.Connection, alert_id: int) -> list[repo.AuditRow]:
     return repo.audit_of(conn, alert_id)
 
 

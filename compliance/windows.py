@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from compliance import alerts, engine, repo, rules
-from compliance.models import DAILY_MEAN, HOURLY_MEAN, Limit, WindowResult
+from compliance import alerts, changes, repo, rules
+from compliance.models import DAILY_MEAN, HOURLY_MEAN, AlertChange, AlertState, Limit, WindowResult
 from compliance.settings import RuleSettings
 from ingest.core.parameters import BY_ID
 
@@ -52,26 +52,22 @@ def store_and_alert(
     settings: RuleSettings,
 ) -> None:
     found = repo.limit_at(conn, pt.id, qid, res.start)
-    limit = Limit(found[0], found[1], BY_ID[qid].unit, found[3], None, True, found[2]) if found else None
+    limit = (
+        Limit(found.upper, found.lower, BY_ID[qid].unit, found.source, None, True, found.not_detected)
+        if found
+        else None
+    )
     verdict = _verdict(res, limit)
     previous = repo.upsert_window(conn, pt.id, qid, span, res, verdict, limit.upper if limit else None)
     if previous == verdict or limit is None or limit.upper is None:
         return
     kind = HOURLY_MEAN if span == HOUR else DAILY_MEAN
     current = repo.active_alerts(conn, [pt.id], [kind]).get((kind, pt.id, qid))
-    mean = res.mean or 0.0
-    if verdict == "exceeded":
-        sev = rules.severity(BY_ID[qid].code, mean, limit, engine.policy(settings)) or "violation"
-        change = alerts.step_condition(current, kind, True, res.start, mean, sev)
-    elif verdict == "ok" and current is not None:
-        newest = res.start >= current.last_time
-        only_window = previous == "exceeded" and current.first_time == current.last_time == res.start
-        if not (newest or only_window) or mean > settings.clear_fraction * limit.upper:
-            return  # hysteresis: a mean just under the limit does not clear
-        note = "re-judged after late data" if only_window else "a later window is compliant"
-        change = alerts.step_condition(current, kind, False, res.start, mean, current.severity, note)
-    else:
+    change = window_change(current, kind, BY_ID[qid].code, res, verdict, previous, limit, settings)
+    if change is None:
         return
+    detail: dict[str, object] = {"window_end": res.end.isoformat(), "n_valid": res.n_valid}
+    detail["n_expected"] = res.n_expected
     meta = repo.AlertMeta(
         pt.park_id,
         pt.plant_id,
@@ -83,9 +79,34 @@ def store_and_alert(
         limit.lower,
         limit.source,
         None,
-        {"window_end": res.end.isoformat(), "n_valid": res.n_valid, "n_expected": res.n_expected},
+        detail,
     )
-    engine.write_change(conn, meta, kind, change)
+    changes.write_change(conn, meta, kind, change)
+
+
+def window_change(
+    current: AlertState | None,
+    kind: str,
+    code: str,
+    res: WindowResult,
+    verdict: str,
+    previous: str | None,
+    limit: Limit,
+    settings: RuleSettings,
+) -> AlertChange | None:
+    """Pure: the alert change a window's new verdict makes, or None."""
+    mean, upper = res.mean or 0.0, limit.upper or 0.0
+    if verdict == "exceeded":
+        sev = rules.severity(code, mean, limit, rules.policy(settings)) or "violation"
+        return alerts.step_condition(current, kind, True, res.start, mean, sev)
+    if verdict != "ok" or current is None:
+        return None
+    newest = res.start >= current.last_time
+    only_window = previous == "exceeded" and current.first_time == current.last_time == res.start
+    if not (newest or only_window) or mean > settings.clear_fraction * upper:
+        return None  # hysteresis: a mean just under the limit does not clear
+    note = "re-judged after late data" if only_window else "a later window is compliant"
+    return alerts.step_condition(current, kind, False, res.start, mean, current.severity, note)
 
 
 def judge_hour(
@@ -94,11 +115,12 @@ def judge_hour(
     qid: int,
     start: datetime,
     settings: RuleSettings,
-    samples: Sequence[tuple[datetime, float, str]] | None = None,
+    samples: Sequence[repo.Sample] | None = None,
 ) -> None:
     end = start + timedelta(hours=1)
     rows = samples if samples is not None else repo.series(conn, pt.id, qid, start, end)
-    res = rules.window_mean(rows, start, end, pt.interval_s, settings.min_valid_fraction, BY_ID[qid].code)
+    values = [(s.time, s.value, s.flag) for s in rows]
+    res = rules.window_mean(values, start, end, pt.interval_s, settings.min_valid_fraction, BY_ID[qid].code)
     store_and_alert(conn, pt, qid, HOUR, res, settings)
 
 
@@ -111,7 +133,9 @@ def judge_day(
     settings: RuleSettings,
 ) -> None:
     hours = repo.hour_windows(conn, pt.id, qid, start, end)
-    res = combine(hours, start, end, pt.interval_s, settings.min_valid_fraction)
+    res = combine(
+        ((h.mean, h.n_valid) for h in hours), start, end, pt.interval_s, settings.min_valid_fraction
+    )
     store_and_alert(conn, pt, qid, DAY, res, settings)
 
 
@@ -169,9 +193,9 @@ def close_hours(
     closed = 0
     while start + timedelta(hours=1) <= horizon:
         if not repo.is_closed(conn, park_id, HOUR, start):
-            by_key: dict[tuple[int, int], list[tuple[datetime, float, str]]] = defaultdict(list)
-            for pid, qid, t, v, f in repo.park_series(conn, park_id, start, start + timedelta(hours=1)):
-                by_key[(pid, qid)].append((t, v, f))
+            by_key: dict[tuple[int, int], list[repo.Sample]] = defaultdict(list)
+            for r in repo.park_series(conn, park_id, start, start + timedelta(hours=1)):
+                by_key[(r.point_id, r.parameter_id)].append(repo.Sample(r.time, r.value, r.flag))
             for (pid, qid), rows in by_key.items():
                 if pid in pts:
                     judge_hour(conn, pts[pid], qid, start, settings, rows)
@@ -196,9 +220,9 @@ def close_days(
         last_hour = rules.local_hour_bounds(d1 - timedelta(minutes=1), tz)[0]
         if repo.is_closed(conn, park_id, DAY, d0) or not repo.is_closed(conn, park_id, HOUR, last_hour):
             continue
-        for pid, qid in repo.hour_keys(conn, park_id, d0, d1):
-            if pid in pts:
-                judge_day(conn, pts[pid], qid, d0, d1, settings)
+        for key in repo.hour_keys(conn, park_id, d0, d1):
+            if key.point_id in pts:
+                judge_day(conn, pts[key.point_id], key.parameter_id, d0, d1, settings)
         repo.mark_closed(conn, park_id, DAY, d0)
         done.append((d0, d1))
     return done

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -27,7 +28,8 @@ from ingest.core.localservices import free_port, local_services
 from ingest.core.settings import DatabaseSettings, MqttSettings
 from outfall import processes
 from outfall.processes import Process
-from outfall.tasks import db_upgrade, park_load
+from outfall.tasks import db_upgrade, park_load, resume_time
+from simulators.plan import LIVE_BACKFILL
 
 log = logging.getLogger("outfall.run")
 
@@ -83,7 +85,11 @@ class Child:
         self.restart_at = now + delay
 
 
-def children(args: argparse.Namespace, env: dict[str, str], parks: list[Path]) -> list[Child]:
+def children(
+    args: argparse.Namespace, env: dict[str, str], parks: list[Path], resume: datetime | None = None
+) -> list[Child]:
+    """The table's processes with their `outfall run` arguments. The demo simulator starts 3 h back,
+    or where the park's stored data ends (``resume``) when that is more recent."""
     from simulators.__main__ import demo_scenario_path
 
     out = []
@@ -93,6 +99,8 @@ def children(args: argparse.Namespace, env: dict[str, str], parks: list[Path]) -
             if args.no_simulator:
                 continue
             argv = (*argv, "--park", str(parks[0]), "--speed", str(args.speed))
+            if resume is not None:
+                argv = (*argv, "--start", resume.isoformat())
             scenario = args.scenario or (None if args.park else demo_scenario_path())
             if scenario is not None:
                 argv = (*argv, "--scenario", str(scenario))
@@ -144,8 +152,8 @@ def run_all(args: argparse.Namespace) -> int:
         # The table's migrate step, with the park files given on the command line.
         db_upgrade(db_url)
         parks = args.park or [sample_park_path()]
-        for path in parks:
-            park_load(db_url, path)
+        park_ids = [park_load(db_url, path) for path in parks]
+        resume = resume_time(db_url, park_ids[0], LIVE_BACKFILL)
         # A session token for the demo, in the dashboard link; revoked when `outfall run` stops.
         token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session")
         hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
@@ -157,7 +165,7 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_HJ212_HOST": hj212_host,
             "OUTFALL_HJ212_PORT": str(hj212_port),
         }
-        kids = children(args, env, parks)
+        kids = children(args, env, parks, resume)
         for kid in kids:
             kid.start()
         print(_banner(token, mqtt_url, f"{hj212_host}:{hj212_port}", db_url), flush=True)

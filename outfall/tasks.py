@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 log = logging.getLogger("outfall")
@@ -52,3 +52,16 @@ def park_load(database_url: str, path: Path) -> str:
         limits = jobs.refresh_limits(conn, ctx, datetime.now(UTC), spec.id)
     log.info("loaded park %s: %d plants, %d points; %s", spec.id, len(spec.plants), points, limits)
     return spec.id
+
+
+def resume_time(database_url: str, park_id: str, window: timedelta) -> datetime | None:
+    """Where a park's stored data ends, if within ``window`` of now: the demo simulator continues from
+    there, as a reconnecting data logger does, instead of sending stored history again (with other
+    values: a second value for a stored reading is an integrity alert)."""
+    import psycopg
+
+    from ingest.core import repo
+
+    with psycopg.connect(database_url) as conn:
+        last = repo.last_reading_time(conn, park_id, datetime.now(UTC) - window)
+    return last + timedelta(seconds=1) if last is not None else None

@@ -7,17 +7,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from tests.support import ROOT
 
 PACKAGES = ("ingest", "compliance", "api", "simulators", "outfall")
-# Cycles on main when this test was written, being untangled (issue 10, point 5). The test is expected
-# to fail while they exist and turns red (strict xfail) once they are gone: then empty this list.
-KNOWN_CYCLES: list[set[str]] = [
-    {"compliance.engine", "compliance.windows"},
-    {"compliance.jobs", "compliance.notify"},
-]
+# Cycles tolerated while being untangled; none are left. A new cycle fails test_no_import_cycles.
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def _module_name(path: Path) -> str:
@@ -105,11 +99,6 @@ def test_import_cycles_are_only_the_known_ones() -> None:
     assert [c for c in KNOWN_CYCLES if c not in cycles] == [], "fixed: remove them from KNOWN_CYCLES"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known cycles compliance.engine <-> compliance.windows and compliance.jobs <-> compliance.notify;"
-    " remove this mark when KNOWN_CYCLES is empty",
-)
 def test_no_import_cycles() -> None:
     assert _cycles(_graph()) == []
 

@@ -5,7 +5,7 @@ const T = {
   zh: {
     title: "园区废水合规监控", inbox: "告警收件箱", parks: "园区总览", reports: "日报", logout: "退出",
     login: "登录", login_help: "粘贴 `outfall token create` 生成的令牌。", sign_in: "登录", bad_token: "令牌无效或已撤销",
-    open_alerts: "未处理告警（最新在前）", none: "没有未处理的告警", ack: "确认", note: "备注", resolve: "解除",
+    open_alerts: "待处理告警（最新在前）", none: "没有待处理的告警", ack: "确认", note: "备注", resolve: "关闭",
     time: "时间", place: "位置", parameter: "参数", kind: "类型", severity: "级别", value: "值", limit: "限值",
     state: "状态", action: "操作", online: "在线", offline: "离线", last_seen: "最后上报", inflow: "进水",
     outflow: "出水", reuse: "回用", reuse_ratio: "回用率", target: "目标", point: "监测点", flag: "标记",
@@ -13,22 +13,22 @@ const T = {
     hourly: "小时均值", daily: "日均值", mean: "均值", from: "从", to: "到", alerts: "告警", plant: "企业",
     kinds: { exceedance: "超标", hourly_mean: "小时均值超标", daily_mean: "日均值超标", offline: "离线",
       instrument_fault: "仪器故障", over_range: "超量程", implausible: "数据异常", flatline: "数据恒值",
-      rate_of_change: "突变", reuse_ratio: "回用率不达标", mass_balance: "水量不平衡" },
+      rate_of_change: "突变", reuse_ratio: "回用率不达标", mass_balance: "水量不平衡", integrity: "数据不一致" },
     sev: { warning: "预警", violation: "超标", critical: "严重" },
-    states: { open: "未确认", acknowledged: "已确认", resolved: "已解除" },
+    states: { open: "未确认", acknowledged: "已确认", cleared: "已恢复待关闭", resolved: "已关闭" },
   },
   en: {
     title: "Park wastewater compliance", inbox: "Alert inbox", parks: "Park overview", reports: "Reports",
     logout: "Sign out", login: "Sign in", login_help: "Paste a token made with `outfall token create`.",
-    sign_in: "Sign in", bad_token: "unknown or revoked token", open_alerts: "Open alerts (newest first)",
-    none: "No open alerts", ack: "Acknowledge", note: "Note", resolve: "Resolve", time: "Time", place: "Where",
+    sign_in: "Sign in", bad_token: "unknown or revoked token", open_alerts: "Alerts to work on (newest first)",
+    none: "No alerts to work on", ack: "Acknowledge", note: "Note", resolve: "Close", time: "Time", place: "Where",
     parameter: "Parameter", kind: "Kind", severity: "Severity", value: "Value", limit: "Limit", state: "State",
     action: "Action", online: "online", offline: "offline", last_seen: "Last seen", inflow: "Inflow",
     outflow: "Outflow", reuse: "Reuse", reuse_ratio: "Reuse ratio", target: "target", point: "Point",
     flag: "Flag", ratio: "of limit", valid_rate: "Valid today", day: "Day", show: "Show",
     download_csv: "Download CSV", print: "Printable", hourly: "Hourly means", daily: "Daily means", mean: "Mean",
     from: "From", to: "To", alerts: "Alerts", plant: "Plant",
-    kinds: {}, sev: {}, states: {},
+    kinds: {}, sev: {}, states: { cleared: "cleared, to close" },
   },
 };
 let lang = localStorage.getItem("outfall.lang") || "zh";
@@ -116,11 +116,13 @@ function dispatch(block) {
 function alertRow(a) {
   const where = `${esc(a.plant)} / ${esc(a.point)}`;
   const canAck = me.may_change_alerts && a.state === "open";
+  // an alert whose condition is over (cleared by the data) or already acknowledged is closed by an officer
+  const canClose = me.may_change_alerts && (a.state === "cleared" || a.state === "acknowledged");
   return `<tr id="alert-${a.id}" class="state-${esc(a.state)}" data-id="${a.id}">
     <td>${when(a.opened_at)}</td><td>${where}</td><td>${esc(a.parameter || "–")}</td>
     <td>${esc(tk("kinds", a.kind))}</td><td><span class="sev-${esc(a.severity)}">${esc(tk("sev", a.severity))}</span></td>
     <td>${fmt(a.peak)} ${esc(a.unit || "")}</td><td>${fmt(a.limit)}</td><td>${esc(tk("states", a.state))}</td>
-    <td>${canAck ? `<input class="note" placeholder="${t("note")}" size="14"><button class="ack">${t("ack")}</button>` : ""}</td></tr>`;
+    <td>${canAck || canClose ? `<input class="note" placeholder="${t("note")}" size="14">` : ""}${canAck ? `<button class="ack">${t("ack")}</button>` : ""}${canClose ? `<button class="resolve">${t("resolve")}</button>` : ""}</td></tr>`;
 }
 
 async function inbox() {
@@ -135,16 +137,17 @@ async function inbox() {
     body.innerHTML = sorted.map(alertRow).join("");
     view.querySelector("#inbox-empty").hidden = sorted.length > 0;
   };
-  const alerts = await api("/api/v1/alerts?state=open&state=acknowledged&limit=500");
+  const alerts = await api("/api/v1/alerts?state=open&state=acknowledged&state=cleared&limit=500");
   alerts.forEach((a) => rows.set(a.id, a));
   render();
   body.addEventListener("click", async (ev) => {
-    if (!ev.target.classList.contains("ack")) return;
+    const action = ev.target.classList.contains("ack") ? "ack" : ev.target.classList.contains("resolve") ? "resolve" : null;
+    if (!action) return;
     const tr = ev.target.closest("tr");
     const note = tr.querySelector(".note").value || null;
     ev.target.disabled = true;
-    const updated = await api(`/api/v1/alerts/${tr.dataset.id}/ack`, { method: "POST", body: JSON.stringify({ note }) });
-    rows.set(updated.id, updated);
+    const updated = await api(`/api/v1/alerts/${tr.dataset.id}/${action}`, { method: "POST", body: JSON.stringify({ note }) });
+    if (updated.state === "resolved") rows.delete(updated.id); else rows.set(updated.id, updated);
     render();
   });
   return (event, data) => {

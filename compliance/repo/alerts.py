@@ -1,4 +1,5 @@
-"""SQL of the compliance package: Alerts, their audit log, the notification outbox and deliveries."""
+"""SQL of the compliance package: Alerts, their audit log and the notification outbox (the deliveries
+made from it are compliance/repo/deliveries.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import datetime
 
 import orjson
 import psycopg
+from psycopg.rows import class_row
 
-from compliance.models import AlertState, AlertView, AuditEntry
+from compliance.models import SEVERITY_RANK, AlertState, AlertStateName, AlertView, AuditEntry, Severity
 from compliance.repo.channels import ALERTS_CHANNEL
 
 # --- alerts -----------------------------------------------------------------------------------------
-_ALERT_COLS = "id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since"
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,46 @@ def active_alerts(
     conn: psycopg.Connection, point_ids: Sequence[int], kinds: Sequence[str] | None = None
 ) -> dict[tuple[str, int, int], AlertState]:
     """Active alerts at these points, locked for this transaction (officer actions wait for us)."""
-    rows = conn.execute(
-        "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since,"
-        " point_id, parameter_id FROM alerts WHERE state IN ('open', 'acknowledged')"
-        " AND point_id = ANY(%s) AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY id FOR UPDATE",
-        (list(point_ids), kinds, kinds),
-    ).fetchall()
-    return {(r[1], r[10], r[11]): AlertState(*r[:10]) for r in rows}
+    with conn.cursor(row_factory=class_row(_KeyedAlert)) as cur:
+        rows = cur.execute(
+            "SELECT point_id, parameter_id, id, kind, severity, state, peak, last_value, count, first_time,"
+            " last_time, clear_since FROM alerts WHERE state IN ('open', 'acknowledged')"
+            " AND point_id = ANY(%s) AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY id FOR UPDATE",
+            (list(point_ids), kinds, kinds),
+        ).fetchall()
+    return {(r.kind, r.point_id, r.parameter_id): r.alert() for r in rows}
+
+
+@dataclass(frozen=True)
+class _KeyedAlert:
+    """An active alert's row with its key."""
+
+    point_id: int
+    parameter_id: int
+    id: int
+    kind: str
+    severity: Severity
+    state: AlertStateName
+    peak: float | None
+    last_value: float | None
+    count: int
+    first_time: datetime
+    last_time: datetime
+    clear_since: datetime | None
+
+    def alert(self) -> AlertState:
+        return AlertState(
+            self.id,
+            self.kind,
+            self.severity,
+            self.state,
+            self.peak,
+            self.last_value,
+            self.count,
+            self.first_time,
+            self.last_time,
+            self.clear_since,
+        )
 
 
 def alerts_overlapping(
@@ -51,13 +85,13 @@ def alerts_overlapping(
 ) -> list[AlertState]:
     """Alerts of this key in any state whose evidence window overlaps (start, end), locked: an episode
     found again in data time (a re-scan, a re-sent history) is the same alert, never a twin."""
-    rows = conn.execute(
-        "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since"
-        " FROM alerts WHERE kind = %s AND point_id = %s AND parameter_id = %s"
-        " AND first_time < %s AND last_time > %s ORDER BY first_time FOR UPDATE",
-        (kind, point_id, parameter_id, end, start),
-    ).fetchall()
-    return [AlertState(*r) for r in rows]
+    with conn.cursor(row_factory=class_row(AlertState)) as cur:
+        return cur.execute(
+            "SELECT id, kind, severity, state, peak, last_value, count, first_time, last_time, clear_since"
+            " FROM alerts WHERE kind = %s AND point_id = %s AND parameter_id = %s"
+            " AND first_time < %s AND last_time > %s ORDER BY first_time FOR UPDATE",
+            (kind, point_id, parameter_id, end, start),
+        ).fetchall()
 
 
 def insert_alert(
@@ -111,7 +145,8 @@ def insert_alert(
     return int(row[0]), bool(row[1])
 
 
-_SEVERITIES = ["warning", "violation", "critical"]
+# lowest first: a merge keeps the higher severity (the ranking is compliance.models')
+_SEVERITIES = sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__)
 
 
 def update_alert(conn: psycopg.Connection, a: AlertState, muted: str | None = None) -> None:
@@ -195,10 +230,11 @@ def alert_state_for_update(conn: psycopg.Connection, alert_id: int) -> str | Non
 
 
 _LIST = (
-    "SELECT a.id, a.park_id, a.plant_id, pt.code, coalesce(pa.code, ''), a.kind, a.severity, a.state,"
-    " a.basis, a.opened_at, a.first_time, a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by,"
-    " a.resolved_at, a.resolved_by, a.peak, a.last_value, a.limit_upper, a.limit_lower, a.limit_source,"
-    " a.unit, a.count, a.escalation, a.muted, a.detail"
+    "SELECT a.id, a.park_id AS park, a.plant_id AS plant, pt.code AS point,"
+    " coalesce(pa.code, '') AS parameter, a.kind, a.severity, a.state, a.basis, a.opened_at, a.first_time,"
+    " a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,"
+    " a.peak, a.last_value AS value, a.limit_upper AS limit, a.limit_lower, a.limit_source, a.unit,"
+    " a.count, a.escalation, a.muted, a.detail"
     " FROM alerts a JOIN points pt ON pt.id = a.point_id LEFT JOIN parameters pa ON pa.id = a.parameter_id"
 )
 
@@ -210,24 +246,23 @@ def list_alerts(
     states: Sequence[str] | None = None,
     limit: int = 500,
 ) -> list[AlertView]:
-    return [
-        AlertView(*r)
-        for r in conn.execute(
+    with conn.cursor(row_factory=class_row(AlertView)) as cur:
+        return cur.execute(
             _LIST + " WHERE (%(park)s::text IS NULL OR a.park_id = %(park)s)"
             " AND (%(plant)s::text IS NULL OR a.plant_id = %(plant)s)"
             " AND (%(states)s::text[] IS NULL OR a.state = ANY(%(states)s)) ORDER BY a.id DESC LIMIT %(n)s",
             {"park": park_id, "plant": plant_id, "states": states, "n": limit},
-        )
-    ]
+        ).fetchall()
 
 
 def get_alert(conn: psycopg.Connection, alert_id: int) -> AlertView | None:
-    row = conn.execute(_LIST + " WHERE a.id = %s", (alert_id,)).fetchone()
-    return AlertView(*row) if row else None
+    with conn.cursor(row_factory=class_row(AlertView)) as cur:
+        return cur.execute(_LIST + " WHERE a.id = %s", (alert_id,)).fetchone()
 
 
 def get_alerts(conn: psycopg.Connection, ids: Sequence[int]) -> list[AlertView]:
-    return [AlertView(*r) for r in conn.execute(_LIST + " WHERE a.id = ANY(%s) ORDER BY a.id", (list(ids),))]
+    with conn.cursor(row_factory=class_row(AlertView)) as cur:
+        return cur.execute(_LIST + " WHERE a.id = ANY(%s) ORDER BY a.id", (list(ids),)).fetchall()
 
 
 # --- notification outbox ----------------------------------------------------------------------------
@@ -243,16 +278,14 @@ class OutboxRow:
 
 def pending_outbox(conn: psycopg.Connection, created_before: datetime) -> list[OutboxRow]:
     """Outbox rows of every plant whose oldest pending row is older than the grouping window."""
-    return [
-        OutboxRow(*r)
-        for r in conn.execute(
+    with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+        return cur.execute(
             "SELECT id, alert_id, event, park_id, plant_id, severity FROM notify_outbox o"
             " WHERE grouped_at IS NULL AND EXISTS (SELECT 1 FROM notify_outbox f WHERE f.grouped_at IS NULL"
             "  AND f.park_id = o.park_id AND f.plant_id = o.plant_id AND f.created_at <= %s)"
             " ORDER BY id FOR UPDATE SKIP LOCKED",
             (created_before,),
-        )
-    ]
+        ).fetchall()
 
 
 def mark_grouped(conn: psycopg.Connection, ids: Sequence[int]) -> None:
@@ -264,88 +297,39 @@ def park_config(conn: psycopg.Connection, park_id: str) -> dict[str, object]:
     return dict(row[0]) if row else {}
 
 
-def insert_delivery(
-    conn: psycopg.Connection,
-    sub: str,
-    channel: str,
-    target: str,
-    park_id: str,
-    plant_id: str,
-    outbox_ids: Sequence[int],
-    payload: dict[str, object],
-    due: datetime,
-) -> None:
-    conn.execute(
-        "INSERT INTO notify_deliveries (subscription, channel, target, park_id, plant_id,"
-        " outbox_ids, payload, next_attempt_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (sub, channel, target, park_id, plant_id, list(outbox_ids), orjson.dumps(payload).decode(), due),
-    )
+@dataclass(frozen=True)
+class AuditRow:
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+
+
+def audit_of(conn: psycopg.Connection, alert_id: int) -> list[AuditRow]:
+    with conn.cursor(row_factory=class_row(AuditRow)) as cur:
+        return cur.execute(
+            "SELECT at, actor, action, from_state, to_state, note FROM alert_audit WHERE alert_id = %s"
+            " ORDER BY id",
+            (alert_id,),
+        ).fetchall()
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Overdue:
     id: int
-    channel: str
-    target: str
-    payload: dict[str, object]
-    attempts: int  # including the attempt this claim is for
+    escalation: int
 
 
-def claim_deliveries(
-    conn: psycopg.Connection, now: datetime, lease_until: datetime, limit: int
-) -> list[Delivery]:
-    """Take due deliveries for sending outside any transaction: the claim counts the attempt and
-    leases the row until ``lease_until``, so no other run (or leader) sends it meanwhile, and a crash
-    before the outcome is recorded retries it when the lease ends."""
-    return [
-        Delivery(*r)
-        for r in conn.execute(
-            "UPDATE notify_deliveries d SET attempts = d.attempts + 1, next_attempt_at = %s"
-            " FROM (SELECT id FROM notify_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= %s"
-            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) due"
-            " WHERE d.id = due.id RETURNING d.id, d.channel, d.target, d.payload, d.attempts",
-            (lease_until, now, limit),
-        )
-    ]
-
-
-def delivery_done(conn: psycopg.Connection, delivery_id: int) -> None:
-    conn.execute(
-        "UPDATE notify_deliveries SET delivered_at = clock_timestamp(), last_error = NULL WHERE id = %s",
-        (delivery_id,),
-    )
-
-
-def delivery_failed(conn: psycopg.Connection, delivery_id: int, retry_at: datetime, error: str) -> None:
-    conn.execute(
-        "UPDATE notify_deliveries SET next_attempt_at = %s, last_error = %s WHERE id = %s",
-        (retry_at, error[:500], delivery_id),
-    )
-
-
-def audit_of(conn: psycopg.Connection, alert_id: int) -> list[tuple[object, ...]]:
-    return [
-        tuple(r)
-        for r in conn.execute(
-            "SELECT at, actor, action, from_state, to_state, note FROM alert_audit WHERE alert_id ="
-            " %s ORDER BY id",
-            (alert_id,),
-        )
-    ]
-
-
-def overdue_alerts(conn: psycopg.Connection, opened_before: datetime) -> list[tuple[int, int]]:
+def overdue_alerts(conn: psycopg.Connection, opened_before: datetime) -> list[Overdue]:
     """Open (unacknowledged) violations and criticals not escalated since ``opened_before``."""
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
+    with conn.cursor(row_factory=class_row(Overdue)) as cur:
+        return cur.execute(
             "SELECT id, escalation FROM alerts WHERE state = 'open' AND severity <> 'warning' AND"
-            " muted IS NULL"
-            " AND coalesce(escalated_at, created_at) < %s FOR UPDATE SKIP LOCKED",
+            " muted IS NULL AND coalesce(escalated_at, created_at) < %s FOR UPDATE SKIP LOCKED",
             (opened_before,),
-        )
-    ]
+        ).fetchall()
 
 
 def mark_escalated(conn: psycopg.Connection, alert_id: int, level: int, at: datetime) -> None:

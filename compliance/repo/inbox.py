@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import class_row
 
 from compliance.repo.channels import INBOX_CHANNEL, WATCHED_KINDS
 from compliance.repo.registry import PointRow
@@ -74,17 +75,18 @@ class InboxRow:
 def take_inbox(conn: psycopg.Connection, limit: int) -> list[InboxRow]:
     """Take (delete) up to ``limit`` queued rows with the limit in force at each reading's time.
     SKIP LOCKED lets a second consumer take other rows instead of waiting."""
-    rows = conn.execute(
-        "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
-        "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
-        " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
-        "  l.upper, l.lower, coalesce(l.not_detected, false), l.source, t.conflict, t.stored_value"
-        " FROM taken t"
-        " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
-        "  AND l.valid @> t.time ORDER BY t.time",
-        (limit,),
-    ).fetchall()
-    return [InboxRow(*r) for r in rows]
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            "WITH taken AS (DELETE FROM compliance_inbox WHERE id IN (SELECT id FROM compliance_inbox"
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *)"
+            " SELECT t.point_id, t.parameter_id, t.time, t.value, t.flag, t.late, t.queued_at,"
+            "  l.upper, l.lower, coalesce(l.not_detected, false) AS not_detected, l.source AS limit_source,"
+            "  t.conflict, t.stored_value"
+            " FROM taken t"
+            " LEFT JOIN compliance_limits l ON l.point_id = t.point_id AND l.parameter_id = t.parameter_id"
+            "  AND l.valid @> t.time ORDER BY t.time",
+            (limit,),
+        ).fetchall()
 
 
 def set_aside(conn: psycopg.Connection, rows: Sequence[InboxRow], reason: str) -> None:
@@ -100,41 +102,97 @@ def set_aside(conn: psycopg.Connection, rows: Sequence[InboxRow], reason: str) -
 def points(
     conn: psycopg.Connection, ids: Sequence[int] | None = None, park_id: str | None = None
 ) -> dict[int, PointRow]:
-    rows = conn.execute(
-        "SELECT p.id, p.park_id, p.plant_id, p.code, p.kind, p.interval_s, k.timezone FROM points p"
-        " JOIN parks k ON k.id = p.park_id WHERE p.active AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))"
-        " AND (%(park)s::text IS NULL OR p.park_id = %(park)s)",
-        {"ids": list(ids) if ids is not None else None, "park": park_id},
-    ).fetchall()
-    return {r[0]: PointRow(*r) for r in rows}
+    with conn.cursor(row_factory=class_row(PointRow)) as cur:
+        rows = cur.execute(
+            "SELECT p.id, p.park_id, p.plant_id, p.code, p.kind, p.interval_s, k.timezone FROM points p"
+            " JOIN parks k ON k.id = p.park_id WHERE p.active"
+            " AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))"
+            " AND (%(park)s::text IS NULL OR p.park_id = %(park)s)",
+            {"ids": list(ids) if ids is not None else None, "park": park_id},
+        ).fetchall()
+    return {r.id: r for r in rows}
 
 
-def fault_run_start(
-    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
-) -> datetime | None:
-    """Start of the run of invalid readings that ends at ``t``: the first reading after the last valid
-    one (searching back at most 7 days)."""
-    row = conn.execute(
-        "SELECT min(time) FROM readings WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s"
-        " AND time > greatest(%(t)s - interval '7 days', coalesce((SELECT max(time) FROM readings"
-        "  WHERE point_id = %(p)s AND parameter_id = %(q)s AND time <= %(t)s AND flag IN ('N', 'S')"
-        "  AND time > %(t)s - interval '7 days'), '-infinity'))",
-        {"p": point_id, "q": parameter_id, "t": t},
-    ).fetchone()
-    return row[0] if row else None
+@dataclass(frozen=True)
+class KeyTime:
+    """A (point, parameter) series and a time in it: the key of a set-based read."""
+
+    point_id: int
+    parameter_id: int
+    time: datetime
+
+
+def _unnest(keys: Sequence[KeyTime]) -> tuple[list[int], list[int], list[datetime]]:
+    return [k.point_id for k in keys], [k.parameter_id for k in keys], [k.time for k in keys]
+
+
+@dataclass(frozen=True)
+class FaultStart:
+    point_id: int
+    parameter_id: int
+    start: datetime | None
+
+
+def fault_run_starts(conn: psycopg.Connection, ends: Sequence[KeyTime]) -> dict[tuple[int, int], datetime]:
+    """For each series, the start of the run of invalid readings that ends at its time: the first
+    reading after the last valid one (searching back at most 7 days). One statement for all keys."""
+    with conn.cursor(row_factory=class_row(FaultStart)) as cur:
+        rows = cur.execute(
+            "SELECT k.p AS point_id, k.q AS parameter_id, (SELECT min(time) FROM readings WHERE"
+            "  point_id = k.p AND parameter_id = k.q AND time <= k.t AND time > greatest(k.t - interval"
+            "  '7 days', coalesce((SELECT max(time) FROM readings WHERE point_id = k.p AND parameter_id"
+            "  = k.q AND time <= k.t AND flag IN ('N', 'S') AND time > k.t - interval '7 days'),"
+            "  '-infinity'))) AS start"
+            " FROM unnest(%s::int[], %s::int[], %s::timestamptz[]) AS k(p, q, t)",
+            _unnest(ends),
+        ).fetchall()
+    return {(r.point_id, r.parameter_id): r.start for r in rows if r.start is not None}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A stored reading of a series."""
+
+    time: datetime
+    value: float
+    flag: str
+
+
+@dataclass(frozen=True)
+class KeySample:
+    point_id: int
+    parameter_id: int
+    time: datetime
+    value: float
+    flag: str
+
+
+def series_after(conn: psycopg.Connection, starts: Sequence[KeyTime]) -> dict[tuple[int, int], list[Sample]]:
+    """For each series, its stored readings after its time, in time order. One statement for all keys
+    (an index range scan per key)."""
+    found: dict[tuple[int, int], list[Sample]] = {(k.point_id, k.parameter_id): [] for k in starts}
+    with conn.cursor(row_factory=class_row(KeySample)) as cur:
+        cur.execute(
+            "SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag::text AS flag"
+            " FROM unnest(%s::int[], %s::int[], %s::timestamptz[]) AS k(p, q, t)"
+            " JOIN readings r ON r.point_id = k.p AND r.parameter_id = k.q AND r.time > k.t"
+            " ORDER BY r.point_id, r.parameter_id, r.time",
+            _unnest(starts),
+        )
+        for r in cur:
+            found[(r.point_id, r.parameter_id)].append(Sample(r.time, r.value, r.flag))
+    return found
 
 
 def series(
     conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
-) -> list[tuple[datetime, float, str]]:
-    return [
-        (r[0], r[1], r[2])
-        for r in conn.execute(
-            "SELECT time, value, flag::text FROM readings WHERE point_id = %s AND parameter_id = %s"
+) -> list[Sample]:
+    with conn.cursor(row_factory=class_row(Sample)) as cur:
+        return cur.execute(
+            "SELECT time, value, flag::text AS flag FROM readings WHERE point_id = %s AND parameter_id = %s"
             " AND time >= %s AND time < %s ORDER BY time",
             (point_id, parameter_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
 def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetime) -> dict[int, datetime]:
@@ -149,12 +207,20 @@ def last_seen(conn: psycopg.Connection, point_ids: Sequence[int], since: datetim
     return {r[0]: r[1] for r in rows}
 
 
-def limit_at(
-    conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime
-) -> tuple[float | None, float | None, bool, str] | None:
-    row = conn.execute(
-        "SELECT upper, lower, not_detected, source FROM compliance_limits WHERE point_id = %s"
-        " AND parameter_id = %s AND valid @> %s::timestamptz",
-        (point_id, parameter_id, t),
-    ).fetchone()
-    return (row[0], row[1], row[2], row[3]) if row else None
+@dataclass(frozen=True)
+class LimitRow:
+    """The resolved limit of a series at one time."""
+
+    upper: float | None
+    lower: float | None
+    not_detected: bool
+    source: str
+
+
+def limit_at(conn: psycopg.Connection, point_id: int, parameter_id: int, t: datetime) -> LimitRow | None:
+    with conn.cursor(row_factory=class_row(LimitRow)) as cur:
+        return cur.execute(
+            "SELECT upper, lower, not_detected, source FROM compliance_limits WHERE point_id = %s"
+            " AND parameter_id = %s AND valid @> %s::timestamptz",
+            (point_id, parameter_id, t),
+        ).fetchone()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg.rows import class_row
 
 from compliance.rules import Run
 
@@ -39,15 +40,26 @@ class Span:
 def take(conn: psycopg.Connection, limit: int, park_id: str | None = None) -> tuple[list[Span], int]:
     """Take (delete) up to ``limit`` queued spans, merged per series; also returns how many rows were
     taken. SKIP LOCKED: a second taker gets other rows instead of waiting."""
-    rows = conn.execute(
-        "WITH taken AS (DELETE FROM compliance_spans WHERE id IN (SELECT s.id FROM compliance_spans s"
-        "  JOIN points p ON p.id = s.point_id WHERE %(park)s::text IS NULL OR p.park_id = %(park)s"
-        "  ORDER BY s.id LIMIT %(n)s FOR UPDATE OF s SKIP LOCKED) RETURNING *)"
-        " SELECT point_id, parameter_id, min(first_time), max(last_time), count(*) FROM taken"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
-        {"park": park_id, "n": limit},
-    ).fetchall()
-    return [Span(*r[:4]) for r in rows], sum(int(r[4]) for r in rows)
+    with conn.cursor(row_factory=class_row(_TakenSpan)) as cur:
+        rows = cur.execute(
+            "WITH taken AS (DELETE FROM compliance_spans WHERE id IN (SELECT s.id FROM compliance_spans s"
+            "  JOIN points p ON p.id = s.point_id WHERE %(park)s::text IS NULL OR p.park_id = %(park)s"
+            "  ORDER BY s.id LIMIT %(n)s FOR UPDATE OF s SKIP LOCKED) RETURNING *)"
+            " SELECT point_id, parameter_id, min(first_time) AS first_time, max(last_time) AS last_time,"
+            " count(*) AS n FROM taken GROUP BY 1, 2 ORDER BY 1, 2",
+            {"park": park_id, "n": limit},
+        ).fetchall()
+    spans = [Span(r.point_id, r.parameter_id, r.first_time, r.last_time) for r in rows]
+    return spans, sum(r.n for r in rows)
+
+
+@dataclass(frozen=True)
+class _TakenSpan:
+    point_id: int
+    parameter_id: int
+    first_time: datetime
+    last_time: datetime
+    n: int  # queued rows merged into this span
 
 
 # Any reading counts as data for offline (as for the wall-clock sweep); the lateral probes find the
@@ -108,7 +120,8 @@ _RUNS = (
     " r AS (SELECT min(time) AS start, max(time) AS last, min(value) AS value, count(*) AS n,"
     "  lead(min(time)) OVER (ORDER BY min(time)) AS next FROM g GROUP BY run)"
     # a necessary condition only, so that a varying series sends (almost) nothing back
-    " SELECT start, last, value, n, next FROM r WHERE n >= %(n)s ORDER BY start"
+    ' SELECT start, last AS "end", value, n AS count, next AS next_time FROM r WHERE n >= %(n)s'
+    " ORDER BY start"
 )
 
 
@@ -123,15 +136,15 @@ def value_runs(
 ) -> list[Run]:
     """Runs of identical valid values with at least ``min_count`` readings that touch [start, end]
     or continue from it (see ``_RUNS``), in time order."""
-    rows = conn.execute(
-        _RUNS,
-        {
-            "p": point_id,
-            "q": parameter_id,
-            "a": start,
-            "b": end,
-            "n": min_count,
-            "look": timedelta(seconds=look_s),
-        },
-    ).fetchall()
-    return [Run(r[0], r[1], float(r[2]), int(r[3]), r[4]) for r in rows]
+    with conn.cursor(row_factory=class_row(Run)) as cur:
+        return cur.execute(
+            _RUNS,
+            {
+                "p": point_id,
+                "q": parameter_id,
+                "a": start,
+                "b": end,
+                "n": min_count,
+                "look": timedelta(seconds=look_s),
+            },
+        ).fetchall()

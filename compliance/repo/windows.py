@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 import psycopg
+from psycopg.rows import class_row
 
 from compliance.models import WindowResult
+from compliance.repo.inbox import KeySample
 
 
 # --- closed windows ---------------------------------------------------------------------------------
@@ -49,44 +52,46 @@ def upsert_window(
     return str(row[0]) if row else None
 
 
+@dataclass(frozen=True)
+class HourMean:
+    mean: float | None
+    n_valid: int
+
+
 def hour_windows(
     conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
-) -> list[tuple[float | None, int]]:
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
+) -> list[HourMean]:
+    with conn.cursor(row_factory=class_row(HourMean)) as cur:
+        return cur.execute(
             "SELECT mean, n_valid FROM compliance_windows WHERE point_id = %s AND parameter_id = %s"
             " AND span = 'hour' AND start_at >= %s AND start_at < %s",
             (point_id, parameter_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
-def hour_keys(
-    conn: psycopg.Connection, park_id: str, start: datetime, end: datetime
-) -> list[tuple[int, int]]:
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
+@dataclass(frozen=True)
+class SeriesKey:
+    point_id: int
+    parameter_id: int
+
+
+def hour_keys(conn: psycopg.Connection, park_id: str, start: datetime, end: datetime) -> list[SeriesKey]:
+    with conn.cursor(row_factory=class_row(SeriesKey)) as cur:
+        return cur.execute(
             "SELECT DISTINCT w.point_id, w.parameter_id FROM compliance_windows w JOIN points p ON"
             " p.id = w.point_id"
             " WHERE p.park_id = %s AND w.span = 'hour' AND w.start_at >= %s AND w.start_at < %s",
             (park_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
-def park_series(
-    conn: psycopg.Connection, park_id: str, start: datetime, end: datetime
-) -> list[tuple[int, int, datetime, float, str]]:
-    return [
-        (r[0], r[1], r[2], r[3], r[4])
-        for r in conn.execute(
-            "SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag::text FROM readings r"
+def park_series(conn: psycopg.Connection, park_id: str, start: datetime, end: datetime) -> list[KeySample]:
+    with conn.cursor(row_factory=class_row(KeySample)) as cur:
+        return cur.execute(
+            "SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag::text AS flag FROM readings r"
             " JOIN points p ON p.id = r.point_id WHERE p.park_id = %s AND r.time >= %s AND r.time < %s",
             (park_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
 def is_closed(conn: psycopg.Connection, park_id: str, span: str, start: datetime) -> bool:
@@ -115,28 +120,39 @@ def queue_park_day(conn: psycopg.Connection, park_id: str, start: datetime, end:
     )
 
 
-def take_park_days(conn: psycopg.Connection, park_id: str | None) -> list[tuple[str, datetime, datetime]]:
-    return [
-        (r[0], r[1], r[2])
-        for r in conn.execute(
+@dataclass(frozen=True)
+class ParkDay:
+    park_id: str
+    day_start: datetime
+    day_end: datetime
+
+
+def take_park_days(conn: psycopg.Connection, park_id: str | None) -> list[ParkDay]:
+    with conn.cursor(row_factory=class_row(ParkDay)) as cur:
+        return cur.execute(
             "DELETE FROM compliance_park_days_due WHERE %(p)s::text IS NULL OR park_id = %(p)s"
             " RETURNING park_id, day_start, day_end",
             {"p": park_id},
-        )
-    ]
+        ).fetchall()
+
+
+@dataclass(frozen=True)
+class VerdictCount:
+    span: str
+    verdict: str
+    count: int
 
 
 def windows_of_day(
     conn: psycopg.Connection, park_id: str, start: datetime, end: datetime
-) -> list[tuple[object, ...]]:
-    return [
-        tuple(r)
-        for r in conn.execute(
-            "SELECT w.span, w.verdict, count(*) FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+) -> list[VerdictCount]:
+    with conn.cursor(row_factory=class_row(VerdictCount)) as cur:
+        return cur.execute(
+            "SELECT w.span, w.verdict, count(*) AS count FROM compliance_windows w"
+            " JOIN points p ON p.id = w.point_id"
             " WHERE p.park_id = %s AND w.start_at >= %s AND w.start_at < %s GROUP BY 1, 2 ORDER BY 1, 2",
             (park_id, start, end),
-        )
-    ]
+        ).fetchall()
 
 
 def save_report(conn: psycopg.Connection, park_id: str, day: object, body: dict[str, object]) -> None:
@@ -147,28 +163,31 @@ def save_report(conn: psycopg.Connection, park_id: str, day: object, body: dict[
     )
 
 
-def day_flows(
-    conn: psycopg.Connection, park_id: str, day_start: datetime, flow_id: int
-) -> list[tuple[int, str, float | None, bool]]:
-    return [
-        (r[0], r[1], r[2], r[3])
-        for r in conn.execute(
-            "SELECT p.id, p.kind, w.mean, w.sufficient FROM points p LEFT JOIN compliance_windows w"
+@dataclass(frozen=True)
+class DayFlow:
+    """A point's mean flow over a closed day (None, and not sufficient, when the day has no window)."""
+
+    point_id: int
+    kind: str
+    mean: float | None
+    sufficient: bool | None
+
+
+def day_flows(conn: psycopg.Connection, park_id: str, day_start: datetime, flow_id: int) -> list[DayFlow]:
+    with conn.cursor(row_factory=class_row(DayFlow)) as cur:
+        return cur.execute(
+            "SELECT p.id AS point_id, p.kind, w.mean, w.sufficient FROM points p"
+            " LEFT JOIN compliance_windows w"
             " ON w.point_id = p.id AND w.parameter_id = %s AND w.span = 'day' AND w.start_at = %s"
             " JOIN point_parameters pp ON pp.point_id = p.id AND pp.parameter_id = %s"
             " WHERE p.park_id = %s AND p.active",
             (flow_id, day_start, flow_id, park_id),
-        )
-    ]
+        ).fetchall()
 
 
 def timescale_licensed(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
     return bool(row and row[0] == "timescale")
-
-
-def purge_delivered(conn: psycopg.Connection, before: datetime) -> int:
-    return conn.execute("DELETE FROM notify_deliveries WHERE delivered_at < %s", (before,)).rowcount
 
 
 def drop_old_chunks(conn: psycopg.Connection, older_than_days: int) -> int:
@@ -194,8 +213,16 @@ def job_finished(conn: psycopg.Connection, name: str, ok: bool, detail: str) -> 
     )
 
 
-def job_runs(conn: psycopg.Connection) -> dict[str, tuple[object, ...]]:
-    return {
-        r[0]: tuple(r[1:])
-        for r in conn.execute("SELECT name, started_at, finished_at, ok, detail FROM compliance_job_runs")
-    }
+@dataclass(frozen=True)
+class JobRun:
+    name: str
+    started_at: datetime
+    finished_at: datetime | None
+    ok: bool | None
+    detail: str | None
+
+
+def job_runs(conn: psycopg.Connection) -> dict[str, JobRun]:
+    with conn.cursor(row_factory=class_row(JobRun)) as cur:
+        cur.execute("SELECT name, started_at, finished_at, ok, detail FROM compliance_job_runs")
+        return {r.name: r for r in cur}

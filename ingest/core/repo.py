@@ -133,7 +133,7 @@ def prepare_staging(conn: psycopg.Connection) -> None:
 
 
 def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY rows (tab-separated lines, see ``ingest.core.decoded.copy_line``) in and move them to ``readings``,
+    """COPY rows (tab-separated lines, see ``decoded.copy_line``) in and move them to ``readings``,
     dropping any whose key is already stored. Returns the number of new readings."""
     with conn.cursor() as cur:
         with cur.copy(
@@ -287,3 +287,16 @@ def restarted(conn: psycopg.Connection, name: str, kind: str) -> None:
 def forget(conn: psycopg.Connection, name: str) -> None:
     """A process that stops cleanly removes its row: a stopped component is not a failed one."""
     conn.execute("DELETE FROM component_heartbeats WHERE name = %s", (name,))
+
+
+def last_reading_time(conn: psycopg.Connection, park_id: str, since: datetime) -> datetime | None:
+    """The latest measurement time stored for any point of a park since ``since`` (one backward index
+    probe per series)."""
+    row = conn.execute(
+        "SELECT max(l.t) FROM points p JOIN point_parameters pp ON pp.point_id = p.id"
+        " CROSS JOIN LATERAL (SELECT r.time AS t FROM readings r WHERE r.point_id = pp.point_id"
+        "  AND r.parameter_id = pp.parameter_id AND r.time >= %s ORDER BY r.time DESC LIMIT 1) l"
+        " WHERE p.park_id = %s",
+        (since, park_id),
+    ).fetchone()
+    return row[0] if row else None

@@ -51,8 +51,8 @@ def open_alert(
     at: datetime | None = None,
     kind: str = "exceedance",
 ) -> int:
-    """Open an alert the way the compliance engine does (engine.write_change: row, audit, outbox)."""
-    from compliance import engine, repo
+    """Open an alert the way the compliance engine does (changes.write_change: row, audit, outbox)."""
+    from compliance import changes, repo
     from compliance.models import AlertChange, AlertState
 
     t = at or datetime.now(UTC) - timedelta(minutes=5)
@@ -64,7 +64,7 @@ def open_alert(
             park, plant, point_id, parameter_id, "instant", "mg/L", limit, None, "test limit"
         )
         state = AlertState(0, kind, "violation", "open", value, value, 1, t, t)
-        alert_id = engine.write_change(conn, meta, kind, AlertChange("open", state, ("opened",)))
+        alert_id = changes.write_change(conn, meta, kind, AlertChange("open", state, ("opened",)))
     assert alert_id is not None
     return alert_id
 

@@ -240,7 +240,7 @@ def test_alert_lifecycle_and_append_only_audit(env, publisher, db, services, ctx
     with db.transaction():
         done = service.act(db, a.id, "resolve", "officer-li", "sampled on site: back under the limit")
     assert (done.state, done.acknowledged_by, done.resolved_by) == ("resolved", "officer-li", "officer-li")
-    trail = [(r[1], r[2], r[3], r[4]) for r in service.audit(db, a.id)]
+    trail = [(r.actor, r.action, r.from_state, r.to_state) for r in service.audit(db, a.id)]
     assert trail == [
         ("compliance", "open", None, "open"),
         ("officer-li", "acknowledge", "open", "acknowledged"),

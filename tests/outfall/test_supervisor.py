@@ -39,3 +39,34 @@ def test_a_finished_demo_process_is_not_restarted() -> None:
     child.popen.wait(timeout=60)
     child.check(time.monotonic())
     assert child.popen is None and child.restart_at is None
+
+
+def test_the_demo_simulator_resumes_where_the_stored_data_ends(services, make_park) -> None:  # type: ignore[no-untyped-def]
+    """A second `outfall run` must not send stored history again (other values would be second values
+    of stored readings): the simulator starts where the park's data ends."""
+    import argparse
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import psycopg
+
+    from outfall.supervisor import children
+    from outfall.tasks import resume_time
+
+    park = make_park().id
+    assert resume_time(services.database_url, park, timedelta(hours=3)) is None
+    last = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    with psycopg.connect(services.database_url) as conn:
+        (point,) = conn.execute(
+            "SELECT id FROM points WHERE park_id = %s AND code = 'total' LIMIT 1", (park,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO readings (point_id, parameter_id, time, value, flag, source)"
+            " SELECT %s, id, %s, 40, 'N', 'test' FROM parameters WHERE code = 'cod'",
+            (point, last),
+        )
+    resume = resume_time(services.database_url, park, timedelta(hours=3))
+    assert resume == last + timedelta(seconds=1)
+    args = argparse.Namespace(no_simulator=False, speed=600.0, scenario=None, park=[Path("p.yaml")])
+    (sim,) = [c for c in children(args, {}, [Path("p.yaml")], resume) if c.process.demo]
+    assert sim.args[sim.args.index("--start") + 1] == resume.isoformat()

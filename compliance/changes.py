@@ -1,0 +1,71 @@
+"""The one place alert changes are written, for every rule (real-time engine, closed windows, data-time
+history, scheduled jobs): the alert row, its audit entries, the notification outbox, the NOTIFY, and
+the inhibition of concentration alerts while an offline or instrument-fault alert is open.
+
+The caller owns the transaction, so an alert change, its audit entry and its notification commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+
+from compliance import repo
+from compliance.models import CONCENTRATION_KINDS, INHIBITING_KINDS, AlertChange, AuditEntry
+
+ENGINE = "compliance"  # the actor of every change compliance makes by itself
+
+
+def write_change(
+    conn: psycopg.Connection, meta: repo.AlertMeta, kind: str, change: AlertChange
+) -> int | None:
+    """Persist one alert change with its audit entries, outbox rows and NOTIFY; returns the alert id
+    (None when nothing was written)."""
+    a = change.alert
+    if change.action == "none" or a is None:
+        return None
+    if a.id == 0:  # new (possibly opened and resolved within one batch)
+        alert_id, events = _insert(conn, meta, kind, change)
+    else:
+        alert_id, events = a.id, change.events
+        if change.action == "resolve":
+            before = repo.resolve_alert(conn, a, change.resolved_at or a.last_time, ENGINE)
+            if before is None:
+                return None
+            repo.append_audit(conn, alert_id, _ended(a.state, before, change.note))
+        else:
+            repo.update_alert(conn, a)
+            if "escalated" in events:
+                entry = AuditEntry("escalate", ENGINE, a.state, a.state, f"severity {a.severity}")
+                repo.append_audit(conn, alert_id, entry)
+    if kind in INHIBITING_KINDS and change.action in ("open", "resolve"):
+        repo.sync_inhibition(conn, meta.point_id, sorted(INHIBITING_KINDS), sorted(CONCENTRATION_KINDS))
+    for event in events:
+        repo.enqueue_notification(conn, alert_id, event)
+    if events:
+        repo.announce(conn, alert_id)
+    return alert_id
+
+
+def _insert(
+    conn: psycopg.Connection, meta: repo.AlertMeta, kind: str, change: AlertChange
+) -> tuple[int, tuple[str, ...]]:
+    """A new alert, or a merge into the one another writer opened first (then not "opened" again)."""
+    a = change.alert
+    assert a is not None
+    resolved_at = change.resolved_at if change.action == "resolve" else None
+    alert_id, inserted = repo.insert_alert(conn, meta, replace(a, kind=kind), resolved_at)
+    if inserted:
+        detail: dict[str, object] = {"value": a.peak, "limit": meta.limit_upper, "source": meta.limit_source}
+        repo.append_audit(conn, alert_id, AuditEntry("open", ENGINE, None, "open", None, detail))
+    events = change.events if inserted else tuple(e for e in change.events if e != "opened")
+    if resolved_at is not None:
+        repo.append_audit(conn, alert_id, _ended(a.state, "open", change.note))
+    return alert_id, events
+
+
+def _ended(state: str, before: str, note: str | None) -> AuditEntry:
+    """The audit entry of a condition that cleared by the data (``cleared``: still with the officer)."""
+    return AuditEntry("clear" if state == "cleared" else "resolve", ENGINE, before, state, note)
