@@ -96,13 +96,15 @@ def test_a_violation_that_cleared_stays_until_an_officer_closes_it(system: Syste
     def cleared() -> list[dict[str, Any]]:
         return [a for a in _alerts(system, park, "ni") if a["state"] == "cleared"]
 
-    (alert,) = system.wait_for(cleared, timeout=15, message="the spike's alert cleared by the data")
+    (alert,) = system.wait_for(cleared, timeout=30, message="the spike's alert cleared by the data")
     assert alert["severity"] == "critical" and alert["peak"] == 12 * NI_LIMIT
     assert [a["id"] for a in system.alerts(park, state="cleared")] == [alert["id"]]
     closed = _post(system, f"/api/v1/alerts/{alert['id']}/resolve", {"note": "called the plant"})
     assert closed.status_code == 200 and closed.json()["state"] == "resolved"
     trail = system.api_get(f"/api/v1/alerts/{alert['id']}")["audit"]
-    assert [(e["action"], e["to_state"]) for e in trail] == [
+    # (on a busy machine an escalation or a repeat may come between: only the state changes count here)
+    changes = [(e["action"], e["to_state"]) for e in trail if e["action"] in ("open", "clear", "resolve")]
+    assert changes == [
         ("open", "open"),
         ("clear", "cleared"),
         ("resolve", "resolved"),
