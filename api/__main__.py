@@ -8,8 +8,8 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from ingest import logs
-from ingest.settings import DatabaseSettings, MqttSettings
+from ingest.core import logs
+from ingest.core.settings import DatabaseSettings, MqttSettings
 
 
 def main() -> int:

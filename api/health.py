@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ingest.reads import Heartbeat
+from ingest.core.reads import Heartbeat
 
 # A minimal MQTT 3.1.1 CONNECT (clean session, empty client id, keepalive 10 s). A healthy broker answers
 # with CONNACK 0x20 0x02 0x00 0x00. Speaking the protocol catches a port that is open but not a broker.

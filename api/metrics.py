@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from compliance.repo.reads import Backlog, JobRunTimes, Pending, StateCount
-from ingest.reads import Heartbeat, IngestTotals
+from ingest.core.reads import Heartbeat, IngestTotals
 
 SEVERITIES = ("warning", "violation", "critical")
 

@@ -1,6 +1,6 @@
 """SQL over the API's own tables: ``api_tokens``, ``api_audit`` and ``api_events`` (the last written by
 a trigger on compliance's alert audit, read only here). Reads of other packages' tables are the named
-queries of their owners (see ingest/query.py), run on the API's async connection.
+queries of their owners (see ingest/core/query.py), run on the API's async connection.
 
 Reads take an async connection; writes (tokens, audit) take a sync connection because they share a
 transaction with the owners' write functions, which are sync. Reads that list audit entries or events

@@ -13,8 +13,8 @@ import pandas as pd
 
 from compliance import rules
 from compliance.repo.reads import DayJudgement, LimitPeriod, OpenedAlert
-from ingest import parameters
-from ingest.reads import DayStatistics, PointRow
+from ingest.core import parameters
+from ingest.core.reads import DayStatistics, PointRow
 
 COLUMNS = [
     "plant", "point", "point_kind", "parameter", "unit", "limit_upper", "limit_lower", "mean", "max",

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from compliance import rules
 from compliance.models import SEVERITY_RANK, Limit, Severity
-from ingest import parameters
+from ingest.core import parameters
 
 Level = Literal[rules.ValueLevel, "no_data"]
 

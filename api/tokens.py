@@ -9,7 +9,7 @@ import getpass
 import psycopg
 
 from api import auth, repo
-from ingest import reads as ingest_reads
+from ingest.core import reads as ingest_reads
 
 
 def _actor() -> str:

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bench.common import PARAMS, ROOT, Env, environment, load
 from bench.rawpub import RawPublisher
-from ingest import park
-from ingest.models import ParkSpec
+from ingest.core import park
+from ingest.core.models import ParkSpec
 
 RATE = int(os.environ.get("OUTFALL_BENCH_ALERT_RATE", "50000"))
 SECONDS = float(os.environ.get("OUTFALL_BENCH_ALERT_SECONDS", "20"))

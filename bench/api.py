@@ -23,7 +23,7 @@ from bench.common import ROOT, Env
 from compliance import changes
 from compliance import repo as crepo
 from compliance.models import AlertChange, AlertState
-from ingest.localservices import free_port
+from ingest.core.localservices import free_port
 from outfall.tasks import park_load
 
 DAYS = int(os.environ.get("OUTFALL_BENCH_API_DAYS", "30"))

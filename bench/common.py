@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from ingest import park, repo
-from ingest.localservices import free_port, local_services
-from ingest.models import ParkSpec
+from ingest.core import park, repo
+from ingest.core.localservices import free_port, local_services
+from ingest.core.models import ParkSpec
 from outfall.tasks import db_upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ class Env:
 def environment() -> Iterator[Env]:
     db_url, mqtt_url = os.environ.get("OUTFALL_DATABASE_URL"), os.environ.get("OUTFALL_MQTT_URL")
     if db_url and mqtt_url:
-        from ingest.settings import MqttSettings
+        from ingest.core.settings import MqttSettings
 
         host, port = MqttSettings(mqtt_url=mqtt_url).host_port()
         db_upgrade(db_url)

@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bench.common import PARAMS, ROOT, Env, bench_park, counter, load, payloads, publish_all
-from ingest import parameters
+from ingest.core import parameters
 
 MESSAGES = int(os.environ.get("OUTFALL_BENCH_MESSAGES", "200000"))
 NAIVE_MESSAGES = int(os.environ.get("OUTFALL_BENCH_NAIVE_MESSAGES", "4000"))
@@ -40,11 +40,25 @@ def _worker(env: Env, client_id: str, topic: str) -> subprocess.Popen[str]:
 
 
 def _session_exists(env: Env, client_id: str, topic: str) -> None:
-    """Start and stop the worker once so the broker holds its persistent session and subscription."""
+    """Start and stop the worker once so the broker holds its persistent session and subscription.
+    It stops only once it has stored a probe (a dead letter, no reading): on a busy machine a fixed
+    sleep could stop it before it subscribed, and the preloaded messages would never reach it."""
     proc = _worker(env, client_id, topic)
-    time.sleep(2.0)
+    probe = (topic.replace("+", "probe"), b"session probe")
+    deadline = time.monotonic() + 120
+    while _dead_letters(env, probe[0]) == 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("ingest worker did not subscribe")
+        publish_all(env, iter([probe]))
+        time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
+
+
+def _dead_letters(env: Env, topic: str) -> int:
+    with psycopg.connect(env.database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM dead_letters WHERE topic = %s", (topic,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _profile(pid: int) -> subprocess.Popen[bytes] | None:

@@ -9,8 +9,8 @@ from types import FrameType
 
 from compliance import jobs, scheduler
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
-from ingest import logs
-from ingest.settings import DatabaseSettings
+from ingest.core import logs
+from ingest.core.settings import DatabaseSettings
 
 
 def context() -> jobs.Context:

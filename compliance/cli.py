@@ -73,7 +73,7 @@ def command(args: argparse.Namespace, database_url: Callable[[], str]) -> int:
 
 def limits_show(args: argparse.Namespace, database_url: Callable[[], str]) -> int:
     from compliance import limits
-    from ingest import park as park_file
+    from ingest.core import park as park_file
 
     if args.file:
         spec = park_file.parse(args.file.read_text(encoding="utf-8"), str(args.file))

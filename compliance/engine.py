@@ -34,7 +34,7 @@ from compliance.models import (
 )
 from compliance.rules import policy
 from compliance.settings import RuleSettings
-from ingest.parameters import BY_ID
+from ingest.core.parameters import BY_ID
 
 log = logging.getLogger(__name__)
 Key = tuple[int, int]  # (point id, parameter id)

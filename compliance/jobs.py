@@ -25,7 +25,7 @@ from compliance.models import (
     AuditEntry,
 )
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
-from ingest import parameters
+from ingest.core import parameters
 
 log = logging.getLogger(__name__)
 FLOW = parameters.BY_CODE["flow"].id

@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, LimitSegment, Resolution
 from compliance.standards import LimitPoint, Standard, StandardLimit, catalogue
-from ingest import parameters
-from ingest.models import ParkSpec, PlantSpec, PointSpec
+from ingest.core import parameters
+from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 
 DEFAULT_REUSE_STANDARD = "GBT19923-2005-process_and_product"
 _KIND_TO_POINT: dict[str, LimitPoint | None] = {

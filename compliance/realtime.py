@@ -22,8 +22,8 @@ import psycopg
 from compliance import engine, repo
 from compliance.repo import spans
 from compliance.settings import RuleSettings, RuntimeSettings
-from ingest.backoff import Backoff
-from ingest.batches import StagedBatch
+from ingest.core.backoff import Backoff
+from ingest.core.batches import StagedBatch
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, Severity, WindowResult
-from ingest.models import VALID_FLAGS
-from ingest.parameters import BY_CODE
+from ingest.core.models import VALID_FLAGS
+from ingest.core.parameters import BY_CODE
 
 if TYPE_CHECKING:
     from compliance.settings import RuleSettings

@@ -12,7 +12,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from compliance import jobs, realtime
-from ingest import repo as ingest_repo
+from ingest.core import repo as ingest_repo
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import yaml
 
-from ingest import parameters
+from ingest.core import parameters
 
 LimitPoint = Literal["workshop", "total", "reuse"]
 

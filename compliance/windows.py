@@ -15,7 +15,7 @@ import psycopg
 from compliance import alerts, changes, repo, rules
 from compliance.models import DAILY_MEAN, HOURLY_MEAN, AlertChange, AlertState, Limit, WindowResult
 from compliance.settings import RuleSettings
-from ingest.parameters import BY_ID
+from ingest.core.parameters import BY_ID
 
 HOUR, DAY = "hour", "day"
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ingest import logs
+from ingest.core import logs
 from outfall.tasks import database_url as _database_url
 from outfall.tasks import db_upgrade, park_load
 
@@ -62,7 +62,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_hj212_decode(args: argparse.Namespace) -> int:
     import sys
 
-    from ingest import hj212_cli
+    from ingest.hj212 import cli as hj212_cli
 
     return hj212_cli.decode_lines(sys.stdin.buffer, sys.stdout, args.timezone)
 

@@ -24,8 +24,8 @@ from types import FrameType
 
 from api import tokens
 from api.settings import ApiSettings
-from ingest.localservices import free_port, local_services
-from ingest.settings import DatabaseSettings, MqttSettings
+from ingest.core.localservices import free_port, local_services
+from ingest.core.settings import DatabaseSettings, MqttSettings
 from outfall import processes
 from outfall.processes import Process
 from outfall.tasks import db_upgrade, park_load, resume_time

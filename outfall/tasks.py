@@ -10,7 +10,7 @@ log = logging.getLogger("outfall")
 
 
 def database_url() -> str:
-    from ingest.settings import DatabaseSettings
+    from ingest.core.settings import DatabaseSettings
 
     url = DatabaseSettings().database_url
     if url is None:
@@ -23,7 +23,7 @@ def database_url() -> str:
 def db_upgrade(database_url: str) -> None:
     import psycopg
 
-    from ingest import migrate, repo
+    from ingest.core import migrate, repo
 
     applied = migrate.upgrade(database_url)
     with psycopg.connect(database_url) as conn:
@@ -38,7 +38,7 @@ def park_load(database_url: str, path: Path) -> str:
 
     from compliance import jobs
     from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
-    from ingest import park, repo
+    from ingest.core import park, repo
 
     try:
         spec = park.parse(path.read_text(encoding="utf-8"), str(path))
@@ -60,7 +60,7 @@ def resume_time(database_url: str, park_id: str, window: timedelta) -> datetime 
     values: a second value for a stored reading is an integrity alert)."""
     import psycopg
 
-    from ingest import repo
+    from ingest.core import repo
 
     with psycopg.connect(database_url) as conn:
         last = repo.last_reading_time(conn, park_id, datetime.now(UTC) - window)

@@ -9,10 +9,10 @@ import signal
 import sys
 from types import FrameType
 
-from ingest.batches import AfterCommit
+from ingest.core.batches import BeforeCommit
 
 
-def realtime_hook() -> AfterCommit:
+def realtime_hook() -> BeforeCommit:
     from compliance.realtime import ingest_hook
     from compliance.settings import RuleSettings
 
@@ -20,9 +20,9 @@ def realtime_hook() -> AfterCommit:
 
 
 def ingest_worker() -> int:
-    from ingest import logs
-    from ingest.settings import DatabaseSettings, IngestSettings, MqttSettings
-    from ingest.worker import IngestWorker
+    from ingest.core import logs
+    from ingest.core.settings import DatabaseSettings, IngestSettings, MqttSettings
+    from ingest.mqtt.worker import IngestWorker
 
     logs.configure("ingest")
     db, broker, settings = DatabaseSettings(), MqttSettings(), IngestSettings()
@@ -46,6 +46,6 @@ def ingest_worker() -> int:
 
 
 def hj212_gateway() -> int:
-    from ingest.hj212_gateway import main
+    from ingest.hj212.gateway import main
 
-    return main(after_commit=realtime_hook())
+    return main(before_commit=realtime_hook())

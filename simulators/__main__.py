@@ -13,8 +13,8 @@ from types import FrameType
 
 import orjson
 
-from ingest import logs, park
-from ingest.settings import MqttSettings
+from ingest.core import logs, park
+from ingest.core.settings import MqttSettings
 from simulators import feed, hj212_tcp, replay, report, scenario
 from simulators.plan import Plan, make_plan, sample_park
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
-from ingest import hj212, jsonv1, parameters
+from ingest.core import parameters
+from ingest.hj212 import codec as hj212
+from ingest.mqtt import jsonv1
 from simulators.records import Message, Record
 
 Renderer = Callable[[str, Record], Message]

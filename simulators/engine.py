@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ingest import parameters, units
-from ingest.models import ParkSpec, PointSpec
+from ingest.core import parameters, units
+from ingest.core.models import ParkSpec, PointSpec
 from simulators import signals
 from simulators.events import Injector, landed
 from simulators.model import ParkModel

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest.models import ParkSpec
+from ingest.core.models import ParkSpec
 from simulators import encode
 from simulators.engine import Engine
 from simulators.records import Message

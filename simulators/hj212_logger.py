@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ingest import hj212, parameters, units
-from ingest.models import ParkSpec, PointSpec
+from ingest.core import parameters, units
+from ingest.core.models import ParkSpec, PointSpec
+from ingest.hj212 import codec as hj212
 from simulators.records import Message
 
 MINUTE, HOUR = "2051", "2061"

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
-from ingest import hj212
-from ingest.models import ParkSpec
+from ingest.core.models import ParkSpec
+from ingest.hj212 import codec as hj212
 from simulators import hj212_logger, report
 from simulators.feed import Pacer
 from simulators.plan import Plan

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ingest.models import ParkSpec, PlantSpec, PointSpec
+from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 from simulators import signals
 from simulators.records import Sample
 

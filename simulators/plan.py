@@ -12,8 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ingest import jsonv1, park
-from ingest.models import ParkSpec
+from ingest.core import park
+from ingest.core.models import ParkSpec
+from ingest.mqtt import jsonv1
 from simulators import encode, replay, report, scenario
 from simulators.engine import Engine
 from simulators.records import Message, Record

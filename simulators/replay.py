@@ -22,8 +22,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ingest import hj212, parameters, units
-from ingest.models import ParkSpec, PointSpec
+from ingest.core import parameters, units
+from ingest.core.models import ParkSpec, PointSpec
+from ingest.hj212 import codec as hj212
 from simulators.records import Record
 
 SOURCES = ("uci", "bsm1-dry", "bsm1-rain", "bsm1-storm", "hj212-file")

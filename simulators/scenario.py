@@ -28,8 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ingest import parameters
-from ingest.models import ParkSpec, PointSpec
+from ingest.core import parameters
+from ingest.core.models import ParkSpec, PointSpec
 from simulators.records import DEFECTS
 
 # Events that change values at one parameter, events that flag a point's values, events that change

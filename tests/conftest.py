@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from ingest import park as park_file
-from ingest import repo
-from ingest.batches import AfterCommit
-from ingest.localservices import free_port, local_services, stop_orphans
-from ingest.models import ParkSpec
-from ingest.settings import IngestSettings
-from ingest.worker import IngestWorker
+from ingest.core import park as park_file
+from ingest.core import repo
+from ingest.core.batches import BeforeCommit
+from ingest.core.localservices import free_port, local_services, stop_orphans
+from ingest.core.models import ParkSpec
+from ingest.core.settings import IngestSettings
+from ingest.mqtt.worker import IngestWorker
 from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
 
@@ -32,7 +32,7 @@ pytest_plugins = ("tests.realdata",)  # fixtures of third-party data and their s
 def services() -> Iterator[Services]:
     db_url, mqtt_url = os.environ.get("OUTFALL_DATABASE_URL"), os.environ.get("OUTFALL_MQTT_URL")
     if db_url and mqtt_url:
-        from ingest.settings import MqttSettings
+        from ingest.core.settings import MqttSettings
 
         host, port = MqttSettings(mqtt_url=mqtt_url).host_port()
         db_upgrade(db_url)
@@ -80,13 +80,13 @@ def start_worker(services: Services) -> Iterator[Callable[..., RunningWorker]]:
     started: list[RunningWorker] = []
 
     def _start(
-        topic: str = "outfall/v1/+/+/+", after_commit: AfterCommit | None = None, **overrides: object
+        topic: str = "outfall/v1/+/+/+", before_commit: BeforeCommit | None = None, **overrides: object
     ) -> RunningWorker:
         settings = IngestSettings(
             client_id=overrides.pop("client_id", unique_id("ingest")), topic=topic, **overrides
         )
         worker = IngestWorker(
-            settings, services.database_url, services.mqtt_host, services.mqtt_port, after_commit
+            settings, services.database_url, services.mqtt_host, services.mqtt_port, before_commit
         )
         running = RunningWorker(worker)
         started.append(running)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
+from ingest.hj212 import codec as hj212
 
 DATA = Path(os.environ.get("OUTFALL_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 # Real HJ/T 212-2005 traffic of 2016-08-24: test resources of https://github.com/xiaoyao9184/hj-t212-parser

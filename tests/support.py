@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest.localservices import LocalMosquitto, LocalPostgres
-from ingest.worker import IngestWorker
+from ingest.core.localservices import LocalMosquitto, LocalPostgres
+from ingest.mqtt.worker import IngestWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

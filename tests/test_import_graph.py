@@ -126,3 +126,22 @@ def test_imports_point_one_way() -> None:
         for name, deps in _graph().items()
     }
     assert {k: v for k, v in wrong.items() if v} == {}
+
+
+def test_ingest_folders_point_one_way() -> None:
+    """Inside ingest: mqtt -> hj212 -> core (the MQTT worker carries raw HJ 212 frames too)."""
+    allowed = {
+        "ingest.core": {"ingest.core", "ingest.migrations"},
+        "ingest.hj212": {"ingest.hj212", "ingest.core"},
+        "ingest.mqtt": {"ingest.mqtt", "ingest.hj212", "ingest.core"},
+    }
+
+    def folder(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    wrong = {
+        name: sorted(m for m in deps if m.startswith("ingest.") and folder(m) not in allowed[folder(name)])
+        for name, deps in _graph().items()
+        if folder(name) in allowed
+    }
+    assert {k: v for k, v in wrong.items() if v} == {}

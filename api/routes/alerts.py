@@ -26,8 +26,8 @@ from api.models import (
 from compliance.models import Severity
 from compliance.repo import reads as compliance_reads
 from compliance.repo.reads import AlertFilter, AlertRecord
-from ingest import parameters
-from ingest import reads as ingest_reads
+from ingest.core import parameters
+from ingest.core import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["alerts"], responses=ERRORS)
 

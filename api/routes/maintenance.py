@@ -24,7 +24,7 @@ from api.deps import (
 )
 from api.models import AuditLogItem, Maintenance, MaintenanceIn
 from compliance.repo.reads import MaintenanceWindow, maintenance_in_scope
-from ingest import reads as ingest_reads
+from ingest.core import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["maintenance"], responses=ERRORS)
 

@@ -15,8 +15,8 @@ from api import charts
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
 from compliance.repo.reads import limit_periods
-from ingest import parameters
-from ingest import reads as ingest_reads
+from ingest.core import parameters
+from ingest.core import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 

@@ -20,9 +20,9 @@ from api.deps import (
     write,
 )
 from api.models import NameChange, Parameter, Park, Plant, Point, PointChange
-from ingest import parameters
-from ingest import reads as ingest_reads
-from ingest import repo as ingest_repo
+from ingest.core import parameters
+from ingest.core import reads as ingest_reads
+from ingest.core import repo as ingest_repo
 
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 

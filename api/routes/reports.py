@@ -17,9 +17,9 @@ from api.routes.status import central_flows
 from compliance.models import CONCENTRATION_KINDS, EXCEEDANCE, SEVERITY_RANK
 from compliance.repo.reads import alerts_opened, day_judgements, limit_periods, stored_report
 from compliance.settings import RuleSettings
-from ingest import parameters
-from ingest import reads as ingest_reads
-from ingest.reads import day_statistics, hourly_means
+from ingest.core import parameters
+from ingest.core import reads as ingest_reads
+from ingest.core.reads import day_statistics, hourly_means
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
 # A breach is a concentration alert (instant value, hourly or daily mean) at violation or above; a

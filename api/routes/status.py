@@ -25,9 +25,9 @@ from compliance import engine, rules
 from compliance.models import ACTIVE_STATES, Limit
 from compliance.repo.reads import AlertFilter, LimitPeriod, active_alert_counts, alert_records, limit_periods
 from compliance.settings import RuleSettings
-from ingest import parameters
-from ingest import reads as ingest_reads
-from ingest.reads import LatestReading, counts_since, latest_readings, samples
+from ingest.core import parameters
+from ingest.core import reads as ingest_reads
+from ingest.core.reads import LatestReading, counts_since, latest_readings, samples
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id

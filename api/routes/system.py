@@ -13,7 +13,7 @@ from api.deps import ERRORS, Caller, pool
 from api.models import Health, Me
 from compliance import jobs
 from compliance.repo import reads as compliance_reads
-from ingest import reads as ingest_reads
+from ingest.core import reads as ingest_reads
 
 router = APIRouter()
 v1 = APIRouter(prefix="/api/v1", responses={401: ERRORS[401]})

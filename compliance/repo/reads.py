@@ -1,5 +1,5 @@
 """The named reads of compliance's tables that other packages (the API) run, as ``Query`` objects (see
-ingest/query.py): alerts and their audit log, resolved limits, maintenance windows, judged days and
+ingest/core/query.py): alerts and their audit log, resolved limits, maintenance windows, judged days and
 stored reports, and the figures /healthz and /metrics show. Each table's one writer is the module of
 its subject (``alerts.py``, ``registry.py``, ``windows.py``, ``inbox.py``); keeping the reads offered to
 others here keeps those modules small. Reads that list alerts or windows take the caller's scope (park,
@@ -15,7 +15,7 @@ from typing import Any
 
 from compliance.models import ACTIVE_STATES, AlertView
 from compliance.repo.alerts import AuditRow  # the row compliance's own audit_of returns
-from ingest.query import Query
+from ingest.core.query import Query
 
 
 # --- alerts -----------------------------------------------------------------------------------------

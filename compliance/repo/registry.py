@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from ingest.models import ParkSpec, PlantSpec, PointSpec
+from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 
 
 # --- registry and limits ----------------------------------------------------------------------------

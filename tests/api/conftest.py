@@ -77,7 +77,7 @@ def serve(services: Services) -> Iterator[str]:
 
     import uvicorn
 
-    from ingest.localservices import free_port
+    from ingest.core.localservices import free_port
 
     port = free_port()
     app = create_app(ApiSettings(port=port), services.database_url, (services.mqtt_host, services.mqtt_port))

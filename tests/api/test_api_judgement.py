@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.models import ParkSpec
+from ingest.core.models import ParkSpec
 from tests.compliance.conftest import publish, settle, wait_stored
 from tests.support import ROOT, Services, wait_for
 

@@ -110,7 +110,7 @@ def test_healthz_checks_database_and_broker(client):
 
 
 def test_healthz_reports_a_dead_broker(services):
-    from ingest.localservices import free_port
+    from ingest.core.localservices import free_port
 
     app = create_app(ApiSettings(), services.database_url, ("127.0.0.1", free_port()))
     with TestClient(app) as c:

@@ -13,8 +13,8 @@ from schemathesis import checks
 from schemathesis.specs.openapi import checks as oas
 
 from api import tokens
-from ingest import park as park_file
-from ingest import repo
+from ingest.core import park as park_file
+from ingest.core import repo
 from tests.api.conftest import open_alert, serve
 from tests.support import SMALL_PARK, Services
 

@@ -13,7 +13,7 @@ import pytest
 
 from compliance import jobs, realtime, repo
 from compliance.models import AlertView
-from ingest.models import ParkSpec
+from ingest.core.models import ParkSpec
 from tests.compliance.context import RULES, make_context
 from tests.support import Publisher, RunningWorker, Services, wait_for
 
@@ -28,7 +28,7 @@ def rt_worker(start_worker: Callable[..., RunningWorker]) -> Callable[..., Runni
     """An in-process ingest worker wired with the compliance hook, as `outfall ingest` runs it."""
 
     def _start(**overrides: object) -> RunningWorker:
-        return start_worker(after_commit=realtime.ingest_hook(RULES), **overrides)
+        return start_worker(before_commit=realtime.ingest_hook(RULES), **overrides)
 
     return _start
 

@@ -19,8 +19,8 @@ from aiosmtpd.handlers import Message
 
 from compliance import jobs, realtime, repo
 from compliance.scheduler import Leadership
-from ingest.localservices import free_port
-from ingest.models import ParkSpec
+from ingest.core.localservices import free_port
+from ingest.core.models import ParkSpec
 from tests.compliance.conftest import RULES, kinds, publish, settle, wait_stored
 from tests.compliance.test_scenarios import ONE_POINT, T0
 from tests.support import Publisher, RunningWorker, Services, unique_id

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from compliance import limits, standards
-from ingest import park as park_file
-from ingest.models import ParkSpec
+from ingest.core import park as park_file
+from ingest.core.models import ParkSpec
 
 PLATING = """
 id: p1

@@ -227,7 +227,7 @@ class System:
 
 
 def free_port() -> int:
-    from ingest.localservices import free_port as _free
+    from ingest.core.localservices import free_port as _free
 
     return _free()
 

@@ -24,7 +24,7 @@ import orjson
 import psycopg
 import pytest
 
-from ingest.localservices import free_port
+from ingest.core.localservices import free_port
 from tests.e2e.conftest import System
 
 PARK = """

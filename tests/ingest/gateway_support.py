@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ingest import hj212
-from ingest.batches import AfterCommit
-from ingest.hj212_gateway import Gateway, serve
-from ingest.settings import HJ212Settings
+from ingest.core.batches import BeforeCommit
+from ingest.core.settings import HJ212Settings
+from ingest.hj212 import codec as hj212
+from ingest.hj212.gateway import Gateway, serve
 
 
 class RunningGateway:
     def __init__(
-        self, database_url: str, after_commit: AfterCommit | None = None, **overrides: object
+        self, database_url: str, before_commit: BeforeCommit | None = None, **overrides: object
     ) -> None:
         self.settings = HJ212Settings(host="127.0.0.1", port=0, batch_seconds=0.01, **overrides)
-        self.after_commit = after_commit
+        self.before_commit = before_commit
         self.gateway: Gateway | None = None
         self.port = 0
         self._ready = threading.Event()
@@ -33,7 +33,7 @@ class RunningGateway:
             self.gateway, self.port = gateway, server.sockets[0].getsockname()[1]
             self._ready.set()
 
-        await serve(self.settings, database_url, self._stop, ready, self.after_commit)
+        await serve(self.settings, database_url, self._stop, ready, self.before_commit)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self.thread.is_alive():

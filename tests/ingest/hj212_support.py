@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from ingest import hj212
+from ingest.hj212 import codec as hj212
 
 
 def new_mn() -> str:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import hj212, hj212_cli
+from ingest.hj212 import cli as hj212_cli
+from ingest.hj212 import codec as hj212
 from tests.ingest.hj212_vectors import BAD_CRC, VALID
 from tests.realdata import HJ212_DAY, SENTINEL, field_2005_frames, needs, real_frames
 

@@ -1,5 +1,5 @@
 """Frames through the TCP gateway reach the compliance real-time path as MQTT batches do: the gateway's
-store runs the same ``after_commit`` hook inside its group transaction (wired by `outfall hj212 serve`)."""
+store runs the same ``before_commit`` hook inside its group transaction (wired by `outfall hj212 serve`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from compliance import jobs, realtime, service
-from ingest.batches import StagedBatch
+from ingest.core.batches import StagedBatch
 from tests.compliance.context import RULES, make_context
 from tests.ingest.gateway_support import RunningGateway, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, readings
@@ -62,7 +62,7 @@ def test_a_breach_sent_over_tcp_opens_an_alert(services, db, make_park, ctx) -> 
     mn = new_mn()
     park = make_park(PARK.format(mn=mn)).id
     jobs.run(services.database_url, ctx, "refresh_limits", park=park)
-    gw = RunningGateway(services.database_url, after_commit=realtime.ingest_hook(RULES))
+    gw = RunningGateway(services.database_url, before_commit=realtime.ingest_hook(RULES))
     try:
         replies = asyncio.run(send_all(gw.port, [rt(mn, 0, 40.0), rt(mn, 1, 120.0), rt(mn, 2, 100.0)]))
     finally:
@@ -92,7 +92,7 @@ def test_a_batch_the_database_refuses_is_dead_lettered_and_still_answered(servic
         if staged.inserted:
             conn.execute("SELECT 1 / 0")  # a hook (or the database) refusing the batch
 
-    gw = RunningGateway(services.database_url, after_commit=refusing_hook)
+    gw = RunningGateway(services.database_url, before_commit=refusing_hook)
     try:
         replies = asyncio.run(send_all(gw.port, [rt(mn, 0, 40.0)]))
     finally:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from ingest import hj212, parameters
+from ingest.core import parameters
+from ingest.hj212 import codec as hj212
 from tests.ingest.gateway_support import RunningGateway, nothing_more, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, park_yaml, readings, statistics
 from tests.support import wait_for

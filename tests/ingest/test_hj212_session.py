@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import hj212
-from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
+from ingest.hj212 import codec as hj212
+from ingest.hj212.session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
 from tests.ingest.hj212_vectors import VALID
 
 FRAMES = [VALID[k].encode() + b"\r\n" for k in ("V1", "V2", "V3", "V7", "V11")]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest import hj212, hj212_split
-from ingest.jsonv1 import Rejected
+from ingest.core.decoded import Rejected
+from ingest.hj212 import codec as hj212
+from ingest.hj212 import split as hj212_split
 from tests.ingest.hj212_support import dead_letters, new_mn, park_yaml, readings
 from tests.support import wait_for
 

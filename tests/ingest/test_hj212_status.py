@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import hj212, hj212_records
-from ingest.models import RegistryPoint
+from ingest.core.models import RegistryPoint
+from ingest.hj212 import codec as hj212
+from ingest.hj212 import records as hj212_records
 from tests.ingest.gateway_support import RunningGateway, read_frames
 from tests.ingest.hj212_support import frame, new_mn, park_yaml
 from tests.support import wait_for

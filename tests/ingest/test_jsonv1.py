@@ -8,8 +8,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import jsonv1, parameters
-from ingest.models import RegistryPoint
+from ingest.core import parameters
+from ingest.core.models import RegistryPoint
+from ingest.mqtt import jsonv1
 
 POINT = RegistryPoint(
     id=7,

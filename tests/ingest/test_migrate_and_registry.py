@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ingest import migrate, repo
+from ingest.core import migrate, repo
 from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, unique_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest import parameters, park
+from ingest.core import parameters, park
 from simulators.__main__ import sample_park_path
 
 
@@ -79,7 +79,7 @@ def test_errors_name_the_line_and_the_field(text, expected):
 
 
 def test_catalogue_codes_are_unique_and_units_known():
-    from ingest import units
+    from ingest.core import units
 
     codes = [p.code for p in parameters.CATALOGUE]
     assert len(set(codes)) == len(codes)

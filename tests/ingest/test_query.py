@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from ingest import reads, repo
-from ingest.query import Query
+from ingest.core import reads, repo
+from ingest.core.query import Query
 
 
 def test_a_query_gives_the_same_rows_sync_and_async(services, db, make_park):

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest import jsonv1, parameters, park, units
-from ingest.models import ParkSpec, RegistryPoint
+from ingest.core import parameters, park, units
+from ingest.core.models import ParkSpec, RegistryPoint
+from ingest.mqtt import jsonv1
 from simulators.records import Message
 
 # Two shops and a central plant with inlet, outlet and reuse outlet; Cr(VI) in µg/L like a real analyser.

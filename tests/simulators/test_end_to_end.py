@@ -19,10 +19,10 @@ import orjson
 import psycopg
 import pytest
 
-from ingest import park as park_file
-from ingest import repo
-from ingest.settings import IngestSettings
-from ingest.worker import IngestWorker
+from ingest.core import park as park_file
+from ingest.core import repo
+from ingest.core.settings import IngestSettings
+from ingest.mqtt.worker import IngestWorker
 from simulators import encode, scenario
 from simulators.__main__ import main as simulate
 from simulators.engine import Engine

@@ -10,7 +10,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from ingest import park
+from ingest.core import park
 from simulators import feed, scenario
 from simulators.__main__ import sample_park_path
 from simulators.records import Message

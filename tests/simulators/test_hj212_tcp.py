@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ingest import hj212, parameters, repo
-from ingest import park as park_file
+from ingest.core import parameters, repo
+from ingest.core import park as park_file
+from ingest.hj212 import codec as hj212
 from simulators import hj212_logger, hj212_tcp
 from simulators.__main__ import build_parser
 from simulators.__main__ import main as simulate

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import orjson
 import pytest
 
-from ingest import park
+from ingest.core import park
 from simulators import replay
 from simulators.__main__ import build_parser, sample_park_path
 from simulators.plan import make_plan

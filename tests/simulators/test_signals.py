@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ingest import park
+from ingest.core import park
 from simulators import signals
 from simulators.__main__ import sample_park_path
 from simulators.engine import Engine

@@ -3,8 +3,9 @@
 Two threads share one batch:
 - the network thread runs paho's loop; ``on_message`` decodes each message into COPY text (or a
   dead letter) and appends it to the open batch;
-- the writer thread closes the batch when it is full or old enough, commits it in one transaction and
-  only then sends the PUBACKs.
+- the writer thread closes the batch when it is full or old enough, stores it in one transaction
+  through the batch writer (``ingest.core.writer``, shared with the HJ 212 gateway: connection, retry,
+  isolation of a refused message, the registry) and only then sends the PUBACKs.
 
 Memory is bounded by MQTT 5 Receive Maximum: the broker never has more than that many unacknowledged
 messages out to us, so while the database is slow or down the stream stops at the broker, which keeps
@@ -30,12 +31,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import batches, hj212_records, hj212_split, jsonv1, mqttio, repo
-from ingest.backoff import Backoff
-from ingest.batches import SOURCE, AfterCommit, Batch, Counters, first_line
-from ingest.models import RegistryPoint
-from ingest.mqttio import FastClient
-from ingest.settings import IngestSettings
+from ingest.core import repo
+from ingest.core.backoff import Backoff
+from ingest.core.batches import BeforeCommit
+from ingest.core.decoded import Accepted, Rejected
+from ingest.core.settings import IngestSettings
+from ingest.core.writer import BatchWriter, Registry, Totals
+from ingest.hj212 import records as hj212_records
+from ingest.hj212 import split as hj212_split
+from ingest.mqtt import jsonv1, mqttio
+from ingest.mqtt.batch import SOURCE, Ack, Batch, Messages, add, collect
+from ingest.mqtt.mqttio import FastClient
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +53,21 @@ class IngestWorker:
         database_url: str,
         mqtt_host: str,
         mqtt_port: int,
-        after_commit: AfterCommit | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
-        self.after_commit = after_commit
-        self.counters = Counters()
+        self.writer = BatchWriter(database_url, settings.client_id, before_commit, item="message")
         self._lock = threading.Lock()
         self._batch = Batch()
         self._generation = 0
         self._draining = threading.Event()
         self._stopped = threading.Event()
-        self._points: dict[jsonv1.PointKey, RegistryPoint] = {}
-        self._points_by_mn: dict[str, RegistryPoint] = {}
         self._splits = hj212_split.SplitPackets(max_age=settings.split_max_age_s)  # network thread only
-        self._registry_loaded = 0.0
-        self._conn: psycopg.Connection | None = None
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
         # Committed batches' acks go to the network thread, the only thread that touches the client.
-        self._acks: deque[list[tuple[int, int, int]]] = deque()
+        self._acks: deque[list[Ack]] = deque()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -74,6 +75,10 @@ class IngestWorker:
         self.held_in_writer = 0
         self.client = self._make_client()
         self._network = threading.Thread()  # the MQTT network thread, started by run()
+
+    @property
+    def counters(self) -> Totals:
+        return self.writer.totals
 
     # --- network thread -------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -129,21 +134,21 @@ class IngestWorker:
             self._on_hj212(topic, payload, ack)
             return
         # the hot path: one JSON v1 message, one entry in the open batch
-        result = self._decode(topic, payload, datetime.now(UTC))
+        result = self._decode(topic, payload, datetime.now(UTC), self.writer.registry)
         with self._lock:
-            batches.add(self._batch, topic, payload, (ack,))
-            batches.collect(self._batch, topic, payload, result, retry_unknown=True)
+            add(self._batch, topic, payload, (ack,))
+            collect(self._batch, topic, payload, result, retry_unknown=True)
 
-    def _on_hj212(self, topic: str, payload: bytes, ack: tuple[int, int, int]) -> None:
+    def _on_hj212(self, topic: str, payload: bytes, ack: Ack) -> None:
         """Raw frames; parts of a split packet are held (unacknowledged) until the set is whole."""
         wholes = self._splits.offer(topic, payload, ack, time.monotonic())
-        now = datetime.now(UTC)
-        decoded = [(w, self._decode(w.topic, w.payload, now)) for w in wholes]
+        now, registry = datetime.now(UTC), self.writer.registry
+        decoded = [(w, self._decode(w.topic, w.payload, now, registry)) for w in wholes]
         with self._lock:
             batch = self._batch
             for whole, result in decoded:
-                batches.add(batch, whole.topic, whole.payload, whole.acks)
-                batches.collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
+                add(batch, whole.topic, whole.payload, whole.acks)
+                collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
         self._expire_splits()
 
     def _expire_splits(self) -> None:
@@ -154,19 +159,19 @@ class IngestWorker:
             return
         with self._lock:
             for gone in given_up:
-                batches.add(self._batch, gone.topic, gone.payload, gone.acks)
+                add(self._batch, gone.topic, gone.payload, gone.acks)
                 self._batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
 
     def _each_turn(self) -> None:
         self._send_acks()
         self._expire_splits()
 
-    def _decode(self, topic: str, payload: bytes, now: datetime) -> jsonv1.Accepted | jsonv1.Rejected:
+    def _decode(self, topic: str, payload: bytes, now: datetime, registry: Registry) -> Accepted | Rejected:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
         if topic.startswith(hj212_records.TOPIC_PREFIX):
-            return hj212_split.decode(topic, payload, self._points_by_mn, now)
+            return hj212_split.decode(topic, payload, registry.by_mn, now)
         return jsonv1.decode(
-            topic, payload, self._points, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
+            topic, payload, registry.by_key, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
         )
 
     def _network_loop(self) -> None:
@@ -235,112 +240,21 @@ class IngestWorker:
                     return
                 time.sleep(tick)
                 continue
-            self._commit_with_retry(batch)
+            self._store(batch)
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.database_url, autocommit=False)
-            repo.prepare_staging(self._conn)
-            self._conn.commit()
-        return self._conn
-
-    def _refresh_registry(self, conn: psycopg.Connection, min_age: float) -> None:
-        if time.monotonic() - self._registry_loaded < min_age:
-            return
-        points = repo.registry(conn)
-        conn.commit()
-        self._points = {(p.park, p.plant, p.code): p for p in points}
-        self._points_by_mn = {p.mn: p for p in points if p.mn}
-        self._registry_loaded = time.monotonic()
-
-    def _commit_with_retry(self, batch: Batch) -> None:
-        backoff = Backoff()
+    def _store(self, batch: Batch) -> None:
+        """Commit through the batch writer, then acknowledge; at shutdown with no database the batch
+        stays unacknowledged at the broker, which redelivers it to the next session."""
         self.held_in_writer = batch.messages
-        while True:
-            try:
-                self._commit(batch)
-                break
-            except psycopg.OperationalError as exc:
-                self._drop_connection()
-                if self._draining.is_set():
-                    # Shutting down with no database: leave the batch unacknowledged at the broker.
-                    log.warning(
-                        "database unavailable at shutdown; %d messages stay queued at the broker",
-                        batch.messages,
-                    )
-                    return
-                delay = backoff.next_delay()
-                log.warning(
-                    "database unavailable (%s); retrying batch of %d messages in %.1f s",
-                    first_line(exc),
-                    batch.messages,
-                    delay,
-                )
-                time.sleep(delay)
-            except psycopg.Error as exc:
-                # Rows are validated before they get here, so this is a surprise: find the message the
-                # database refuses, keep it as a dead letter, and store the rest.
-                log.error(
-                    "database refused a batch (%s); committing its %d messages one by one",
-                    first_line(exc),
-                    batch.messages,
-                )
-                self._drop_connection()
-                self._commit_one_by_one(batch)
-                break
+        stored = self.writer.write(Messages(batch, self._decode), stopping=self._draining.is_set)
         self.held_in_writer = 0
-        self._ack(batch)
-
-    def _commit_one_by_one(self, batch: Batch) -> None:
-        now = datetime.now(UTC)
-        for ack, (topic, payload) in zip(batch.acks, batch.raw, strict=True):
-            single = Batch(started=batch.started, acks=[ack], raw=[(topic, payload)])
-            batches.collect(single, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
-            try:
-                self._commit(single)
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                self._drop_connection()
-                source = single.dead[0][0] if single.dead else SOURCE
-                refused = Batch(
-                    started=batch.started,
-                    acks=[ack],
-                    raw=[(topic, payload)],
-                    dead=[(source, topic, payload, f"database refused the message: {first_line(exc)}")],
-                )
-                self._commit(refused)
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
+        if stored:
+            self._ack(batch)
 
     def held_messages(self) -> int:
         """Messages received and not yet acknowledged (the memory bound: at most Receive Maximum)."""
         with self._lock:
             return self._batch.messages + self.held_in_writer + len(self._splits)
-
-    def _commit(self, batch: Batch) -> None:
-        conn = self._connection()
-        if batch.unknown:
-            self._resolve_unknown(conn, batch)
-        written = batches.write(conn, batch, self.settings.client_id, self.after_commit)
-        conn.commit()
-        c = self.counters
-        c.messages += batch.messages
-        c.readings += written.inserted
-        c.duplicates += written.duplicates
-        c.rejects += len(batch.dead)
-
-    def _resolve_unknown(self, conn: psycopg.Connection, batch: Batch) -> None:
-        """A point loaded after our last registry refresh is not unknown: refresh, then decode again."""
-        if self._registry_loaded <= batch.started:
-            self._refresh_registry(conn, min_age=0)
-        now = datetime.now(UTC)
-        for topic, payload in batch.unknown:
-            batches.collect(batch, topic, payload, self._decode(topic, payload, now), retry_unknown=False)
-        batch.unknown = []
 
     def _ack(self, batch: Batch) -> None:
         self._acks.append(batch.acks + batch.held_acks)
@@ -360,19 +274,18 @@ class IngestWorker:
         self._wake_w.send(b"!")
         network.join(timeout=10)
         self._stopped.set()
-        if self._conn is not None:
-            self._conn.close()
+        self.writer.close()
         with (
             contextlib.suppress(psycopg.Error),
             psycopg.connect(self.database_url, connect_timeout=5) as conn,
         ):
             repo.forget(conn, self.settings.client_id)
         log.info(
-            "ingest stopped: %d messages, %d readings, %d duplicates, %d rejects",
+            "ingest stopped: %d messages, %d readings, %d duplicates, %d dead letters",
             self.counters.messages,
             self.counters.readings,
             self.counters.duplicates,
-            self.counters.rejects,
+            self.counters.dead,
         )
 
     def stop(self) -> None:
@@ -383,7 +296,7 @@ class IngestWorker:
         while not self._draining.is_set():
             try:
                 with psycopg.connect(self.database_url) as conn:
-                    self._refresh_registry(conn, min_age=0)
+                    self.writer.refresh(conn)
                     repo.restarted(conn, self.settings.client_id, "ingest")
                 return
             except psycopg.OperationalError as exc:
@@ -396,7 +309,7 @@ class IngestWorker:
         while not self._draining.wait(self.settings.registry_refresh_s):
             try:
                 with psycopg.connect(self.database_url, connect_timeout=5) as conn:
-                    self._refresh_registry(conn, min_age=0)
+                    self.writer.refresh(conn)
                     if self._network.is_alive():
                         detail: dict[str, object] = {
                             "held": self.held_messages(),

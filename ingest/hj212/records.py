@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from ingest import hj212, jsonv1, parameters
-from ingest.jsonv1 import Rejected
-from ingest.models import FLAGS, RegistryPoint
+from ingest.core import decoded, parameters
+from ingest.core.decoded import Rejected, StatusRow, copy_line
+from ingest.core.models import FLAGS, RegistryPoint
+from ingest.hj212 import codec
 
 TOPIC_PREFIX = "outfall/hj212/"
 SOURCE_MQTT = "mqtt-hj212"
@@ -31,12 +32,10 @@ PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
 CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
-# An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
-StatusRow = tuple[int, str, str, datetime, str, float | None, str]
 
 
 @dataclass(frozen=True)
-class Accepted(jsonv1.Accepted):
+class Accepted(decoded.Accepted):
     """Readings as COPY text (as JSON v1), plus logger statistics and a note on anything not stored."""
 
     stats_text: bytes = b""
@@ -58,7 +57,7 @@ def decode(
     points_by_mn: Mapping[str, RegistryPoint],
     received_at: datetime,
     *,
-    max_bytes: int = hj212.MAX_FRAME + 64,
+    max_bytes: int = codec.MAX_FRAME + 64,
     source: str = SOURCE_MQTT,
 ) -> Accepted | Rejected:
     """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic."""
@@ -70,8 +69,8 @@ def decode(
             f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit of one HJ 212 frame"
         )
     try:
-        frame = hj212.decode(payload)
-    except hj212.HJ212Error as exc:
+        frame = codec.decode(payload)
+    except codec.HJ212Error as exc:
         return Rejected(exc.reason)
     if frame.mn != mn:
         return Rejected(f"frame MN {frame.mn} does not match the topic's MN {mn}")
@@ -82,7 +81,7 @@ def decode(
 
 
 def records(
-    frame: hj212.Frame, point: RegistryPoint, received_at: datetime, source: str
+    frame: codec.Frame, point: RegistryPoint, received_at: datetime, source: str
 ) -> Accepted | Rejected:
     if frame.cn in CHATTER:
         return Accepted(b"", 0)
@@ -90,7 +89,7 @@ def records(
         return Accepted(b"", 0, note=f"CN {frame.cn} frames are decoded but not stored")
     if frame.data_time is None:
         return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
-    when = hj212.to_utc(frame.data_time, ZoneInfo(point.timezone))
+    when = codec.to_utc(frame.data_time, ZoneInfo(point.timezone))
     if when < EARLIEST or when > received_at + MAX_FUTURE:
         return Rejected(f"DataTime {frame.data_time} is implausible: before 2000 or more than 24 h ahead")
     if frame.cn == STATUS:
@@ -147,7 +146,7 @@ def _reading(
     value = rtd * point.factors[param.id]
     if not math.isfinite(value):
         return "!value is not a finite number after unit conversion"
-    return jsonv1.copy_line(point.id, param.id, when.isoformat(), value, flag, source)
+    return copy_line(point.id, param.id, when.isoformat(), value, flag, source)
 
 
 def _statistic(
@@ -178,11 +177,11 @@ def _scaled(value: float | str | None, factor: float) -> float | None:
     return value * factor if isinstance(value, float) else None
 
 
-def _status(frame: hj212.Frame, point: RegistryPoint, when: datetime, source: str) -> Accepted:
+def _status(frame: codec.Frame, point: RegistryPoint, when: datetime, source: str) -> Accepted:
     """Every status item of a CN 2021 frame (``SB1-RS=1``, ``w01018-i12001=0``, a bare ``i12001=0``)."""
     rows: list[StatusRow] = []
     for code, fields in frame.factors.items():
-        device = hj212.code_2017(code)
+        device = codec.code_2017(code)
         rows += [(point.id, device, item, when, *_value(v), source) for item, v in fields.items()]
     for item, value in frame.other.items():
         if item != "DataTime":

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from ingest.query import Query
+from ingest.core.query import Query
 
 
 # --- registry -------------------------------------------------------------------------------------------

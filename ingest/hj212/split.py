@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ingest import hj212, hj212_records
-from ingest.hj212_session import Reassembler
-from ingest.jsonv1 import Rejected
-from ingest.models import RegistryPoint
+from ingest.core.decoded import Rejected
+from ingest.core.models import RegistryPoint
+from ingest.hj212 import codec, records
+from ingest.hj212.session import Reassembler
 
 Ack = tuple[int, int, int]  # (mid, qos, generation), as the worker keeps them
 SetKey = tuple[str, str, str | None, str, int]  # topic, MN, QN, CN, PNUM
@@ -65,8 +65,8 @@ class SplitPackets:
         if b"PNUM=" not in payload:  # cheap test first: almost no frame is split
             return [Whole(topic, payload, (ack,))]
         try:
-            part = hj212.decode(payload)
-        except hj212.HJ212Error:
+            part = codec.decode(payload)
+        except codec.HJ212Error:
             return [Whole(topic, payload, (ack,))]  # decoded again on the normal path, which keeps the reason
         if part.pnum is None or part.pno is None:
             return [Whole(topic, payload, (ack,))]
@@ -108,24 +108,24 @@ def decode(
     payload: bytes,
     points_by_mn: Mapping[str, RegistryPoint],
     received_at: datetime,
-    max_bytes: int = hj212.MAX_FRAME + 64,
-) -> hj212_records.Accepted | Rejected:
-    """One frame (``hj212_records.decode``), or the joined parts of a completed split packet."""
+    max_bytes: int = codec.MAX_FRAME + 64,
+) -> records.Accepted | Rejected:
+    """One frame (``records.decode``), or the joined parts of a completed split packet."""
     frames = [f + b"\r\n" for f in payload.split(b"\r\n") if f]
     if len(frames) < 2:
-        return hj212_records.decode(topic, payload, points_by_mn, received_at, max_bytes=max_bytes)
-    mn = hj212_records.topic_mn(topic)
+        return records.decode(topic, payload, points_by_mn, received_at, max_bytes=max_bytes)
+    mn = records.topic_mn(topic)
     merger = Reassembler(max_age=timedelta(days=1))
-    merged: hj212.Frame | None = None
+    merged: codec.Frame | None = None
     try:
         for raw in frames:
-            part = hj212.decode(raw)
+            part = codec.decode(raw)
             if part.pnum is None or part.mn != mn:
                 return Rejected(
                     f"payload holds {len(frames)} frames that are not the parts of one split packet"
                 )
             merged = merger.add(part, datetime.now(UTC))
-    except hj212.HJ212Error as exc:
+    except codec.HJ212Error as exc:
         return Rejected(exc.reason)
     if merged is None or mn is None:
         return Rejected(f"payload holds {len(frames)} frames that are not the parts of one split packet")
@@ -134,4 +134,4 @@ def decode(
         return Rejected(
             f"unknown MN {merged.mn}: no point in the park registry has this device", unknown=True
         )
-    return hj212_records.records(merged, point, received_at, hj212_records.SOURCE_MQTT)
+    return records.records(merged, point, received_at, records.SOURCE_MQTT)

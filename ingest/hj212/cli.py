@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from ingest import hj212
+from ingest.hj212 import codec
 
 
 def decode_line(line: bytes, zone: ZoneInfo) -> dict[str, object]:
@@ -20,8 +20,8 @@ def decode_line(line: bytes, zone: ZoneInfo) -> dict[str, object]:
     if not raw.strip():
         return {"ok": False, "error": "empty line"}
     try:
-        return hj212.describe(hj212.decode(raw), zone)
-    except hj212.HJ212Error as exc:
+        return codec.describe(codec.decode(raw), zone)
+    except codec.HJ212Error as exc:
         return {"ok": False, "error": exc.reason}
 
 

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ingest import parameters, units
-from ingest.models import ParkSpec, PlantSpec, PointSpec
+from ingest.core import parameters, units
+from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 
 ID_PATTERN = r"^[a-z0-9-]{1,64}$"
 _ID = re.compile(ID_PATTERN)

@@ -20,16 +20,18 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from ingest import hj212, hj212_records, jsonv1, logs, repo
-from ingest.batches import AfterCommit
-from ingest.hj212_session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
-from ingest.hj212_store import DeadRow, Store
-from ingest.models import RegistryPoint
-from ingest.settings import DatabaseSettings, HJ212Settings
+from ingest.core import logs, repo
+from ingest.core.batches import BeforeCommit
+from ingest.core.decoded import DeadRow, Rejected
+from ingest.core.models import RegistryPoint
+from ingest.core.settings import DatabaseSettings, HJ212Settings
+from ingest.hj212 import codec, records
+from ingest.hj212.session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
+from ingest.hj212.store import Store
 
 log = logging.getLogger(__name__)
 
-SOURCE = hj212_records.SOURCE_TCP
+SOURCE = records.SOURCE_TCP
 PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
 HISTORY_CN = {"minute": "2051", "hour": "2061"}
 
@@ -64,7 +66,7 @@ class Gateway:
             self.connections -= 1
             self.writers.discard(writer)
 
-    async def backfill(self, frame: hj212.Frame, point: RegistryPoint, period: str) -> bytes | None:
+    async def backfill(self, frame: codec.Frame, point: RegistryPoint, period: str) -> bytes | None:
         """A history request when this record leaves a hole after the logger's previous one."""
         if not self.settings.backfill or period not in HISTORY_CN or frame.data_time is None:
             return None
@@ -72,7 +74,7 @@ class Gateway:
         key = (point.id, period)
         if not self.gaps.knows(key):
             self.gaps.seed(key, await self.store.last_statistics(point.id, period))
-        gap = self.gaps.observe(key, hj212.to_utc(frame.data_time, zone))
+        gap = self.gaps.observe(key, codec.to_utc(frame.data_time, zone))
         if gap is None:
             return None
         begin, end = (t.astimezone(zone).replace(tzinfo=None) for t in gap)
@@ -132,8 +134,8 @@ class Connection:
             self._dead(item.data, f"{item.reason} ({item.size} bytes)")
             return
         try:
-            frame = hj212.decode(item)
-        except hj212.HJ212Error as exc:
+            frame = codec.decode(item)
+        except codec.HJ212Error as exc:
             self.junk_run += len(item)
             self._dead(item, exc.reason)  # no answer: the standard drops a bad frame, the logger re-sends
             return
@@ -148,7 +150,7 @@ class Connection:
         if target is not None:
             await self._store(item, target, point, replies)
 
-    def _whole(self, frame: hj212.Frame) -> tuple[hj212.Frame | None, list[bytes]]:
+    def _whole(self, frame: codec.Frame) -> tuple[codec.Frame | None, list[bytes]]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
         and its answer waits for the commit of the merged packet."""
         if not frame.is_split:
@@ -166,10 +168,10 @@ class Connection:
         return frame, _replies(frame)
 
     async def _store(
-        self, raw: bytes, frame: hj212.Frame, point: RegistryPoint, replies: list[bytes]
+        self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
     ) -> None:
-        result = hj212_records.records(frame, point, datetime.now(UTC), SOURCE)
-        if isinstance(result, jsonv1.Rejected):
+        result = records.records(frame, point, datetime.now(UTC), SOURCE)
+        if isinstance(result, Rejected):
             await self._answer(self._dead(raw, result.reason), replies)
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
@@ -177,7 +179,7 @@ class Connection:
         done = self.gw.store.submit(
             result.copy_text, result.stats_text, result.count, dead, origin, result.status
         )
-        period = hj212_records.PERIODS.get(frame.cn)
+        period = records.PERIODS.get(frame.cn)
         if period is not None and result.stats_count:
             request = await self.gw.backfill(frame, point, period)
             replies = [*replies, request] if request else replies
@@ -202,7 +204,7 @@ class Connection:
                 log.info("%s: answer not delivered (connection gone); the logger will re-send", self.peer)
 
 
-def _replies(frame: hj212.Frame) -> list[bytes]:
+def _replies(frame: codec.Frame) -> list[bytes]:
     reply = reply_to(frame)
     return [reply] if reply else []
 
@@ -212,9 +214,9 @@ async def serve(
     database_url: str,
     stop: asyncio.Event,
     ready: Callable[[Gateway, asyncio.Server], None] | None = None,
-    after_commit: AfterCommit | None = None,
+    before_commit: BeforeCommit | None = None,
 ) -> None:
-    store = Store(settings, database_url, after_commit)
+    store = Store(settings, database_url, before_commit)
     await store.refresh()
     name = settings.counters_name
     await store.call(lambda conn: repo.restarted(conn, name, "hj212"))
@@ -231,25 +233,31 @@ async def serve(
         await stop.wait()
     finally:
         beats.cancel()
-        server.close()
-        for conn in list(gateway.writers):
-            conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
-        await server.wait_closed()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
-        await store.drain()
-        with contextlib.suppress(psycopg.Error):
-            await store.call(lambda conn: repo.forget(conn, name))
-        store.close()
-        t = store.totals
-        log.info(
-            "gateway stopped: %d frames, %d readings, %d statistics, %d dead letters",
-            t.frames,
-            t.readings,
-            t.statistics,
-            t.dead,
-        )
+        await _shut_down(gateway, server, writer)
+
+
+async def _shut_down(gateway: Gateway, server: asyncio.Server, writer: asyncio.Task[None]) -> None:
+    """Stop accepting, drop the connections, commit what is queued, then leave the heartbeat table."""
+    store, name = gateway.store, gateway.settings.counters_name
+    server.close()
+    for conn in list(gateway.writers):
+        conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
+    await server.wait_closed()
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    await store.drain()
+    with contextlib.suppress(psycopg.Error):
+        await store.call(lambda conn: repo.forget(conn, name))
+    store.close()
+    t = store.totals
+    log.info(
+        "gateway stopped: %d frames, %d readings, %d statistics, %d dead letters",
+        t.frames,
+        t.readings,
+        t.statistics,
+        t.dead,
+    )
 
 
 BEAT_S = 5.0
@@ -272,8 +280,8 @@ def _writer_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         stop.set()
 
 
-def main(after_commit: AfterCommit) -> int:
-    # after_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
+def main(before_commit: BeforeCommit) -> int:
+    # before_commit: the compliance real-time hook, wired by `outfall hj212 serve` (outfall/wiring.py);
     # required, so no gateway runs without real-time judging
     logs.configure("hj212")
     db, settings = DatabaseSettings(), HJ212Settings()
@@ -287,7 +295,7 @@ def main(after_commit: AfterCommit) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         assert db.database_url is not None
-        await serve(settings, db.database_url, stop, after_commit=after_commit)
+        await serve(settings, db.database_url, stop, before_commit=before_commit)
 
     asyncio.run(_run())
     return 0

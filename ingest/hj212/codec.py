@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from ingest import parameters
+from ingest.core import parameters
 
 MAX_DATA = 1024  # characters in the data segment (HJ 212-2017 §6.3.1, the packet layout)
 MAX_FRAME = 2 + 4 + MAX_DATA + 4 + 2

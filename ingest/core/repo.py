@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
 from psycopg.rows import class_row
 
-from ingest import parameters, units
-from ingest.models import ParkSpec, RegistryPoint
-
-if TYPE_CHECKING:
-    from ingest.hj212_records import StatusRow
+from ingest.core import parameters, units
+from ingest.core.decoded import StatusRow
+from ingest.core.models import ParkSpec, RegistryPoint
 
 
 def sync_catalogue(conn: psycopg.Connection) -> None:
@@ -136,7 +133,7 @@ def prepare_staging(conn: psycopg.Connection) -> None:
 
 
 def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY rows (tab-separated lines, see ``wire.copy_line``) in and move them to ``readings``,
+    """COPY rows (tab-separated lines, see ``decoded.copy_line``) in and move them to ``readings``,
     dropping any whose key is already stored. Returns the number of new readings."""
     with conn.cursor() as cur:
         with cur.copy(
@@ -223,7 +220,7 @@ def add_counters(
 
 
 def copy_statistics(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY logger statistics (see ``hj212_records``) in, dropping any whose key is already stored.
+    """COPY logger statistics (see ``ingest.hj212.records``) in, dropping any whose key is already stored.
     Returns the number of new rows."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_statistics ("

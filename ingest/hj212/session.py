@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ingest import hj212
+from ingest.hj212 import codec
 
 JUNK_KEEP = 2048  # bytes of a junk run kept in its dead letter
 _FRAME_START = re.compile(rb"##[0-9]{4}")
@@ -32,7 +32,7 @@ class FrameSplitter:
     Decoding (length, CRC) is the codec's job: the splitter only finds the boundaries.
     """
 
-    def __init__(self, max_frame: int = hj212.MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = codec.MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
 
@@ -94,7 +94,7 @@ class FrameSplitter:
             out.append(Junk(data[:JUNK_KEEP], size, reason))
 
 
-def reply_to(frame: hj212.Frame) -> bytes | None:
+def reply_to(frame: codec.Frame) -> bytes | None:
     """The host's answer to an upload whose Flag asks for one: 9014 for data, 9013 for notices."""
     if not frame.wants_reply:
         return None
@@ -104,22 +104,22 @@ def reply_to(frame: hj212.Frame) -> bytes | None:
         cn = "9013"
     else:
         return None
-    return hj212.encode(
-        hj212.Frame(st="91", cn=cn, mn=frame.mn, qn=frame.qn, pw=frame.pw, flag=frame.version << 2)
+    return codec.encode(
+        codec.Frame(st="91", cn=cn, mn=frame.mn, qn=frame.qn, pw=frame.pw, flag=frame.version << 2)
     )
 
 
-def history_request(frame: hj212.Frame, cn: str, begin: datetime, end: datetime, qn: datetime) -> bytes:
+def history_request(frame: codec.Frame, cn: str, begin: datetime, end: datetime, qn: datetime) -> bytes:
     """Ask a logger for its records between two local times (补传), e.g. CN 2061 for hours."""
-    return hj212.encode(
-        hj212.Frame(
+    return codec.encode(
+        codec.Frame(
             st=frame.st,
             cn=cn,
             mn=frame.mn,
             qn=qn.strftime("%Y%m%d%H%M%S") + f"{qn.microsecond // 1000:03d}",
             pw=frame.pw,
-            flag=frame.version << 2 | hj212.FLAG_REPLY,
-            other={"BeginTime": hj212.format_time(begin), "EndTime": hj212.format_time(end)},
+            flag=frame.version << 2 | codec.FLAG_REPLY,
+            other={"BeginTime": codec.format_time(begin), "EndTime": codec.format_time(end)},
         )
     )
 
@@ -129,11 +129,11 @@ class Reassembler:
     """Collects the parts of split packets (PNUM/PNO) until all have arrived, then merges them."""
 
     max_age: timedelta = timedelta(seconds=120)
-    _sets: dict[tuple[str, str | None, str, int], tuple[datetime, dict[int, hj212.Frame]]] = field(
+    _sets: dict[tuple[str, str | None, str, int], tuple[datetime, dict[int, codec.Frame]]] = field(
         default_factory=dict
     )
 
-    def add(self, part: hj212.Frame, now: datetime) -> hj212.Frame | None:
+    def add(self, part: codec.Frame, now: datetime) -> codec.Frame | None:
         self._sets = {k: v for k, v in self._sets.items() if now - v[0] <= self.max_age}
         if part.pnum is None or part.pno is None:
             return part
@@ -144,14 +144,14 @@ class Reassembler:
             return None
         del self._sets[key]
         ordered = [parts[n] for n in sorted(parts)]
-        factors: hj212.Factors = {}
+        factors: codec.Factors = {}
         other: dict[str, str] = {}
         for p in ordered:
             for code, fields in p.factors.items():
                 factors.setdefault(code, {}).update(fields)
             for key_, value in p.other.items():
                 other.setdefault(key_, value)
-        flag = None if part.flag is None else part.flag & ~hj212.FLAG_SPLIT
+        flag = None if part.flag is None else part.flag & ~codec.FLAG_SPLIT
         return replace(ordered[0], factors=factors, other=other, pnum=None, pno=None, flag=flag)
 
 

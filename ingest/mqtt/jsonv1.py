@@ -12,33 +12,20 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from ingest import parameters
-from ingest.models import FLAGS, RegistryPoint
-from ingest.park import is_valid_id
+from ingest.core import parameters
+from ingest.core.decoded import Accepted, Rejected, copy_line
+from ingest.core.models import FLAGS, RegistryPoint
+from ingest.core.park import is_valid_id
 
 TOPIC_PREFIX = "outfall/v1/"
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 PointKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class Accepted:
-    copy_text: bytes  # tab-separated COPY lines for repo.copy_readings
-    count: int
-
-
-@dataclass(frozen=True)
-class Rejected:
-    reason: str
-    # True when the point or parameter is unknown: a registry refresh may make the message acceptable.
-    unknown: bool = False
 
 
 @functools.lru_cache(maxsize=65_536)  # pure; loggers repeat the same few topics
@@ -49,10 +36,6 @@ def topic_key(topic: str) -> PointKey | None:
     if len(parts) != 3 or not all(is_valid_id(p) for p in parts):
         return None
     return parts[0], parts[1], parts[2]
-
-
-def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag: str, source: str) -> str:
-    return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
 
 
 def decode(
