@@ -42,7 +42,7 @@ def ingest_worker() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     worker.run()
-    return 0
+    return 1 if worker.failed else 0
 
 
 def hj212_gateway() -> int:

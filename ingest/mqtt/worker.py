@@ -75,6 +75,7 @@ class IngestWorker:
         self.held_in_writer = 0
         self.client = self._make_client()
         self._network = threading.Thread()  # the MQTT network thread, started by run()
+        self.failed = False  # set when a thread of the worker died: the process exits with status 1
 
     @property
     def counters(self) -> Totals:
@@ -275,11 +276,12 @@ class IngestWorker:
         network.join(timeout=10)
         self._stopped.set()
         self.writer.close()
-        with (
-            contextlib.suppress(psycopg.Error),
-            psycopg.connect(self.database_url, connect_timeout=5) as conn,
-        ):
-            repo.forget(conn, self.settings.client_id)
+        if not self.failed:  # a clean stop is not a failure: /healthz forgets this worker
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(self.database_url, connect_timeout=5) as conn,
+            ):
+                repo.forget(conn, self.settings.client_id)
         log.info(
             "ingest stopped: %d messages, %d readings, %d duplicates, %d dead letters",
             self.counters.messages,
@@ -317,6 +319,10 @@ class IngestWorker:
                         }
                         repo.beat(conn, self.settings.client_id, "ingest", detail)
                     else:
-                        log.error("the MQTT network thread is dead: not beating, so /healthz shows it")
+                        # no acks can be sent any more: exit so the process is restarted (the broker
+                        # redelivers what was not acknowledged); the heartbeat stays, going stale
+                        log.critical("the MQTT network thread died: stopping the worker")
+                        self.failed = True
+                        self.stop()
             except psycopg.Error as exc:
                 log.warning("registry refresh failed: %s", exc)
