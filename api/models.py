@@ -345,14 +345,3 @@ class Maintenance(BaseModel):
     created_by: str
     source: str
     created_at: datetime
-
-
-class AuditLogItem(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    park: str | None
-    plant: str | None
-    object: str
-    detail: dict[str, Any]

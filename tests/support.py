@@ -16,7 +16,6 @@ from ingest.core.localservices import LocalMosquitto, LocalPostgres
 from ingest.mqtt.worker import IngestWorker
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from api.deps import (
     require_plant,
     write,
 )
-from api.models import AuditLogItem, Maintenance, MaintenanceIn
+from api.models import Maintenance, MaintenanceIn
 from compliance.repo.reads import MaintenanceWindow, maintenance_in_scope
 from ingest.core import reads as ingest_reads
 
@@ -88,17 +88,17 @@ async def declare_maintenance(request: Request, caller: Caller, body: Maintenanc
     return next(_model(r) for r in rows if r.id == new_id)
 
 
-@v1.get("/audit", response_model=list[AuditLogItem], tags=["system"])
+@v1.get("/audit", response_model=list[repo.AuditEntry], tags=["system"])
 async def audit_log(
     request: Request,
     caller: Caller,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[AuditLogItem]:
+) -> list[repo.AuditEntry]:
     """API and command-line writes (tokens, registry changes, maintenance windows) in the caller's scope,
     newest first. Alert changes have their own history in the alert detail."""
     async with pool(request).connection() as conn:
         rows = await repo.audit_entries(
             conn, caller.park, caller.plant, caller.role == "admin", limit, before
         )
-    return [AuditLogItem.model_validate(r, from_attributes=True) for r in rows]
+    return rows

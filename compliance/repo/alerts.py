@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import args_row, class_row
 
-from compliance.models import SEVERITY_RANK, AlertState, AlertStateName, AlertView, AuditEntry, Severity
+from compliance.models import SEVERITY_RANK, AlertState, AlertView, AuditEntry
 from compliance.repo.channels import ALERTS_CHANNEL
 
 # --- alerts -----------------------------------------------------------------------------------------
@@ -38,46 +39,19 @@ def active_alerts(
     conn: psycopg.Connection, point_ids: Sequence[int], kinds: Sequence[str] | None = None
 ) -> dict[tuple[str, int, int], AlertState]:
     """Active alerts at these points, locked for this transaction (officer actions wait for us)."""
-    with conn.cursor(row_factory=class_row(_KeyedAlert)) as cur:
+    with conn.cursor(row_factory=args_row(_keyed)) as cur:
         rows = cur.execute(
             "SELECT point_id, parameter_id, id, kind, severity, state, peak, last_value, count, first_time,"
             " last_time, clear_since FROM alerts WHERE state IN ('open', 'acknowledged')"
             " AND point_id = ANY(%s) AND (%s::text[] IS NULL OR kind = ANY(%s)) ORDER BY id FOR UPDATE",
             (list(point_ids), kinds, kinds),
         ).fetchall()
-    return {(r.kind, r.point_id, r.parameter_id): r.alert() for r in rows}
+    return {(a.kind, point_id, parameter_id): a for point_id, parameter_id, a in rows}
 
 
-@dataclass(frozen=True)
-class _KeyedAlert:
-    """An active alert's row with its key."""
-
-    point_id: int
-    parameter_id: int
-    id: int
-    kind: str
-    severity: Severity
-    state: AlertStateName
-    peak: float | None
-    last_value: float | None
-    count: int
-    first_time: datetime
-    last_time: datetime
-    clear_since: datetime | None
-
-    def alert(self) -> AlertState:
-        return AlertState(
-            self.id,
-            self.kind,
-            self.severity,
-            self.state,
-            self.peak,
-            self.last_value,
-            self.count,
-            self.first_time,
-            self.last_time,
-            self.clear_since,
-        )
+def _keyed(point_id: int, parameter_id: int, *state: Any) -> tuple[int, int, AlertState]:
+    """A row of the key, then the alert's columns in AlertState's order."""
+    return point_id, parameter_id, AlertState(*state)
 
 
 def alerts_overlapping(
