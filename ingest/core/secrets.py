@@ -1,0 +1,191 @@
+"""The secret store: logger credentials and receivers' secrets, outside the park file (table ``secrets``,
+migration 027; this module is its only SQL).
+
+Two forms, by what the secret is for:
+
+* **hash** — a password that is only compared (a logger's MQTT password, its HJ 212 ``PW``). Stored as
+  PBKDF2-HMAC-SHA512 in Mosquitto's password-file form ``$7$<iterations>$<salt b64>$<hash b64>``, so the
+  broker's password file is written straight from the store and no clear password is kept anywhere.
+  ``verify`` compares in constant time.
+* **sealed** — a secret that must be used in clear (an SM4 key, a webhook signing secret, an SMTP
+  password): AES-256-GCM under the store key (``OUTFALL_SECRET_KEY``, 32 bytes as 64 hex characters,
+  or a file named by ``OUTFALL_SECRET_KEY_FILE``), the secret's name bound as associated data so a sealed
+  value cannot be moved to another name.
+
+A name has generations. ``issue`` adds one and gives the live ones a ``not_after`` = now + overlap, during
+which old and new are both accepted; ``live`` returns what is accepted now, newest first.
+
+Names (one scheme for every owner):
+    logger/{park}/{plant}/{point}/mqtt       hash     the logger's MQTT password
+    logger/{park}/{plant}/{point}/hj212-pw   hash     the HJ 212 PW field
+    logger/{park}/{plant}/{point}/sm4        sealed   HJ 212-2025 data-area key (hex)
+    receiver/{subscription}/{what}           sealed   a notification receiver's secret
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets as pysecrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.core.query import Query
+
+# Mosquitto's mosquitto_passwd uses 101; secrets Outfall issues are random (128 bits or more), so the
+# iteration count is not what protects them, and HJ 212 frames are verified on the hot path.
+PBKDF2_ITERATIONS = 1_000
+_SALT_BYTES = 12
+_KEY_BYTES = 32
+
+
+class SecretStoreError(RuntimeError):
+    """A sealed secret cannot be opened (no store key, the wrong key, or a tampered value)."""
+
+
+class SecretSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_")
+
+    secret_key: str | None = None  # 64 hex characters
+    secret_key_file: Path | None = None
+
+    def key(self) -> bytes:
+        text = self.secret_key
+        if text is None and self.secret_key_file is not None:
+            text = self.secret_key_file.read_text().strip()
+        if text is None:
+            raise SecretStoreError("no store key: set OUTFALL_SECRET_KEY or OUTFALL_SECRET_KEY_FILE")
+        try:
+            key = bytes.fromhex(text)
+        except ValueError as exc:
+            raise SecretStoreError("the store key must be 64 hex characters") from exc
+        if len(key) != _KEY_BYTES:
+            raise SecretStoreError("the store key must be 64 hex characters (32 bytes)")
+        return key
+
+
+def new_store_key() -> str:
+    return pysecrets.token_hex(_KEY_BYTES)
+
+
+def new_password() -> str:
+    """A random password of 128+ bits that survives any config file and HJ 212's CP (letters and digits)."""
+    return pysecrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+# --- the two forms -------------------------------------------------------------------------------------
+
+
+def hash_secret(plain: str, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else os.urandom(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", plain.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify(plain: str, hashed: str) -> bool:
+    """Whether ``plain`` is the password behind ``hashed``, compared in constant time."""
+    try:
+        _, kind, iterations, salt, digest = hashed.split("$")
+        if kind != "7":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.pbkdf2_hmac("sha512", plain.encode(), base64.b64decode(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def seal(plain: str, name: str, key: bytes) -> str:
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plain.encode(), name.encode())).decode()
+
+
+def unseal(sealed: str, name: str, key: bytes) -> str:
+    raw = base64.b64decode(sealed)
+    try:
+        return AESGCM(key).decrypt(raw[:12], raw[12:], name.encode()).decode()
+    except Exception as exc:  # cryptography raises InvalidTag; any failure means the same thing
+        raise SecretStoreError(f"secret {name!r} cannot be opened with this store key") from exc
+
+
+# --- names ---------------------------------------------------------------------------------------------
+
+
+def logger_name(park: str, plant: str, point: str, what: str) -> str:
+    return f"logger/{park}/{plant}/{point}/{what}"
+
+
+def receiver_name(subscription: str | int, what: str) -> str:
+    return f"receiver/{subscription}/{what}"
+
+
+# --- the table -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    generation: int
+    form: str
+    value: str
+    created_at: datetime
+    not_after: datetime | None
+
+
+def issue(
+    conn: psycopg.Connection,
+    name: str,
+    form: str,
+    value: str,
+    created_by: str,
+    overlap: timedelta = timedelta(0),
+) -> int:
+    """Add a generation of ``name`` holding ``value`` (already hashed or sealed); the live generations
+    stay accepted for ``overlap``. Returns the new generation. The caller commits."""
+    if form not in ("hash", "sealed"):
+        raise ValueError(f"unknown secret form {form!r}")
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('secrets:' || %s))", (name,))
+    conn.execute(
+        "UPDATE secrets SET not_after = now() + %s"
+        " WHERE name = %s AND (not_after IS NULL OR not_after > now() + %s)",
+        (overlap, name, overlap),
+    )
+    row = conn.execute(
+        "INSERT INTO secrets (name, generation, form, value, created_by)"
+        " SELECT %s, coalesce(max(generation), 0) + 1, %s, %s, %s FROM secrets WHERE name = %s"
+        " RETURNING generation",
+        (name, form, value, created_by, name),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def revoke(conn: psycopg.Connection, name: str) -> int:
+    """End every generation of ``name`` now. Returns how many were live."""
+    cur = conn.execute(
+        "UPDATE secrets SET not_after = now() WHERE name = %s AND (not_after IS NULL OR not_after > now())",
+        (name,),
+    )
+    return cur.rowcount
+
+
+def live(prefix: str) -> Query[Secret]:
+    """The generations accepted now of every name starting with ``prefix``, newest first per name."""
+    return Query(
+        "SELECT name, generation, form, value, created_at, not_after FROM secrets"
+        " WHERE name LIKE %(prefix)s || '%%' AND (not_after IS NULL OR not_after > now())"
+        " ORDER BY name, generation DESC",
+        {"prefix": prefix.replace("%", r"\%").replace("_", r"\_")},
+        Secret,
+    )
+
+
+def live_for(conn: psycopg.Connection, name: str) -> list[Secret]:
+    return [s for s in live(name).fetch(conn) if s.name == name]
