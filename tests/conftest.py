@@ -25,7 +25,10 @@ from ingest.mqtt.worker import IngestWorker
 from outfall.tasks import db_upgrade
 from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
 
-pytest_plugins = ("tests.realdata",)  # fixtures of third-party data and their stand-ins
+pytest_plugins = (
+    "tests.realdata",  # fixtures of third-party data and their stand-ins
+    "tests.e2e.harness",  # the running system (`system`), for tests/e2e and tests/security
+)
 
 
 @pytest.fixture(scope="session")

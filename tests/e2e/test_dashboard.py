@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.api.test_browser import ARGS, ARTIFACTS, CHROMIUM
-from tests.e2e.conftest import System
+from tests.e2e.harness import System
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 NI_LIMIT = 0.5

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.e2e.conftest import System
+from tests.e2e.harness import System
 
 # Minute data, so the replay is short to send: offline after 3 x 60 s (E2E_SETTINGS), flatline after
 # 40 s over at least 5 readings.

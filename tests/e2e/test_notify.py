@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from ingest.core.localservices import free_port
-from tests.e2e.conftest import System
+from tests.e2e.harness import System
 
 PARK = """
 id: {id}

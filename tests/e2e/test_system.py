@@ -7,7 +7,7 @@ import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.e2e.conftest import System
+from tests.e2e.harness import System
 
 NI_LIMIT = 0.5  # mg/L, GB 21900-2008 Table 2 at the workshop outlet
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import System
+from tests.e2e.harness import System
 
 NI_LIMIT = 0.5  # mg/L, GB 21900-2008 Table 2 at the workshop outlet
 
