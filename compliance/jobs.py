@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from compliance.models import (
 )
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
 from ingest.core import parameters
+from ingest.core.secrets import SecretSettings
 
 log = logging.getLogger(__name__)
 FLOW = parameters.BY_CODE["flow"].id
@@ -37,6 +38,7 @@ class Context:
     runtime: RuntimeSettings
     webhook: WebhookSettings
     smtp: SmtpSettings
+    store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -256,7 +258,7 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store)
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 

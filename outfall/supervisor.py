@@ -28,7 +28,7 @@ from ingest.core.localservices import free_port, local_services
 from ingest.core.settings import DatabaseSettings, MqttSettings
 from outfall import processes
 from outfall.processes import Process
-from outfall.tasks import db_upgrade, park_load, resume_time
+from outfall.tasks import db_upgrade, park_load, resume_time, secret_key_env
 from simulators.plan import LIVE_BACKFILL
 
 log = logging.getLogger("outfall.run")
@@ -164,6 +164,7 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_MQTT_URL": mqtt_url,
             "OUTFALL_HJ212_HOST": hj212_host,
             "OUTFALL_HJ212_PORT": str(hj212_port),
+            **secret_key_env(),  # the secret store's key (.local/secret.key, made once)
         }
         kids = children(args, env, parks, resume)
         for kid in kids:

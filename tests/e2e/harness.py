@@ -43,7 +43,9 @@ E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
     "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
-    "OUTFALL_WEBHOOK_SECRET": "test-secret",
+    # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
+    "OUTFALL_SECRET_KEY": "5e" * 32,
+    "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
@@ -197,6 +199,14 @@ class System:
             body["flags"] = flags
         self.publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
         self.publisher.flush()
+
+    def receiver_secret(self, park: str, subscription: str) -> str:
+        """A new signing secret for a webhook subscription, through `outfall receiver secret set
+        --generate` (which prints it once, last); the secret a receiver checks signatures with."""
+        out = self.outfall(
+            "receiver", "secret", "set", f"{park}/{subscription}", "webhook-secret", "--generate"
+        )
+        return out.strip().splitlines()[-1]
 
     def api_get(self, path: str, **params: Any) -> Any:
         """GET an API path with the admin token; the decoded JSON (fails on a non-2xx answer)."""

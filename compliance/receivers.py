@@ -1,0 +1,145 @@
+"""Notification receivers' secrets: in the secret store (ingest/core/secrets.py, form ``sealed``), never in
+the park file, its config (which the API serves) or the environment.
+
+Names (``receiver/{subscription}/{what}``, a subscription being ``{park}/{name}`` since names are the
+park file's):
+    receiver/{park}/{name}/webhook-secret   the HMAC-SHA256 key signing this subscription's webhooks
+    receiver/{park}/{name}/webhook-url      the webhook URL when it carries a token (``?access_token=``,
+                                            ``?key=``, user:password@); the park file then says
+                                            ``webhook: secret-store``
+    receiver/smtp/password                  the SMTP relay's password (OUTFALL_SMTP_USERNAME's)
+
+Set or rotate them with `outfall receiver secret set RECEIVER WHAT` (value on stdin, or --generate).
+Every subscription has its own signing secret: a receiver that learns its key cannot forge messages to
+another. A webhook with no signing secret is never sent unsigned; its delivery fails with the command to
+run, and is retried until one is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import psycopg
+
+from ingest.core import secrets
+from ingest.core.secrets import SecretSettings
+
+STORED_URL = "secret-store"  # a park file's `webhook:` when the URL is in the store
+SMTP = "smtp"
+WEBHOOK_WHATS = ("webhook-secret", "webhook-url")
+SMTP_WHATS = ("password",)
+
+
+class MissingSecret(RuntimeError):
+    """A receiver needs a secret the store does not hold."""
+
+
+def receiver_id(park: str, subscription: str) -> str:
+    return f"{park}/{subscription}"
+
+
+def secret_name(receiver: str, what: str) -> str:
+    """The store's name of one secret of a receiver (``park/name``, or ``smtp``)."""
+    allowed = SMTP_WHATS if receiver == SMTP else WEBHOOK_WHATS
+    if what not in allowed:
+        raise ValueError(f"{receiver} has no secret {what!r} (one of: {', '.join(allowed)})")
+    return secrets.receiver_name(receiver, what)
+
+
+def token_in_url(url: str) -> bool:
+    """Whether a URL carries credentials (user:password@, or a query string, where chat-bot webhooks
+    put their access tokens): such a URL belongs in the secret store, not in a park file."""
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password or parts.query)
+
+
+@dataclass
+class Opener:
+    """Opens sealed receiver secrets with the store key, read once when first needed (a system with no
+    webhook and no SMTP password runs without one)."""
+
+    store: SecretSettings
+    _key: bytes | None = field(default=None, init=False)
+
+    def open(self, conn: psycopg.Connection, name: str) -> str | None:
+        found = secrets.live_for(conn, name)
+        if not found:
+            return None
+        if self._key is None:
+            self._key = self.store.key()
+        return secrets.unseal(found[0].value, name, self._key)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    signing_key: bytes
+
+
+def webhook(conn: psycopg.Connection, opener: Opener, park: str, subscription: str, target: str) -> Webhook:
+    """Where a subscription's webhook goes and the key that signs it. Raises MissingSecret (with the
+    command that fixes it) or secrets.SecretStoreError (no store key, or the wrong one)."""
+    rid = receiver_id(park, subscription)
+    key = opener.open(conn, secret_name(rid, "webhook-secret"))
+    if key is None:
+        raise MissingSecret(
+            f"no signing secret for webhook subscription {rid}: webhooks are never sent unsigned; set one"
+            f" with `outfall receiver secret set {rid} webhook-secret --generate`"
+        )
+    url = target
+    if target == STORED_URL:
+        stored = opener.open(conn, secret_name(rid, "webhook-url"))
+        if stored is None:
+            raise MissingSecret(
+                f"subscription {rid} has its webhook URL in the secret store, and the store has none:"
+                f" set it with `outfall receiver secret set {rid} webhook-url` (the URL on stdin)"
+            )
+        url = stored
+    return Webhook(url, key.encode())
+
+
+def smtp_password(conn: psycopg.Connection, opener: Opener) -> str | None:
+    return opener.open(conn, secret_name(SMTP, "password"))
+
+
+# --- `outfall receiver secret ...` ----------------------------------------------------------------------
+
+
+def check_receiver(conn: psycopg.Connection, receiver: str) -> None:
+    """A receiver is ``smtp`` or ``park/name`` of a subscription in that park's file. Raises ValueError."""
+    from compliance import notify, repo
+
+    if receiver == SMTP:
+        return
+    park, _, name = receiver.partition("/")
+    if not name:
+        raise ValueError(f"a receiver is `smtp` or PARK/SUBSCRIPTION, not {receiver!r}")
+    names = {s.name for s in notify.subscriptions(repo.park_config(conn, park))}
+    if name not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise ValueError(f"park {park!r} has no subscription {name!r} (its subscriptions: {known})")
+
+
+def set_secret(
+    conn: psycopg.Connection, store: SecretSettings, receiver: str, what: str, value: str, actor: str
+) -> int:
+    """Seal ``value`` as the receiver's new secret; the previous one ends now (we are the only sender,
+    so nothing needs the old key once the new one is stored). Returns the generation."""
+    check_receiver(conn, receiver)
+    name = secret_name(receiver, what)
+    if not value:
+        raise ValueError("the secret is empty")
+    if what == "webhook-url" and not value.startswith(("http://", "https://")):
+        raise ValueError("a webhook URL starts with http:// or https://")
+    return secrets.issue(conn, name, "sealed", secrets.seal(value, name, store.key()), actor)
+
+
+def revoke_secret(conn: psycopg.Connection, receiver: str, what: str) -> int:
+    return secrets.revoke(conn, secret_name(receiver, what))
+
+
+def listed(conn: psycopg.Connection, receiver: str | None) -> list[secrets.Secret]:
+    """The live receiver secrets (names and generations; callers never print values)."""
+    prefix = "receiver/" + (f"{receiver}/" if receiver else "")
+    return secrets.live(prefix).fetch(conn)
