@@ -31,50 +31,11 @@ import orjson
 import psycopg
 
 from compliance import receivers, repo
-from compliance.models import SEVERITY_RANK, AlertView
+from compliance.models import AlertView
 from compliance.settings import SmtpSettings, WebhookSettings
 from ingest.core.secrets import SecretSettings, SecretStoreError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    name: str
-    channel: str  # webhook | email
-    target: str
-    plant: str | None
-    min_severity: str
-
-    def wants(self, plant: str, severity: str) -> bool:
-        return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
-            self.min_severity
-        ]
-
-
-def subscriptions(config: dict[str, object]) -> list[Subscription]:
-    out = []
-    entries = config.get("subscriptions") or []
-    for i, e in enumerate(entries if isinstance(entries, list) else []):
-        channel = "webhook" if e.get("webhook") else "email"
-        target = str(e.get("webhook") or e.get("email"))
-        sev = str(e.get("min_severity", "violation"))
-        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
-    return out
-
-
-def check_subscriptions(config: dict[str, object]) -> list[str]:
-    """What is wrong with a park file's subscriptions: a webhook URL carrying a token belongs in the
-    secret store (the park file and its config are served by the API and kept in files)."""
-    problems = []
-    for sub in subscriptions(config):
-        if sub.channel == "webhook" and receivers.token_in_url(sub.target):
-            problems.append(
-                f"subscription {sub.name}: its webhook URL carries credentials; write `webhook:"
-                f" {receivers.STORED_URL}` and put the URL in the secret store with `outfall receiver"
-                f" secret set PARK/{sub.name} webhook-url`"
-            )
-    return problems
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -101,7 +62,7 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
     made = 0
     for (park_id, plant_id), group in by_plant.items():
         views = {a.id: a for a in repo.get_alerts(conn, sorted({r.alert_id for r in group}))}
-        for sub in subscriptions(repo.park_config(conn, park_id)):
+        for sub in receivers.subscriptions(repo.park_config(conn, park_id)):
             chosen = [r for r in group if sub.wants(plant_id, r.severity) and r.alert_id in views]
             if not chosen:
                 continue

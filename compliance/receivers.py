@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from compliance import repo
+from compliance.models import SEVERITY_RANK
 from ingest.core import secrets
 from ingest.core.secrets import SecretSettings
 
@@ -52,6 +54,45 @@ def token_in_url(url: str) -> bool:
     put their access tokens): such a URL belongs in the secret store, not in a park file."""
     parts = urlsplit(url)
     return bool(parts.username or parts.password or parts.query)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    channel: str  # webhook | email
+    target: str
+    plant: str | None
+    min_severity: str
+
+    def wants(self, plant: str, severity: str) -> bool:
+        return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
+            self.min_severity
+        ]
+
+
+def subscriptions(config: dict[str, object]) -> list[Subscription]:
+    out = []
+    entries = config.get("subscriptions") or []
+    for i, e in enumerate(entries if isinstance(entries, list) else []):
+        channel = "webhook" if e.get("webhook") else "email"
+        target = str(e.get("webhook") or e.get("email"))
+        sev = str(e.get("min_severity", "violation"))
+        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
+    return out
+
+
+def check_subscriptions(config: dict[str, object]) -> list[str]:
+    """What is wrong with a park file's subscriptions: a webhook URL carrying a token belongs in the
+    secret store (the park file and its config are served by the API and kept in files)."""
+    problems = []
+    for sub in subscriptions(config):
+        if sub.channel == "webhook" and token_in_url(sub.target):
+            problems.append(
+                f"subscription {sub.name}: its webhook URL carries credentials; write `webhook:"
+                f" {STORED_URL}` and put the URL in the secret store with `outfall receiver"
+                f" secret set PARK/{sub.name} webhook-url`"
+            )
+    return problems
 
 
 @dataclass
@@ -108,14 +149,12 @@ def smtp_password(conn: psycopg.Connection, opener: Opener) -> str | None:
 
 def check_receiver(conn: psycopg.Connection, receiver: str) -> None:
     """A receiver is ``smtp`` or ``park/name`` of a subscription in that park's file. Raises ValueError."""
-    from compliance import notify, repo
-
     if receiver == SMTP:
         return
     park, _, name = receiver.partition("/")
     if not name:
         raise ValueError(f"a receiver is `smtp` or PARK/SUBSCRIPTION, not {receiver!r}")
-    names = {s.name for s in notify.subscriptions(repo.park_config(conn, park))}
+    names = {s.name for s in subscriptions(repo.park_config(conn, park))}
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
         raise ValueError(f"park {park!r} has no subscription {name!r} (its subscriptions: {known})")

@@ -40,7 +40,7 @@ def park_load(database_url: str, path: Path) -> str:
     first reading after loading is already judged (no wait for the scheduled limit refresh)."""
     import psycopg
 
-    from compliance import jobs, notify
+    from compliance import jobs, receivers
     from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
     from ingest.core import park, repo
 
@@ -50,7 +50,7 @@ def park_load(database_url: str, path: Path) -> str:
         raise SystemExit(f"outfall park load: cannot read {path}: {exc.strerror}") from None
     except park.ParkFileError as exc:
         raise SystemExit(f"outfall park load: {exc}") from None
-    problems = notify.check_subscriptions(spec.config)
+    problems = receivers.check_subscriptions(spec.config)
     if problems:
         raise SystemExit(f"outfall park load: {path}: " + "; ".join(problems))
     ctx = jobs.Context(RuleSettings(), RuntimeSettings(), WebhookSettings(), SmtpSettings())

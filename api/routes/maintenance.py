@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -24,7 +24,7 @@ from api.deps import (
     require_plant,
     write,
 )
-from api.models import Maintenance, MaintenanceDecision, MaintenanceIn
+from api.models import Maintenance, MaintenanceDecision, MaintenanceIn, Problem
 from compliance.repo.reads import MaintenanceWindow, maintenance_by_id, maintenance_in_scope
 from ingest.core import reads as ingest_reads
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 v1 = APIRouter(prefix="/api/v1", tags=["maintenance"], responses=ERRORS)
 APPROVERS = ("admin", "officer")  # who approves or rejects a long window
 WindowId = Annotated[int, Path(ge=1, le=2**62)]
+DECIDED: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "the window was already approved or rejected"}
+}
 
 
 def _model(r: MaintenanceWindow) -> Maintenance:
@@ -94,7 +97,7 @@ async def declare_maintenance(request: Request, caller: Caller, body: Maintenanc
         raise HTTPException(422, str(exc)) from None
 
 
-@v1.post("/maintenance/{window_id}/approve", response_model=Maintenance, responses=FORBIDDEN)
+@v1.post("/maintenance/{window_id}/approve", response_model=Maintenance, responses={**FORBIDDEN, **DECIDED})
 async def approve_maintenance(
     request: Request, caller: Caller, window_id: WindowId, body: MaintenanceDecision | None = None
 ) -> Maintenance:
@@ -102,7 +105,7 @@ async def approve_maintenance(
     return await _decide(request, caller, window_id, True, body.note if body else None)
 
 
-@v1.post("/maintenance/{window_id}/reject", response_model=Maintenance, responses=FORBIDDEN)
+@v1.post("/maintenance/{window_id}/reject", response_model=Maintenance, responses={**FORBIDDEN, **DECIDED})
 async def reject_maintenance(
     request: Request, caller: Caller, window_id: WindowId, body: MaintenanceDecision | None = None
 ) -> Maintenance:

@@ -97,7 +97,7 @@ class System:
         self._publisher: Publisher | None = None
 
     # -- processes -------------------------------------------------------------------------------
-    def outfall(self, *args: str, timeout: float = 120) -> str:
+    def outfall(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
         """Run a one-shot `outfall` command to completion; its output, or a failure with it."""
         done = subprocess.run(
             [sys.executable, "-m", "outfall", *args],
@@ -107,6 +107,7 @@ class System:
             text=True,
             timeout=timeout,
             check=False,
+            input=stdin,
         )
         assert done.returncode == 0, f"outfall {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
