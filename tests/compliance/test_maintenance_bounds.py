@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance import rules, service
+from compliance import jobs, rules, service
 from compliance.models import MaintenanceBounds, MaintenanceSpan
 from compliance.settings import MaintenanceSettings
 from ingest.core.models import ParkSpec
+from tests.support import Services
 
 H = timedelta(hours=1)
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -190,3 +191,25 @@ def test_a_long_window_waits_for_an_officer(
         service.decide_maintenance(db, long.id, False, "officer:li#3")
     with pytest.raises(LookupError), db.transaction():
         service.decide_maintenance(db, 2**40, True, "officer:li#3")
+
+
+def _with_window(start: datetime, end: datetime) -> str:
+    entry = f'    - {{{{plant: shop-01, from: "{start.isoformat()}", to: "{end.isoformat()}"}}}}\n'
+    return PARK.replace("plants:\n", "config:\n  maintenance:\n" + entry + "plants:\n", 1)
+
+
+def test_park_file_windows_are_kept_across_refreshes_and_bounded_when_loaded(
+    services: Services, db: psycopg.Connection, make_park: Callable[..., ParkSpec], ctx: jobs.Context
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - 2 * H
+    park = make_park(_with_window(start, start + 3 * H)).id
+    stored = []
+    for _ in range(2):  # the scheduled refresh re-syncs the park file: the stored window stays as it is
+        jobs.run(services.database_url, ctx, "refresh_limits", park=park)
+        query = "SELECT id, status FROM maintenance_windows WHERE park_id = %s"
+        stored.append(db.execute(query, (park,)).fetchall())
+    assert stored[0] == stored[1] and len(stored[0]) == 1 and stored[0][0][1] == "approved"
+    old = start - timedelta(days=3)
+    other = make_park(_with_window(old, old + H)).id
+    with pytest.raises(psycopg.errors.CheckViolation, match="24 h before now"):
+        jobs.run(services.database_url, ctx, "refresh_limits", park=other)

@@ -196,6 +196,9 @@ def test_a_critical_breach_in_an_approved_window_still_reaches_every_officer(
     # officers-b's URL carries a token, so it lives in the secret store (the park file says so)
     url_b = hook_b + "?key=tok"
     system.outfall("receiver", "secret", "set", f"{park}/officers-b", "webhook-url", stdin=url_b)
+    listing = system.outfall("receiver", "secret", "list", park)  # names and generations, never values
+    assert f"receiver/{park}/officers-b/webhook-url" in listing and secret_a not in listing
+    assert "tok" not in str(system.api_get(f"/api/v1/parks/{park}"))  # the URL's token is not served
     operator = _token(system, "--role", "operator", "--park", park, "--plant", "shop-01")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     answer = _post(system, operator, "/api/v1/maintenance", _window(park, start, start + timedelta(hours=2)))
