@@ -58,7 +58,18 @@ class Job:
 
 def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Resolve every point's limits (standards + permits) into compliance_limits; sync maintenance
-    windows declared in the park files."""
+    windows declared in the park files (one the bounds refuse is logged and left out: it never stops
+    the limits of the other parks)."""
+    return _refresh_limits(conn, ctx, park, strict=False)
+
+
+def resolve_loaded_park(conn: psycopg.Connection, ctx: Context, park: str) -> str:
+    """The limits and maintenance windows of a park file just loaded (`outfall park load`). Raises
+    ValueError when the bounds refuse one of its maintenance windows: the load fails, nothing stored."""
+    return _refresh_limits(conn, ctx, park, strict=True)
+
+
+def _refresh_limits(conn: psycopg.Connection, ctx: Context, park: str | None, strict: bool) -> str:
     count = 0
     for spec, ids in repo.park_specs(conn, park):
         rows: list[tuple[object, ...]] = []
@@ -88,7 +99,13 @@ def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: 
                     )
                 )
         repo.replace_limits(conn, spec.id, rows)
-        repo.sync_park_maintenance(conn, spec.id, _maintenance_rows(spec.config, ids))
+        refused = repo.sync_park_maintenance(conn, spec.id, _maintenance_rows(spec.config, ids))
+        for (plant_id, _point, start, end, _reason), why in refused:
+            span = f"{start.isoformat()}/{end.isoformat()}"
+            problem = f"park {spec.id}: maintenance window {plant_id} {span}: {why}"
+            if strict:
+                raise ValueError(problem)
+            log.warning("%s (left out)", problem)
         count += len(rows)
     return f"{count} limit periods"
 

@@ -57,9 +57,9 @@ def park_load(database_url: str, path: Path) -> str:
     try:
         with psycopg.connect(database_url) as conn:  # one transaction: committed on leaving the block
             points = repo.load_park(conn, spec)
-            limits = jobs.refresh_limits(conn, ctx, datetime.now(UTC), spec.id)
-    except psycopg.errors.CheckViolation as exc:  # e.g. a maintenance window outside the bounds
-        raise SystemExit(f"outfall park load: {path}: {exc.diag.message_primary}") from None
+            limits = jobs.resolve_loaded_park(conn, ctx, spec.id)
+    except ValueError as exc:  # a maintenance window outside the bounds: nothing was stored
+        raise SystemExit(f"outfall park load: {path}: {exc}") from None
     log.info("loaded park %s: %d plants, %d points; %s", spec.id, len(spec.plants), points, limits)
     return spec.id
 

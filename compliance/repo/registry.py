@@ -91,12 +91,18 @@ def set_maintenance_policy(conn: psycopg.Connection, b: MaintenanceBounds) -> No
     )
 
 
+ParkFileWindow = tuple[
+    str, int | None, datetime, datetime, str
+]  # plant, point id or None, start, end, reason
+
+
 def sync_park_maintenance(
-    conn: psycopg.Connection, park_id: str, rows: Iterable[tuple[str, int | None, datetime, datetime, str]]
-) -> None:
-    """Maintenance windows declared in the park file: (plant, point id or None, start, end, reason).
-    Windows already stored stay as they are (the bounds judge a window when it is first written, so a
-    window loaded yesterday is not refused today as backdated); those gone from the file are deleted."""
+    conn: psycopg.Connection, park_id: str, rows: Iterable[ParkFileWindow]
+) -> list[tuple[ParkFileWindow, str]]:
+    """Maintenance windows declared in the park file. Windows already stored stay as they are (the
+    bounds judge a window when it is first written, so a window loaded yesterday is not refused today
+    as backdated); those gone from the file are deleted; new ones the database refuses (out of bounds)
+    are returned with the reason, and the others stored."""
     wanted = set(rows)
     stored = conn.execute(
         "SELECT id, plant_id, point_id, lower(during), upper(during), reason FROM maintenance_windows"
@@ -106,13 +112,19 @@ def sync_park_maintenance(
     have = {tuple(r[1:]): r[0] for r in stored}
     gone = [wid for key, wid in have.items() if key not in wanted]
     conn.execute("DELETE FROM maintenance_windows WHERE id = ANY(%s)", (gone,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
-            " created_by, source, decided_by)"
-            " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file', 'park file')",
-            [(park_id, *key) for key in wanted if key not in have],
-        )
+    refused = []
+    for key in sorted(wanted - set(have), key=str):
+        try:
+            with conn.transaction():  # a savepoint: one refused window leaves the others stored
+                conn.execute(
+                    "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
+                    " created_by, source, decided_by)"
+                    " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file', 'park file')",
+                    (park_id, *key),
+                )
+        except psycopg.errors.CheckViolation as exc:
+            refused.append((key, exc.diag.message_primary or str(exc)))
+    return refused
 
 
 def create_maintenance(
