@@ -34,7 +34,14 @@ T = TypeVar("T")
 # Fast settings so offline, flatline, escalation and repeats fire within a minute.
 E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_JOB_PERIODS": orjson.dumps(
-        {"offline_sweep": 2, "data_quality": 3, "escalate": 2, "deliver": 1, "refresh_limits": 30}
+        {
+            "offline_sweep": 2,
+            "data_quality": 3,
+            "escalate": 2,
+            "deliver": 1,
+            "refresh_limits": 30,
+            "dead_letter_retention": 2,
+        }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
