@@ -16,5 +16,5 @@ def make_context() -> jobs.Context:
         RuntimeSettings(notify_group_s=0, poll_s=0.2),
         WebhookSettings(),
         SmtpSettings(starttls=False),  # the local test SMTP server speaks plain SMTP
-        SecretSettings(secret_key=STORE_KEY),
+        store=SecretSettings(secret_key=STORE_KEY),
     )

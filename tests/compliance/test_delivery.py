@@ -158,7 +158,7 @@ def test_notifications_reach_webhook_and_smtp_exactly_once(
         ctx.runtime,
         ctx.webhook,
         ctx.smtp.model_copy(update={"host": "127.0.0.1", "port": port}),
-        ctx.store,
+        store=ctx.store,
     )
     now = datetime.now(UTC) + timedelta(seconds=1)
     jobs.run(services.database_url, c, "deliver", now=now)  # webhook answers 503 the first time
