@@ -123,6 +123,7 @@ async def _decide(
     if found is None or not caller.sees_plant(found.park, found.plant):
         raise not_found(f"maintenance window {window_id}")
     if caller.role not in APPROVERS:
+        log.warning("maintenance window %d: %s may not approve or reject it", window_id, caller.actor)
         raise forbidden("maintenance windows are approved by an officer")
     action = "maintenance.approve" if approve else "maintenance.reject"
 

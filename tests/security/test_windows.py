@@ -165,6 +165,7 @@ def test_a_long_window_stays_pending_until_an_officer_approves_it(system: System
     # the operator cannot approve their own window; the officer can, and the audit names them
     path = f"/api/v1/maintenance/{pending['id']}"
     assert _post(system, operator, path + "/approve").status_code == 403
+    assert f"maintenance window {pending['id']}: operator:" in system.log_text("api")  # a trace
     approved = _post(system, officer, path + "/approve", {"note": "plan checked"})
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved" and approved.json()["decided_by"].startswith("officer:")
