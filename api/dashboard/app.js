@@ -251,19 +251,24 @@ async function reportsView() {
 }
 
 // --- routing and sign-in -------------------------------------------------------------------------------
+// Each screen claims the view; a view still loading when another screen took over drops its result.
+let viewClaim = 0;
+function claimView() { listeners.clear(); return ++viewClaim; }
+
 async function route() {
-  listeners.clear();
+  const claim = claimView();
   const [, name, ...args] = (location.hash || "#/inbox").split("/");
   const views = { inbox, parks, park, point, reports: reportsView };
   try {
     const listener = await (views[name] || inbox)(...args.map(decodeURIComponent));
-    if (listener) listeners.add(listener);
+    if (listener && claim === viewClaim) listeners.add(listener);
   } catch (e) {
-    if (e.message !== "401") view.innerHTML = `<p class="error">${esc(e.message)}</p>`;
+    if (e.message !== "401" && claim === viewClaim) view.innerHTML = `<p class="error">${esc(e.message)}</p>`;
   }
 }
 
 function showLogin(message) {
+  claimView();
   if (streamAbort) streamAbort.abort();
   view.innerHTML = document.getElementById("login").innerHTML;
   translate();
@@ -291,6 +296,7 @@ async function takeLinkToken() {
 }
 
 function askToSwitch(offered) {
+  claimView();
   if (streamAbort) streamAbort.abort();
   view.innerHTML = document.getElementById("switch").innerHTML;
   translate();
