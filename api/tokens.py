@@ -70,7 +70,7 @@ def renew(database_url: str, token_id: int, expires_in: timedelta) -> bool:
 def command(args: argparse.Namespace, database_url: str) -> int:
     if args.what == "create":
         try:
-            expires_in = auth.parse_duration(args.expires_in) if args.expires_in else None
+            expires_in = auth.parse_duration(args.expires_in) if args.expires_in is not None else None
             token_id, token = create(database_url, args.role, args.park, args.plant, args.name, expires_in)
         except auth.ScopeError as exc:
             raise SystemExit(f"outfall token create: {exc}") from None
