@@ -30,8 +30,8 @@ MB = 1024 * 1024
 BIG = 256 * MB
 PIECE = 256 * 1024
 SECRET = "Sup3rS3cretWebhookToken42"
-PARK = (
-    """
+HOOK = "http://127.0.0.1:9/open-apis/bot/v2/hook/" + SECRET  # nothing listens on port 9
+PARK = """
 id: {id}
 name: Scoped park
 industry: electroplating
@@ -45,9 +45,7 @@ config:
     - {{plant: shop-02, from: "2026-01-01T00:00:00+08:00", to: "2026-01-02T00:00:00+08:00",
         reason: SHOP-TWO-WORK}}
   subscriptions:
-    - {{name: officers, webhook: "http://127.0.0.1:9/hook?access_token="""
-    + SECRET
-    + """&x=1", min_severity: warning}}
+    - {{name: officers, webhook: "HOOK", min_severity: warning}}
     - {{name: mail, email: duty-officer@example.org, min_severity: violation}}
 plants:
   - id: shop-01
@@ -58,8 +56,7 @@ plants:
     name: Shop two
     points:
       - {{id: total, kind: total_outlet, interval_s: 60, parameters: {{cod: mg/L, ph: pH}}}}
-"""
-)
+""".replace("HOOK", HOOK)
 
 
 def new_token(system: System, *args: str) -> tuple[int, str]:
@@ -215,26 +212,29 @@ def test_an_operator_sees_its_own_plant_and_no_secret_in_the_park_config(
     assert "subscriptions" not in seen and "duty-officer" not in text
     seen, text = config(admin)
     receivers = {r["name"]: r for r in seen["subscriptions"]}  # type: ignore[attr-defined]
-    assert receivers["officers"]["webhook"] == "http://127.0.0.1:9/hook?access_token=***&x=1"
+    assert receivers["officers"]["webhook"] == "http://127.0.0.1:9/open-apis/bot/v2/hook/***"
     assert receivers["mail"]["email"] == "duty-officer@example.org"
 
 
 @pytest.mark.timeout(120)
 def test_a_webhook_token_never_reaches_a_log_line(system: System, scoped_park: str) -> None:
     """A breach at shop-01 is notified to the receiver at 127.0.0.1:9 (nothing listens): compliance
-    logs the failed delivery with the receiver's URL, its token masked."""
+    logs the failed delivery with the receiver's URL, its token masked. The token is in the URL's path,
+    as chat-bot webhooks (Feishu, Slack) carry it: no query string, no userinfo, still a secret."""
     now = datetime.now(UTC).replace(microsecond=0)
     system.publish(scoped_park, "shop-01", "total", now - timedelta(seconds=1), {"cod": 150.0})
     system.wait_for(
-        lambda: any("127.0.0.1:9/hook" in system.log_text(n) for n in system.procs),
+        lambda: any("127.0.0.1:9/open-apis" in system.log_text(n) for n in system.procs),
         timeout=60,
         message="a log line about the failed delivery to 127.0.0.1:9",
     )
     for name in system.procs:
         text = system.log_text(name)
         assert SECRET not in text, f"{name}.log shows the webhook token"
-    lines = [ln for n in system.procs for ln in system.log_text(n).splitlines() if "127.0.0.1:9/hook" in ln]
-    assert all("access_token=***" in ln for ln in lines), lines
+    lines = [
+        ln for n in system.procs for ln in system.log_text(n).splitlines() if "127.0.0.1:9/open-apis" in ln
+    ]
+    assert all("/bot/v2/hook/***" in ln for ln in lines), lines
 
 
 # --- the event stream and the token's life ---------------------------------------------------------
