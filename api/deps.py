@@ -83,6 +83,14 @@ async def lookup(app: FastAPI, token: str) -> Principal | None:
     return hit[1]
 
 
+def forget_token(app: FastAPI, token_id: int) -> None:
+    """Drop a token found revoked or expired from this process's cache, so it is refused at once here
+    (other replicas within TOKEN_CACHE_S)."""
+    cache: dict[bytes, tuple[float, Principal | None]] = app.state.token_cache
+    for digest in [d for d, (_t, p) in cache.items() if p is not None and p.token_id == token_id]:
+        cache.pop(digest, None)
+
+
 def _challenge() -> dict[str, str]:
     return {"WWW-Authenticate": "Bearer"}
 

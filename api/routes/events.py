@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 
 from api import events, repo, status
 from api.auth import Principal
-from api.deps import ERRORS, Caller, pool
+from api.deps import ERRORS, Caller, forget_token, pool
 from api.events import Broadcaster
 from api.models import ALERT_JSON, public_alert
 from compliance.repo.reads import (
@@ -88,6 +88,7 @@ async def _stream(request: Request, caller: Principal, start: tuple[int, int]) -
                 live, checked = await repo.token_live(conn, caller.token_id), time.monotonic()
             if not live or caller.expired(datetime.now(UTC)):
                 log.info("event stream of token %d ended: the token was revoked or expired", caller.token_id)
+                forget_token(request.app, caller.token_id)
                 yield events.frame("end", {"reason": "the token was revoked or has expired"})
                 return
             rows, alerts, summaries = await _changes(conn, caller, txid, event_id)

@@ -5,7 +5,8 @@ tests/e2e/test_dashboard.py) against the running system:
   Content-Security-Policy;
 - a `#token=` link asks before it replaces the token already signed in, and works in a tab that is
   already on the sign-in page;
-- the report is shown in a sandboxed frame.
+- the dashboard's pages (inbox, park, point with its charts, report) break no rule of the policy, and
+  the report is shown in a sandboxed frame.
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def test_a_token_link_asks_before_it_replaces_the_signed_in_token(system: System
 
 
 @pytest.mark.timeout(120)
-def test_the_report_is_shown_in_a_sandboxed_frame(system: System, browser: Any) -> None:
+def test_every_dashboard_page_keeps_the_policy_and_the_report_is_sandboxed(
+    system: System, browser: Any
+) -> None:
     from playwright.sync_api import expect
 
     park = system.load_park()
@@ -118,6 +121,10 @@ def test_the_report_is_shown_in_a_sandboxed_frame(system: System, browser: Any) 
     page = watched.page
     page.goto(system.api_url + "/#token=" + officer)
     expect(page.locator("#who")).to_contain_text("reporter", timeout=10_000)
+    page.goto(system.api_url + f"/#/park/{park}")
+    expect(page.locator(".tile")).to_have_count(1, timeout=10_000)
+    page.goto(system.api_url + f"/#/point/{park}/shop-01/workshop")
+    expect(page.locator("#chart-ni svg")).to_be_visible(timeout=10_000)  # our SVG, inserted by script
     page.goto(system.api_url + "/#/reports")
     frame = page.locator("#r-frame")
     expect(frame).to_have_attribute("sandbox", "allow-same-origin allow-modals", timeout=10_000)
