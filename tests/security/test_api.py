@@ -42,10 +42,9 @@ config:
     - {{plant: shop-01, point: total, parameter: cod, upper: 70, ref: PERMIT-ONE}}
     - {{plant: shop-02, point: total, parameter: cod, upper: 60, ref: PERMIT-TWO}}
   maintenance:
-    - {{plant: shop-02, from: "2026-01-01T00:00:00+08:00", to: "2026-01-02T00:00:00+08:00",
-        reason: SHOP-TWO-WORK}}
+    - {{plant: shop-02, from: "@FROM@", to: "@TO@", reason: SHOP-TWO-WORK}}
   subscriptions:
-    - {{name: officers, webhook: "HOOK", min_severity: warning}}
+    - {{name: officers, webhook: "@HOOK@", min_severity: warning}}
     - {{name: mail, email: duty-officer@example.org, min_severity: violation}}
 plants:
   - id: shop-01
@@ -56,7 +55,15 @@ plants:
     name: Shop two
     points:
       - {{id: total, kind: total_outlet, interval_s: 60, parameters: {{cod: mg/L, ph: pH}}}}
-""".replace("HOOK", HOOK)
+"""
+
+
+def scoped_park_file() -> str:
+    """PARK with its receiver URL and a maintenance window of shop-02 in the next hours (compliance
+    bounds how far back and how long a declared window may be)."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    window = {"@FROM@": start.isoformat(), "@TO@": (start + timedelta(hours=1)).isoformat()}
+    return re.sub("@[A-Z]+@", lambda m: {"@HOOK@": HOOK, **window}[m[0]], PARK)
 
 
 def new_token(system: System, *args: str) -> tuple[int, str]:
@@ -181,7 +188,7 @@ def test_a_small_body_without_a_valid_token_is_refused_unread(system: System) ->
 # --- what tokens see of the config, and what the logs show ----------------------------------------
 @pytest.fixture(scope="module")
 def scoped_park(system: System) -> str:
-    return system.load_park(PARK)
+    return system.load_park(scoped_park_file())
 
 
 def test_an_operator_sees_its_own_plant_and_no_secret_in_the_park_config(
