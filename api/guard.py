@@ -82,8 +82,9 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _hardened(send)
-        refusal = await self._refusal(scope)
+        body = _Body(scope)
+        send = _hardened(send, body)
+        refusal = await self._refusal(scope, body)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -93,17 +94,15 @@ class Guard:
             await _problem(503, "the API is busy; retry shortly", {"Retry-After": "2"})(scope, receive, send)
             return
         try:
-            await self.app(scope, self._counted(scope, receive), send)
+            await self.app(scope, self._counted(scope, receive, body), send)
         finally:
             gate.leave()
 
-    async def _refusal(self, scope: Scope) -> JSONResponse | None:
+    async def _refusal(self, scope: Scope, body: _Body) -> JSONResponse | None:
         """The answer to a request refused on its headers alone, or None to let it in."""
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is not None and not length.strip().isdigit():
+        if body.declared is None:
             return _problem(400, "Content-Length is not a number")
-        declared = int(length) if length is not None else 0
+        declared = body.declared
         if declared > self.max_body:
             log.warning(
                 "refused a %d-byte body to %s from %s (limit %d)",
@@ -115,8 +114,7 @@ class Guard:
             return _problem(
                 413, f"the request body is {declared} bytes; this API accepts at most {self.max_body}"
             )
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if (declared > 0 or chunked) and not await self._authorised(scope, headers):
+        if body.expected and not await self._authorised(scope, body.headers):
             log.warning("refused a body without a valid token to %s from %s", scope["path"], _client(scope))
             return _problem(
                 401,
@@ -134,7 +132,7 @@ class Guard:
         except (PoolTimeout, psycopg.OperationalError):
             return False  # the route would answer 503 for the same reason; refusing costs nothing
 
-    def _counted(self, scope: Scope, receive: Receive) -> Receive:
+    def _counted(self, scope: Scope, receive: Receive, body: _Body) -> Receive:
         """``receive`` that counts body bytes and stops the body once it passes the limit."""
         seen = 0
 
@@ -143,6 +141,7 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body.complete = not message.get("more_body", False)
                 if seen > self.max_body:
                     log.warning(
                         "cut a streamed body to %s from %s past %d bytes",
@@ -156,12 +155,28 @@ class Guard:
         return counted
 
 
-def _hardened(send: Send) -> Send:
+class _Body:
+    """What the headers say of a request's body, and whether the app has read all of it."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.headers = Headers(scope=scope)
+        length = self.headers.get("content-length", "0").strip()
+        self.declared = int(length) if length.isdigit() else None  # None: not a number
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self.expected = chunked or bool(self.declared)
+        self.complete = not self.expected
+
+
+def _hardened(send: Send, body: _Body) -> Send:
     async def hardened(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
             for name, value in SECURITY_HEADERS.items():
                 headers.setdefault(name, value)
+            if not body.complete:
+                # The route answered without reading the whole body: close rather than read the
+                # rest (which may be endless) only to throw it away.
+                headers["Connection"] = "close"
         await send(message)
 
     return hardened

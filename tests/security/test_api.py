@@ -90,14 +90,16 @@ class Pushed:
     errors: list[str] = field(default_factory=list)
 
 
-def push_body(system: System, token: str | None, total: int, chunked: bool) -> Pushed:
-    """POST a ``total``-byte body to an alert's ack endpoint over a raw socket (httpx would not read the
-    answer before it had sent everything), reading the answer while the body is still being sent and
-    sampling the API's RSS all the while."""
+def push_body(
+    system: System, token: str | None, total: int, chunked: bool, path: str = "/api/v1/alerts/1/ack"
+) -> Pushed:
+    """POST a ``total``-byte body to ``path`` (by default an alert's ack endpoint, which reads it) over a
+    raw socket (httpx would not read the answer before it had sent everything), reading the answer
+    while the body is still being sent and sampling the API's RSS all the while."""
     pid, out = system.procs["api"].pid, Pushed()
     sock = socket.create_connection(("127.0.0.1", system.api_port), timeout=30)
     head = [
-        "POST /api/v1/alerts/1/ack HTTP/1.1",
+        f"POST {path} HTTP/1.1",
         f"Host: 127.0.0.1:{system.api_port}",
         "Content-Type: application/json",
         "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}",
@@ -147,16 +149,18 @@ def _read(sock: socket.socket, out: Pushed) -> None:
 def test_huge_bodies_are_refused_before_they_are_read_and_memory_stays_flat(system: System) -> None:
     _id, admin = new_token(system, "--role", "admin")
     baseline = rss_mb(system.procs["api"].pid)
+    ack, me = "/api/v1/alerts/1/ack", "/api/v1/me"  # one reads its body; one answers 405 unread
     cases = {
-        "content-length, token": (admin, False, 413),
-        "chunked, token": (admin, True, 413),
-        "chunked, no token": (None, True, 401),
-        "content-length, no token": (None, False, 413),
-        "content-length, bad token": ("ofl_" + "A" * 43, False, 413),
-        "chunked, bad token": ("ofl_" + "A" * 43, True, 401),
+        "content-length, token": (admin, False, ack, 413),
+        "chunked, token": (admin, True, ack, 413),
+        "chunked, no token": (None, True, ack, 401),
+        "content-length, no token": (None, False, ack, 413),
+        "content-length, bad token": ("ofl_" + "A" * 43, False, ack, 413),
+        "chunked, bad token": ("ofl_" + "A" * 43, True, ack, 401),
+        "chunked, token, a route that reads no body": (admin, True, me, 405),
     }
-    for name, (token, chunked, status) in cases.items():
-        pushed = push_body(system, token, BIG, chunked)
+    for name, (token, chunked, path, status) in cases.items():
+        pushed = push_body(system, token, BIG, chunked, path)
         print(
             f"{name}: {pushed.status} after {pushed.sent / MB:.1f} MB sent in {pushed.seconds:.2f} s;"
             f" API RSS {baseline:.0f} MB before, peak {pushed.peak_rss_mb:.0f} MB"
