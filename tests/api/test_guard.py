@@ -1,6 +1,7 @@
 """The request guard (api/guard.py) on a real uvicorn server: requests beyond the limit wait for a slot,
 then get 503; event streams have a cap of their own. A slot is held by a request whose body is still
-arriving, the way a slow or hostile client holds one."""
+arriving, the way a slow or hostile client holds one. And /docs without its installed files says how to
+install them (it never falls back to a CDN)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,16 @@ def test_a_content_length_that_is_not_a_number_is_refused(services, admin):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(b"POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def test_docs_say_how_to_install_their_files_when_they_are_missing(services, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    app = create_app(ApiSettings(docs_assets=str(tmp_path)), services.database_url, ("127.0.0.1", 1))
+    with TestClient(app) as client:
+        answer = client.get("/docs")
+        assert answer.status_code == 503 and "deploy/install-deps.sh" in answer.json()["detail"]
+        assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 404
