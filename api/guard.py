@@ -84,22 +84,25 @@ class Guard:
             return
         body = _Body(scope)
         send = _hardened(send, body)
-        refusal = await self._refusal(scope, body)
+        refusal = self._too_large(scope, body)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        # The token check costs a database query (for unknown tokens): it waits for a slot like the rest.
         gate = self._streams if scope["path"] == STREAM_PATH else self._requests
         if not await gate.enter():
             log.warning("busy: refused %s %s from %s", scope["method"], scope["path"], _client(scope))
             await _problem(503, "the API is busy; retry shortly", {"Retry-After": "2"})(scope, receive, send)
             return
         try:
-            await self.app(scope, self._counted(scope, receive, body), send)
+            refusal = await self._unauthorised(scope, body)
+            app = refusal or self.app
+            await app(scope, self._counted(scope, receive, body), send)
         finally:
             gate.leave()
 
-    async def _refusal(self, scope: Scope, body: _Body) -> JSONResponse | None:
-        """The answer to a request refused on its headers alone, or None to let it in."""
+    def _too_large(self, scope: Scope, body: _Body) -> JSONResponse | None:
+        """The answer to a body refused on its declared length, or None."""
         if body.declared is None:
             return _problem(400, "Content-Length is not a number")
         declared = body.declared
@@ -114,6 +117,10 @@ class Guard:
             return _problem(
                 413, f"the request body is {declared} bytes; this API accepts at most {self.max_body}"
             )
+        return None
+
+    async def _unauthorised(self, scope: Scope, body: _Body) -> JSONResponse | None:
+        """401 for a request that carries a body without a valid token (its body stays unread), or None."""
         if body.expected and not await self._authorised(scope, body.headers):
             log.warning("refused a body without a valid token to %s from %s", scope["path"], _client(scope))
             return _problem(
