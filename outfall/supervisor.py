@@ -184,9 +184,9 @@ def run_all(args: argparse.Namespace) -> int:
                 for kid in kids:
                     kid.check(now)
                 if now - renewed >= SESSION_RENEW_S:
-                    with contextlib.suppress(OSError, psycopg.Error):  # retried at the next renewal
+                    renewed = now
+                    with contextlib.suppress(OSError, psycopg.Error):  # tried again at the next renewal
                         tokens.renew(db_url, token_id, SESSION_TOKEN_TTL)
-                        renewed = now
                 time.sleep(0.5)
         finally:
             _terminate(kids)
