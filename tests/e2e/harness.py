@@ -34,7 +34,14 @@ T = TypeVar("T")
 # Fast settings so offline, flatline, escalation and repeats fire within a minute.
 E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_JOB_PERIODS": orjson.dumps(
-        {"offline_sweep": 2, "data_quality": 3, "escalate": 2, "deliver": 1, "refresh_limits": 30}
+        {
+            "offline_sweep": 2,
+            "data_quality": 3,
+            "escalate": 2,
+            "deliver": 1,
+            "refresh_limits": 30,
+            "dead_letter_retention": 2,
+        }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
@@ -197,6 +204,31 @@ class System:
             body["flags"] = flags
         self.publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
         self.publisher.flush()
+
+    def publish_raw(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None
+    ) -> None:
+        """Any bytes (junk included) as the point's data logger sends them, on its JSON v1 topic or on
+        ``topic`` (e.g. its ``outfall/hj212/{MN}``), at QoS 1; returns once the broker has them."""
+        self.publisher.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+        self.publisher.flush()
+
+    def try_publish(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None, wait: float = 10
+    ) -> bool:
+        """Publish once as the point's data logger on a connection of its own, closed afterwards: True
+        when the broker acknowledged the message, False when it refused it (it closes the connection
+        of a client that sends a packet over its max_packet_size), within ``wait`` seconds."""
+        once = Publisher(self.services.mqtt_host, self.services.mqtt_port)
+        try:
+            once.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+            deadline = time.monotonic() + wait
+            while once.acked < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            return once.acked >= 1
+        finally:
+            once.client.disconnect()
+            once.client.loop_stop()
 
     def api_get(self, path: str, **params: Any) -> Any:
         """GET an API path with the admin token; the decoded JSON (fails on a non-2xx answer)."""
