@@ -50,8 +50,9 @@ def secret_name(receiver: str, what: str) -> str:
 
 
 def token_in_url(url: str) -> bool:
-    """Whether a URL carries credentials (user:password@, or a query string, where chat-bot webhooks
-    put their access tokens): such a URL belongs in the secret store, not in a park file."""
+    """Whether a URL visibly carries credentials (user:password@, or a query string, where DingTalk and
+    WeCom bots put their tokens): such a URL belongs in the secret store, not in a park file. A token
+    in the path (Feishu's hook/<token>) looks like any path and is not recognised."""
     parts = urlsplit(url)
     return bool(parts.username or parts.password or parts.query)
 
