@@ -1,4 +1,4 @@
-"""HJ 212 wire format (HJ 212-2017 and HJ/T 212-2005): frame codec, CRC and CP parsing.
+"""HJ 212 wire format (HJ 212-2025, HJ 212-2017 and HJ/T 212-2005): frame codec, CRC and CP parsing.
 
     ##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n
 
@@ -8,22 +8,33 @@
 loggers send is tolerated: QN and Flag missing, header fields in any order, 17-digit DataTime (with
 milliseconds), lower-case CRC, a trailing ``;`` before the closing ``&&``. Unknown header and CP fields
 are kept, not fatal.
+
+The edition is chosen per frame by the version bits of Flag (0 = 2005, 1 = 2017, 2 = 2025). A 2025 data
+frame (CN 2000-2999, 1014, 3020) may carry its data area SM4-encrypted (``sm4.py``): the CRC is over the
+plaintext, so the CRC is also what proves a key right. What real loggers get wrong but the CRC proves was
+sent intact is accepted and named in ``Frame.quirks`` (``QUIRKS``); a park in strict mode refuses it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from ingest.core import parameters
+from ingest.hj212 import sm4
 
 MAX_DATA = 1024  # characters in the data segment (HJ 212-2017 §6.3.1, the packet layout)
-MAX_FRAME = 2 + 4 + MAX_DATA + 4 + 2
+MAX_CP = 950  # characters of CP (HJ 212-2025: a longer data segment must be split)
+# An encrypted data area is written as text (hex: 2 characters a byte; braces: 5), so the wire segment
+# of a 2025 frame may be longer than its plaintext; the plaintext is what MAX_DATA bounds.
+MAX_WIRE = MAX_DATA + 4 * MAX_CP + 16
+MAX_FRAME = 2 + 4 + MAX_WIRE + 4 + 2
 HEADER_KEYS = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
 # Factor fields whose values are numbers (Table 4 plus SBxxx-RS/RT and the 2005 alarm value).
 NUMERIC_FIELDS = frozenset(
@@ -31,15 +42,28 @@ NUMERIC_FIELDS = frozenset(
 )
 FLAG_REPLY = 0b01  # A: the sender wants an answer
 FLAG_SPLIT = 0b10  # D: the packet carries PNUM and PNO
-VERSION_2005, VERSION_2017 = 0, 1
+VERSION_2005, VERSION_2017, VERSION_2025 = 0, 1, 2
+EDITIONS = {VERSION_2005: "2005", VERSION_2017: "2017", VERSION_2025: "2025"}
 
-Edition = Literal["2005", "2017"]
+# What real loggers send that the standard does not allow, accepted when the CRC proves the frame was
+# sent intact (README, HJ 212: "tolerant decoding"); the key is what the logger_quirks table counts.
+QUIRKS = {
+    "split_flag_without_pnum": "the split bit of Flag is set but PNUM/PNO are missing",
+    "system_code_not_two_digits": "ST is blank or not 2 digits",
+    "mn_not_24_characters": "MN is not 24 characters (HJ 212-2017 and 2025 fix it at 24)",
+    "data_time_milliseconds": "DataTime carries milliseconds (17 digits)",
+    "length_field_wrong": "the length field does not match the data segment (the CRC does)",
+}
+
+Edition = Literal["2005", "2017", "2025"]
 Factors = dict[str, dict[str, float | str]]
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _DIGITS = re.compile(r"[0-9]+")
 _MN = re.compile(r"[0-9A-Za-z_-]{1,32}")
 _TIME = re.compile(r"[0-9]{14}(?:[0-9]{3})?")
+_ST = re.compile(r"[0-9]{0,3}")
+_HEAD_FIELD = re.compile(r"(?:^|;)(MN|CN|Flag)=([^;]*)")
 
 
 class HJ212Error(ValueError):
@@ -66,6 +90,9 @@ class Frame:
     other: dict[str, str] = field(default_factory=dict)
     extra_header: dict[str, str] = field(default_factory=dict)
     repeated: tuple[str, ...] = ()  # factor codes sent again in a later item (ignored, first counts)
+    # keys of QUIRKS found while decoding; not part of the frame's value (a re-encoded frame has none)
+    quirks: tuple[str, ...] = field(default=(), compare=False)
+    encrypted: bool = field(default=False, compare=False)  # the data area arrived SM4-encrypted
 
     @property
     def version(self) -> int:
@@ -73,7 +100,12 @@ class Frame:
 
     @property
     def edition(self) -> Edition:
-        return "2017" if self.version == VERSION_2017 else "2005"
+        return "2025" if self.version == VERSION_2025 else "2017" if self.version == VERSION_2017 else "2005"
+
+    @property
+    def backfill(self) -> bool:
+        """``RF=1`` (HJ 212-2025): re-sent (补传) data, not a first sending."""
+        return self.extra_header.get("RF") == "1"
 
     @property
     def wants_reply(self) -> bool:
@@ -106,15 +138,60 @@ def wrap(segment: str) -> bytes:
     return b"##%04d%s%04X\r\n" % (len(data), data, crc16(data))
 
 
-def encode(frame: Frame) -> bytes:
+def encryptable(cn: str, version: int) -> bool:
+    """HJ 212-2025 encrypts the data area of data commands (CN 2000-2999), key exchange (1014) and
+    device information (3020)."""
+    return version == VERSION_2025 and (cn.startswith("2") or cn in ("1014", "3020"))
+
+
+def encode(frame: Frame, key: bytes | None = None, form: str = sm4.DEFAULT_FORM) -> bytes:
+    """One frame; with ``key``, a 2025 frame's data area is SM4-encrypted (after the CRC, which stays
+    over the plaintext) and written in ``form``. The length field counts the segment as sent."""
+    segment = _segment(frame)
+    data = segment.encode()
+    if len(data) > MAX_DATA:
+        raise HJ212Error(f"data segment is {len(data)} characters, over the {MAX_DATA}-character limit")
+    crc = crc16(data)
+    if key is not None and encryptable(frame.cn, frame.version):
+        cp_at = segment.index("CP=&&") + 5
+        area = sm4.encrypt(segment[cp_at:-2].encode(), key)
+        data = (segment[:cp_at] + sm4.to_text(area, form) + "&&").encode()
+    return b"##%04d%s%04X\r\n" % (len(data), data, crc)
+
+
+def encode_parts(frame: Frame, key: bytes | None = None, form: str = sm4.DEFAULT_FORM) -> list[bytes]:
+    """The frame as one packet, or split (PNUM/PNO, the D bit of Flag) when its data segment would pass
+    1,024 characters or its CP 950 (HJ 212-2025): each part carries the non-factor items (DataTime)
+    and as many factors as fit."""
+    if len(_segment(frame).encode()) <= MAX_DATA and len(_cp(frame).encode()) <= MAX_CP:
+        return [encode(frame, key, form)]
+    groups: list[dict[str, dict[str, float | str]]] = [{}]
+    for code, fields in frame.factors.items():
+        trial = replace(frame, factors={**groups[-1], code: fields}, pnum=9999, pno=9999, flag=0)
+        if groups[-1] and (len(_cp(trial)) > MAX_CP or len(_segment(trial).encode()) > MAX_DATA):
+            groups.append({})
+        groups[-1][code] = fields
+    flag = (frame.flag if frame.flag is not None else VERSION_2017 << 2) | FLAG_SPLIT
+    parts = [replace(frame, factors=g, flag=flag, pnum=len(groups), pno=n) for n, g in enumerate(groups, 1)]
+    for part in parts:
+        if len(_cp(part)) > MAX_CP:
+            raise HJ212Error(f"one CP item is over the {MAX_CP}-character limit of CP even alone")
+    return [encode(part, key, form) for part in parts]
+
+
+def _segment(frame: Frame) -> str:
     head = [("QN", frame.qn), ("ST", frame.st), ("CN", frame.cn), ("PW", frame.pw), ("MN", frame.mn)]
     head += [("Flag", None if frame.flag is None else str(frame.flag))]
     head += [("PNUM", _opt(frame.pnum)), ("PNO", _opt(frame.pno)), *frame.extra_header.items()]
+    header = "".join(f"{k}={v};" for k, v in head if v is not None)
+    return f"{header}CP=&&{_cp(frame)}&&"
+
+
+def _cp(frame: Frame) -> str:
     items = [f"{k}={v}" for k, v in frame.other.items()]
     for code, fields in frame.factors.items():
         items.append(",".join(f"{code}-{name}={_text(value)}" for name, value in fields.items()))
-    header = "".join(f"{k}={v};" for k, v in head if v is not None)
-    return wrap(f"{header}CP=&&{';'.join(items)}&&")
+    return ";".join(items)
 
 
 def _opt(value: int | None) -> str | None:
@@ -130,10 +207,58 @@ def _text(value: float | str) -> str:
     return format(Decimal(repr(value)), "f")
 
 
-def decode(raw: bytes) -> Frame:
-    """Decode one frame (with or without its CR LF). Raises ``HJ212Error`` and nothing else: the fuzz
-    tests hold it to that, so there is deliberately no catch-all here to hide a parser bug."""
-    data = _unwrap(raw.rstrip(b"\r\n"))
+@dataclass(frozen=True)
+class Policy:
+    """What decoding one logger's frames depends on: its live SM4 keys (newest first; several during a
+    rotation's overlap) and whether its park refuses quirks (strict mode)."""
+
+    keys: tuple[bytes, ...] = ()
+    strict: bool = False
+
+
+TOLERANT = Policy()
+Lookup = Callable[[str], Policy]
+
+
+def decode(raw: bytes, policy: Policy | Lookup = TOLERANT) -> Frame:
+    """Decode one frame (with or without its CR LF). ``policy`` (or a look-up of it by MN) gives the
+    logger's SM4 keys and strictness. Raises ``HJ212Error`` and nothing else: the fuzz tests hold it to
+    that, so there is deliberately no catch-all here to hide a parser bug."""
+    length, data, carried = _unwrap(raw.rstrip(b"\r\n"))
+    quirks: list[str] = []
+    text, strict, encrypted = _open(length, data, carried, policy, quirks)
+    cp_at = text.find("CP=&&")
+    header = _header(text[:cp_at])
+    factors, other, repeated = parse_cp(text[cp_at + 5 : -2])
+    frame = _frame(header, factors, other, repeated, quirks)
+    frame = replace(frame, quirks=tuple(dict.fromkeys(quirks)), encrypted=encrypted)
+    if strict and frame.quirks:
+        raise HJ212Error(f"refused in strict mode (park setting): {QUIRKS[frame.quirks[0]]}")
+    return frame
+
+
+def _unwrap(raw: bytes) -> tuple[int, bytes, int]:
+    """Check ``##`` and the shape of length and CRC; return the length field, data segment and CRC."""
+    if not raw.startswith(b"##"):
+        raise HJ212Error(f"frame does not start with ## (starts with {raw[:8]!r})")
+    length_field = raw[2:6]
+    if len(raw) < 12 or not length_field.isdigit():
+        raise HJ212Error(f"bad length field {length_field!r}: expected 4 decimal digits after ##")
+    data, crc_field = raw[6:-4], raw[-4:]
+    if len(data) > MAX_WIRE or (int(length_field) > MAX_DATA and len(data) > MAX_DATA):
+        raise HJ212Error(f"data segment is over the {MAX_DATA}-character limit")
+    try:
+        carried = int(crc_field.decode("ascii"), 16)
+    except ValueError:
+        raise HJ212Error(f"bad CRC field {crc_field!r}: expected 4 hex digits") from None
+    return int(length_field), data, carried
+
+
+def _open(
+    length: int, data: bytes, carried: int, policy: Policy | Lookup, quirks: list[str]
+) -> tuple[str, bool, bool]:
+    """The plaintext data segment, checked against the CRC (decrypted first when the logger has SM4
+    keys and the frame is a 2025 data frame); with the park's strictness and whether it was encrypted."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,32 +268,49 @@ def decode(raw: bytes) -> Frame:
         raise HJ212Error("data segment has no CP=&&...&& part")
     if not text.endswith("&&") or len(text) < cp_at + 7:
         raise HJ212Error("CP is not closed with && before the CRC")
-    header = _header(text[:cp_at])
-    factors, other, repeated = parse_cp(text[cp_at + 5 : -2])
-    return _frame(header, factors, other, repeated)
+    head = dict(m.groups() for m in _HEAD_FIELD.finditer(text[:cp_at]))
+    found = policy(head.get("MN", "")) if callable(policy) else policy
+    plain, encrypted = text, False
+    if found.keys and encryptable(head.get("CN", ""), _version(head.get("Flag"))):
+        plain = _decrypted(text, cp_at, carried, found.keys, head.get("MN", ""))
+        encrypted = True
+    elif crc16(data) != carried:
+        if not _length_ok(length, data):
+            raise HJ212Error(f"bad length: the length field says {length}, the data segment has {len(data)}")
+        raise HJ212Error(f"bad CRC: frame carries {carried:04X}, data gives {crc16(data):04X}")
+    if len(plain.encode()) > MAX_DATA:
+        raise HJ212Error(f"data segment is over the {MAX_DATA}-character limit")
+    if not (_length_ok(length, data) or _length_ok(length, plain.encode())):
+        quirks.append("length_field_wrong")
+    return plain, found.strict, encrypted
 
 
-def _unwrap(raw: bytes) -> bytes:
-    """Check ``##``, length and CRC; return the data segment."""
-    if not raw.startswith(b"##"):
-        raise HJ212Error(f"frame does not start with ## (starts with {raw[:8]!r})")
-    length_field = raw[2:6]
-    if len(raw) < 12 or not length_field.isdigit():
-        raise HJ212Error(f"bad length field {length_field!r}: expected 4 decimal digits after ##")
-    length = int(length_field)
-    data, crc_field = raw[6:-4], raw[-4:]
-    if length > MAX_DATA:
-        raise HJ212Error(f"length field says {length}, over the {MAX_DATA}-character limit")
-    if length not in (len(data), _chars(data)):
-        raise HJ212Error(f"bad length: the length field says {length}, the data segment has {len(data)}")
-    try:
-        carried = int(crc_field.decode("ascii"), 16)
-    except ValueError:
-        raise HJ212Error(f"bad CRC field {crc_field!r}: expected 4 hex digits") from None
-    computed = crc16(data)
-    if carried != computed:
-        raise HJ212Error(f"bad CRC: frame carries {crc_field.decode().upper()}, data gives {computed:04X}")
-    return data
+def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn: str) -> str:
+    """The segment with its data area decrypted by the first key (newest first) and text form under
+    which the CRC matches; a frame no live key opens is refused, as is one sent in clear."""
+    head, area = text[: cp_at + 5], text[cp_at + 5 : -2]
+    for key in keys:
+        for _form, blob in sm4.readings_of(area):
+            try:
+                plain = head + sm4.decrypt(blob, key).decode("utf-8") + "&&"
+            except UnicodeDecodeError:
+                continue
+            if crc16(plain.encode()) == carried:
+                return plain
+    if crc16(text.encode()) == carried:
+        raise HJ212Error(f"MN {mn} has an SM4 key, but this 2025 data frame came with its data area in clear")
+    raise HJ212Error(
+        f"SM4: the data area does not decrypt under any of the {len(keys)} live key(s) of MN {mn}"
+        " (the CRC over the plaintext does not match): a wrong key, or a damaged frame"
+    )
+
+
+def _version(flag: str | None) -> int:
+    return int(flag) >> 2 if flag is not None and _DIGITS.fullmatch(flag) and len(flag) <= 3 else 0
+
+
+def _length_ok(length: int, data: bytes) -> bool:
+    return length in (len(data), _chars(data))
 
 
 def _chars(data: bytes) -> int:
@@ -194,11 +336,15 @@ def _header(text: str) -> dict[str, str]:
 
 
 def _frame(
-    header: dict[str, str], factors: Factors, other: dict[str, str], repeated: tuple[str, ...]
+    header: dict[str, str],
+    factors: Factors,
+    other: dict[str, str],
+    repeated: tuple[str, ...],
+    quirks: list[str],
 ) -> Frame:
     st, cn, mn = header.pop("ST"), header.pop("CN"), header.pop("MN")
-    if not (len(st) == 2 and _DIGITS.fullmatch(st)):
-        raise HJ212Error(f"bad header: ST={st[:10]!r} is not a 2-digit system code")
+    if not _ST.fullmatch(st):
+        raise HJ212Error(f"bad header: ST={st[:10]!r} is not a system code of digits")
     if not (len(cn) == 4 and _DIGITS.fullmatch(cn)):
         raise HJ212Error(f"bad header: CN={cn[:10]!r} is not a 4-digit command code")
     if not _MN.fullmatch(mn):
@@ -208,14 +354,30 @@ def _frame(
         raise HJ212Error(f"bad header: QN={qn[:30]!r} is not a timestamp of digits")
     flag = _int_field(header, "Flag", 255)
     pnum, pno = _int_field(header, "PNUM", 9999), _int_field(header, "PNO", 9999)
-    if flag is not None and flag >> 2 > VERSION_2017:
-        raise HJ212Error(f"unsupported protocol version {flag >> 2} in Flag={flag} (2005 = 0, 2017 = 1)")
-    if (pnum is None) != (pno is None) or (flag is not None and flag & FLAG_SPLIT and pnum is None):
+    if flag is not None and flag >> 2 > VERSION_2025:
+        raise HJ212Error(
+            f"unsupported protocol version {flag >> 2} in Flag={flag} (2005 = 0, 2017 = 1, 2025 = 2)"
+        )
+    if (pnum is None) != (pno is None):
         raise HJ212Error("bad header: a split packet needs both PNUM and PNO")
     if pnum is not None and pno is not None and not 1 <= pno <= pnum:
         raise HJ212Error(f"bad header: packet number PNO={pno} is outside 1..PNUM={pnum}")
+    quirks += _header_quirks(st, mn, flag, pnum, other)
     pw = header.pop("PW", None)
     return Frame(st, cn, mn, qn, pw, flag, pnum, pno, factors, other, header, repeated)
+
+
+def _header_quirks(st: str, mn: str, flag: int | None, pnum: int | None, other: dict[str, str]) -> list[str]:
+    found = []
+    if flag is not None and flag & FLAG_SPLIT and pnum is None:
+        found.append("split_flag_without_pnum")  # decoded as one whole packet
+    if len(st) != 2:
+        found.append("system_code_not_two_digits")
+    if flag is not None and flag >> 2 >= VERSION_2017 and len(mn) != 24:
+        found.append("mn_not_24_characters")  # 14 characters is right for 2005
+    if len(other.get("DataTime", "")) == 17:
+        found.append("data_time_milliseconds")
+    return found
 
 
 def _int_field(header: dict[str, str], key: str, maximum: int) -> int | None:
@@ -320,6 +482,12 @@ def describe(frame: Frame, zone: ZoneInfo) -> dict[str, object]:
     }
     if frame.pnum is not None:
         out["pnum"], out["pno"] = frame.pnum, frame.pno
+    if frame.backfill:
+        out["backfill"] = True
+    if frame.encrypted:
+        out["encrypted"] = True
+    if frame.quirks:
+        out["quirks"] = list(frame.quirks)
     other = {k: v for k, v in frame.other.items() if k != "DataTime"}
     if other:
         out["other"] = other
