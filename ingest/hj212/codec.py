@@ -245,7 +245,7 @@ def _unwrap(raw: bytes) -> tuple[int, bytes, int]:
     if len(raw) < 12 or not length_field.isdigit():
         raise HJ212Error(f"bad length field {length_field!r}: expected 4 decimal digits after ##")
     data, crc_field = raw[6:-4], raw[-4:]
-    if len(data) > MAX_WIRE or (int(length_field) > MAX_DATA and len(data) > MAX_DATA):
+    if len(data) > MAX_WIRE:
         raise HJ212Error(f"data segment is over the {MAX_DATA}-character limit")
     try:
         carried = int(crc_field.decode("ascii"), 16)
@@ -264,14 +264,17 @@ def _open(
     except UnicodeDecodeError:
         raise HJ212Error("data segment is not valid UTF-8") from None
     cp_at = text.find("CP=&&")
+    head = dict(m.groups() for m in _HEAD_FIELD.finditer(text[: max(cp_at, 0)]))
+    found = policy(head.get("MN", "")) if callable(policy) else policy
+    sealed = bool(found.keys) and encryptable(head.get("CN", ""), _version(head.get("Flag")))
+    if len(data) > MAX_DATA and not sealed:  # only an encrypted area's text may make it longer
+        raise HJ212Error(f"data segment is {len(data)} characters, over the {MAX_DATA}-character limit")
     if cp_at < 0:
         raise HJ212Error("data segment has no CP=&&...&& part")
     if not text.endswith("&&") or len(text) < cp_at + 7:
         raise HJ212Error("CP is not closed with && before the CRC")
-    head = dict(m.groups() for m in _HEAD_FIELD.finditer(text[:cp_at]))
-    found = policy(head.get("MN", "")) if callable(policy) else policy
     plain, encrypted = text, False
-    if found.keys and encryptable(head.get("CN", ""), _version(head.get("Flag"))):
+    if sealed:
         plain = _decrypted(text, cp_at, carried, found.keys, head.get("MN", ""))
         encrypted = True
     elif crc16(data) != carried:
