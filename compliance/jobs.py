@@ -25,7 +25,7 @@ from compliance.models import (
     AuditEntry,
 )
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
-from ingest.core import parameters
+from ingest.core import parameters, reads
 from ingest.core import repo as ingest_repo
 from ingest.core.secrets import SecretSettings
 from ingest.core.settings import IntakeSettings
@@ -125,9 +125,19 @@ def _maintenance_rows(
     return out
 
 
+def _alive(conn: psycopg.Connection, point_ids: list[int], since: datetime) -> dict[int, datetime]:
+    """When each point was last heard of: its latest reading, or a later HJ 212-2025 heartbeat (CN 9015,
+    ingest's ``logger_heartbeats``), since a logger with nothing to report is still online."""
+    seen = repo.last_seen(conn, point_ids, since)
+    for beat in reads.logger_beats(point_ids, since).fetch(conn):
+        if beat.point_id not in seen or beat.last_beat > seen[beat.point_id]:
+            seen[beat.point_id] = beat.last_beat
+    return seen
+
+
 def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     pts = repo.points(conn, park_id=park)
-    seen = repo.last_seen(conn, list(pts), now - timedelta(days=2))
+    seen = _alive(conn, list(pts), now - timedelta(days=2))
     active = repo.active_alerts(conn, list(pts), [OFFLINE])
     maint = repo.maintenance_windows(conn, list(pts), now, now)
     opened = 0

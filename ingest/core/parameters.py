@@ -83,7 +83,76 @@ CATALOGUE: tuple[Parameter, ...] = (
     _p(37, "aniline", "苯胺类", "aniline compounds", None, None, "mg/L", "mg/L", 0, 1_000),
     _p(38, "aox", "可吸附有机卤素", "AOX", None, None, "mg/L", "mg/L", 0, 1_000),
     _p(39, "clo2", "二氧化氯", "chlorine dioxide", None, None, "mg/L", "mg/L", 0, 1_000),
+    # HJ 212-2025 ST 44, electricity use of production (d2xxxx) and treatment (d3xxxx) facilities, and
+    # ST 45, key production operating conditions (p99xxx). The families are from the standard's
+    # catalogue pages; the numbers inside each family are ours until its table can be read (README).
+    _p(
+        40,
+        "elec_prod_energy",
+        "生产设施用电量",
+        "production electricity use",
+        "d20001",
+        None,
+        "kWh",
+        "kWh",
+        0,
+        1e9,
+    ),
+    _p(
+        41,
+        "elec_prod_power",
+        "生产设施有功功率",
+        "production active power",
+        "d20002",
+        None,
+        "kW",
+        "kW",
+        0,
+        1e6,
+    ),
+    _p(42, "elec_prod_current", "生产设施电流", "production current", "d20003", None, "A", "A", 0, 1e5),
+    _p(
+        43,
+        "elec_treat_energy",
+        "治理设施用电量",
+        "treatment electricity use",
+        "d30001",
+        None,
+        "kWh",
+        "kWh",
+        0,
+        1e9,
+    ),
+    _p(
+        44,
+        "elec_treat_power",
+        "治理设施有功功率",
+        "treatment active power",
+        "d30002",
+        None,
+        "kW",
+        "kW",
+        0,
+        1e6,
+    ),
+    _p(45, "elec_treat_current", "治理设施电流", "treatment current", "d30003", None, "A", "A", 0, 1e5),
+    _p(
+        46,
+        "prod_state",
+        "生产设施运行状态",
+        "production running state",
+        "p99001",
+        None,
+        "state",
+        "state",
+        0,
+        1,
+    ),
+    _p(47, "prod_load", "生产负荷", "production load", "p99002", None, "%", "%", 0, 200),
 )
+
+# HJ 212-2025 system codes and the factor families they carry (ST 44: electricity, ST 45: conditions).
+ST_FAMILIES = {"44": ("d2", "d3"), "45": ("p99",)}
 
 BY_CODE: dict[str, Parameter] = {p.code: p for p in CATALOGUE}
 # Canonical codes and HJ 212-2017 codes are both accepted on the wire (DESIGN.md, MQTT JSON v1).

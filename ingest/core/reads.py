@@ -290,3 +290,40 @@ def ingest_totals() -> Query[IngestTotals]:
         (),
         IngestTotals,
     )
+
+
+# --- HJ 212-2025 loggers --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoggerQuirk:
+    point_id: int
+    mn: str
+    quirk: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def logger_quirks(point_ids: Sequence[int]) -> Query[LoggerQuirk]:
+    """What each point's logger sends that the standard does not allow, counted per quirk."""
+    return Query(
+        "SELECT point_id, mn, quirk, count, first_seen, last_seen FROM logger_quirks"
+        " WHERE point_id = ANY(%(ids)s) ORDER BY point_id, quirk",
+        {"ids": list(point_ids)},
+        LoggerQuirk,
+    )
+
+
+@dataclass(frozen=True)
+class LoggerBeat:
+    point_id: int
+    last_beat: datetime
+
+
+def logger_beats(point_ids: Sequence[int], since: datetime) -> Query[LoggerBeat]:
+    """The latest CN 9015 heartbeat per point (a logger alive without readings to send)."""
+    return Query(
+        "SELECT point_id, last_beat FROM logger_heartbeats"
+        " WHERE point_id = ANY(%(ids)s) AND last_beat >= %(since)s",
+        {"ids": list(point_ids), "since": since},
+        LoggerBeat,
+    )

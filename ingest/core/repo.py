@@ -370,3 +370,39 @@ def change_point(conn: psycopg.Connection, park: str, plant: str, code: str, cha
         },
     )
     return cur.rowcount == 1
+
+
+# --- HJ 212-2025: quirks, heartbeats, standard-sample checks (migrations 032, 033) ---------------------
+
+
+def count_quirks(conn: psycopg.Connection, mn: str, point_id: int | None, quirks: Sequence[str]) -> None:
+    """Add one to each quirk's count for this logger (``codec.QUIRKS`` names them)."""
+    for quirk in quirks:
+        conn.execute(
+            "INSERT INTO logger_quirks (mn, quirk, point_id, count) VALUES (%s, %s, %s, 1)"
+            " ON CONFLICT (mn, quirk) DO UPDATE SET count = logger_quirks.count + 1, last_seen = now(),"
+            " point_id = coalesce(EXCLUDED.point_id, logger_quirks.point_id)",
+            (mn, quirk, point_id),
+        )
+
+
+def logger_beat(conn: psycopg.Connection, point_id: int, at: datetime) -> None:
+    """A CN 9015 heartbeat: the offline rule counts the logger alive until ``at`` + k intervals."""
+    conn.execute(
+        "INSERT INTO logger_heartbeats (point_id, last_beat) VALUES (%s, %s) ON CONFLICT (point_id)"
+        " DO UPDATE SET last_beat = greatest(logger_heartbeats.last_beat, EXCLUDED.last_beat),"
+        " beats = logger_heartbeats.beats + 1",
+        (point_id, at),
+    )
+
+
+def save_sample_checks(
+    conn: psycopg.Connection, rows: Sequence[tuple[int, str, datetime, dict[str, object], str]]
+) -> None:
+    """CN 2062 results (point, factor, DataTime, fields, source); a re-sent result changes nothing."""
+    for point_id, factor, at, fields, source in rows:
+        conn.execute(
+            "INSERT INTO sample_checks (point_id, factor, time, fields, source) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (point_id, factor, at, orjson.dumps(fields).decode(), source),
+        )

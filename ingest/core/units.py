@@ -23,6 +23,13 @@ _UNITS: dict[str, tuple[str, float]] = {
     "µS/cm": ("conductivity", 1.0),
     "uS/cm": ("conductivity", 1.0),
     "mS/cm": ("conductivity", 1000.0),
+    # HJ 212-2025 ST 44 (electricity use) and ST 45 (production operating conditions)
+    "kWh": ("energy", 1.0),
+    "MWh": ("energy", 1000.0),
+    "kW": ("power", 1.0),
+    "A": ("current", 1.0),
+    "%": ("fraction", 1.0),
+    "state": ("state", 1.0),  # 1 running, 0 stopped
 }
 
 KNOWN_UNITS = frozenset(_UNITS)

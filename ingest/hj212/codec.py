@@ -264,7 +264,7 @@ def _open(
     except UnicodeDecodeError:
         raise HJ212Error("data segment is not valid UTF-8") from None
     cp_at = text.find("CP=&&")
-    head = dict(m.groups() for m in _HEAD_FIELD.finditer(text[: max(cp_at, 0)]))
+    head: dict[str, str] = {m[1]: m[2] for m in _HEAD_FIELD.finditer(text[: max(cp_at, 0)])}
     found = policy(head.get("MN", "")) if callable(policy) else policy
     sealed = bool(found.keys) and encryptable(head.get("CN", ""), _version(head.get("Flag")))
     if len(data) > MAX_DATA and not sealed:  # only an encrypted area's text may make it longer

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SOURCE = records.SOURCE_TCP
 PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
 HISTORY_CN = {"minute": "2051", "hour": "2061"}
+KEY_RELOAD_S = 2.0
 
 Pending = tuple[asyncio.Future[None], list[bytes]]
 
@@ -47,6 +49,15 @@ class Gateway:
         self.writers: set[asyncio.StreamWriter] = set()
         self.refused = 0
         self.backfill_requests = 0
+        self._keys_reloaded = float("-inf")
+
+    def may_reload_keys(self) -> bool:
+        """At most one reload of SM4 keys every ``KEY_RELOAD_S`` for frames no live key opened."""
+        now = time.monotonic()
+        if now - self._keys_reloaded < KEY_RELOAD_S:
+            return False
+        self._keys_reloaded = now
+        return True
 
     async def start(self) -> asyncio.Server:
         return await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
@@ -134,13 +145,15 @@ class Connection:
             self._dead(item.data, f"{item.reason} ({item.size} bytes)")
             return
         try:
-            frame = codec.decode(item)
+            frame = await self._decode(item)
         except codec.HJ212Error as exc:
             self.junk_run += len(item)
             self._dead(item, exc.reason)  # no answer: the standard drops a bad frame, the logger re-sends
             return
         self.junk_run = 0
         point = await self.gw.store.point(frame.mn)
+        if frame.quirks:
+            await self._count_quirks(frame, point)
         if point is None:
             # Kept as a dead letter (committed before the answer), so the logger may stop re-sending.
             reason = f"unknown MN {frame.mn}: no point in the park registry has this device"
@@ -149,6 +162,42 @@ class Connection:
         target, replies = self._whole(frame)
         if target is not None:
             await self._store(item, target, point, replies)
+
+    async def _decode(self, item: bytes) -> codec.Frame:
+        """Decode under the logger's policy (SM4 keys, strict mode). A frame that fails its CRC or that no
+        live key opens is tried once more after reloading the keys (at most every 2 s), so a key issued
+        or rotated a moment ago is used at once."""
+        store = self.gw.store
+        try:
+            return codec.decode(item, store.policies)
+        except codec.HJ212Error as exc:
+            if not exc.reason.startswith(("SM4", "bad CRC")) or not self.gw.may_reload_keys():
+                raise
+        await store.refresh_policies()
+        return codec.decode(item, store.policies)
+
+    async def _count_quirks(self, frame: codec.Frame, point: RegistryPoint | None) -> None:
+        point_id = point.id if point is not None else None
+        log.info("%s: MN %s sent a frame with quirks %s", self.peer, frame.mn, ",".join(frame.quirks))
+        await self.gw.store.call(lambda conn: repo.count_quirks(conn, frame.mn, point_id, frame.quirks))
+
+    async def _side_records(self, result: records.Accepted, point: RegistryPoint) -> asyncio.Future[None]:
+        """A heartbeat (the logger is alive) and standard-sample checks, committed before the answer."""
+        now = datetime.now(UTC)
+        rows: list[tuple[int, str, datetime, dict[str, object], str]] = [
+            (c.point_id, c.factor, c.time, dict(c.fields), c.source) for c in result.checks
+        ]
+
+        def write(conn: psycopg.Connection) -> None:
+            if result.heartbeat:
+                repo.logger_beat(conn, point.id, now)
+            if rows:
+                repo.save_sample_checks(conn, rows)
+
+        await self.gw.store.call(write)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     def _whole(self, frame: codec.Frame) -> tuple[codec.Frame | None, list[bytes]]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
@@ -174,6 +223,9 @@ class Connection:
         result = records.records(frame, point, datetime.now(UTC), SOURCE, max_skew)
         if isinstance(result, Rejected):
             await self._answer(self._dead(raw, result.reason), replies)
+            return
+        if result.heartbeat or result.checks:
+            await self._answer(await self._side_records(result, point), replies)
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")

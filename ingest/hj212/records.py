@@ -1,5 +1,5 @@
-"""HJ 212 frames into Outfall records: readings (2011 real-time), logger statistics (2051/2061/2031)
-and equipment status (2021).
+"""HJ 212 frames into Outfall records: readings (2011 real-time), logger statistics (2051/2061/2031),
+equipment status (2021), and from HJ 212-2025 the heartbeat (9015) and standard-sample checks (2062).
 
 Pure: a decoded frame and the registry point of its MN in, COPY text or a reason out. Real-time values
 are readings; the logger's own minute, hourly and daily aggregates go to ``logger_statistics``, never
@@ -25,6 +25,11 @@ from ingest.hj212 import codec
 TOPIC_PREFIX = "outfall/hj212/"
 SOURCE_MQTT = "mqtt-hj212"
 SOURCE_TCP = "tcp-hj212"
+# RF=1 (HJ 212-2025): re-sent data keeps its origin in the readings' source, e.g. "tcp-hj212:backfill";
+# the readings' key drops it when the first sending was stored.
+BACKFILL = ":backfill"
+HEARTBEAT = "9015"
+SAMPLE_CHECK = "2062"
 REALTIME = "2011"
 STATUS = "2021"
 PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
@@ -40,6 +45,19 @@ class Accepted(decoded.Accepted):
     stats_count: int = 0
     note: str | None = None
     status: tuple[StatusRow, ...] = ()
+    heartbeat: bool = False  # a CN 9015 heartbeat: the logger is alive
+    checks: tuple[SampleCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class SampleCheck:
+    """One factor's result of a CN 2062 standard-sample check (HJ 212-2025), fields as sent."""
+
+    point_id: int
+    factor: str  # HJ 212-2017 code
+    time: datetime  # DataTime, UTC
+    fields: dict[str, float | str]
+    source: str
 
 
 def topic_mn(topic: str) -> str | None:
@@ -86,10 +104,10 @@ def records(
     source: str,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
-    if frame.cn in CHATTER:
-        return Accepted(b"", 0)
-    if frame.cn not in (REALTIME, STATUS) and frame.cn not in PERIODS:
-        return Accepted(b"", 0, note=f"CN {frame.cn} frames are decoded but not stored")
+    nothing = _nothing_to_store(frame)
+    if nothing is not None:
+        return nothing
+    source += BACKFILL if frame.backfill else ""
     if frame.data_time is None:
         return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
     when = codec.to_utc(frame.data_time, ZoneInfo(point.timezone))
@@ -97,8 +115,8 @@ def records(
     if problem is not None:
         local = codec.local_time(frame.data_time, "DataTime")
         return Rejected(f"DataTime {local:%Y-%m-%d %H:%M:%S} ({point.timezone}) {problem}")
-    if frame.cn == STATUS:
-        return _status(frame, point, when, source)
+    if frame.cn in (STATUS, SAMPLE_CHECK):
+        return (_status if frame.cn == STATUS else _checks)(frame, point, when, source)
     skipped = [f"factor {code} repeated in the frame (its first item was stored)" for code in frame.repeated]
     lines: list[str] = []
     for code, fields in frame.factors.items():
@@ -119,6 +137,17 @@ def records(
     if frame.cn == REALTIME:
         return Accepted(text, len(lines), note=note)
     return Accepted(b"", 0, stats_text=text, stats_count=len(lines), note=note)
+
+
+def _nothing_to_store(frame: codec.Frame) -> Accepted | None:
+    """Chatter, heartbeats and commands we decode but do not store: no DataTime needed."""
+    if frame.cn in CHATTER:
+        return Accepted(b"", 0)
+    if frame.cn == HEARTBEAT:
+        return Accepted(b"", 0, heartbeat=True)
+    if frame.cn not in (REALTIME, STATUS, SAMPLE_CHECK) and frame.cn not in PERIODS:
+        return Accepted(b"", 0, note=f"CN {frame.cn} frames are decoded but not stored")
+    return None
 
 
 def _parameter(point: RegistryPoint, code: str) -> tuple[parameters.Parameter | None, str]:
@@ -204,3 +233,14 @@ def _value(value: float | str) -> tuple[str, float | None]:
     except ValueError:
         return value, None
     return value, number if math.isfinite(number) else None
+
+
+def _checks(frame: codec.Frame, point: RegistryPoint, when: datetime, source: str) -> Accepted:
+    """Every factor of a CN 2062 frame, kept as sent (the check's fields are not readings)."""
+    checks = tuple(
+        SampleCheck(point.id, codec.code_2017(code), when, dict(fields), source)
+        for code, fields in frame.factors.items()
+    )
+    if not checks:
+        return Accepted(b"", 0, note="CN 2062 frame without any factor")
+    return Accepted(b"", 0, checks=checks)

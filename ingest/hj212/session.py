@@ -6,12 +6,16 @@ No sockets and no clock here: the gateway feeds bytes and times in and does the 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ingest.hj212 import codec
 
+# The answer to a CN 9015 heartbeat that asks for one (Flag A bit). HJ 212-2025's text was not
+# readable here: 9014 (the answer to an upload) is our reading; set OUTFALL_HJ212_HEARTBEAT_REPLY_CN.
+HEARTBEAT_REPLY_CN = os.environ.get("OUTFALL_HJ212_HEARTBEAT_REPLY_CN", "9014")
 JUNK_KEEP = 2048  # bytes of a junk run kept in its dead letter
 _FRAME_START = re.compile(rb"##[0-9]{4}")
 
@@ -102,6 +106,8 @@ def reply_to(frame: codec.Frame) -> bytes | None:
         cn = "9014"
     elif frame.cn in ("1013", "8013"):
         cn = "9013"
+    elif frame.cn == "9015":
+        cn = HEARTBEAT_REPLY_CN
     else:
         return None
     return codec.encode(

@@ -31,6 +31,7 @@ from ingest.core.decoded import DeadRow, StatusRow
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import HJ212Settings
 from ingest.core.writer import BatchWriter, Fresh, Registry, Single, Totals
+from ingest.hj212 import keys
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class Store:
         self._write_lock = threading.Lock()
         self._read: psycopg.Connection | None = None
         self._read_lock = asyncio.Lock()
+        # per MN: SM4 keys and strict mode, reloaded with the registry (a rotated key is picked up too)
+        self.policies = keys.Policies()
 
     @property
     def totals(self) -> Totals:
@@ -153,7 +156,14 @@ class Store:
         return registry.by_mn.get(mn)
 
     async def refresh(self) -> Registry:
-        return await self._read_call(self.writer.refresh)
+        registry = await self._read_call(self.writer.refresh)
+        self.policies = await self._read_call(lambda conn: keys.load(conn, registry.by_mn.values()))
+        return registry
+
+    async def refresh_policies(self) -> None:
+        """Reload keys and strictness alone (a frame no live key opened: its key may just have rotated)."""
+        points = list(self.writer.registry.by_mn.values())
+        self.policies = await self._read_call(lambda conn: keys.load(conn, points))
 
     async def last_statistics(self, point_id: int, period: str) -> datetime | None:
         return await self._read_call(lambda conn: repo.last_statistics(conn, point_id, period))

@@ -88,7 +88,7 @@ def test_encrypt_then_decrypt_is_the_identity_and_the_remainder_stays_plain(data
 
 
 _factors = st.lists(
-    st.tuples(st.integers(0, 99_999), st.integers(-10**6, 10**6), st.sampled_from("NDS")),
+    st.tuples(st.integers(0, 99_999), st.integers(-(10**6), 10**6), st.sampled_from("NDS")),
     min_size=1,
     max_size=70,
     unique_by=lambda t: t[0],
@@ -115,9 +115,12 @@ def test_split_then_merge_gives_back_the_frame(factors, encrypted):
 QUIRKY = {
     "split_flag_without_pnum": hj212.wrap(f"ST=32;CN=2011;MN={MN};Flag=7;CP=&&DataTime=20260301101500&&"),
     "system_code_not_two_digits": hj212.wrap(f"ST=321;CN=2011;MN={MN};Flag=5;CP=&&DataTime=20260301101500&&"),
-    "mn_not_24_characters": hj212.wrap("ST=32;CN=2011;MN=LD130133000015;Flag=5;CP=&&DataTime=20260301101500&&"),
+    "mn_not_24_characters": hj212.wrap(
+        "ST=32;CN=2011;MN=LD130133000015;Flag=5;CP=&&DataTime=20260301101500&&"
+    ),
     "data_time_milliseconds": hj212.wrap(f"ST=32;CN=2011;MN={MN};Flag=5;CP=&&DataTime=20260301101500123&&"),
-    "length_field_wrong": b"##0999" + hj212.wrap(f"ST=32;CN=2011;MN={MN};Flag=5;CP=&&DataTime=20260301101500&&")[6:],
+    "length_field_wrong": b"##0999"
+    + hj212.wrap(f"ST=32;CN=2011;MN={MN};Flag=5;CP=&&DataTime=20260301101500&&")[6:],
 }
 
 
