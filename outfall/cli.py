@@ -73,7 +73,25 @@ def _cmd_hj212_decode(args: argparse.Namespace) -> int:
 
     from ingest.hj212 import cli as hj212_cli
 
-    return hj212_cli.decode_lines(sys.stdin.buffer, sys.stdout, args.timezone)
+    try:
+        policy = hj212_cli.policy_from(
+            args.sm4_key or [], args.strict, _database_url() if args.from_store else None
+        )
+    except ValueError as exc:
+        print(f"outfall hj212 decode: {exc}", file=sys.stderr)
+        return 2
+    return hj212_cli.decode_lines(sys.stdin.buffer, sys.stdout, args.timezone, policy)
+
+
+def _cmd_logger_sm4(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from ingest.hj212 import cli as hj212_cli
+
+    os.environ.update(secret_key_env(create=False))  # `outfall run`'s key, when it made one here
+    key = None if args.generate else args.key
+    return hj212_cli.sm4_set(_database_url(), args.logger, key, args.overlap_hours, sys.stdout)
 
 
 def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
@@ -139,8 +157,37 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument(
         "--timezone", default="Asia/Shanghai", help="zone of DataTime (default Asia/Shanghai)"
     )
+    decode.add_argument(
+        "--sm4-key",
+        action="append",
+        metavar="HEX",
+        help="SM4 key (32 hex characters) to open encrypted HJ 212-2025 frames; repeat for several",
+    )
+    decode.add_argument(
+        "--from-store",
+        action="store_true",
+        help="also use each logger's keys and strict mode from the registry (OUTFALL_DATABASE_URL)",
+    )
+    decode.add_argument("--strict", action="store_true", help="refuse frames with quirks")
     decode.set_defaults(func=_cmd_hj212_decode)
     hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
+    logger = sub.add_parser("logger", help="data loggers' secrets")
+    logger_sub = logger.add_subparsers(dest="logger_command", required=True)
+    sm4 = logger_sub.add_parser("sm4", help="HJ 212-2025 SM4 keys").add_subparsers(
+        dest="sm4_command", required=True
+    )
+    sm4_set = sm4.add_parser("set", help="issue a logger's SM4 key (the old one stays live for the overlap)")
+    sm4_set.add_argument("logger", metavar="PARK/PLANT/POINT")
+    which = sm4_set.add_mutually_exclusive_group(required=True)
+    which.add_argument("--key", metavar="HEX", help="the key, 32 hex characters")
+    which.add_argument("--generate", action="store_true", help="a new random key, printed once")
+    sm4_set.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=24.0,
+        help="how long the previous key stays accepted while the logger switches (default 24)",
+    )
+    sm4_set.set_defaults(func=_cmd_logger_sm4)
     return parser
 
 

@@ -40,6 +40,10 @@ class ParkFileError(ValueError):
     """A park file that cannot be loaded; the message names the line and the field."""
 
 
+# How HJ 212-2025 SM4 ciphertext is written inside CP (ingest/hj212/sm4.py FORMS; core cannot import it).
+SM4_TEXT_FORMS = ("hex", "hex-tail", "brace")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -105,6 +109,27 @@ class _Park(_Strict):
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
             ) from None
+        return value
+
+    @field_validator("config")
+    @classmethod
+    def _hj212_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """``config.hj212``: ``strict`` (refuse frames with quirks), ``sm4_text`` and ``sm4_text_points``
+        (how SM4 ciphertext is written: hex | hex-tail | brace). See ingest/hj212/keys.py."""
+        hj = value.get("hj212", {})
+        if not isinstance(hj, dict):
+            raise ValueError("config.hj212 must be a mapping")
+        unknown = set(hj) - {"strict", "sm4_text", "sm4_text_points"}
+        if unknown:
+            raise ValueError(f"config.hj212: unknown setting(s) {', '.join(sorted(unknown))}")
+        if not isinstance(hj.get("strict", False), bool):
+            raise ValueError("config.hj212.strict must be true or false")
+        forms = [hj.get("sm4_text", "hex"), *dict(hj.get("sm4_text_points") or {}).values()]
+        bad = [f for f in forms if f not in SM4_TEXT_FORMS]
+        if bad:
+            raise ValueError(
+                f"config.hj212: SM4 text form {bad[0]!r} is not one of {', '.join(SM4_TEXT_FORMS)}"
+            )
         return value
 
     @model_validator(mode="after")

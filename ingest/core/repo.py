@@ -406,3 +406,10 @@ def save_sample_checks(
             " ON CONFLICT DO NOTHING",
             (point_id, factor, at, orjson.dumps(fields).decode(), source),
         )
+
+
+def point_exists(conn: psycopg.Connection, park: str, plant: str, code: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM points WHERE park_id = %s AND plant_id = %s AND code = %s", (park, plant, code)
+    ).fetchone()
+    return row is not None

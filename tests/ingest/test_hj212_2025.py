@@ -144,3 +144,30 @@ def test_a_bad_crc_or_a_length_into_garbage_is_still_refused():
         hj212.decode(good[:-6] + b"0000\r\n")
     with pytest.raises(hj212.HJ212Error, match="bad CRC"):
         hj212.decode(QUIRKY["data_time_milliseconds"][:-6] + b"0000\r\n")
+
+
+def test_outfall_hj212_decode_prints_edition_quirks_and_the_decrypted_fields():
+    import subprocess
+    import sys
+
+    import orjson
+
+    stdin = hj212.encode(_frame(), KEY, "brace") + QUIRKY["data_time_milliseconds"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "outfall", "hj212", "decode", "--sm4-key", KEY.hex()],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sealed, quirky = (orjson.loads(line) for line in proc.stdout.splitlines())
+    assert sealed["edition"] == "2025" and sealed["encrypted"] is True
+    assert sealed["values"]["w01018"] == {"Rtd": 42.5, "Flag": "N"}
+    assert quirky["edition"] == "2017" and quirky["quirks"] == ["data_time_milliseconds"]
+    strict = subprocess.run(
+        [sys.executable, "-m", "outfall", "hj212", "decode", "--strict"],
+        input=QUIRKY["data_time_milliseconds"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert "strict mode" in orjson.loads(strict.stdout)["error"]

@@ -89,3 +89,22 @@ def test_catalogue_codes_are_unique_and_units_known():
     # the unit trap of HJ 212-2017 Table B.1: these report µg/L (or ng/L) by default and are stored in mg/L
     for code in ("hg", "cd", "cr6", "as", "pb"):
         assert units.factor(parameters.BY_CODE[code].hj212_unit, "mg/L") == pytest.approx(1e-3)
+
+
+def test_st_44_and_45_factors_are_allowed_in_the_park_file_and_hj212_settings_are_checked():
+    text = GOOD.replace("[cod, w21003]", "[cod, d20001, d30001, p99001, p99002]")
+    text += "config:\n  hj212: {strict: true, sm4_text: brace, sm4_text_points: {a/total: hex-tail}}\n"
+    spec = park.parse(text)
+    assert set(spec.plants[0].points[0].parameters) == {
+        "cod",
+        "elec_prod_energy",
+        "elec_treat_energy",
+        "prod_state",
+        "prod_load",
+    }
+    for family in parameters.ST_FAMILIES.values():
+        assert any(p.hj212_2017 and p.hj212_2017.startswith(family) for p in parameters.CATALOGUE)
+    with pytest.raises(park.ParkFileError, match="SM4 text form 'base64'"):
+        park.parse(GOOD + "config:\n  hj212: {sm4_text: base64}\n")
+    with pytest.raises(park.ParkFileError, match="strict must be true or false"):
+        park.parse(GOOD + "config:\n  hj212: {strict: maybe}\n")
