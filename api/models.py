@@ -96,6 +96,16 @@ class Point(BaseModel):
     interval_s: int
     active: bool
     parameters: list[Parameter]
+    # what the point's HJ 212 logger sends that the standard does not allow (accepted, counted)
+    logger_quirks: list[LoggerQuirk] = Field(default_factory=list)
+
+
+class LoggerQuirk(BaseModel):
+    quirk: str
+    description: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
 
 
 def _no_nul(value: str | None) -> str | None:

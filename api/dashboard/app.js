@@ -12,6 +12,7 @@ const T = {
     state: "状态", action: "操作", online: "在线", offline: "离线", last_seen: "最后上报", inflow: "进水",
     outflow: "出水", reuse: "回用", reuse_ratio: "回用率", target: "目标", point: "监测点", flag: "标记",
     ratio: "占限值", valid_rate: "今日有效率", day: "日期", show: "查看", download_csv: "下载 CSV", print: "打印版",
+    quirks: "数采仪报文偏差（已接收，CRC 校验通过）", count: "次数",
     hourly: "小时均值", daily: "日均值", mean: "均值", from: "从", to: "到", alerts: "告警", plant: "企业",
     kinds: { exceedance: "超标", hourly_mean: "小时均值超标", daily_mean: "日均值超标", offline: "离线",
       instrument_fault: "仪器故障", over_range: "超量程", implausible: "数据异常", flatline: "数据恒值",
@@ -32,6 +33,7 @@ const T = {
     flag: "Flag", ratio: "of limit", valid_rate: "Valid today", day: "Day", show: "Show",
     download_csv: "Download CSV", print: "Printable", hourly: "Hourly means", daily: "Daily means", mean: "Mean",
     from: "From", to: "To", alerts: "Alerts", plant: "Plant",
+    quirks: "Logger deviations from HJ 212 (accepted, CRC intact)", count: "Count",
     kinds: {}, sev: {}, states: { cleared: "cleared, to close" },
   },
 };
@@ -208,7 +210,11 @@ async function point(parkId, plantId, pointId) {
   const info = await api(base);
   const to = new Date(), from = new Date(to - 24 * 3600e3);
   const range = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
-  view.innerHTML = `<div class="card"><h2>${esc(info.name)} (${esc(plantId)} / ${esc(pointId)})</h2></div>` +
+  const quirks = (info.logger_quirks || []).map((q) => `<tr><td>${esc(q.description)}</td><td>${esc(String(q.count))}</td>
+    <td>${when(q.last_seen)}</td></tr>`).join("");
+  const quirkCard = quirks ? `<div class="card"><h3>${t("quirks")}</h3><table><tr><th>${t("kind")}</th><th>${t("count")}</th>
+    <th>${t("last_seen")}</th></tr>${quirks}</table></div>` : "";
+  view.innerHTML = `<div class="card"><h2>${esc(info.name)} (${esc(plantId)} / ${esc(pointId)})</h2></div>` + quirkCard +
     info.parameters.map((p) => `<div class="card"><div id="chart-${esc(p.code)}"></div>
       <details><summary>${t("hourly")} / ${t("daily")}</summary><div id="means-${esc(p.code)}"></div></details></div>`).join("");
   for (const p of info.parameters) {

@@ -20,10 +20,11 @@ from api.deps import (
     require_plant,
     write,
 )
-from api.models import NameChange, Parameter, Park, Plant, Point, PointChange
+from api.models import LoggerQuirk, NameChange, Parameter, Park, Plant, Point, PointChange
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
 from ingest.core import repo as ingest_repo
+from ingest.hj212.codec import QUIRKS
 
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 
@@ -40,7 +41,7 @@ def _park(row: ingest_reads.ParkRow, caller: Principal) -> Park:
     )
 
 
-def point_model(p: ingest_reads.PointRow) -> Point:
+def point_model(p: ingest_reads.PointRow, quirks: list[ingest_reads.LoggerQuirk] | None = None) -> Point:
     params = [
         Parameter(code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=unit)
         for pid, unit in sorted(p.parameters.items())
@@ -58,6 +59,17 @@ def point_model(p: ingest_reads.PointRow) -> Point:
         interval_s=p.interval_s,
         active=p.active,
         parameters=params,
+        logger_quirks=[
+            LoggerQuirk(
+                quirk=q.quirk,
+                description=QUIRKS.get(q.quirk, q.quirk),
+                count=q.count,
+                first_seen=q.first_seen,
+                last_seen=q.last_seen,
+            )
+            for q in quirks or []
+            if q.point_id == p.id
+        ],
     )
 
 
@@ -109,7 +121,8 @@ async def list_points(request: Request, caller: Caller, park: Id, plant: Id) -> 
         if not await ingest_reads.plants(park, plant).fetch_async(conn):
             raise not_found(f"plant {park}/{plant}")
         rows = await ingest_reads.points(park, plant).fetch_async(conn)
-    return [point_model(p) for p in rows]
+        quirks = await ingest_reads.logger_quirks([p.id for p in rows]).fetch_async(conn)
+    return [point_model(p, quirks) for p in rows]
 
 
 @v1.get("/parks/{park}/plants/{plant}/points/{point}", response_model=Point)
@@ -117,9 +130,10 @@ async def get_point(request: Request, caller: Caller, park: Id, plant: Id, point
     require_plant(caller, park, plant)
     async with pool(request).connection() as conn:
         row = await ingest_reads.points(park, plant, point).first_async(conn)
-    if row is None:
-        raise not_found(f"point {park}/{plant}/{point}")
-    return point_model(row)
+        if row is None:
+            raise not_found(f"point {park}/{plant}/{point}")
+        quirks = await ingest_reads.logger_quirks([row.id]).fetch_async(conn)
+    return point_model(row, quirks)
 
 
 @v1.patch("/parks/{park}", response_model=Park, responses=FORBIDDEN)
