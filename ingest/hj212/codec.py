@@ -288,6 +288,13 @@ def _open(
     return plain, found.strict, encrypted
 
 
+def may_be_sealed(raw: bytes) -> bool:
+    """Whether a frame that failed to decode is a 2025 data frame (one an SM4 key may open)."""
+    head = raw[: raw.find(b"CP=&&")].decode("utf-8", errors="replace")
+    found = {m[1]: m[2] for m in _HEAD_FIELD.finditer(head)}
+    return encryptable(found.get("CN", ""), _version(found.get("Flag")))
+
+
 def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn: str) -> str:
     """The segment with its data area decrypted by the first key (newest first) and text form under
     which the CRC matches; a frame no live key opens is refused, as is one sent in clear."""

@@ -50,14 +50,18 @@ class Gateway:
         self.refused = 0
         self.backfill_requests = 0
         self._keys_reloaded = float("-inf")
+        self._reload_lock = asyncio.Lock()
 
-    def may_reload_keys(self) -> bool:
-        """At most one reload of SM4 keys every ``KEY_RELOAD_S`` for frames no live key opened."""
-        now = time.monotonic()
-        if now - self._keys_reloaded < KEY_RELOAD_S:
-            return False
-        self._keys_reloaded = now
-        return True
+    async def reload_keys(self, since: float) -> None:
+        """Reload the registry and SM4 keys unless that was done after ``since`` (monotonic), at most
+        once every ``KEY_RELOAD_S``: a frame that waits for the next reload is retried under keys newer
+        than its arrival, and a stream of undecryptable frames cannot hammer the database."""
+        async with self._reload_lock:
+            if self._keys_reloaded >= since:
+                return
+            await asyncio.sleep(max(0.0, self._keys_reloaded + KEY_RELOAD_S - time.monotonic()))
+            self._keys_reloaded = time.monotonic()
+            await self.store.refresh()  # the registry with the keys: the logger's point may be new too
 
     async def start(self) -> asyncio.Server:
         return await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
@@ -164,17 +168,17 @@ class Connection:
             await self._store(item, target, point, replies)
 
     async def _decode(self, item: bytes) -> codec.Frame:
-        """Decode under the logger's policy (SM4 keys, strict mode). A frame that fails its CRC or that no
-        live key opens is tried once more after reloading the keys (at most every 2 s), so a key issued
-        or rotated a moment ago is used at once."""
-        store = self.gw.store
+        """Decode under the logger's policy (SM4 keys, strict mode). A 2025 data frame that fails its
+        CRC or that no live key opens is tried once more under keys reloaded after it arrived, so a key
+        issued or rotated a moment ago is used at once."""
+        arrived = time.monotonic()
         try:
-            return codec.decode(item, store.policies)
+            return codec.decode(item, self.gw.store.policies)
         except codec.HJ212Error as exc:
-            if not exc.reason.startswith(("SM4", "bad CRC")) or not self.gw.may_reload_keys():
+            if not exc.reason.startswith(("SM4", "bad CRC")) or not codec.may_be_sealed(item):
                 raise
-        await store.refresh_policies()
-        return codec.decode(item, store.policies)
+        await self.gw.reload_keys(arrived)
+        return codec.decode(item, self.gw.store.policies)
 
     async def _count_quirks(self, frame: codec.Frame, point: RegistryPoint | None) -> None:
         point_id = point.id if point is not None else None

@@ -160,11 +160,6 @@ class Store:
         self.policies = await self._read_call(lambda conn: keys.load(conn, registry.by_mn.values()))
         return registry
 
-    async def refresh_policies(self) -> None:
-        """Reload keys and strictness alone (a frame no live key opened: its key may just have rotated)."""
-        points = list(self.writer.registry.by_mn.values())
-        self.policies = await self._read_call(lambda conn: keys.load(conn, points))
-
     async def last_statistics(self, point_id: int, period: str) -> datetime | None:
         return await self._read_call(lambda conn: repo.last_statistics(conn, point_id, period))
 
