@@ -82,7 +82,8 @@ class Store:
         self.settings = settings
         self.database_url = database_url
         self.writer = BatchWriter(database_url, settings.counters_name, before_commit, item="frame")
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        # bounded: a full queue makes submit() wait, and the connections stop reading (back-pressure)
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(settings.store_queue_frames)
         # a cancelled run() leaves its write finishing in its thread: drain() waits for it
         self._write_lock = threading.Lock()
         self._read: psycopg.Connection | None = None
@@ -92,7 +93,14 @@ class Store:
     def totals(self) -> Totals:
         return self.writer.totals
 
-    def submit(
+    @property
+    def registry(self) -> Registry:
+        return self.writer.registry
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(
         self,
         copy_text: bytes,
         stats_text: bytes,
@@ -101,8 +109,9 @@ class Store:
         origin: DeadRow | None = None,
         status: tuple[StatusRow, ...] = (),
     ) -> asyncio.Future[None]:
+        """Queue what one frame produced; waits while the queue is full. The future resolves on commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done, origin, status))
+        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status))
         return done
 
     # --- writes -----------------------------------------------------------------------------------

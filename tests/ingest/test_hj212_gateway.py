@@ -204,21 +204,26 @@ def test_bad_crc_is_dropped_unknown_mn_is_kept_and_answered(db, hj_park, start_g
 
 
 def test_connection_limit_and_idle_timeout(hj_park, start_gateway):
+    """The idle timeout applies once a logger has sent a frame with its PW (before that, the shorter
+    first-frame deadline does: tests/security/test_gateway.py)."""
+    _, _, total = hj_park
     gw = start_gateway(max_connections=2, idle_timeout_s=0.5)
 
     async def scenario():
         a = await asyncio.open_connection("127.0.0.1", gw.port)
         b = await asyncio.open_connection("127.0.0.1", gw.port)
+        a[1].write(rt(total, 0, 1.0, flag=4))
         await asyncio.sleep(0.1)
         c_reader, _ = await asyncio.open_connection("127.0.0.1", gw.port)
         refused = await asyncio.wait_for(c_reader.read(1), 2) == b""
         idle_closed = await asyncio.wait_for(a[0].read(1), 3) == b""
+        b_open = await nothing_more(b[0], 0.5) and not b[0].at_eof()
         for _, w in (a, b):
             w.close()
-        return refused, idle_closed
+        return refused, idle_closed, b_open
 
-    assert asyncio.run(scenario()) == (True, True)
-    assert gw.gateway is not None and gw.gateway.refused == 1
+    assert asyncio.run(scenario()) == (True, True, True)
+    assert gw.gateway is not None and gw.gateway.refused == {"connections": 1}
 
 
 def test_a_gap_in_hourly_records_is_back_filled(db, hj_park, start_gateway):
