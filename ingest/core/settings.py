@@ -80,8 +80,9 @@ class HJ212Settings(HJ212LoggerSettings):
     host: str = "0.0.0.0"  # noqa: S104 - data loggers connect from the field
     port: int = Field(default=8212, ge=0, le=65_535)
     max_connections: int = Field(default=2_000, ge=1)
-    # Connections held at once from one address (several loggers may sit behind one carrier NAT).
-    max_connections_per_ip: int = Field(default=64, ge=1)
+    # Connections held at once from one address (many loggers may sit behind one carrier NAT, and a
+    # simulator runs a whole park from one address).
+    max_connections_per_ip: int = Field(default=256, ge=1)
     # A new connection must deliver one frame whose PW matches within this, or it is closed.
     first_frame_s: float = Field(default=30.0, gt=0)
     # Loggers send real-time data every 30-60 s and the 2017 edition has no heartbeat: 10 idle

@@ -72,7 +72,9 @@ def _sent(argv: list[str]) -> list[hj212.Frame]:
     args = build_parser().parse_args(argv)
     plan = make_plan(args)
     until = plan.start + timedelta(seconds=plan.total) if plan.start else None
-    stream = hj212_tcp.statistics_stream(plan.messages(), plan.park, timedelta(minutes=10), until, True)
+    stream = hj212_tcp.statistics_stream(
+        plan.messages(), plan.park, timedelta(minutes=10), until, True, plan.passwords
+    )
     return [hj212.decode(m.payload) for m in stream]
 
 
