@@ -240,7 +240,7 @@ class IngestWorker:
     def _take_batch(self, force: bool) -> Batch | None:
         with self._lock:
             batch = self._batch
-            if not batch.acks:
+            if not batch.acks and not batch.dead:  # dead letters alone: a report of refused parts
                 return None
             full = batch.readings >= self.settings.batch_readings
             old = time.monotonic() - batch.started >= self.settings.batch_seconds

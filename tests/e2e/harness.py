@@ -44,6 +44,10 @@ E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
     "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
     "OUTFALL_WEBHOOK_SECRET": "test-secret",
+    # HJ 212 gateway: a short first-frame deadline and a small per-address cap, so
+    # tests/security/test_gateway.py sees them act within seconds
+    "OUTFALL_HJ212_FIRST_FRAME_S": "3",
+    "OUTFALL_HJ212_MAX_CONNECTIONS_PER_IP": "16",
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
