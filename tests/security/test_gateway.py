@@ -281,15 +281,22 @@ def test_20000_split_parts_over_tcp_do_not_stall_a_logger_and_memory_stays_bound
     rogue, good = park.mn["rogue"], park.mn["good"]
     flood = b"".join(part(rogue, park.pw["rogue"], n) for n in range(PARTS))
 
+    async def answered_in(cod: float, minutes_ago: int) -> float:
+        reader, legit = await connect(system)
+        started = time.monotonic()
+        legit.write(rtd(good, park.pw["good"], cod, minutes_ago=minutes_ago)[0])
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n"), READ_S * 2)
+        took = time.monotonic() - started
+        assert hj212.decode(answer).cn == "9014"
+        legit.close()
+        return took
+
     async def scenario() -> tuple[list[float], int]:
+        quiet = [await answered_in(20.0 + n, 10 + n) for n in range(2)]
+        print(f"9014 latencies before the flood: {[round(t, 2) for t in quiet]} s")
         _, writer = await connect(system)
         writer.write(flood)
-        latencies = []
-        for n in range(5):
-            started = time.monotonic()
-            answer, _ = await send(system, rtd(good, park.pw["good"], 30.0 + n, minutes_ago=n + 1)[0])
-            assert hj212.decode(answer).cn == "9014"
-            latencies.append(time.monotonic() - started)
+        latencies = [await answered_in(30.0 + n, n + 1) for n in range(5)]
         await writer.drain()
         held = system.wait_for(
             lambda: gateway_detail(system).get("split_parts_held") == CAP and CAP,
@@ -300,8 +307,9 @@ def test_20000_split_parts_over_tcp_do_not_stall_a_logger_and_memory_stays_bound
         return latencies, held
 
     latencies, held = asyncio.run(scenario())
-    assert max(latencies) < 3.0, latencies  # stored and answered within seconds during the flood
-    assert sorted(cod_values(system, park, "good")) == [30.0, 31.0, 32.0, 33.0, 34.0]
+    print(f"9014 latencies during the flood: {[round(t, 2) for t in latencies]} s")
+    assert max(latencies) < 5.0, latencies  # stored and answered within seconds during the flood
+    assert sorted(cod_values(system, park, "good")) == [20.0, 21.0, 30.0, 31.0, 32.0, 33.0, 34.0]
     assert held == CAP
     counts = system.wait_for(
         lambda: sum(refused_parts(system, rogue)) == PARTS - CAP and refused_parts(system, rogue),
@@ -310,6 +318,7 @@ def test_20000_split_parts_over_tcp_do_not_stall_a_logger_and_memory_stays_bound
     )
     assert len(counts) <= 5, counts  # once per run (reported at most every 10 s), not once per part
     growth_mib = (rss_kib(pid) - rss_before) / 1024
+    print(f"gateway RSS growth over {PARTS} parts: {growth_mib:.1f} MiB")
     assert growth_mib < 40, f"the gateway grew by {growth_mib:.0f} MiB"
 
 
