@@ -85,7 +85,8 @@ class Gateway:
         self.per_ip[ip] += 1
         self.writers.add(writer)
         try:
-            await Connection(self, reader, writer, f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp:?").run()
+            name = f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp:?"
+            await Connection(self, reader, writer, name, ip).run()
         finally:
             self.connections -= 1
             self.per_ip[ip] -= 1
@@ -135,15 +136,19 @@ class Gateway:
 
 class Connection:
     def __init__(
-        self, gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+        self,
+        gateway: Gateway,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        ip: str,
     ) -> None:
-        self.gw, self.reader, self.writer, self.peer = gateway, reader, writer, peer
+        self.gw, self.reader, self.writer, self.peer, self.ip = gateway, reader, writer, peer, ip
         self.splitter = FrameSplitter()
         self.reassembler = Reassembler(limit=gateway.limit)
         self.pending: asyncio.Queue[Pending | None] = asyncio.Queue(PENDING_REPLIES)
         self.junk_run = 0
         self.held: dict[tuple[str, str | None, str, int | None], list[bytes]] = {}
-        self.ip = peer.split(":")[1] if peer.count(":") >= 2 else ""
         self.trusted = False  # a frame with the logger's PW has arrived
         self.closing = False  # a refusal ends the connection
         self.deadline = time.monotonic() + gateway.settings.first_frame_s

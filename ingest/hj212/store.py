@@ -2,9 +2,11 @@
 
 Connections hand in what one frame produced (readings, statistics, dead letters) and get a future that
 resolves only after the transaction holding it has committed: that is when the gateway may send the
-logger its 9014 reply. The writes go through the batch writer the MQTT worker uses too
-(``ingest.core.writer``), called in a thread; look-ups run in a thread on a read connection of our own,
-so the event loop never blocks on the database.
+logger its 9014 reply. The queue is bounded (``store_queue_frames``): when the database falls behind,
+handing in waits, the connections stop reading, and TCP flow control slows the loggers down. The
+writes go through the batch writer the MQTT worker uses too (``ingest.core.writer``), called in a
+thread; look-ups run in a thread on a read connection of our own, so the event loop never blocks on
+the database.
 
 ``before_commit`` is the same hook the MQTT worker takes (the compliance real-time path, passed in by
 the composition root; ingest never imports compliance): it runs inside each group transaction, after
