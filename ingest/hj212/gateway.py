@@ -53,6 +53,7 @@ SOURCE = records.SOURCE_TCP
 PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
 HISTORY_CN = {"minute": "2051", "hour": "2061"}
 REFRESH_ON_REFUSAL_S = 2.0
+REFUSAL_LOG_S = 5.0
 
 Pending = tuple[asyncio.Future[None], list[bytes]]
 
@@ -69,6 +70,7 @@ class Gateway:
         self.backfill_requests = 0
         self.limit = PartLimit(settings.split_parts_per_logger, settings.split_parts_total)
         self.split_peers: dict[str, str] = {}  # MN -> peer of its latest part refused over the cap
+        self._logged: dict[str, float] = {}  # reason -> when a refusal of it was last logged
 
     async def start(self) -> asyncio.Server:
         return await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
@@ -105,9 +107,13 @@ class Gateway:
         return None
 
     def refuse(self, reason: str, message: str, *args: object) -> None:
-        """Count a refusal under ``reason`` and log it (the trace every refused attempt leaves)."""
+        """Count a refusal under ``reason`` and log it (the trace every refused attempt leaves); a flood
+        of one kind is logged every ``REFUSAL_LOG_S`` with its count, not line by line."""
         self.refused[reason] += 1
-        log.warning(message, *args)
+        now = time.monotonic()
+        if now - self._logged.get(reason, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._logged[reason] = now
+            log.warning(f"{message} ({reason}: %d refused since start)", *args, self.refused[reason])
 
     async def report_split_runs(self, force: bool = False) -> None:
         """Dead letters for the runs of split-packet parts refused over the cap (one per run)."""
