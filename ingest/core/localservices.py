@@ -53,7 +53,8 @@ persistent_client_expiration 14d
 max_queued_messages 0
 max_queued_bytes 0
 max_inflight_messages 0
-max_packet_size 1048576
+# A JSON v1 message or an HJ 212 frame is a few kB; the ingest worker bounds its memory against this.
+max_packet_size 262144
 set_tcp_nodelay true
 log_dest file {data}/mosquitto.log
 log_type error

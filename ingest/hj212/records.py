@@ -18,7 +18,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ingest.core import decoded, parameters
-from ingest.core.decoded import Rejected, StatusRow, copy_line
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected, StatusRow, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.core.secrets import Verifier
 from ingest.hj212 import codec
@@ -31,8 +31,6 @@ STATUS = "2021"
 PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
 # Protocol chatter and status: decoded, nothing to store.
 CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
-MAX_FUTURE = timedelta(days=1)
-EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,7 @@ def decode(
     pw: PwRule,
     max_bytes: int = codec.MAX_FRAME + 64,
     source: str = SOURCE_MQTT,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
     """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic and
     whose PW must be the logger's."""
@@ -104,11 +103,15 @@ def decode(
     refused = pw.refusal(frame)
     if refused is not None:
         return Rejected(refused)
-    return records(frame, point, received_at, source)
+    return records(frame, point, received_at, source, max_skew)
 
 
 def records(
-    frame: codec.Frame, point: RegistryPoint, received_at: datetime, source: str
+    frame: codec.Frame,
+    point: RegistryPoint,
+    received_at: datetime,
+    source: str,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
     if frame.cn in CHATTER:
         return Accepted(b"", 0)
@@ -117,8 +120,10 @@ def records(
     if frame.data_time is None:
         return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
     when = codec.to_utc(frame.data_time, ZoneInfo(point.timezone))
-    if when < EARLIEST or when > received_at + MAX_FUTURE:
-        return Rejected(f"DataTime {frame.data_time} is implausible: before 2000 or more than 24 h ahead")
+    problem = time_problem(when, received_at, max_skew)
+    if problem is not None:
+        local = codec.local_time(frame.data_time, "DataTime")
+        return Rejected(f"DataTime {local:%Y-%m-%d %H:%M:%S} ({point.timezone}) {problem}")
     if frame.cn == STATUS:
         return _status(frame, point, when, source)
     skipped = [f"factor {code} repeated in the frame (its first item was stored)" for code in frame.repeated]

@@ -83,7 +83,9 @@ class Store:
     ) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.writer = BatchWriter(database_url, settings.counters_name, before_commit, item="frame")
+        self.writer = BatchWriter(
+            database_url, settings.counters_name, before_commit, settings.intake, item="frame"
+        )
         # bounded: a full queue makes submit() wait, and the connections stop reading (back-pressure)
         self._queue: asyncio.Queue[Item] = asyncio.Queue(settings.store_queue_frames)
         # a cancelled run() leaves its write finishing in its thread: drain() waits for it

@@ -34,7 +34,14 @@ T = TypeVar("T")
 # Fast settings so offline, flatline, escalation and repeats fire within a minute.
 E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_JOB_PERIODS": orjson.dumps(
-        {"offline_sweep": 2, "data_quality": 3, "escalate": 2, "deliver": 1, "refresh_limits": 30}
+        {
+            "offline_sweep": 2,
+            "data_quality": 3,
+            "escalate": 2,
+            "deliver": 1,
+            "refresh_limits": 30,
+            "dead_letter_retention": 2,
+        }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
@@ -43,11 +50,13 @@ E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
     "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
-    "OUTFALL_WEBHOOK_SECRET": "test-secret",
     # HJ 212 gateway: a short first-frame deadline and a small per-address cap, so
     # tests/security/test_gateway.py sees them act within seconds
     "OUTFALL_HJ212_FIRST_FRAME_S": "3",
     "OUTFALL_HJ212_MAX_CONNECTIONS_PER_IP": "16",
+    # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
+    "OUTFALL_SECRET_KEY": "5e" * 32,
+    "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
@@ -99,7 +108,7 @@ class System:
         self._publisher: Publisher | None = None
 
     # -- processes -------------------------------------------------------------------------------
-    def outfall(self, *args: str, timeout: float = 120) -> str:
+    def outfall(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
         """Run a one-shot `outfall` command to completion; its output, or a failure with it."""
         done = subprocess.run(
             [sys.executable, "-m", "outfall", *args],
@@ -109,6 +118,7 @@ class System:
             text=True,
             timeout=timeout,
             check=False,
+            input=stdin,
         )
         assert done.returncode == 0, f"outfall {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
@@ -201,6 +211,39 @@ class System:
             body["flags"] = flags
         self.publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
         self.publisher.flush()
+
+    def receiver_secret(self, park: str, subscription: str) -> str:
+        """A new signing secret for a webhook subscription, through `outfall receiver secret set
+        --generate` (which prints it once, last); the secret a receiver checks signatures with."""
+        out = self.outfall(
+            "receiver", "secret", "set", f"{park}/{subscription}", "webhook-secret", "--generate"
+        )
+        return out.strip().splitlines()[-1]
+
+    def publish_raw(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None
+    ) -> None:
+        """Any bytes (junk included) as the point's data logger sends them, on its JSON v1 topic or on
+        ``topic`` (e.g. its ``outfall/hj212/{MN}``), at QoS 1; returns once the broker has them."""
+        self.publisher.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+        self.publisher.flush()
+
+    def try_publish(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None, wait: float = 10
+    ) -> bool:
+        """Publish once as the point's data logger on a connection of its own, closed afterwards: True
+        when the broker acknowledged the message, False when it refused it (it closes the connection
+        of a client that sends a packet over its max_packet_size), within ``wait`` seconds."""
+        once = Publisher(self.services.mqtt_host, self.services.mqtt_port)
+        try:
+            once.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+            deadline = time.monotonic() + wait
+            while once.acked < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            return once.acked >= 1
+        finally:
+            once.client.disconnect()
+            once.client.loop_stop()
 
     def api_get(self, path: str, **params: Any) -> Any:
         """GET an API path with the admin token; the decoded JSON (fails on a non-2xx answer)."""
