@@ -69,7 +69,6 @@ class Gateway:
         self.refused: Counter[str] = Counter()  # by reason: the heartbeat reports it, /metrics shows it
         self.backfill_requests = 0
         self.limit = PartLimit(settings.split_parts_per_logger, settings.split_parts_total)
-        self.split_peers: dict[str, str] = {}  # MN -> peer of its latest part refused over the cap
         self._logged: dict[str, float] = {}  # reason -> when a refusal of it was last logged
 
     async def start(self) -> asyncio.Server:
@@ -114,13 +113,6 @@ class Gateway:
         if now - self._logged.get(reason, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
             self._logged[reason] = now
             log.warning(f"{message} ({reason}: %d refused since start)", *args, self.refused[reason])
-
-    async def report_split_runs(self, force: bool = False) -> None:
-        """Dead letters for the runs of split-packet parts refused over the cap (one per run)."""
-        for mn, payload, reason in self.limit.reports(time.monotonic(), force):
-            log.warning("HJ 212 gateway: %s", reason)
-            peer = self.split_peers.pop(mn, None)
-            await self.store.submit(b"", b"", 0, [(SOURCE, peer, payload, reason)])
 
     async def backfill(self, frame: codec.Frame, point: RegistryPoint, period: str) -> bytes | None:
         """A history request when this record leaves a hole after the logger's previous one."""
@@ -224,7 +216,14 @@ class Connection:
             return
         if not await self._admitted(item, frame, point):
             return
-        target, replies = self._whole(item, frame)
+        held = not frame.is_split or self.reassembler.reserve(frame)
+        if not held and frame.data_time is None:
+            # over the cap of held parts: a dead letter (a flood of them joins one, with a count),
+            # unanswered, so the logger re-sends it later
+            self.gw.refused["split_over_cap"] += 1
+            await self._dead(item, self.gw.limit.refusal(frame.mn))
+            return
+        target, replies = self._whole(frame, held)
         if target is not None:
             await self._store(item, target, point, replies)
 
@@ -253,20 +252,12 @@ class Connection:
             refusal = records.PwRule((await store.refresh()).hj212_pw, require).refusal(frame)
         return refusal
 
-    def _whole(self, raw: bytes, frame: codec.Frame) -> tuple[codec.Frame | None, list[bytes]]:
+    def _whole(self, frame: codec.Frame, held: bool) -> tuple[codec.Frame | None, list[bytes]]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
-        and its answer waits for the commit of the merged packet. A part over the cap of held parts
-        is not kept: one with a DataTime is stored alone, one without is counted in its run's dead
-        letter (unanswered, so the logger re-sends it later)."""
-        if not frame.is_split:
+        and its answer waits for the commit of the merged packet. A part the cap left unheld (with a
+        DataTime) is only stored alone."""
+        if not frame.is_split or not held:
             return frame, _replies(frame)
-        if not self.reassembler.reserve(frame):
-            if frame.data_time is not None:
-                return frame, _replies(frame)
-            self.gw.refused["split_over_cap"] += 1
-            self.gw.split_peers[frame.mn] = self.peer
-            self.gw.limit.refuse(frame.mn, raw, time.monotonic())
-            return None, []
         merged = self.reassembler.add(frame, datetime.now(UTC))
         key = (frame.mn, frame.qn, frame.cn, frame.pnum)
         if frame.data_time is None:
@@ -369,7 +360,6 @@ async def _shut_down(gateway: Gateway, server: asyncio.Server, writer: asyncio.T
     for conn in list(gateway.writers):
         conn.close()  # unanswered frames are re-sent by their loggers after reconnecting
     await server.wait_closed()
-    await gateway.report_split_runs(force=True)
     writer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await writer
@@ -393,7 +383,6 @@ BEAT_S = 5.0
 async def _beat(store: Store, name: str, gateway: Gateway) -> None:
     """Beat into component_heartbeats while the gateway runs (the /healthz view of this process)."""
     while True:
-        await gateway.report_split_runs()
         detail: dict[str, object] = {
             "connections": len(gateway.writers),
             "frames": store.totals.frames,

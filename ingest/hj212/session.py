@@ -125,28 +125,19 @@ def history_request(frame: codec.Frame, cn: str, begin: datetime, end: datetime,
 
 
 @dataclass
-class _Run:
-    started: float
-    payload: bytes  # the first refused part, kept as the run's dead letter
-    count: int = 0
-
-
-@dataclass
 class PartLimit:
     """Split-packet parts held, per logger (MN) and in total, against their caps.
 
     Parts wait in memory until their set completes, so without a cap a logger (or a bug) sending parts
-    that never complete fills the memory and slows every look-up. A part beyond a cap is not held: it is
-    counted in a *run* of refused parts of its MN, and each run becomes one dead letter with its count
-    (``reports``) instead of one per part. Times are ``time.monotonic()`` seconds, given by the caller.
+    that never complete fills the memory and slows every look-up. A part beyond a cap is not held but
+    dead-lettered with ``refusal``; its reason is the same for every such part of a logger, so the dead
+    letters of a flood join one row with a count (``ingest.core.deadletters``).
     """
 
     per_logger: int
     total: int
-    report_s: float = 10.0  # a run still going is reported (and a new one started) this often
     held: dict[str, int] = field(default_factory=dict)
     held_total: int = 0
-    _runs: dict[str, _Run] = field(default_factory=dict)
 
     def take(self, mn: str) -> bool:
         """Room for one more part of ``mn``: it is counted as held (True), or not (False)."""
@@ -164,27 +155,11 @@ class PartLimit:
             self.held.pop(mn, None)
         self.held_total -= count
 
-    def refuse(self, mn: str, payload: bytes, now: float) -> None:
-        run = self._runs.setdefault(mn, _Run(now, payload[:JUNK_KEEP]))
-        run.count += 1
-
-    def reports(self, now: float, force: bool = False) -> list[tuple[str, bytes, str]]:
-        """(MN, first refused part, reason) for each run that ended (its logger has room again) or has
-        lasted ``report_s``; ``force`` reports every run (a connection closing, shutdown)."""
-        out = []
-        for mn, run in list(self._runs.items()):
-            room = self.held_total < self.total and self.held.get(mn, 0) < self.per_logger
-            if force or room or now - run.started >= self.report_s:
-                del self._runs[mn]
-                reason = (
-                    f"{run.count} split-packet part(s) of MN {mn} not held in {now - run.started:.0f} s:"
-                    f" over the cap of {self.per_logger} parts per logger or {self.total} in total"
-                )
-                out.append((mn, run.payload, reason))
-        return out
-
-    def refused_runs(self) -> int:
-        return len(self._runs)
+    def refusal(self, mn: str) -> str:
+        return (
+            f"split-packet part not held: MN {mn} is at the cap of {self.per_logger} parts per logger"
+            f" or all loggers at {self.total} (OUTFALL_HJ212_SPLIT_PARTS_PER_LOGGER, _TOTAL)"
+        )
 
 
 SetKey = tuple[str, str | None, str, int]  # MN, QN, CN, PNUM

@@ -9,7 +9,7 @@ packet is committed. ``decode`` turns such a joined payload into records through
 ``Reassembler``. A set that stays incomplete past ``max_age`` is given up as a dead letter (and its parts
 acknowledged), so incomplete sets never pin the worker's Receive Maximum. The parts held are capped per
 logger and in total (``PartLimit``, shared with the TCP gateway's rule): a part beyond a cap is not held
-but acknowledged with the next batch, and each run of such parts is one dead letter with its count.
+but dead-lettered and acknowledged with the next batch (a flood of them is one dead letter with a count).
 Pure: no broker, no clock.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ingest.core.decoded import DEFAULT_MAX_SKEW, DeadRow, Rejected
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.hj212 import codec, records
 from ingest.hj212.session import PartLimit, Reassembler
@@ -55,12 +55,13 @@ class GivenUp:
 
 @dataclass(frozen=True)
 class Refused:
-    """A part not held because a cap of ``PartLimit`` was reached: acknowledged with the batch it joins;
-    its dead letter is its run's report (``SplitPackets.reports``)."""
+    """A part not held because a cap of ``PartLimit`` was reached: a dead letter (``reason``),
+    acknowledged with the batch it joins."""
 
     topic: str
     payload: bytes
     ack: Ack
+    reason: str
 
 
 @dataclass
@@ -69,7 +70,6 @@ class SplitPackets:
     max_age: float = 120.0  # seconds a set may take to complete
     _sets: dict[SetKey, _Set] = field(default_factory=dict)  # in the order they started
     _held: int = 0  # a plain count: other threads may read it while the sets change
-    _topics: dict[str, str] = field(default_factory=dict)  # MN -> topic of its refused run
 
     def __len__(self) -> int:
         """Parts held unacknowledged."""
@@ -92,9 +92,7 @@ class SplitPackets:
         if (held is None or part.pno not in held.parts) and not self.limit.take(part.mn):
             if standalone:
                 return [Whole(topic, payload, (ack,))]  # stored alone; just not kept for the merge
-            self._topics[part.mn] = topic
-            self.limit.refuse(part.mn, payload, now)
-            return [Refused(topic, payload, ack)]
+            return [Refused(topic, payload, ack, self.limit.refusal(part.mn))]
         held = self._sets.setdefault(key, _Set(now))
         held.parts[part.pno] = payload
         out: list[Whole | Refused] = [Whole(topic, payload, (ack,))] if standalone else []
@@ -125,13 +123,6 @@ class SplitPackets:
             joined = b"".join(held.parts[n] for n in sorted(held.parts))
             out.append(GivenUp(key[0], joined, tuple(held.held), reason))
         return out
-
-    def reports(self, now: float) -> list[DeadRow]:
-        """Dead letters of the runs of refused parts that ended or lasted long enough (one per run)."""
-        return [
-            (records.SOURCE_MQTT, self._topics.pop(mn, records.TOPIC_PREFIX + mn), payload, reason)
-            for mn, payload, reason in self.limit.reports(now)
-        ]
 
     def _forget(self, key: SetKey) -> _Set:
         held = self._sets.pop(key)

@@ -158,34 +158,29 @@ class IngestWorker:
         offered = self._splits.offer(topic, payload, ack, time.monotonic())
         now, registry = datetime.now(UTC), self.writer.registry
         decoded = [
-            (w, None if isinstance(w, Refused) else self._decode(w.topic, w.payload, now, registry))
+            # a part over the cap of held parts: a dead letter, acknowledged with the batch
+            (w, (w.ack,), Rejected(w.reason))
+            if isinstance(w, Refused)
+            else (w, w.acks, self._decode(w.topic, w.payload, now, registry))
             for w in offered
         ]
         with self._lock:
             batch = self._batch
-            for item, result in decoded:
-                if isinstance(item, Refused):  # over the cap: acked with the batch, not held
-                    add(batch, item.topic, item.payload, (item.ack,))
-                    continue
-                add(batch, item.topic, item.payload, item.acks)
-                assert result is not None
+            for item, acks, result in decoded:
+                add(batch, item.topic, item.payload, acks)
                 collect(batch, item.topic, item.payload, result, retry_unknown=True)
         self._expire_splits()
 
     def _expire_splits(self) -> None:
         """Split sets that never completed become dead letters (and their parts are acknowledged), so
         held parts cannot block the broker's flow; checked on every turn of the network loop."""
-        now = time.monotonic()
-        given_up, reports = self._splits.expired(now), self._splits.reports(now)
-        if not given_up and not reports:
+        given_up = self._splits.expired(time.monotonic())
+        if not given_up:
             return
         with self._lock:
             for gone in given_up:
                 add(self._batch, gone.topic, gone.payload, gone.acks)
                 self._batch.dead.append((hj212_records.SOURCE_MQTT, gone.topic, gone.payload, gone.reason))
-            for report in reports:
-                log.warning("HJ 212 over MQTT: %s", report[3])
-                self._batch.dead.append(report)
 
     def _each_turn(self) -> None:
         self._send_acks()
@@ -267,7 +262,7 @@ class IngestWorker:
     def _take_batch(self, force: bool) -> Batch | None:
         with self._lock:
             batch = self._batch
-            if not batch.acks and not batch.dead:  # dead letters alone: a report of refused parts
+            if not batch.acks:
                 return None
             full = batch.readings >= self.settings.batch_readings
             old = time.monotonic() - batch.started >= self.settings.batch_seconds

@@ -60,7 +60,7 @@ def test_an_incomplete_set_is_given_up_after_max_age():
     assert len(split) == 0 and split.limit.held_total == 0
 
 
-def test_parts_over_the_cap_are_not_held_and_each_run_is_one_dead_letter_with_its_count():
+def test_parts_over_the_cap_are_not_held_but_refused_with_one_reason_per_logger():
     split = splits(per_logger=2, total=3)
     a, b = "outfall/hj212/MNA001", "outfall/hj212/MNB001"
     held = [split.offer(a, part("MNA001", 2, "w21003-Rtd=1", qn=f"{n:017d}"), (n, 1, 0), 0.0) for n in (1, 2)]
@@ -70,14 +70,15 @@ def test_parts_over_the_cap_are_not_held_and_each_run_is_one_dead_letter_with_it
         for n in range(3, 23)
     ]
     assert all(isinstance(o[0], hj212_split.Refused) for o in over) and len(split) == 2
+    assert len({o[0].reason for o in over}) == 1  # one kind: the flood joins one dead letter
+    assert over[0][0].reason.startswith("split-packet part not held: MN MNA001 is at the cap of 2 parts")
     # a part that carries its own DataTime is still stored, just not kept for the merge
     alone = part("MNA001", 1, "DataTime=20260301080000;w01018-Rtd=1", qn="9" * 17)
     assert split.offer(a, alone, (99, 1, 0), 1.0) == [hj212_split.Whole(a, alone, ((99, 1, 0),))]
     assert split.offer(b, part("MNB001", 2, "w21003-Rtd=1"), (50, 1, 0), 1.0) == []  # another logger: room
-    assert split.reports(2.0) == []  # the run goes on (MNA001 has no room yet)
-    (report,) = split.reports(11.0)  # reported after report_s even while it lasts
-    assert report[1] == a and report[3].startswith("20 split-packet part(s) of MN MNA001 not held")
-    assert split.reports(12.0) == []  # once per run
+    assert split.limit.held_total == 3
+    split.expired(200.0)  # the sets given up give their room back
+    assert split.limit.held_total == 0 and split.limit.held == {}
 
 
 def test_a_joined_payload_that_is_not_one_set_is_rejected():
