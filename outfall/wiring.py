@@ -21,7 +21,7 @@ def realtime_hook() -> BeforeCommit:
 
 def ingest_worker() -> int:
     from ingest.core import logs
-    from ingest.core.settings import DatabaseSettings, IngestSettings, MqttSettings
+    from ingest.core.settings import DatabaseSettings, HJ212LoggerSettings, IngestSettings, MqttSettings
     from ingest.mqtt.worker import IngestWorker
 
     logs.configure("ingest")
@@ -34,7 +34,8 @@ def ingest_worker() -> int:
         )
         return 2
     host, port = broker.host_port()
-    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook())
+    hj212 = HJ212LoggerSettings()  # the PW and split-packet rules of raw HJ 212 frames over MQTT
+    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook(), hj212)
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         worker.stop()

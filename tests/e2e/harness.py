@@ -26,8 +26,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ingest.core import park as park_file
 from outfall import processes
-from tests.support import ROOT, Publisher, Services, unique_id, wait_for
+from tests.support import ROOT, Publisher, Services, issue_hj212_pws, unique_id, wait_for
 
 T = TypeVar("T")
 
@@ -50,6 +51,10 @@ E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
     "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
+    # HJ 212 gateway: a short first-frame deadline and a small per-address cap, so
+    # tests/security/test_gateway.py sees them act within seconds
+    "OUTFALL_HJ212_FIRST_FRAME_S": "3",
+    "OUTFALL_HJ212_MAX_CONNECTIONS_PER_IP": "16",
     # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
     "OUTFALL_SECRET_KEY": "5e" * 32,
     "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
@@ -178,11 +183,15 @@ class System:
     # -- interfaces ------------------------------------------------------------------------------
     def load_park(self, yaml_text: str = E2E_PARK) -> str:
         """Load a park file (a template with `{id}` and optionally `{mn}`) through `outfall park load`
-        under a unique park id; returns the id."""
+        under a unique park id, and give each point with an MN the HJ 212 PW the tests' frames carry
+        (TEST_HJ212_PW), as commissioning its logger does; returns the id."""
         park_id = unique_id("e2e")
         path = self.root / f"{park_id}.yaml"
-        path.write_text(yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", "")), encoding="utf-8")
+        text = yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", ""))
+        path.write_text(text, encoding="utf-8")
         self.outfall("park", "load", str(path))
+        with psycopg.connect(self.database_url) as conn:
+            issue_hj212_pws(conn, park_file.parse(text))
         return park_id
 
     @property

@@ -108,3 +108,14 @@ def test_st_44_and_45_factors_are_allowed_in_the_park_file_and_hj212_settings_ar
         park.parse(GOOD + "config:\n  hj212: {sm4_text: base64}\n")
     with pytest.raises(park.ParkFileError, match="strict must be true or false"):
         park.parse(GOOD + "config:\n  hj212: {strict: maybe}\n")
+
+
+def test_allow_from_takes_networks_and_refuses_anything_else():
+    text = GOOD.replace(
+        "        parameters: [cod, w21003]",
+        "        mn: AB12345\n        allow_from: [10.8.0.0/16, 192.0.2.7]\n        parameters: [cod]",
+    )
+    (point,) = park.parse(text).plants[0].points
+    assert point.allow_from == ("10.8.0.0/16", "192.0.2.7/32")
+    with pytest.raises(park.ParkFileError, match="allow_from"):
+        park.parse(text.replace("192.0.2.7", "not-a-network"))
