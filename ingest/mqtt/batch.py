@@ -74,6 +74,9 @@ def collect(
             batch.status_rows.extend(result.status)
             if result.note:
                 batch.dead.append((source, topic, payload, result.note))
+            if result.checks:  # CN 2062 is stored by the TCP gateway; over MQTT the frame is kept here
+                note = "CN 2062 sample checks are stored from the TCP gateway only: frame kept here"
+                batch.dead.append((source, topic, payload, note))
     elif result.unknown and retry_unknown:
         batch.unknown.append((topic, payload))
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,7 +107,7 @@ def test_an_encrypted_2025_logger_is_stored_judged_and_survives_a_key_rotation(s
     assert stored == [ni for _, ni in sent]  # every frame of both generations, none of the stray one
 
 
-def test_heartbeat_backfill_and_a_quirk_from_a_2025_logger(system: System) -> None:
+def test_heartbeat_backfill_sample_check_and_a_quirk_from_a_2025_logger(system: System) -> None:
     park = system.load_park()
     mn = _workshop(system, park)["mn"]
     time.sleep(2.1)  # the gateway looks an unknown MN up again only 2 s after its last registry load
@@ -124,6 +125,13 @@ def test_heartbeat_backfill_and_a_quirk_from_a_2025_logger(system: System) -> No
             f"CP=&&DataTime={local}123;w01001-Rtd=7.3,w01001-Flag=N&&"
         )
         assert _send(sock, quirky).cn == "9014"
+        # a standard-sample check (CN 2062), encrypted like every 2025 data command when a key is set
+        check = replace(
+            _frame(mn, now - timedelta(seconds=3), {}),
+            cn="2062",
+            factors={"w20121": {"StdValue": 0.5, "Check": 0.49, "Flag": "N"}},
+        )
+        assert _send(sock, codec.encode(check)).cn == "9014"
     rows = _db(
         system,
         "SELECT h.beats FROM logger_heartbeats h JOIN points p ON p.id = h.point_id"
@@ -139,11 +147,19 @@ def test_heartbeat_backfill_and_a_quirk_from_a_2025_logger(system: System) -> No
         back,
     )
     assert sources == [("tcp-hj212:backfill",)]
+    checks = _db(
+        system,
+        "SELECT c.factor, c.fields FROM sample_checks c JOIN points p ON p.id = c.point_id"
+        " WHERE p.park_id = %s",
+        park,
+    )
+    # fields as sent (2062's field names are not in the 2017 tables, so they stay text)
+    assert checks == [("w20121", {"StdValue": "0.5", "Check": "0.49", "Flag": "N"})]
     quirks = system.wait_for(lambda: _workshop(system, park)["logger_quirks"], message="quirk shown")
     counts = {q["quirk"]: q["count"] for q in quirks}
     assert counts["data_time_milliseconds"] == 1
     if len(mn) != 24:  # the harness's MNs are not 24 characters: every frame of this logger counts it
-        assert counts["mn_not_24_characters"] == 3
+        assert counts["mn_not_24_characters"] == 4
     assert _values(system, park, "ph", now - timedelta(seconds=6), now) == [7.3]
 
 
