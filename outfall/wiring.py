@@ -34,7 +34,12 @@ def ingest_worker() -> int:
         )
         return 2
     host, port = broker.host_port()
-    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook())
+    try:
+        credentials = broker.credentials()
+    except (OSError, ValueError) as exc:
+        print(f"outfall ingest: broker credentials: {exc}", file=sys.stderr)
+        return 2
+    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook(), credentials)
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         worker.stop()

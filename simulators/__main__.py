@@ -100,6 +100,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="never publish ahead of the wall clock: start 3 h back (unless --start), catch up at"
         " --speed, then run in real time",
     )
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        help="publish as each data logger with its own MQTT login, from this file of `outfall broker"
+        " provision` (a broker with accounts refuses anonymous publishers)",
+    )
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
     hj212_tcp.add_arguments(p)
     return p
@@ -119,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "tcp":
         return hj212_tcp.run(args, plan, finish)
     host, port = broker.host_port()
-    client = feed.connect(host, port)
+    client: feed.Publisher
+    if args.credentials is not None:
+        client = feed.Fleet(host, port, plan.park, args.credentials)
+    else:
+        client = feed.connect(host, port, login=broker.credentials())
     track = plan.tracker(args.progress)
 
     interrupted = False

@@ -54,8 +54,10 @@ class IngestWorker:
         mqtt_host: str,
         mqtt_port: int,
         before_commit: BeforeCommit | None = None,
+        credentials: tuple[str, str] | None = None,  # (username, password) on a broker with accounts
     ) -> None:
         self.settings = settings
+        self.credentials = credentials
         self.database_url = database_url
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.writer = BatchWriter(database_url, settings.client_id, before_commit, item="message")
@@ -89,6 +91,8 @@ class IngestWorker:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        if self.credentials is not None:
+            client.username_pw_set(*self.credentials)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
