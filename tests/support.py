@@ -82,7 +82,12 @@ class Publisher:
     acknowledged every one."""
 
     def __init__(
-        self, host: str, port: int, login: tuple[str, str] | None = None, client_id: str | None = None
+        self,
+        host: str,
+        port: int,
+        login: tuple[str, str] | None = None,
+        client_id: str | None = None,
+        setup: Callable[[mqtt.Client], None] | None = None,  # e.g. TLS, before connecting
     ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -99,11 +104,15 @@ class Publisher:
         self.refused: list[int] = []  # PUBACK reason codes >= 128 (e.g. 135 not authorised)
         self.connects: list[str] = []  # CONNACK reasons, in order
         self.disconnects: list[str] = []
+        self.received: list[str] = []  # topics of the messages delivered to this client
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self.client.on_publish = self._on_publish
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
+        if setup is not None:
+            setup(self.client)
         self.client.connect(host, port)
         self.client.loop_start()
 
@@ -135,8 +144,8 @@ class Publisher:
     def flush(self, timeout: float = 60) -> None:
         wait_for(lambda: self.acked >= self.published, timeout=timeout, message="broker acknowledgements")
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 60) -> None:
+        self.flush(timeout)
         self.client.disconnect()
         self.client.loop_stop()
 
