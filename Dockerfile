@@ -1,10 +1,18 @@
 # One image for every Outfall process: `outfall ingest`, `outfall api`, `outfall simulate`, ...
+# Swagger UI's files for /docs, from npm's swagger-ui-dist as pinned in deploy/swagger-ui (no install scripts).
+FROM node:22-slim AS docs
+WORKDIR /docs
+COPY deploy/swagger-ui/package.json deploy/swagger-ui/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ingest ingest
 COPY compliance compliance
 COPY api api
+COPY --from=docs /docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+    /docs/node_modules/swagger-ui-dist/swagger-ui.css /docs/node_modules/swagger-ui-dist/LICENSE api/docs_assets/
 COPY simulators simulators
 COPY outfall outfall
 RUN pip install --no-cache-dir .

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from api import routes
 from api.events import Broadcaster
+from api.guard import Guard
 from api.routes import dashboard
 from api.settings import ApiSettings
 from compliance.settings import RuleSettings, RuntimeSettings
@@ -56,15 +57,24 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
             sync_pool.close()
             await pool.close()
 
-    app = FastAPI(title="Outfall", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
+    # /docs is our own page (api/routes/dashboard.py): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(
+        title="Outfall",
+        version="0.2.0",
+        lifespan=lifespan,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.runtime = RuntimeSettings()  # job periods, for /healthz
     app.state.broker = broker
     app.state.token_cache = {}
     for router in routes.routers():
         app.include_router(router)
-    dashboard.mount(app)
+    dashboard.mount(app, settings.docs_assets)
     _handlers(app)
+    app.add_middleware(Guard, settings=settings)
     return app
 
 

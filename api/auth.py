@@ -1,4 +1,4 @@
-"""Tokens, roles and scope: pure decisions, no I/O.
+"""Tokens, roles and scope, and what of a park's config a caller may see: pure decisions, no I/O.
 
 A token is ``ofl_`` + 43 URL-safe characters (256 random bits). Only its SHA-256 is stored: the token has
 the entropy of a key, so a slow password hash would add latency to every request and no safety.
@@ -7,9 +7,14 @@ the entropy of a key, so a slow password hash would add latency to every request
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ingest.core.redact import redact
 
 Role = Literal["admin", "officer", "operator"]
 ROLES: tuple[Role, ...] = ("admin", "officer", "operator")
@@ -18,6 +23,18 @@ PREFIX = "ofl_"
 
 class ScopeError(ValueError):
     """A role and scope that do not fit together (e.g. an operator without a park)."""
+
+
+_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A token lifetime such as ``90s``, ``30m``, ``12h`` or ``7d`` (more than zero)."""
+    m = _DURATION.match(text.strip())
+    if not m or int(m[1]) == 0:
+        raise ScopeError(f"{text!r} is not a duration: use a number and s, m, h or d, e.g. 12h")
+    return timedelta(seconds=int(m[1]) * _UNIT_S[m[2]])
 
 
 def new_token() -> str:
@@ -50,6 +67,10 @@ class Principal:
     role: Role
     park: str | None = None
     plant: str | None = None
+    expires_at: datetime | None = None  # None = no expiry
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     @property
     def actor(self) -> str:
@@ -74,3 +95,42 @@ class Principal:
     @property
     def may_change_registry(self) -> bool:
         return self.role == "admin"
+
+
+# --- what a caller may see of a park's config ------------------------------------------------------------
+RECEIVERS = "subscriptions"  # compliance/notify.py reads the receivers from this key
+# A key that names a credential is never shown, at any depth, to anyone (receivers' secrets live in the
+# secret store; one left in a park file must not leak through the API).
+_SECRET_NAME = re.compile(
+    r"(?i)^(?:.*_)?(?:secret|secrets|token|password|passwd|pw|key|sign|signature|apikey|hmac|credentials?)"
+    r"(?:_.*)?$"
+)
+
+
+def visible_config(config: Mapping[str, Any], caller: Principal) -> dict[str, Any]:
+    """The park config as ``caller`` may see it: receivers (webhook URLs, e-mail addresses) for admins
+    only and with the credentials in their URLs masked; entries that name another plant (permits,
+    maintenance windows, ...) hidden from an operator limited to one plant; no credential to anyone."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if _SECRET_NAME.match(key) or (key == RECEIVERS and caller.role != "admin"):
+            continue
+        out[key] = _scrubbed(_own_plant(value, caller.plant) if caller.plant else value)
+    return out
+
+
+def _own_plant(value: Any, plant: str) -> Any:
+    """A list of per-plant entries without the other plants' (entries without a plant apply to all)."""
+    if not isinstance(value, list):
+        return value
+    return [e for e in value if not isinstance(e, dict) or e.get("plant") in (None, "*", plant)]
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items() if not _SECRET_NAME.match(str(k))}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value

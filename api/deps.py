@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import psycopg
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -27,7 +27,7 @@ _bearer = HTTPBearer(auto_error=False, description="`outfall token create` print
 TOKEN_CACHE_S = 5.0
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no token, or an unknown or revoked token"},
+    401: {"model": Problem, "description": "no token, or an unknown, revoked or expired token"},
     404: {"model": Problem, "description": "not found, or outside the caller's scope"},
     422: {"model": Problem, "description": "a parameter or body that needs fixing"},
 }
@@ -54,20 +54,41 @@ async def principal(
         raise HTTPException(
             401, "send Authorization: Bearer <token> (create one with `outfall token create`)", _challenge()
         )
-    digest = token_hash(creds.credentials)
-    cache: dict[bytes, tuple[float, Principal | None]] = request.app.state.token_cache
+    found = await lookup(request.app, creds.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown, revoked or expired token", _challenge())
+    return found
+
+
+async def lookup(app: FastAPI, token: str) -> Principal | None:
+    """The live token's principal, or None. Answers are cached for TOKEN_CACHE_S (a revoked token stops
+    within that time); an expiry is checked on every call, cached or not."""
+    digest = token_hash(token)
+    cache: dict[bytes, tuple[float, Principal | None]] = app.state.token_cache
     now = time.monotonic()
     hit = cache.get(digest)
     if hit is None or hit[0] < now:
-        async with pool(request).connection() as conn:
+        async with app.state.pool.connection() as conn:
             row = await repo.token_by_hash(conn, digest)
-        found = Principal(row.id, row.name, row.role, row.park, row.plant) if row else None  # type: ignore[arg-type]
+        found = (
+            Principal(row.id, row.name, row.role, row.park, row.plant, row.expires_at)  # type: ignore[arg-type]
+            if row
+            else None
+        )
         if len(cache) > 10_000:
             cache.clear()  # bounded: guessed tokens must not grow memory
         cache[digest] = hit = (now + TOKEN_CACHE_S, found)
-    if hit[1] is None:
-        raise HTTPException(401, "unknown or revoked token", _challenge())
+    if hit[1] is None or hit[1].expired(datetime.now(UTC)):
+        return None
     return hit[1]
+
+
+def forget_token(app: FastAPI, token_id: int) -> None:
+    """Drop a token found revoked or expired from this process's cache, so it is refused at once here
+    (other replicas within TOKEN_CACHE_S)."""
+    cache: dict[bytes, tuple[float, Principal | None]] = app.state.token_cache
+    for digest in [d for d, (_t, p) in cache.items() if p is not None and p.token_id == token_id]:
+        cache.pop(digest, None)
 
 
 def _challenge() -> dict[str, str]:

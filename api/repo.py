@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,6 +31,11 @@ class TokenRow:
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+# A live token is neither revoked nor past its expiry: "revoked_at IS NULL AND (expires_at IS NULL OR
+# expires_at > now())" in the queries below.
 
 
 def insert_token(
@@ -42,11 +47,12 @@ def insert_token(
     digest: bytes,
     prefix: str,
     actor: str,
+    expires_in: timedelta | None = None,
 ) -> int:
     row = conn.execute(
-        "INSERT INTO api_tokens (name, role, park_id, plant_id, hash, prefix, created_by)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (name, role, park, plant, digest, prefix, actor),
+        "INSERT INTO api_tokens (name, role, park_id, plant_id, hash, prefix, created_by, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, now() + %s::interval) RETURNING id",
+        (name, role, park, plant, digest, prefix, actor, expires_in),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -56,7 +62,8 @@ def list_tokens(conn: psycopg.Connection, include_revoked: bool) -> list[TokenRo
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         return cur.execute(
             "SELECT id, name, role, park_id AS park, plant_id AS plant, prefix, created_at, created_by,"
-            " revoked_at FROM api_tokens WHERE %s OR revoked_at IS NULL ORDER BY id",
+            " revoked_at, expires_at FROM api_tokens"
+            " WHERE %s OR (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) ORDER BY id",
             (include_revoked,),
         ).fetchall()
 
@@ -66,19 +73,41 @@ def revoke_token(conn: psycopg.Connection, token_id: int) -> TokenRow | None:
         return cur.execute(
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s"
             " RETURNING id, name, role, park_id AS park, plant_id AS plant, prefix, created_at, created_by,"
-            " revoked_at",
+            " revoked_at, expires_at",
             (token_id,),
         ).fetchone()
+
+
+def renew_token(conn: psycopg.Connection, token_id: int, expires_in: timedelta) -> bool:
+    """Move a live token's expiry to now + ``expires_in``; False when it is revoked or already expired
+    (an expired token stays dead)."""
+    cur = conn.execute(
+        "UPDATE api_tokens SET expires_at = now() + %s::interval WHERE id = %s"
+        " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        (expires_in, token_id),
+    )
+    return cur.rowcount == 1
 
 
 async def token_by_hash(conn: AsyncConnection, digest: bytes) -> TokenRow | None:
     async with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         await cur.execute(
             "SELECT id, name, role, park_id AS park, plant_id AS plant, prefix, created_at, created_by,"
-            " revoked_at FROM api_tokens WHERE hash = %s AND revoked_at IS NULL",
+            " revoked_at, expires_at FROM api_tokens"
+            " WHERE hash = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
             (digest,),
         )
         return await cur.fetchone()
+
+
+async def token_live(conn: AsyncConnection, token_id: int) -> bool:
+    """Whether the token is still neither revoked nor expired (an open stream asks this as it runs)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM api_tokens"
+        " WHERE id = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        (token_id,),
+    )
+    return await cur.fetchone() is not None
 
 
 # --- audit --------------------------------------------------------------------------------------------

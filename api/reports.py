@@ -135,9 +135,8 @@ def html(body: dict[str, Any], svgs: Sequence[str]) -> str:
     )
     return (
         f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        "<style>body{font:13px sans-serif;margin:16px}table{border-collapse:collapse;font-size:11px}"
-        "td,th{border:1px solid #ccc;padding:2px 4px}tr.bad td{background:#fee2e2}.chart{max-width:100%}"
-        "@media print{.chart{page-break-inside:avoid}}</style></head><body>"
+        # Styles from a file: the API's Content-Security-Policy allows no inline style.
+        "<link rel='stylesheet' href='/static/report.css'></head><body>"
         f"<h1>{escape(title)}</h1><p>时区 Time zone {escape(body['timezone'])} · 生成 generated"
         f" {escape(body['generated_at'])}</p>"
         f"<p>超标参数 Parameters exceeded: <b>{s['exceeded']}</b> / {s['parameters']} · 超标次数 Exceedances:"

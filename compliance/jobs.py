@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ from compliance.models import (
 )
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
 from ingest.core import parameters
+from ingest.core import repo as ingest_repo
+from ingest.core.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
 FLOW = parameters.BY_CODE["flow"].id
@@ -37,6 +39,7 @@ class Context:
     runtime: RuntimeSettings
     webhook: WebhookSettings
     smtp: SmtpSettings
+    intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -267,6 +270,14 @@ def retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str |
     return f"{dropped} chunks dropped, {purged} old deliveries purged"
 
 
+def dead_letter_retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Delete dead letters whose last item is older than the retention. The table is ingest's (its
+    owner's function does the delete); the leader runs it because it is the one process that always
+    runs exactly once and whose jobs /healthz watches."""
+    cutoff = now - timedelta(days=ctx.intake.dead_letter_retention_days)
+    return f"{ingest_repo.prune_dead_letters(conn, cutoff)} dead letters deleted"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "refresh_limits",
@@ -317,6 +328,13 @@ JOBS: tuple[Job, ...] = (
         {"hour": 3, "minute": 17},
         "drop old chunks (Apache build) and old deliveries",
         retention,
+    ),
+    Job(
+        "dead_letter_retention",
+        "interval",
+        {"minutes": 60},
+        "delete dead letters older than OUTFALL_INGEST_DEAD_LETTER_RETENTION_DAYS",
+        dead_letter_retention,
     ),
 )
 BY_NAME = {j.name: j for j in JOBS}

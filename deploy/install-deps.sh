@@ -59,6 +59,21 @@ else
     log "timescaledb built and installed"
 fi
 
+# --- Swagger UI for /docs -------------------------------------------------------------
+# The API serves its docs page from its own origin, never a CDN: upstream's own swagger-ui-dist from npm,
+# pinned with its integrity hash in deploy/swagger-ui/package-lock.json. Install scripts stay off (the
+# package's analytics dependency, @scarf/scarf, would otherwise phone home). Only the files the page
+# loads are copied into the api package, so `pip install .` (the image) carries them too.
+DOCS=api/docs_assets
+if [ ! -f "$DOCS/swagger-ui-bundle.js" ] || [ deploy/swagger-ui/package-lock.json -nt "$DOCS/swagger-ui-bundle.js" ]; then
+    command -v npm >/dev/null || apt_install npm
+    log "installing swagger-ui-dist for /docs"
+    (cd deploy/swagger-ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    mkdir -p "$DOCS"
+    dist=deploy/swagger-ui/node_modules/swagger-ui-dist
+    cp "$dist/swagger-ui-bundle.js" "$dist/swagger-ui.css" "$dist/LICENSE" "$dist/NOTICE" "$DOCS/"
+fi
+
 # --- Python environment ----------------------------------------------------------------
 PY=${PYTHON:-python3}
 if ! command -v "$PY" >/dev/null; then

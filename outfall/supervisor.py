@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -42,6 +42,10 @@ DEFAULT_MQTT_PORT = 18830
 DEFAULT_HJ212_PORT = 8212
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0)  # between restarts of a process that keeps dying
 STABLE_S = 60.0  # a process that ran this long starts again from the first backoff step
+# The session token in the dashboard link lives this long and is renewed every SESSION_RENEW_S while
+# `outfall run` runs: killed (no chance to revoke it), the session's token dies within SESSION_TOKEN_TTL.
+SESSION_TOKEN_TTL = timedelta(minutes=10)
+SESSION_RENEW_S = 60.0
 
 
 def _port_or_free(preferred: int) -> int:
@@ -154,7 +158,8 @@ def _banner(token: str, mqtt_url: str, hj212: str, db_url: str) -> str:
         f"  MQTT broker : {mqtt_url}",
         f"  HJ 212 TCP  : {hj212}",
         f"  Database    : {db_url}",
-        "The dashboard link signs you in with a session token (admin) that is revoked when this stops.",
+        "The dashboard link signs you in with a session token (admin) that is revoked when this stops",
+        f"(and expires within {SESSION_TOKEN_TTL.seconds // 60} minutes if this is killed).",
         "Press Ctrl-C to stop.",
         "",
     ]
@@ -189,8 +194,9 @@ def run_all(args: argparse.Namespace) -> int:
         parks = args.park or [sample_park_path()]
         park_ids = [park_load(db_url, path) for path in parks]
         resume = resume_time(db_url, park_ids[0], LIVE_BACKFILL)
-        # A session token for the demo, in the dashboard link; revoked when `outfall run` stops.
-        token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session")
+        # A session token for the demo, in the dashboard link; revoked when `outfall run` stops, renewed
+        # while it runs, so it expires soon after a kill.
+        token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session", SESSION_TOKEN_TTL)
         hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
         hj212_port = int(os.environ.get("OUTFALL_HJ212_PORT") or _port_or_free(DEFAULT_HJ212_PORT))
         env = {
@@ -208,11 +214,16 @@ def run_all(args: argparse.Namespace) -> int:
         for kid in kids:
             kid.start()
         print(_banner(token, mqtt_url, f"{hj212_host}:{hj212_port}", db_url), flush=True)
+        renewed = time.monotonic()
         try:
             while not stop:
                 now = time.monotonic()
                 for kid in kids:
                     kid.check(now)
+                if now - renewed >= SESSION_RENEW_S:
+                    renewed = now
+                    with contextlib.suppress(OSError, psycopg.Error):  # tried again at the next renewal
+                        tokens.renew(db_url, token_id, SESSION_TOKEN_TTL)
                 time.sleep(0.5)
         finally:
             _terminate(kids)

@@ -4,7 +4,9 @@
 const T = {
   zh: {
     title: "园区废水合规监控", inbox: "告警收件箱", parks: "园区总览", reports: "日报", logout: "退出",
-    login: "登录", login_help: "粘贴 `outfall token create` 生成的令牌。", sign_in: "登录", bad_token: "令牌无效或已撤销",
+    login: "登录", login_help: "粘贴 `outfall token create` 生成的令牌。", sign_in: "登录", bad_token: "令牌无效、已撤销或已过期",
+    switch_title: "切换登录身份？", switch_help: "此链接带有另一个令牌。当前登录：", switch_to: "链接的令牌：",
+    switch_yes: "使用链接的令牌", switch_no: "保持当前登录",
     open_alerts: "待处理告警（最新在前）", none: "没有待处理的告警", ack: "确认", note: "备注", resolve: "关闭",
     time: "时间", place: "位置", parameter: "参数", kind: "类型", severity: "级别", value: "值", limit: "限值",
     state: "状态", action: "操作", online: "在线", offline: "离线", last_seen: "最后上报", inflow: "进水",
@@ -20,7 +22,9 @@ const T = {
   en: {
     title: "Park wastewater compliance", inbox: "Alert inbox", parks: "Park overview", reports: "Reports",
     logout: "Sign out", login: "Sign in", login_help: "Paste a token made with `outfall token create`.",
-    sign_in: "Sign in", bad_token: "unknown or revoked token", open_alerts: "Alerts to work on (newest first)",
+    sign_in: "Sign in", bad_token: "unknown, revoked or expired token", open_alerts: "Alerts to work on (newest first)",
+    switch_title: "Switch who is signed in?", switch_help: "This link carries another token. Signed in now as:",
+    switch_to: "The link's token:", switch_yes: "Use the link's token", switch_no: "Stay signed in as now",
     none: "No alerts to work on", ack: "Acknowledge", note: "Note", resolve: "Close", time: "Time", place: "Where",
     parameter: "Parameter", kind: "Kind", severity: "Severity", value: "Value", limit: "Limit", state: "State",
     action: "Action", online: "online", offline: "offline", last_seen: "Last seen", inflow: "Inflow",
@@ -57,7 +61,7 @@ function translate() {
 async function api(path, opts = {}) {
   const headers = { Authorization: "Bearer " + token, ...(opts.body ? { "Content-Type": "application/json" } : {}) };
   const r = await fetch(path, { ...opts, headers });
-  if (r.status === 401) { showLogin(t("bad_token")); throw new Error("401"); }
+  if (r.status === 401) { forget(); showLogin(t("bad_token")); throw new Error("401"); }
   if (!r.ok) { const body = await r.json().catch(() => ({})); throw new Error(body.detail || r.statusText); }
   const type = r.headers.get("content-type") || "";
   return type.includes("json") ? r.json() : r.text();
@@ -77,6 +81,7 @@ async function connectStream() {
       const headers = { Authorization: "Bearer " + token };
       if (lastEventId) headers["Last-Event-ID"] = lastEventId;
       const r = await fetch("/api/v1/events", { headers, signal: ctrl.signal });
+      if (r.status === 401) { forget(); showLogin(t("bad_token")); return; }  // revoked or expired
       if (!r.ok) throw new Error(r.statusText);
       const reader = r.body.getReader();
       const decoder = new TextDecoder();
@@ -229,7 +234,7 @@ async function reportsView() {
   view.innerHTML = `<div class="card"><h2>${t("reports")}</h2>
     <select id="r-park">${list.map((p) => `<option value="${esc(p.id)}">${esc(p.name)}</option>`).join("")}</select>
     <input id="r-day" type="date" value="${yesterday}"> <button id="r-show">${t("show")}</button>
-    <button id="r-csv">${t("download_csv")}</button> <button id="r-print">${t("print")}</button></div><iframe id="r-frame" title="report"></iframe>`;
+    <button id="r-csv">${t("download_csv")}</button> <button id="r-print">${t("print")}</button></div><iframe id="r-frame" title="report" sandbox="allow-same-origin allow-modals"></iframe>`;
   const url = (f) => `/api/v1/parks/${encodeURIComponent(view.querySelector("#r-park").value)}/reports/${view.querySelector("#r-day").value}?format=${f}`;
   const show = async () => { view.querySelector("#r-frame").srcdoc = await api(url("html")); };
   view.querySelector("#r-show").onclick = show;
@@ -246,40 +251,69 @@ async function reportsView() {
 }
 
 // --- routing and sign-in -------------------------------------------------------------------------------
+// Each screen claims the view; a view still loading when another screen took over drops its result.
+let viewClaim = 0;
+function claimView() { listeners.clear(); return ++viewClaim; }
+
 async function route() {
-  listeners.clear();
+  const claim = claimView();
   const [, name, ...args] = (location.hash || "#/inbox").split("/");
   const views = { inbox, parks, park, point, reports: reportsView };
   try {
     const listener = await (views[name] || inbox)(...args.map(decodeURIComponent));
-    if (listener) listeners.add(listener);
+    if (listener && claim === viewClaim) listeners.add(listener);
   } catch (e) {
-    if (e.message !== "401") view.innerHTML = `<p class="error">${esc(e.message)}</p>`;
+    if (e.message !== "401" && claim === viewClaim) view.innerHTML = `<p class="error">${esc(e.message)}</p>`;
   }
 }
 
 function showLogin(message) {
+  claimView();
   if (streamAbort) streamAbort.abort();
   view.innerHTML = document.getElementById("login").innerHTML;
   translate();
   view.querySelector("#login-error").textContent = message || "";
   view.querySelector("#login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    token = view.querySelector("#token").value.trim();
-    localStorage.setItem("outfall.token", token);
+    remember(view.querySelector("#token").value.trim());
     start();
   });
 }
 
+function remember(value) { token = value; localStorage.setItem("outfall.token", value); }
+function forget() { token = ""; me = null; localStorage.removeItem("outfall.token"); }
+
+// `outfall run` prints a link with its session token in the fragment (never sent to a server). The
+// fragment is dropped from the address bar at once; a link whose token differs from the one signed in
+// asks first, so a link cannot silently swap who is signed in.
+async function takeLinkToken() {
+  const link = location.hash.match(/token=([A-Za-z0-9_.-]+)/);
+  if (!link) return true;
+  history.replaceState(null, "", location.pathname);
+  if (!token || token === link[1]) { remember(link[1]); return true; }
+  askToSwitch(link[1]);
+  return false;
+}
+
+function askToSwitch(offered) {
+  claimView();
+  if (streamAbort) streamAbort.abort();
+  view.innerHTML = document.getElementById("switch").innerHTML;
+  translate();
+  const who = async (value, el) => {
+    const r = await fetch("/api/v1/me", { headers: { Authorization: "Bearer " + value } }).catch(() => null);
+    const m = r && r.ok ? await r.json() : null;
+    view.querySelector(el).textContent = m ? `${m.name} (${m.role}${m.park ? " · " + m.park : ""})` : t("bad_token");
+  };
+  who(token, "#switch-current");
+  who(offered, "#switch-offered");
+  view.querySelector("#switch-yes").addEventListener("click", () => { remember(offered); start(); });
+  view.querySelector("#switch-no").addEventListener("click", () => { start(); });
+}
+
 async function start() {
   translate();
-  // `outfall run` prints a link with its session token in the fragment (never sent to a server)
-  const link = location.hash.match(/token=([A-Za-z0-9_.-]+)/);
-  if (link) {
-    token = link[1];
-    localStorage.setItem("outfall.token", token);
-    history.replaceState(null, "", location.pathname);
-  }
+  if (!(await takeLinkToken())) return;
   if (!token) { showLogin(); return; }
   try { me = await api("/api/v1/me"); useParkZone(await api("/api/v1/parks")); } catch (e) { return; }
   document.getElementById("who").textContent = `${me.name} (${me.role}${me.park ? " · " + me.park : ""}${me.plant ? "/" + me.plant : ""})`;
@@ -294,9 +328,12 @@ document.getElementById("lang").addEventListener("click", () => {
   if (me) route();
 });
 document.getElementById("logout").addEventListener("click", () => {
-  localStorage.removeItem("outfall.token");
-  token = ""; me = null;
+  forget();
   showLogin();
 });
-window.addEventListener("hashchange", () => { if (me) route(); });
+// A #token= link opened in a tab already on the dashboard (signed in or on the sign-in page) changes
+// only the fragment, with no reload: the link is taken here.
+window.addEventListener("hashchange", () => {
+  if (/token=/.test(location.hash)) start(); else if (me) route();
+});
 start();

@@ -7,6 +7,7 @@ import psycopg
 from fastapi import APIRouter, Request
 
 from api import repo
+from api.auth import Principal, visible_config
 from api.deps import (
     ERRORS,
     FORBIDDEN,
@@ -27,13 +28,13 @@ from ingest.core import repo as ingest_repo
 v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 
 
-def _park(row: ingest_reads.ParkRow) -> Park:
+def _park(row: ingest_reads.ParkRow, caller: Principal) -> Park:
     return Park(
         id=row.id,
         name=row.name,
         timezone=row.timezone,
         industry=row.industry,
-        config=row.config,
+        config=visible_config(row.config, caller),
         loaded_at=row.loaded_at,
         plants=row.plants,
     )
@@ -62,10 +63,12 @@ def point_model(p: ingest_reads.PointRow) -> Point:
 
 @v1.get("/parks", response_model=list[Park])
 async def list_parks(request: Request, caller: Caller) -> list[Park]:
-    """The parks the caller may see."""
+    """The parks the caller may see, each with the part of its config the caller may see: receivers
+    (webhook URLs, e-mail addresses) for admins only, never their credentials; an operator limited to
+    one plant sees no other plant's permits or maintenance windows."""
     async with pool(request).connection() as conn:
         rows = await ingest_reads.parks(caller.park, caller.plant).fetch_async(conn)
-    return [_park(r) for r in rows]
+    return [_park(r, caller) for r in rows]
 
 
 @v1.get("/parks/{park}", response_model=Park)
@@ -75,7 +78,7 @@ async def get_park(request: Request, caller: Caller, park: Id) -> Park:
         rows = await ingest_reads.parks(park, caller.plant).fetch_async(conn)
     if not rows:
         raise not_found(f"park {park}")
-    return _park(rows[0])
+    return _park(rows[0], caller)
 
 
 @v1.get("/parks/{park}/plants", response_model=list[Plant])

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 
-from ingest.core import repo
+from ingest.core import deadletters, repo
 from ingest.core.decoded import DeadRow, StatusRow
+from ingest.core.settings import IntakeSettings
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,15 @@ class Written:
 
 
 def write_parts(
-    conn: psycopg.Connection, parts: Parts, worker: str, before_commit: BeforeCommit | None
+    conn: psycopg.Connection,
+    parts: Parts,
+    worker: str,
+    before_commit: BeforeCommit | None,
+    intake: IntakeSettings,
 ) -> Written:
     """What one ingest transaction writes, for the MQTT worker and the HJ 212 gateway alike: readings
-    (duplicates dropped by key), statistics, status, dead letters, the counters, then the compliance
-    hook. The caller commits."""
+    (duplicates dropped by key), statistics, status, dead letters (as runs, capped: ``deadletters``),
+    the counters, then the compliance hook. The caller commits."""
     readings = parts.readings
     inserted = repo.copy_readings(conn, parts.copy_text) if parts.copy_text else 0
     conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
@@ -69,7 +74,8 @@ def write_parts(
     status_new = repo.insert_status(conn, parts.status) if parts.status else 0
     dead = [*parts.dead, *(conflict_letter(c) for c in conflicts)]
     if dead:
-        repo.insert_dead_letters(conn, dead)
+        runs = deadletters.runs(dead, intake.dead_letter_max_bytes)
+        repo.record_dead_letters(conn, runs, intake.dead_letter_run_gap_s, intake.dead_letter_run_max_s)
     repo.add_counters(conn, worker, parts.messages, inserted, readings - inserted, len(dead))
     if before_commit is not None:
         before_commit(conn, StagedBatch(inserted, readings - inserted, len(conflicts)))

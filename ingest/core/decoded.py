@@ -7,12 +7,16 @@ writer (``ingest.core.writer``) stores them, so neither format depends on the ot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
 StatusRow = tuple[int, str, str, datetime, str, float | None, str]
 # A dead letter: (source, topic or peer, raw payload, reason)
 DeadRow = tuple[str, str | None, bytes, str]
+
+# How far ahead of the server clock a measurement time may be (OUTFALL_INGEST_MAX_CLOCK_SKEW_S).
+DEFAULT_MAX_SKEW = timedelta(seconds=300)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -32,3 +36,22 @@ def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag:
     """One reading as a line of ``COPY staging_readings (point_id, parameter_id, time, value, flag,
     source)`` text."""
     return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
+
+
+def time_problem(when: datetime, received_at: datetime, max_skew: timedelta) -> str | None:
+    """Why a measurement time cannot be stored (the end of a sentence whose subject, the time as the
+    sender wrote it, the caller puts in front), or None. Every wire format asks this one rule.
+
+    A reading from the future would take its key (point, parameter, time) before the real reading of
+    that time arrives, and the key keeps the first: so only a small clock skew is accepted."""
+    if when < EARLIEST:
+        return "is before 2000"
+    ahead = when - received_at
+    if ahead <= max_skew:
+        return None
+    seconds = ahead.total_seconds()
+    span = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min"
+    return (
+        f"is {span} ahead of the server clock; allowed skew {max_skew.total_seconds():.0f} s"
+        " (is the logger's clock or time zone wrong?)"
+    )

@@ -3,7 +3,7 @@ a command) owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from ingest.core import parameters, units
+from ingest.core.deadletters import Run
 from ingest.core.decoded import StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
 
@@ -198,12 +199,44 @@ def set_aside_duplicates(conn: psycopg.Connection) -> list[Conflict]:
         ).fetchall()
 
 
-def insert_dead_letters(conn: psycopg.Connection, rows: Iterable[tuple[str, str | None, bytes, str]]) -> None:
-    """Rows of (source, topic, payload, reason)."""
+# A run joins the open dead letter of its source and kind: the newest one whose last item is at most
+# `gap` seconds old and whose first at most `max` seconds; else it starts one.
+_RECORD_RUN = (
+    "WITH open AS (UPDATE dead_letters SET count = count + %(count)s, last_seen = now(),"
+    " bytes_total = bytes_total + %(bytes_total)s"
+    " WHERE id = (SELECT id FROM dead_letters WHERE topic = %(topic)s AND kind = %(kind)s"
+    "  AND source = %(source)s AND last_seen >= now() - make_interval(secs => %(gap)s)"
+    "  AND received_at >= now() - make_interval(secs => %(max)s) ORDER BY last_seen DESC LIMIT 1)"
+    " RETURNING id)"
+    " INSERT INTO dead_letters"
+    " (source, topic, payload, reason, kind, count, payload_size, payload_sha256, bytes_total)"
+    " SELECT %(source)s, %(topic)s, %(payload)s, %(reason)s, %(kind)s, %(count)s, %(size)s, %(sha256)s,"
+    " %(bytes_total)s WHERE NOT EXISTS (SELECT 1 FROM open)"
+)
+
+
+def record_dead_letters(conn: psycopg.Connection, runs: Sequence[Run], gap_s: float, max_s: float) -> None:
+    """Store a batch's dead letters (``deadletters.runs``): a run of a source and kind is added to that
+    source's open dead letter of the kind, if any; a run without a kind is a row of its own."""
+    merged = [{**vars(r), "gap": gap_s, "max": max_s} for r in runs if r.kind is not None]
+    alone = [r for r in runs if r.kind is None]
     with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO dead_letters (source, topic, payload, reason) VALUES (%s, %s, %s, %s)", list(rows)
-        )
+        if merged:
+            cur.executemany(_RECORD_RUN, merged)
+        if alone:
+            cur.executemany(
+                "INSERT INTO dead_letters (source, topic, payload, reason, count, payload_size,"
+                " payload_sha256, bytes_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (r.source, r.topic, r.payload, r.reason, r.count, r.size, r.sha256, r.bytes_total)
+                    for r in alone
+                ],
+            )
+
+
+def prune_dead_letters(conn: psycopg.Connection, before: datetime) -> int:
+    """Delete dead letters whose last item arrived before ``before`` (the retention); how many."""
+    return conn.execute("DELETE FROM dead_letters WHERE last_seen < %s", (before,)).rowcount
 
 
 def add_counters(

@@ -5,11 +5,14 @@ Built in each process's main() from environment variables prefixed ``OUTFALL_``;
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.core.decoded import DEFAULT_MAX_SKEW
 
 
 class DatabaseSettings(BaseSettings):
@@ -61,6 +64,32 @@ class MqttSettings(BaseSettings):
         return parts.hostname or "127.0.0.1", parts.port or 1883
 
 
+class IntakeSettings(BaseSettings):
+    """What every way in applies alike (JSON v1 and HJ 212 over MQTT, HJ 212 over TCP): the clock rule
+    and how rejected input is kept. ``OUTFALL_INGEST_*``, shared by the MQTT worker and the gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_INGEST_")
+
+    # A reading stamped further ahead of the server clock than this is dead-lettered, not stored: a
+    # logger with a wrong clock would otherwise hold the key of the real reading that comes later.
+    max_clock_skew_s: float = Field(default=DEFAULT_MAX_SKEW.total_seconds(), ge=0)
+    # Payload bytes kept per dead letter (a prefix; the original length and a SHA-256 of the whole are
+    # kept too). HJ 212 frames are under 1.1 KB and typical JSON v1 messages a few hundred bytes.
+    dead_letter_max_bytes: int = Field(default=4_096, ge=1_200)
+    # Junk of one kind from one source (a topic, a TCP connection) within this many seconds of the
+    # previous one joins the same dead letter (its count and last_seen grow) ...
+    dead_letter_run_gap_s: float = Field(default=300.0, ge=0)
+    # ... for at most this long, so a day of junk is a few rows with meaningful first/last times.
+    dead_letter_run_max_s: float = Field(default=3_600.0, ge=0)
+    # Dead letters whose last item is older than this are deleted, by the compliance leader's
+    # dead_letter_retention job (hourly; /healthz reports it overdue like every scheduled job).
+    dead_letter_retention_days: float = Field(default=90.0, gt=0)
+
+    @property
+    def max_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_clock_skew_s)
+
+
 class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTFALL_INGEST_")
 
@@ -76,11 +105,28 @@ class IngestSettings(BaseSettings):
     # MQTT 5 Receive Maximum: the broker sends no more unacknowledged messages than this, so a slow
     # or absent database stops the flow at the broker instead of filling our memory.
     receive_maximum: int = Field(default=20_000, ge=1, le=65_535)
-    max_payload_bytes: int = Field(default=65_536, ge=256)
+    max_payload_bytes: int = Field(default=65_536, ge=256)  # a JSON v1 message; larger is dead-lettered
+    # MQTT 5 Maximum Packet Size we announce: the broker's own limit (the local broker's
+    # max_packet_size), so every packet the broker accepts reaches us, capped in its dead letter if bad.
+    max_packet_bytes: int = Field(default=262_144, ge=1_024)
+    # The memory bound in bytes: payloads received and not yet acknowledged. At this much, the worker
+    # stops reading from the broker until a commit frees room (Receive Maximum alone would allow
+    # 20,000 x 256 KiB = 5 GiB of large junk messages).
+    max_pending_bytes: int = Field(default=128 * 1024 * 1024, ge=1_024)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     registry_refresh_s: float = 5.0
     # An HJ 212 split packet (PNUM/PNO) over MQTT that is still incomplete after this becomes a dead letter.
     split_max_age_s: float = Field(default=120.0, gt=0)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+
+    @model_validator(mode="after")
+    def _room_for_one_packet(self) -> IngestSettings:
+        if self.max_pending_bytes < self.max_packet_bytes:
+            raise ValueError(
+                f"OUTFALL_INGEST_MAX_PENDING_BYTES ({self.max_pending_bytes}) must hold at least one packet"
+                f" of OUTFALL_INGEST_MAX_PACKET_BYTES ({self.max_packet_bytes})"
+            )
+        return self
 
     def topics(self) -> list[str]:
         return [t for t in (self.topic, self.hj212_topic) if t]
@@ -107,6 +153,7 @@ class HJ212Settings(BaseSettings):
     backfill: bool = True
     backfill_max_hours: float = Field(default=48.0, gt=0)
     counters_name: str = "outfall-hj212"
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)  # OUTFALL_INGEST_*: the same rules
 
 
 class BrokerSettings(BaseSettings):

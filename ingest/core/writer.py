@@ -26,6 +26,7 @@ from ingest.core import repo
 from ingest.core.backoff import Backoff
 from ingest.core.batches import BeforeCommit, Parts, Written, first_line, write_parts
 from ingest.core.models import RegistryPoint
+from ingest.core.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,11 @@ class BatchWriter:
         database_url: str,
         worker: str,
         before_commit: BeforeCommit | None,
+        intake: IntakeSettings,
         item: str = "message",
     ) -> None:
         self.database_url = database_url
+        self.intake = intake  # how dead letters are kept (runs, payload cap)
         self.worker = worker  # the ingest_counters row this writer adds to
         self.before_commit = before_commit
         self.item = item  # "message" or "frame", for logs and dead letters
@@ -192,7 +195,7 @@ class BatchWriter:
     def commit(self, parts: Parts) -> Written:
         """One transaction: ``write_parts``, then commit."""
         conn = self._connection()
-        written = write_parts(conn, parts, self.worker, self.before_commit)
+        written = write_parts(conn, parts, self.worker, self.before_commit, self.intake)
         conn.commit()
         self.totals.add(parts, written)
         return written

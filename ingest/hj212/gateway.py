@@ -170,7 +170,8 @@ class Connection:
     async def _store(
         self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
     ) -> None:
-        result = records.records(frame, point, datetime.now(UTC), SOURCE)
+        max_skew = self.gw.settings.intake.max_skew
+        result = records.records(frame, point, datetime.now(UTC), SOURCE, max_skew)
         if isinstance(result, Rejected):
             await self._answer(self._dead(raw, result.reason), replies)
             return

@@ -18,7 +18,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ingest.core import decoded, parameters
-from ingest.core.decoded import Rejected, StatusRow, copy_line
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected, StatusRow, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.hj212 import codec
 
@@ -30,8 +30,6 @@ STATUS = "2021"
 PERIODS = {"2051": "minute", "2061": "hour", "2031": "day"}
 # Protocol chatter and status: decoded, nothing to store.
 CHATTER = frozenset({"8013", "9011", "9012", "9013", "9014", "1011", "1013", "2081"})
-MAX_FUTURE = timedelta(days=1)
-EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,7 @@ def decode(
     *,
     max_bytes: int = codec.MAX_FRAME + 64,
     source: str = SOURCE_MQTT,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
     """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic."""
     mn = topic_mn(topic)
@@ -77,11 +76,15 @@ def decode(
     point = points_by_mn.get(frame.mn)
     if point is None:
         return Rejected(f"unknown MN {frame.mn}: no point in the park registry has this device", unknown=True)
-    return records(frame, point, received_at, source)
+    return records(frame, point, received_at, source, max_skew)
 
 
 def records(
-    frame: codec.Frame, point: RegistryPoint, received_at: datetime, source: str
+    frame: codec.Frame,
+    point: RegistryPoint,
+    received_at: datetime,
+    source: str,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
     if frame.cn in CHATTER:
         return Accepted(b"", 0)
@@ -90,8 +93,10 @@ def records(
     if frame.data_time is None:
         return Rejected(f"missing field DataTime in the CP of a CN {frame.cn} frame")
     when = codec.to_utc(frame.data_time, ZoneInfo(point.timezone))
-    if when < EARLIEST or when > received_at + MAX_FUTURE:
-        return Rejected(f"DataTime {frame.data_time} is implausible: before 2000 or more than 24 h ahead")
+    problem = time_problem(when, received_at, max_skew)
+    if problem is not None:
+        local = codec.local_time(frame.data_time, "DataTime")
+        return Rejected(f"DataTime {local:%Y-%m-%d %H:%M:%S} ({point.timezone}) {problem}")
     if frame.cn == STATUS:
         return _status(frame, point, when, source)
     skipped = [f"factor {code} repeated in the frame (its first item was stored)" for code in frame.repeated]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ingest.core.decoded import Rejected
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.hj212 import codec, records
 from ingest.hj212.session import Reassembler
@@ -109,11 +109,14 @@ def decode(
     points_by_mn: Mapping[str, RegistryPoint],
     received_at: datetime,
     max_bytes: int = codec.MAX_FRAME + 64,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> records.Accepted | Rejected:
     """One frame (``records.decode``), or the joined parts of a completed split packet."""
     frames = [f + b"\r\n" for f in payload.split(b"\r\n") if f]
     if len(frames) < 2:
-        return records.decode(topic, payload, points_by_mn, received_at, max_bytes=max_bytes)
+        return records.decode(
+            topic, payload, points_by_mn, received_at, max_bytes=max_bytes, max_skew=max_skew
+        )
     mn = records.topic_mn(topic)
     merger = Reassembler(max_age=timedelta(days=1))
     merged: codec.Frame | None = None
@@ -134,4 +137,4 @@ def decode(
         return Rejected(
             f"unknown MN {merged.mn}: no point in the park registry has this device", unknown=True
         )
-    return records.records(merged, point, received_at, records.SOURCE_MQTT)
+    return records.records(merged, point, received_at, records.SOURCE_MQTT, max_skew)

@@ -81,7 +81,9 @@ class Store:
     ) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.writer = BatchWriter(database_url, settings.counters_name, before_commit, item="frame")
+        self.writer = BatchWriter(
+            database_url, settings.counters_name, before_commit, settings.intake, item="frame"
+        )
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         # a cancelled run() leaves its write finishing in its thread: drain() waits for it
         self._write_lock = threading.Lock()

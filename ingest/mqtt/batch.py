@@ -24,6 +24,7 @@ Decode = Callable[[str, bytes, datetime, Registry], Accepted | Rejected]
 class Batch:
     started: float = 0.0
     readings: int = 0
+    payload_bytes: int = 0  # payload bytes of its messages (the worker's memory bound)
     copy_parts: list[bytes] = field(default_factory=list)
     stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
     status_rows: list[StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
@@ -56,6 +57,7 @@ def add(batch: Batch, topic: str, payload: bytes, acks: tuple[Ack, ...]) -> None
         batch.started = time.monotonic()
     batch.acks.append(acks[-1])
     batch.raw.append((topic, payload))
+    batch.payload_bytes += len(payload)
     batch.held_acks.extend(acks[:-1])
 
 

@@ -17,13 +17,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from ingest.core import parameters
-from ingest.core.decoded import Accepted, Rejected, copy_line
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, Rejected, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.core.park import is_valid_id
 
 TOPIC_PREFIX = "outfall/v1/"
-MAX_FUTURE = timedelta(days=1)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 PointKey = tuple[str, str, str]
 
@@ -46,6 +44,7 @@ def decode(
     *,
     max_bytes: int = 65_536,
     source: str = "mqtt-json",
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
     if len(payload) > max_bytes:
         return Rejected(f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit")
@@ -63,7 +62,7 @@ def decode(
         return Rejected(f"payload is not valid UTF-8 JSON: {exc}")
     if not isinstance(body, dict):
         return Rejected("payload must be a JSON object with ts and values")
-    ts = _timestamp(body.get("ts"), received_at)
+    ts = _timestamp(body.get("ts"), received_at, max_skew)
     if isinstance(ts, Rejected):
         return ts
     values, flags = body.get("values"), body.get("flags", {})
@@ -83,7 +82,7 @@ def decode(
     return Accepted("".join(lines).encode(), len(lines))
 
 
-def _timestamp(raw: object, received_at: datetime) -> str | Rejected:
+def _timestamp(raw: object, received_at: datetime, max_skew: timedelta) -> str | Rejected:
     if not isinstance(raw, str):
         return Rejected(
             "field ts is missing or not a string; send ISO 8601 with an offset,"
@@ -93,11 +92,8 @@ def _timestamp(raw: object, received_at: datetime) -> str | Rejected:
     if isinstance(parsed, Rejected):
         return parsed
     ts, utc_text = parsed
-    if ts < EARLIEST or ts > received_at + MAX_FUTURE:
-        return Rejected(
-            f"ts {raw[:40]!r} is implausible: before 2000 or more than 24 h after it was received"
-        )
-    return utc_text
+    problem = time_problem(ts, received_at, max_skew)
+    return utc_text if problem is None else Rejected(f"ts {raw[:40]} {problem}")
 
 
 @functools.lru_cache(maxsize=65_536)  # pure; every point of a park reports the same minute stamps

@@ -61,16 +61,23 @@ def _pending(sock: object) -> int:
     return pending() if pending else 0
 
 
-def pump(client: mqtt.Client, wake: socket.socket, before_read: Callable[[], None]) -> MQTTErrorCode:
+def pump(
+    client: mqtt.Client,
+    wake: socket.socket,
+    before_read: Callable[[], None],
+    may_read: Callable[[], bool] = lambda: True,
+) -> MQTTErrorCode:
     """One turn of a network loop: wait for data or a wake-up, read every buffered packet, write what
-    is queued, keep the connection alive. ``before_read`` runs each turn (to queue PUBACKs)."""
+    is queued, keep the connection alive. ``before_read`` runs each turn (to queue PUBACKs);
+    ``may_read`` is asked before each packet (False: leave the rest in the socket, back-pressure)."""
     sock = client.socket()
     if sock is None:
         return MQTTErrorCode.MQTT_ERR_NO_CONN
-    readable = _pending(sock) > 0
+    reading = may_read()
+    readable = reading and _pending(sock) > 0
     if not readable:
         wlist = [sock] if client.want_write() else []
-        ready, _, _ = select.select([sock, wake], wlist, [], 0.1)
+        ready, _, _ = select.select([sock, wake] if reading else [wake], wlist, [], 0.1)
         readable = sock in ready
         if wake in ready:
             with contextlib.suppress(BlockingIOError):
@@ -81,7 +88,7 @@ def pump(client: mqtt.Client, wake: socket.socket, before_read: Callable[[], Non
         rc = client.loop_read()
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             return rc
-        if not _pending(client.socket()):
+        if not _pending(client.socket()) or not may_read():
             break
     if client.want_write():
         rc = client.loop_write()

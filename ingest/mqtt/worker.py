@@ -7,11 +7,13 @@ Two threads share one batch:
   through the batch writer (``ingest.core.writer``, shared with the HJ 212 gateway: connection, retry,
   isolation of a refused message, the registry) and only then sends the PUBACKs.
 
-Memory is bounded by MQTT 5 Receive Maximum: the broker never has more than that many unacknowledged
-messages out to us, so while the database is slow or down the stream stops at the broker, which keeps
-the messages in our persistent session. A broker disconnect bumps a generation counter: acks of
-messages from an earlier connection are never sent on a later one (the broker redelivers those
-messages, and the readings' key makes the second copy a no-op).
+Memory is bounded twice: by MQTT 5 Receive Maximum (the broker never has more than that many
+unacknowledged messages out to us) and in bytes (``max_pending_bytes``: with that much payload held,
+the network thread stops reading until a commit frees room; we announce the broker's packet limit as
+our Maximum Packet Size, so one packet never exceeds it). While the database is slow or down the stream
+stops at the broker, which keeps the messages in our persistent session. A broker disconnect bumps a
+generation counter: acks of messages from an earlier connection are never sent on a later one (the
+broker redelivers those messages, and the readings' key makes the second copy a no-op).
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class IngestWorker:
         self.credentials = credentials
         self.database_url = database_url
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
-        self.writer = BatchWriter(database_url, settings.client_id, before_commit, item="message")
+        self.writer = BatchWriter(
+            database_url, settings.client_id, before_commit, settings.intake, item="message"
+        )
         self._lock = threading.Lock()
         self._batch = Batch()
         self._generation = 0
@@ -75,6 +79,8 @@ class IngestWorker:
         self._wake_w.setblocking(False)
         self._writer_done = threading.Event()
         self.held_in_writer = 0
+        self.bytes_in_writer = 0
+        self._paused = False  # network thread only: reading stopped at max_pending_bytes
         self.client = self._make_client()
         self._network = threading.Thread()  # the MQTT network thread, started by run()
         self.failed = False  # set when a thread of the worker died: the process exits with status 1
@@ -105,6 +111,7 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.settings.session_expiry_s
         props.ReceiveMaximum = self.settings.receive_maximum
+        props.MaximumPacketSize = self.settings.max_packet_bytes
         return props
 
     def _on_connect(
@@ -173,10 +180,17 @@ class IngestWorker:
 
     def _decode(self, topic: str, payload: bytes, now: datetime, registry: Registry) -> Accepted | Rejected:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
+        skew = self.settings.intake.max_skew
         if topic.startswith(hj212_records.TOPIC_PREFIX):
-            return hj212_split.decode(topic, payload, registry.by_mn, now)
+            return hj212_split.decode(topic, payload, registry.by_mn, now, max_skew=skew)
         return jsonv1.decode(
-            topic, payload, registry.by_key, now, max_bytes=self.settings.max_payload_bytes, source=SOURCE
+            topic,
+            payload,
+            registry.by_key,
+            now,
+            max_bytes=self.settings.max_payload_bytes,
+            source=SOURCE,
+            max_skew=skew,
         )
 
     def _network_loop(self) -> None:
@@ -213,7 +227,20 @@ class IngestWorker:
                 return
 
     def _pump(self) -> MQTTErrorCode:
-        return mqttio.pump(self.client, self._wake_r, before_read=self._each_turn)
+        return mqttio.pump(self.client, self._wake_r, before_read=self._each_turn, may_read=self._room)
+
+    def _room(self) -> bool:
+        """Whether to read more: False while held payloads reach ``max_pending_bytes`` (read without
+        the lock: an approximate figure is enough for a bound, and this runs once per message)."""
+        held = self.held_bytes()
+        room = held < self.settings.max_pending_bytes
+        if room == self._paused:
+            self._paused = not room
+            if self._paused:
+                log.warning("%d payload bytes held unacknowledged: reading paused until a commit", held)
+            else:
+                log.info("reading resumed (%d payload bytes held)", held)
+        return room
 
     def _send_acks(self) -> None:
         while self._acks:
@@ -233,6 +260,7 @@ class IngestWorker:
             if not (force or full or old):
                 return None
             self._batch = Batch()
+            self.held_in_writer, self.bytes_in_writer = batch.messages, batch.payload_bytes
             return batch
 
     def _writer_loop(self) -> None:
@@ -250,9 +278,8 @@ class IngestWorker:
     def _store(self, batch: Batch) -> None:
         """Commit through the batch writer, then acknowledge; at shutdown with no database the batch
         stays unacknowledged at the broker, which redelivers it to the next session."""
-        self.held_in_writer = batch.messages
         stored = self.writer.write(Messages(batch, self._decode), stopping=self._draining.is_set)
-        self.held_in_writer = 0
+        self.held_in_writer = self.bytes_in_writer = 0
         if stored:
             self._ack(batch)
 
@@ -260,6 +287,11 @@ class IngestWorker:
         """Messages received and not yet acknowledged (the memory bound: at most Receive Maximum)."""
         with self._lock:
             return self._batch.messages + self.held_in_writer + len(self._splits)
+
+    def held_bytes(self) -> int:
+        """Payload bytes received and not yet acknowledged, in the open batch and the one being written
+        (held split-packet parts are bounded by the split packets' own caps)."""
+        return self._batch.payload_bytes + self.bytes_in_writer
 
     def _ack(self, batch: Batch) -> None:
         self._acks.append(batch.acks + batch.held_acks)
@@ -319,6 +351,7 @@ class IngestWorker:
                     if self._network.is_alive():
                         detail: dict[str, object] = {
                             "held": self.held_messages(),
+                            "held_bytes": self.held_bytes(),
                             "readings": self.counters.readings,
                         }
                         repo.beat(conn, self.settings.client_id, "ingest", detail)

@@ -70,8 +70,9 @@ def open_alert(
 
 
 @contextlib.contextmanager
-def serve(services: Services) -> Iterator[str]:
-    """The API served by uvicorn on a free port in a thread (for SSE, the browser, schemathesis)."""
+def serve(services: Services, **settings: object) -> Iterator[str]:
+    """The API served by uvicorn on a free port in a thread (for SSE, the browser, schemathesis), with
+    ``settings`` overriding ApiSettings' defaults."""
     import threading
     import time
 
@@ -80,7 +81,8 @@ def serve(services: Services) -> Iterator[str]:
     from ingest.core.localservices import free_port
 
     port = free_port()
-    app = create_app(ApiSettings(port=port), services.database_url, (services.mqtt_host, services.mqtt_port))
+    api_settings = ApiSettings(port=port, **settings)  # type: ignore[arg-type]
+    app = create_app(api_settings, services.database_url, (services.mqtt_host, services.mqtt_port))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -40,7 +40,14 @@ T = TypeVar("T")
 # Fast settings so offline, flatline, escalation and repeats fire within a minute.
 E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_JOB_PERIODS": orjson.dumps(
-        {"offline_sweep": 2, "data_quality": 3, "escalate": 2, "deliver": 1, "refresh_limits": 30}
+        {
+            "offline_sweep": 2,
+            "data_quality": 3,
+            "escalate": 2,
+            "deliver": 1,
+            "refresh_limits": 30,
+            "dead_letter_retention": 2,
+        }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
@@ -227,6 +234,38 @@ class System:
         publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
         publisher.flush()
         assert not publisher.refused, f"the broker refused {park}/{plant}/{point}: {publisher.refused}"
+
+    def publish_raw(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None
+    ) -> None:
+        """Any bytes (junk included) as the point's data logger sends them, on its JSON v1 topic or on
+        ``topic`` (e.g. its ``outfall/hj212/{MN}``), at QoS 1; returns once the broker has them."""
+        publisher = self.publisher(park, plant, point)
+        publisher.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+        publisher.flush()
+
+    def try_publish(
+        self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None, wait: float = 10
+    ) -> bool:
+        """Publish once as the point's data logger on a connection of its own, closed afterwards: True
+        when the broker acknowledged the message, False when it refused it (it closes the connection
+        of a client that sends a packet over its max_packet_size), within ``wait`` seconds."""
+        # The broker makes the login the client id: one connection per logger at a time.
+        cached = self._publishers.pop(f"{park}/{plant}/{point}", None)
+        if cached is not None:
+            cached.close(timeout=5)
+        creds = self.credentials(park, plant, point)
+        once = self.connect((creds["mqtt_username"], creds["mqtt_password"]))
+        try:
+            once.wait_connected()
+            once.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+            deadline = time.monotonic() + wait
+            while once.acked < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            return once.acked >= 1
+        finally:
+            once.client.disconnect()
+            once.client.loop_stop()
 
     def api_get(self, path: str, **params: Any) -> Any:
         """GET an API path with the admin token; the decoded JSON (fails on a non-2xx answer)."""

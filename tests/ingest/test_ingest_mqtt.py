@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
@@ -93,14 +94,19 @@ def test_every_kind_of_bad_message_lands_in_dead_letters_with_its_reason(
     publisher.flush()
     wait_for(lambda: running.worker.counters.messages >= len(BAD_MESSAGES) + 2, message="all messages")
     rows = db.execute(
-        "SELECT topic, payload, reason FROM dead_letters WHERE topic LIKE %s ORDER BY id",
+        "SELECT topic, payload, reason, payload_sha256, payload_size FROM dead_letters WHERE topic LIKE %s"
+        " ORDER BY id",
         (f"outfall/v1/{park.id}/%",),
     ).fetchall()
-    assert len(rows) == len(BAD_MESSAGES) + 1
-    stored = {(row[0], bytes(row[1])): row[2] for row in rows}  # the raw bytes are kept
+    assert len(rows) == len(BAD_MESSAGES) + 1  # each a distinct kind of problem: one row each
+    # the raw bytes are kept, up to the cap; beyond it their length and digest
+    stored = {(row[0], bytes(row[3])): row[2] for row in rows}
+    for row in rows:
+        assert len(row[1]) == min(row[4], 4096)
     for suffix, payload, reason in BAD_MESSAGES:
-        assert reason in stored[(f"outfall/v1/{park.id}/{suffix}", payload)]
-    assert "is not outfall/v1/{park}/{plant}/{point}" in stored[(f"outfall/v1/{park.id}/shop-01", b"{}")]
+        assert reason in stored[(f"outfall/v1/{park.id}/{suffix}", hashlib.sha256(payload).digest())]
+    shallow = (f"outfall/v1/{park.id}/shop-01", hashlib.sha256(b"{}").digest())
+    assert "is not outfall/v1/{park}/{plant}/{point}" in stored[shallow]
     # the worker kept going: the good message after the bad ones is stored
     assert len(_readings(db, park.id)) == 1
 
