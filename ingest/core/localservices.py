@@ -65,8 +65,8 @@ allow_anonymous true
 """
 
 # The broker of `outfall run` and the end-to-end system: accounts and ACL written by `outfall broker sync`
-# (ingest/mqtt/accounts.py) into {auth}. Refused connections are logged (notice), and so is every
-# subscription (so a subscription to `#` leaves a trace); denied publishes are answered with reason 135
+# (ingest/mqtt/accounts.py) into {auth}. Refused connections are logged (notice), and so are every
+# reload (information) and every subscription (so a subscription to `#` leaves a trace); denied publishes are answered with reason 135
 # and logged only at debug level by Mosquitto 2.0.
 AUTH_LISTENER = """
 per_listener_settings false
@@ -74,6 +74,7 @@ allow_anonymous false
 password_file {auth}/passwd
 acl_file {auth}/acl
 log_type notice
+log_type information
 log_type subscribe
 listener {port} 127.0.0.1
 use_username_as_clientid true

@@ -29,6 +29,7 @@ simulator and the HJ 212 logger helpers::
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -148,6 +149,13 @@ def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+def files_stamp(folder: Path) -> tuple[float, ...]:
+    """When the password file and ACL were last replaced (0 for a missing one)."""
+    return tuple(
+        (folder / n).stat().st_mtime if (folder / n).exists() else 0.0 for n in (PASSWD_FILE, ACL_FILE)
+    )
+
+
 def reload(pid_file: Path) -> bool:
     """Ask the broker to reload its password file and ACL (SIGHUP); False when it is not running."""
     try:
@@ -163,10 +171,15 @@ def sync(conn: psycopg.Connection, settings: BrokerSettings) -> bool:
     broker (when its pid file is known). Whether they changed."""
     if settings.dir is None:
         raise ValueError("set OUTFALL_BROKER_DIR: the folder of the broker's password file and ACL")
-    found = accounts(conn)
-    if not write_files(settings.dir, *render(found), mode=settings.file_mode):
-        return False
-    reloaded = settings.pid_file is not None and reload(settings.pid_file)
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    # One writer at a time, reading the store inside the lock: a `outfall broker sync` that read the store
+    # before a CLI's change committed can never write its older files after the CLI wrote newer ones.
+    with (settings.dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = accounts(conn)
+        if not write_files(settings.dir, *render(found), mode=settings.file_mode):
+            return False
+        reloaded = settings.pid_file is not None and reload(settings.pid_file)
     log.info(
         "broker files written: %d accounts in %s%s",
         len(found),

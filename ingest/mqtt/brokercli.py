@@ -150,14 +150,31 @@ def run_sync(database_url: str, settings: BrokerSettings, stop: threading.Event)
         stop.wait()
         return 0
     log.info("keeping %s in step with the secret store every %.0f s", settings.dir, settings.sync_s)
+    confirmed: tuple[float, ...] = ()
     while not stop.is_set():
         try:
             with psycopg.connect(database_url, connect_timeout=5) as conn:
-                accounts.sync(conn, settings)
+                changed = accounts.sync(conn, settings)
+            confirmed = _confirm_reload(settings, changed, confirmed)
         except (psycopg.Error, OSError) as exc:
             log.warning("broker files not refreshed: %s", exc)
         stop.wait(settings.sync_s)
     return 0
+
+
+def _confirm_reload(
+    settings: BrokerSettings, changed: bool, confirmed: tuple[float, ...]
+) -> tuple[float, ...]:
+    """Reload the broker once more, a round after its files changed (here or by a CLI command):
+    Mosquitto keeps one pending-reload flag and clears it when a reload ends, so a SIGHUP that arrives
+    during a reload is lost, and with it the change that sent it. Returns the files' confirmed stamp."""
+    assert settings.dir is not None
+    stamp = accounts.files_stamp(settings.dir)
+    if stamp == confirmed or changed:
+        return confirmed  # unchanged, or just reloaded: confirm at the next round
+    if settings.pid_file is not None:
+        accounts.reload(settings.pid_file)
+    return stamp
 
 
 def _on_signals(handler: Callable[[], None]) -> None:
