@@ -157,6 +157,17 @@ def _components(snapshot: Snapshot) -> list[str]:
             [({"name": b.name}, 1 if _flag(b, "consumer") else 0) for b in compliance if _flag(b, "leader")],
         ),
         _family(
+            "outfall_hj212_refused_total",
+            "counter",
+            "HJ 212 gateway refusals by reason (connection caps, first-frame deadline, PW, address)",
+            [
+                ({"name": b.name, "reason": reason}, int(count))
+                for b in beats
+                if b.kind == "hj212" and isinstance(b.detail.get("refused"), dict)
+                for reason, count in sorted(b.detail["refused"].items())
+            ],
+        ),
+        _family(
             "outfall_rules_set_aside",
             "gauge",
             "inbox rows the rules could not judge, kept with their reason",

@@ -345,3 +345,13 @@ class Maintenance(BaseModel):
     created_by: str
     source: str
     created_at: datetime
+    status: Literal["pending", "approved", "rejected"]  # only approved windows silence anything
+    decided_by: str | None  # the officer who approved or rejected it
+    decided_at: datetime | None
+    decision_note: str | None
+
+
+class MaintenanceDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "已核实检修计划"}]})
+    note: str | None = Field(default=None, max_length=2000)
+    _check = field_validator("note")(_no_nul)

@@ -99,3 +99,54 @@ def limits_show(args: argparse.Namespace, database_url: Callable[[], str]) -> in
                 for line in limits.describe(plant.id, point, res):
                     print(line)
     return 0
+
+
+def add_receiver_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], handler: Handler) -> None:
+    from compliance import receivers
+
+    r = sub.add_parser("receiver", help="notification receivers' secrets (in the secret store)")
+    r_sub = r.add_subparsers(dest="receiver_command", required=True)
+    sec = r_sub.add_parser("secret", help="set, rotate, revoke or list a receiver's secrets")
+    s_sub = sec.add_subparsers(dest="action", required=True)
+    whats = sorted({*receivers.WEBHOOK_WHATS, *receivers.SMTP_WHATS})
+    st = s_sub.add_parser("set", help="set or rotate a secret: the value on stdin, or --generate")
+    st.add_argument("receiver", help="PARK/SUBSCRIPTION (a subscription of the park file), or smtp")
+    st.add_argument("what", choices=whats)
+    st.add_argument("--generate", action="store_true", help="a random secret, printed once")
+    rv = s_sub.add_parser("revoke", help="end a secret now")
+    rv.add_argument("receiver")
+    rv.add_argument("what", choices=whats)
+    ls = s_sub.add_parser("list", help="names and generations (never the values)")
+    ls.add_argument("receiver", nargs="?")
+    r.set_defaults(func=handler)
+
+
+def receiver_command(args: argparse.Namespace, database_url: Callable[[], str]) -> int:
+    """`outfall receiver secret set|revoke|list`. A value is read from stdin, never from the command
+    line (which other users of the machine see in the process list)."""
+    import getpass
+    import sys
+
+    from compliance import receivers
+    from ingest.core.secrets import SecretSettings, SecretStoreError, new_password
+
+    prog = f"outfall receiver secret {args.action}"
+    actor = f"cli:{getpass.getuser()}"
+    with psycopg.connect(database_url()) as conn:
+        try:
+            if args.action == "list":
+                for s in receivers.listed(conn, args.receiver):
+                    until = f" until {s.not_after:%Y-%m-%d %H:%M}" if s.not_after else ""
+                    print(f"{s.name}  generation {s.generation}  set {s.created_at:%Y-%m-%d %H:%M}{until}")
+            elif args.action == "revoke":
+                count = receivers.revoke_secret(conn, args.receiver, args.what)
+                print(f"{args.receiver} {args.what}: {count} live generation(s) revoked")
+            else:
+                value = new_password() if args.generate else sys.stdin.read().strip()
+                gen = receivers.set_secret(conn, SecretSettings(), args.receiver, args.what, value, actor)
+                print(f"{args.receiver} {args.what}: generation {gen} stored")
+                if args.generate:
+                    print(value)
+        except (ValueError, SecretStoreError) as exc:
+            raise SystemExit(f"{prog}: {exc}") from None
+    return 0

@@ -30,6 +30,7 @@ from compliance.models import (
     WHOLE_POINT,
     AlertState,
     Limit,
+    MaintenanceSpan,
     Severity,
 )
 from compliance.rules import policy
@@ -51,6 +52,7 @@ class Chunk:
     inhibited: frozenset[int]  # points with an offline or instrument-fault alert open
     later: dict[Key, list[repo.Sample]]  # stored readings after each key's first inbox row
     fault_starts: dict[Key, datetime]  # start of the invalid run ending at each key's last status row
+    maint: dict[int, list[MaintenanceSpan]]  # approved maintenance windows per point
 
 
 def _meta(
@@ -71,8 +73,18 @@ def _meta(
     )
 
 
-def _silenced(t: datetime, spans: Sequence[tuple[datetime, datetime]]) -> bool:
-    return any(lo <= t < hi for lo, hi in spans)
+def _silenced(r: repo.InboxRow, spans: Sequence[MaintenanceSpan], pol: rules.Policy) -> bool:
+    """A reading inside an approved maintenance window is not judged, unless it is a critical breach:
+    criticals are never silenced (they open an alert marked during maintenance, see ``_fold``)."""
+    if rules.window_at(r.time, spans) is None:
+        return False
+    if r.flag not in ("N", "S") or r.value is None or r.upper is None:
+        return True
+    code = BY_ID[r.parameter_id].code
+    if not rules.is_plausible(code, r.value):
+        return True
+    limit = Limit(r.upper, r.lower, "", r.limit_source, None, True, r.not_detected)
+    return rules.silenced_by_maintenance(rules.severity(code, r.value, limit, pol))
 
 
 def _status_rows(qid: int, rows: Sequence[repo.InboxRow]) -> list[repo.InboxRow]:
@@ -87,6 +99,7 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     point_ids = sorted({r.point_id for r in rows})
     pts = repo.points(conn, point_ids)
     maint = repo.maintenance_windows(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
+    pol = policy(settings)
     active = repo.active_alerts(conn, point_ids)
     by_key: dict[Key, list[repo.InboxRow]] = defaultdict(list)
     late: set[tuple[int, int, datetime]] = set()
@@ -97,9 +110,9 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
             _integrity(conn, pts[r.point_id], r, active)
         elif r.late:
             late.add((r.point_id, r.parameter_id, r.time))
-        elif not _silenced(r.time, maint.get(r.point_id, ())):
+        elif not _silenced(r, maint.get(r.point_id, ()), pol):
             by_key[(r.point_id, r.parameter_id)].append(r)
-    chunk = _load(conn, settings, active, by_key)
+    chunk = _load(conn, settings, active, by_key, maint)
     for (pid, qid), key_rows in by_key.items():
         _evaluate_key(chunk, pts[pid], qid, key_rows)
     _data_returned(chunk, pts, by_key)
@@ -108,7 +121,11 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
 
 
 def _load(
-    conn: psycopg.Connection, settings: RuleSettings, active: Active, by_key: dict[Key, list[repo.InboxRow]]
+    conn: psycopg.Connection,
+    settings: RuleSettings,
+    active: Active,
+    by_key: dict[Key, list[repo.InboxRow]],
+    maint: dict[int, list[MaintenanceSpan]],
 ) -> Chunk:
     """Read, for all keys at once, what the decisions of the chunk need besides its rows."""
     firsts = [repo.KeyTime(p, q, min(r.time for r in rs)) for (p, q), rs in by_key.items()]
@@ -124,6 +141,7 @@ def _load(
         frozenset(pid for (kind, pid, _q) in active if kind in INHIBITING_KINDS),
         repo.series_after(conn, firsts) if firsts else {},
         repo.fault_run_starts(conn, ends) if ends else {},
+        maint,
     )
 
 
@@ -239,8 +257,12 @@ def _fold(
     changes = alerts.fold_values(
         c.active.get(key), EXCEEDANCE, BY_ID[qid].code, samples, limit, policy(c.settings)
     )
+    meta = _meta(pt, qid, "instant", limit, muted)
     for change in changes:
-        alert_id = write_change(c.conn, _meta(pt, qid, "instant", limit, muted), EXCEEDANCE, change)
+        if change.alert is not None and change.alert.id == 0:  # a new alert: opened in a window?
+            window = rules.window_at(change.alert.first_time, c.maint.get(pt.id, ()))
+            meta = replace(meta, during_maintenance=window.id if window else None)
+        alert_id = write_change(c.conn, meta, EXCEEDANCE, change)
         if change.action == "resolve":
             c.active.pop(key, None)
         elif change.alert is not None and alert_id is not None:

@@ -27,6 +27,7 @@ from compliance.models import (
 from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
 from ingest.core import parameters
 from ingest.core import repo as ingest_repo
+from ingest.core.secrets import SecretSettings
 from ingest.core.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Context:
     webhook: WebhookSettings
     smtp: SmtpSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
+    store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -59,7 +61,18 @@ class Job:
 
 def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Resolve every point's limits (standards + permits) into compliance_limits; sync maintenance
-    windows declared in the park files."""
+    windows declared in the park files (one the bounds refuse is logged and left out: it never stops
+    the limits of the other parks)."""
+    return _refresh_limits(conn, ctx, park, strict=False)
+
+
+def resolve_loaded_park(conn: psycopg.Connection, ctx: Context, park: str) -> str:
+    """The limits and maintenance windows of a park file just loaded (`outfall park load`). Raises
+    ValueError when the bounds refuse one of its maintenance windows: the load fails, nothing stored."""
+    return _refresh_limits(conn, ctx, park, strict=True)
+
+
+def _refresh_limits(conn: psycopg.Connection, ctx: Context, park: str | None, strict: bool) -> str:
     count = 0
     for spec, ids in repo.park_specs(conn, park):
         rows: list[tuple[object, ...]] = []
@@ -89,7 +102,13 @@ def refresh_limits(conn: psycopg.Connection, ctx: Context, now: datetime, park: 
                     )
                 )
         repo.replace_limits(conn, spec.id, rows)
-        repo.sync_park_maintenance(conn, spec.id, _maintenance_rows(spec.config, ids))
+        refused = repo.sync_park_maintenance(conn, spec.id, _maintenance_rows(spec.config, ids))
+        for (plant_id, _point, start, end, _reason), why in refused:
+            span = f"{start.isoformat()}/{end.isoformat()}"
+            problem = f"park {spec.id}: maintenance window {plant_id} {span}: {why}"
+            if strict:
+                raise ValueError(problem)
+            log.warning("%s (left out)", problem)
         count += len(rows)
     return f"{count} limit periods"
 
@@ -259,7 +278,7 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store)
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 

@@ -4,8 +4,8 @@ and transition functions stay pure and easy to test."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
 
 Severity = Literal["warning", "violation", "critical"]
 SEVERITY_RANK: dict[str, int] = {"warning": 1, "violation": 2, "critical": 3}
@@ -50,6 +50,25 @@ ALERT_KINDS = (
 INHIBITING_KINDS = frozenset({OFFLINE, INSTRUMENT_FAULT})
 CONCENTRATION_KINDS = frozenset({EXCEEDANCE, HOURLY_MEAN, DAILY_MEAN})
 WHOLE_POINT = 0
+
+
+@dataclass(frozen=True)
+class MaintenanceBounds:
+    """What a maintenance window may be (the ``maintenance_policy`` row; settings in
+    ``compliance/settings.py`` ``MaintenanceSettings``)."""
+
+    max_length: timedelta
+    max_backdate: timedelta  # how long before now it may start (marking afterwards)
+    max_lead: timedelta  # how far ahead it may start (planned maintenance)
+    approval_over: timedelta  # longer than this: pending until an officer approves it
+
+
+class MaintenanceSpan(NamedTuple):
+    """An approved window as the rules see it: [start, end) and the window's id."""
+
+    start: datetime
+    end: datetime
+    id: int
 
 
 @dataclass(frozen=True)
@@ -170,3 +189,6 @@ class AlertView:
     escalation: int
     muted: str | None
     detail: dict[str, object]
+    # The approved maintenance window a critical breach opened this alert in (criticals are never
+    # silenced), or None.
+    during_maintenance: int | None

@@ -1,10 +1,12 @@
 """Notifications from the transactional outbox: grouped per plant, delivered by webhook (HMAC-SHA256
 signed) and e-mail (SMTP), retried with exponential backoff until delivered.
 
-Subscriptions live in the park file's config:
+Subscriptions live in the park file's config; their secrets do not (compliance/receivers.py):
     subscriptions:
       - {name: officers, webhook: "https://example.org/hook", min_severity: violation}
+      - {name: dingtalk, webhook: secret-store, min_severity: critical}   # URL with a token: in the store
       - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning}
+Each webhook subscription is signed with its own key (``receiver/{park}/{name}/webhook-secret``).
 
 Delivery is at-least-once: a crash after sending but before the outcome is recorded sends again when
 the claim's lease ends, so every message carries X-Outfall-Delivery (a stable id) for the receiver to
@@ -28,36 +30,12 @@ from email.message import EmailMessage
 import orjson
 import psycopg
 
-from compliance import repo
-from compliance.models import SEVERITY_RANK, AlertView
+from compliance import receivers, repo
+from compliance.models import AlertView
 from compliance.settings import SmtpSettings, WebhookSettings
+from ingest.core.secrets import SecretSettings, SecretStoreError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    name: str
-    channel: str  # webhook | email
-    target: str
-    plant: str | None
-    min_severity: str
-
-    def wants(self, plant: str, severity: str) -> bool:
-        return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
-            self.min_severity
-        ]
-
-
-def subscriptions(config: dict[str, object]) -> list[Subscription]:
-    out = []
-    entries = config.get("subscriptions") or []
-    for i, e in enumerate(entries if isinstance(entries, list) else []):
-        channel = "webhook" if e.get("webhook") else "email"
-        target = str(e.get("webhook") or e.get("email"))
-        sev = str(e.get("min_severity", "violation"))
-        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
-    return out
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -84,7 +62,7 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
     made = 0
     for (park_id, plant_id), group in by_plant.items():
         views = {a.id: a for a in repo.get_alerts(conn, sorted({r.alert_id for r in group}))}
-        for sub in subscriptions(repo.park_config(conn, park_id)):
+        for sub in receivers.subscriptions(repo.park_config(conn, park_id)):
             chosen = [r for r in group if sub.wants(plant_id, r.severity) and r.alert_id in views]
             if not chosen:
                 continue
@@ -117,13 +95,19 @@ class Tally:
 
 
 def deliver(
-    conn: psycopg.Connection, now: datetime, group_s: float, webhook: WebhookSettings, smtp: SmtpSettings
+    conn: psycopg.Connection,
+    now: datetime,
+    group_s: float,
+    webhook: WebhookSettings,
+    smtp: SmtpSettings,
+    store: SecretSettings,
 ) -> Tally:
     """Group, claim, send and record, each database step in its own short transaction on ``conn``
     (autocommit) and every send with no transaction open: a receiver that hangs holds one sender
     thread, never a database lock or snapshot that other writers or the live event stream wait on."""
     start = time.monotonic()
     tally = Tally()
+    opener = receivers.Opener(store)
     inflight: dict[Future[None], repo.Delivery] = {}
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send") as pool:
         while True:
@@ -136,7 +120,8 @@ def deliver(
                     claimed = repo.claim_deliveries(
                         conn, at, at + lease(webhook, smtp), SENDERS - len(inflight)
                     )
-                inflight.update({pool.submit(_send, d, webhook, smtp): d for d in claimed})
+                for d, ready in _with_secrets(conn, claimed, opener, at, tally):
+                    inflight[pool.submit(_send, d, ready, webhook, smtp)] = d
             if not inflight:
                 return tally
             done, _ = wait(inflight, timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -153,11 +138,40 @@ def lease(webhook: WebhookSettings, smtp: SmtpSettings) -> timedelta:
     return timedelta(seconds=2 * max(webhook.timeout_s, smtp.timeout_s) + 30)
 
 
-def _send(d: repo.Delivery, webhook: WebhookSettings, smtp: SmtpSettings) -> None:
-    if d.channel == "webhook":
-        _post(d, webhook)
+Secrets = receivers.Webhook | str | None  # a webhook's URL and key, or the SMTP password
+
+
+def _with_secrets(
+    conn: psycopg.Connection,
+    claimed: list[repo.Delivery],
+    opener: receivers.Opener,
+    at: datetime,
+    tally: Tally,
+) -> list[tuple[repo.Delivery, Secrets]]:
+    """Open each claimed delivery's receiver secrets from the store (before sending, with no transaction
+    held while it sends). A delivery whose secret is missing is recorded as a failed attempt with the
+    reason, and retried after its backoff."""
+    ready: list[tuple[repo.Delivery, Secrets]] = []
+    for d in claimed:
+        try:
+            with conn.transaction():
+                if d.channel == "webhook":
+                    found: Secrets = receivers.webhook(conn, opener, d.park_id, d.subscription, d.target)
+                else:
+                    found = receivers.smtp_password(conn, opener)
+        except (receivers.MissingSecret, SecretStoreError) as exc:
+            _record(conn, d, exc, at)
+            tally.failed += 1
+            continue
+        ready.append((d, found))
+    return ready
+
+
+def _send(d: repo.Delivery, found: Secrets, webhook: WebhookSettings, smtp: SmtpSettings) -> None:
+    if isinstance(found, receivers.Webhook):
+        _post(d, found, webhook)
     else:
-        _mail(d, smtp)
+        _mail(d, smtp, found)
 
 
 def _record(conn: psycopg.Connection, d: repo.Delivery, exc: BaseException | None, at: datetime) -> bool:
@@ -172,30 +186,28 @@ def _record(conn: psycopg.Connection, d: repo.Delivery, exc: BaseException | Non
         return False
 
 
-def _post(d: repo.Delivery, webhook: WebhookSettings) -> None:
-    if webhook.secret is None:
-        raise RuntimeError("OUTFALL_WEBHOOK_SECRET is not set: webhooks are never sent unsigned")
+def _post(d: repo.Delivery, hook: receivers.Webhook, webhook: WebhookSettings) -> None:
     body = orjson.dumps(d.payload)
     ts = str(int(datetime.now().timestamp()))
-    req = urllib.request.Request(  # noqa: S310 - targets come from the park file, http(s) only
-        d.target,
+    req = urllib.request.Request(  # noqa: S310 - targets come from the park file or store, http(s) only
+        hook.url,
         data=body,
         method="POST",
         headers={
             "Content-Type": "application/json",
             "X-Outfall-Delivery": str(d.id),
             "X-Outfall-Timestamp": ts,
-            "X-Outfall-Signature": sign(webhook.secret.get_secret_value().encode(), ts, body),
+            "X-Outfall-Signature": sign(hook.signing_key, ts, body),
         },
     )
-    if not d.target.startswith(("http://", "https://")):
-        raise ValueError(f"webhook target must be http(s): {d.target}")
+    if not hook.url.startswith(("http://", "https://")):
+        raise ValueError(f"webhook target of {d.subscription} must be http(s)")
     with urllib.request.urlopen(req, timeout=webhook.timeout_s) as resp:  # noqa: S310
         if resp.status >= 300:
             raise RuntimeError(f"HTTP {resp.status}")
 
 
-def _mail(d: repo.Delivery, smtp: SmtpSettings) -> None:
+def _mail(d: repo.Delivery, smtp: SmtpSettings, password: str | None) -> None:
     if smtp.host is None:
         raise RuntimeError("OUTFALL_SMTP_HOST is not set")
     items = d.payload.get("alerts")
@@ -212,9 +224,14 @@ def _mail(d: repo.Delivery, smtp: SmtpSettings) -> None:
         for a in alerts_
     ]
     msg.set_content("\n".join(lines) + "\n")
+    if smtp.username and password is None:
+        raise receivers.MissingSecret(
+            "OUTFALL_SMTP_USERNAME is set and the store has no SMTP password: set it with"
+            " `outfall receiver secret set smtp password`"
+        )
     with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as client:
         if smtp.starttls:
-            client.starttls()
-        if smtp.username and smtp.password:
-            client.login(smtp.username, smtp.password.get_secret_value())
+            client.starttls()  # refused by a server without STARTTLS: nothing is sent in clear
+        if smtp.username and password is not None:
+            client.login(smtp.username, password)
         client.send_message(msg)

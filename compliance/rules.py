@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from compliance.models import Limit, Severity, WindowResult
+from compliance.models import Limit, MaintenanceBounds, MaintenanceSpan, Severity, WindowResult
 from ingest.core.models import VALID_FLAGS
 from ingest.core.parameters import BY_CODE
 
@@ -276,3 +276,46 @@ def mass_balance_gap(plants_m3: float, inlet_m3: float) -> float | None:
     """Relative gap between what the plants discharged and what reached the central plant; a large
     positive gap is water that went somewhere else (bypass, leak)."""
     return (plants_m3 - inlet_m3) / inlet_m3 if inlet_m3 > 0 else None
+
+
+# --- maintenance windows ----------------------------------------------------------------------------
+# A window silences a point's non-critical alerts for data timed inside it. It is bounded because an
+# operator could otherwise silence their own plant indefinitely, or backwards over a breach already
+# sent: the MEE marking rules (公告2022年第21号) let the enterprise mark data ahead or afterwards within
+# a correction period and let officers reject a mark; local rules want a broken monitor back within
+# 12 h to 5 working days (Chongqing 2020 draft, Shaanxi 48 h, Bengbu 24 h). See MaintenanceSettings.
+
+
+def _hours(d: timedelta) -> str:
+    h = d.total_seconds() / 3600
+    return f"{h:.0f} h" if h == int(h) else f"{h:.2f} h"
+
+
+def maintenance_refusal(start: datetime, end: datetime, now: datetime, b: MaintenanceBounds) -> str | None:
+    """Why a window [start, end) declared at ``now`` is refused, or None when it is acceptable. The
+    database refuses the same (migration 030's trigger, on the same bounds)."""
+    if end <= start:
+        return "a maintenance window must end after it starts"
+    if end - start > b.max_length:
+        longest, this = _hours(b.max_length), _hours(end - start)
+        return f"a maintenance window may last at most {longest} (this one: {this})"
+    if start < now - b.max_backdate:
+        return f"a maintenance window may start at most {_hours(b.max_backdate)} before now"
+    if start > now + b.max_lead:
+        return f"a maintenance window may start at most {_hours(b.max_lead)} ahead"
+    return None
+
+
+def needs_approval(start: datetime, end: datetime, b: MaintenanceBounds) -> bool:
+    """A window longer than the approval threshold silences nothing until an officer approves it."""
+    return end - start > b.approval_over
+
+
+def window_at(t: datetime, spans: Sequence[MaintenanceSpan]) -> MaintenanceSpan | None:
+    """The approved window covering data time ``t``, if any."""
+    return next((w for w in spans if w.start <= t < w.end), None)
+
+
+def silenced_by_maintenance(severity: Severity | None) -> bool:
+    """Criticals (the criminal thresholds) are never silenced by a maintenance window."""
+    return severity != "critical"

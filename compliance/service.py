@@ -9,11 +9,22 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, repo
+from compliance import alerts, repo, rules
 from compliance.alerts import InvalidTransition
 from compliance.models import AlertView
+from compliance.repo.reads import MaintenanceWindow, maintenance_by_id
 
-__all__ = ["InvalidTransition", "act", "audit", "create_maintenance", "get_alert", "list_alerts"]
+__all__ = [
+    "InvalidTransition",
+    "MaintenanceRefused",
+    "act",
+    "audit",
+    "create_maintenance",
+    "decide_maintenance",
+    "get_alert",
+    "list_alerts",
+    "maintenance_window",
+]
 
 
 def list_alerts(
@@ -52,6 +63,11 @@ def audit(conn: psycopg.Connection, alert_id: int) -> list[repo.AuditRow]:
     return repo.audit_of(conn, alert_id)
 
 
+class MaintenanceRefused(ValueError):
+    """A window outside the bounds (compliance.rules.maintenance_refusal), refused by us or by the
+    database's trigger."""
+
+
 def create_maintenance(
     conn: psycopg.Connection,
     park: str,
@@ -61,11 +77,51 @@ def create_maintenance(
     end: datetime,
     reason: str,
     actor: str,
-) -> int:
-    """Declare a maintenance window: the point (or the whole plant) raises no alerts for data timed
-    inside it. Raises ValueError for an empty window, LookupError for an unknown plant."""
-    if end <= start:
-        raise ValueError("a maintenance window must end after it starts")
+) -> MaintenanceWindow:
+    """Declare a maintenance window: the point (or the whole plant) raises no non-critical alerts for
+    data timed inside it. A window longer than the approval threshold is stored pending and silences
+    nothing until an officer approves it. Returns the window as stored, read back in this transaction
+    (what the caller answers with is what was committed). Raises MaintenanceRefused outside the bounds,
+    ValueError for a missing reason, LookupError for an unknown plant."""
     if not reason.strip() or not actor.strip():
         raise ValueError("reason and actor are required")
-    return repo.create_maintenance(conn, park, plant, point, start, end, reason, actor)
+    now, bounds = repo.maintenance_policy(conn)
+    refusal = rules.maintenance_refusal(start, end, now, bounds)
+    if refusal is not None:
+        raise MaintenanceRefused(refusal)
+    status = "pending" if rules.needs_approval(start, end, bounds) else "approved"
+    try:
+        with conn.transaction():  # a savepoint: the trigger's refusal leaves the caller's transaction usable
+            new = repo.create_maintenance(conn, park, plant, point, (start, end), reason, actor, status)
+    except psycopg.errors.CheckViolation as exc:
+        raise MaintenanceRefused(exc.diag.message_primary or str(exc)) from None
+    return _window(conn, new)
+
+
+def decide_maintenance(
+    conn: psycopg.Connection, window_id: int, approve: bool, actor: str, note: str | None = None
+) -> MaintenanceWindow:
+    """An officer approves or rejects a pending window. Raises LookupError for an unknown window,
+    InvalidTransition for one already decided, MaintenanceRefused when the database refuses it (the
+    window is longer than the bounds allow now)."""
+    status = repo.maintenance_status_for_update(conn, window_id)
+    if status is None:
+        raise LookupError(f"no maintenance window {window_id}")
+    if status != "pending":
+        raise InvalidTransition(f"maintenance window {window_id} is {status}, not pending")
+    try:
+        with conn.transaction():
+            repo.decide_maintenance(conn, window_id, "approved" if approve else "rejected", actor, note)
+    except psycopg.errors.CheckViolation as exc:
+        raise MaintenanceRefused(exc.diag.message_primary or str(exc)) from None
+    return _window(conn, window_id)
+
+
+def maintenance_window(conn: psycopg.Connection, window_id: int) -> MaintenanceWindow | None:
+    return maintenance_by_id(window_id).first(conn)
+
+
+def _window(conn: psycopg.Connection, window_id: int) -> MaintenanceWindow:
+    found = maintenance_window(conn, window_id)
+    assert found is not None, "written in this transaction"
+    return found

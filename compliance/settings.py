@@ -1,12 +1,15 @@
 """Settings of the compliance engine, one class per concern, read from ``OUTFALL_COMPLIANCE_*``,
-``OUTFALL_WEBHOOK_*`` and ``OUTFALL_SMTP_*`` in ``main()``, never at import."""
+``OUTFALL_MAINTENANCE_*``, ``OUTFALL_WEBHOOK_*`` and ``OUTFALL_SMTP_*`` in ``main()``, never at import."""
 
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from compliance.models import MaintenanceBounds
 
 
 class RuleSettings(BaseSettings):
@@ -46,21 +49,54 @@ class RuntimeSettings(BaseSettings):
     job_periods: dict[str, float] = Field(default_factory=dict)
 
 
+class MaintenanceSettings(BaseSettings):
+    """Bounds of maintenance windows (``OUTFALL_MAINTENANCE_*``). `outfall db upgrade` writes them into
+    the ``maintenance_policy`` row, which the API and the database's trigger both judge windows by;
+    change a setting, then run `outfall db upgrade` again.
+
+    Where the defaults come from (see ../shared/reference/standards.md §b.2–b.3, workflows.md): the MEE
+    marking rules (公告2022年第21号) let an enterprise mark maintenance ahead or afterwards and officers
+    reject a mark; local rules want a broken monitor reported within 12 h and back within 24 h (Bengbu),
+    48 h (Shaanxi) or 5 working days (Chongqing 2020 draft). So: at most 72 h per window, marked at most
+    24 h afterwards, at most 30 days ahead, and a window over 12 h waits for an officer's approval.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_MAINTENANCE_")
+
+    max_length_h: float = Field(default=72, gt=0, le=24 * 31)
+    max_backdate_h: float = Field(default=24, ge=0, le=24 * 31)
+    max_lead_days: float = Field(default=30, ge=0, le=366)
+    approval_over_h: float = Field(default=12, gt=0)
+
+    def bounds(self) -> MaintenanceBounds:
+        return MaintenanceBounds(
+            timedelta(hours=self.max_length_h),
+            timedelta(hours=self.max_backdate_h),
+            timedelta(days=self.max_lead_days),
+            timedelta(hours=self.approval_over_h),
+        )
+
+
 class WebhookSettings(BaseSettings):
+    """Webhooks are signed with each subscription's own secret, from the secret store
+    (``receiver/{park}/{subscription}/webhook-secret``, set with `outfall receiver secret set`); a
+    subscription without one is not delivered (retried until one is set)."""
+
     model_config = SettingsConfigDict(env_prefix="OUTFALL_WEBHOOK_")
 
-    # HMAC-SHA256 key for X-Outfall-Signature. Webhook subscriptions are not delivered without it.
-    secret: SecretStr | None = None
     timeout_s: float = 10.0
 
 
 class SmtpSettings(BaseSettings):
+    """The SMTP relay. Its password is in the secret store (``receiver/smtp/password``), never in the
+    environment or a park file. STARTTLS is on by default so the password and the alerts never cross
+    the network in clear; turn it off only for a local test server (OUTFALL_SMTP_STARTTLS=false)."""
+
     model_config = SettingsConfigDict(env_prefix="OUTFALL_SMTP_")
 
     host: str | None = None  # e-mail subscriptions are not delivered without it
     port: int = 25
     username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = False
+    starttls: bool = True
     sender: str = "outfall@localhost"
     timeout_s: float = 10.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ingest.core import logs
 from outfall.tasks import database_url as _database_url
-from outfall.tasks import db_upgrade, park_load
+from outfall.tasks import db_upgrade, park_load, secret_key_env
 
 log = logging.getLogger("outfall")
 
@@ -39,6 +39,15 @@ def _cmd_limits(args: argparse.Namespace) -> int:
     from compliance import cli
 
     return cli.limits_show(args, _database_url)
+
+
+def _cmd_receiver(args: argparse.Namespace) -> int:
+    import os
+
+    from compliance import cli
+
+    os.environ.update(secret_key_env(create=False))  # `outfall run`'s key, when it made one here
+    return cli.receiver_command(args, _database_url)
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -131,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from compliance.cli import add_parsers
 
     add_parsers(sub, _cmd_compliance, _cmd_limits)
+    from compliance.cli import add_receiver_parser
+
+    add_receiver_parser(sub, _cmd_receiver)
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)

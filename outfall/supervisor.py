@@ -31,7 +31,7 @@ from ingest.core.settings import BrokerSettings, DatabaseSettings, MqttSettings
 from ingest.mqtt import accounts, brokercli
 from outfall import processes
 from outfall.processes import Process
-from outfall.tasks import db_upgrade, park_load, resume_time
+from outfall.tasks import db_upgrade, park_load, resume_time, secret_key_env
 from simulators.plan import LIVE_BACKFILL
 
 log = logging.getLogger("outfall.run")
@@ -205,6 +205,7 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_MQTT_URL": mqtt_url,
             "OUTFALL_HJ212_HOST": hj212_host,
             "OUTFALL_HJ212_PORT": str(hj212_port),
+            **secret_key_env(),  # the secret store's key (.local/secret.key, made once)
         }
         credentials = None
         if svc.mosquitto is not None and svc.mosquitto.auth is not None:

@@ -23,11 +23,15 @@ def database_url() -> str:
 def db_upgrade(database_url: str) -> None:
     import psycopg
 
+    from compliance import repo as compliance_repo
+    from compliance.settings import MaintenanceSettings
     from ingest.core import migrate, repo
 
     applied = migrate.upgrade(database_url)
     with psycopg.connect(database_url) as conn:
         repo.sync_catalogue(conn)
+        # the bounds of maintenance windows, which the API and the database's trigger both judge by
+        compliance_repo.set_maintenance_policy(conn, MaintenanceSettings().bounds())
     log.info("database up to date (%s)", f"applied {applied}" if applied else "nothing to apply")
 
 
@@ -36,7 +40,7 @@ def park_load(database_url: str, path: Path) -> str:
     first reading after loading is already judged (no wait for the scheduled limit refresh)."""
     import psycopg
 
-    from compliance import jobs
+    from compliance import jobs, receivers
     from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
     from ingest.core import park, repo
 
@@ -46,10 +50,16 @@ def park_load(database_url: str, path: Path) -> str:
         raise SystemExit(f"outfall park load: cannot read {path}: {exc.strerror}") from None
     except park.ParkFileError as exc:
         raise SystemExit(f"outfall park load: {exc}") from None
+    problems = receivers.check_subscriptions(spec.config)
+    if problems:
+        raise SystemExit(f"outfall park load: {path}: " + "; ".join(problems))
     ctx = jobs.Context(RuleSettings(), RuntimeSettings(), WebhookSettings(), SmtpSettings())
-    with psycopg.connect(database_url) as conn:  # one transaction: committed on leaving the block
-        points = repo.load_park(conn, spec)
-        limits = jobs.refresh_limits(conn, ctx, datetime.now(UTC), spec.id)
+    try:
+        with psycopg.connect(database_url) as conn:  # one transaction: committed on leaving the block
+            points = repo.load_park(conn, spec)
+            limits = jobs.resolve_loaded_park(conn, ctx, spec.id)
+    except ValueError as exc:  # a maintenance window outside the bounds: nothing was stored
+        raise SystemExit(f"outfall park load: {path}: {exc}") from None
     log.info("loaded park %s: %d plants, %d points; %s", spec.id, len(spec.plants), points, limits)
     return spec.id
 
@@ -65,3 +75,27 @@ def resume_time(database_url: str, park_id: str, window: timedelta) -> datetime 
     with psycopg.connect(database_url) as conn:
         last = repo.last_reading_time(conn, park_id, datetime.now(UTC) - window)
     return last + timedelta(seconds=1) if last is not None else None
+
+
+LOCAL_KEY = Path(".local/secret.key")
+
+
+def secret_key_env(path: Path = LOCAL_KEY, create: bool = True) -> dict[str, str]:
+    """OUTFALL_SECRET_KEY_FILE for the secret store when neither it nor OUTFALL_SECRET_KEY is set:
+    ``.local/secret.key``, made once by `outfall run` (64 hex characters, readable by this user only)
+    and kept, so secrets sealed in one run open in the next and `outfall receiver secret` finds it."""
+    import os
+
+    from ingest.core.secrets import new_store_key
+
+    if os.environ.get("OUTFALL_SECRET_KEY") or os.environ.get("OUTFALL_SECRET_KEY_FILE"):
+        return {}
+    root = path.parent
+    if not path.exists():
+        if not create:
+            return {}
+        root.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_store_key() + "\n", encoding="ascii")
+        log.info("made the secret store key %s (keep it: sealed secrets need it)", path)
+    return {"OUTFALL_SECRET_KEY_FILE": str(path.resolve())}

@@ -21,7 +21,7 @@ def realtime_hook() -> BeforeCommit:
 
 def ingest_worker() -> int:
     from ingest.core import logs
-    from ingest.core.settings import DatabaseSettings, IngestSettings, MqttSettings
+    from ingest.core.settings import DatabaseSettings, HJ212LoggerSettings, IngestSettings, MqttSettings
     from ingest.mqtt.worker import IngestWorker
 
     logs.configure("ingest")
@@ -39,7 +39,10 @@ def ingest_worker() -> int:
     except (OSError, ValueError) as exc:
         print(f"outfall ingest: broker credentials: {exc}", file=sys.stderr)
         return 2
-    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook(), credentials)
+    hj212 = HJ212LoggerSettings()  # the PW and split-packet rules of raw HJ 212 frames over MQTT
+    worker = IngestWorker(
+        settings, db.database_url, host, port, realtime_hook(), hj212=hj212, credentials=credentials
+    )
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         worker.stop()

@@ -108,6 +108,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         " provision` (a broker with accounts refuses anonymous publishers)",
     )
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the loggers' credentials (JSON by park/plant/point, as the broker helper writes it):"
+        " HJ 212 frames carry each logger's hj212_pw (default $OUTFALL_SIMULATOR_CREDENTIALS)",
+    )
     hj212_tcp.add_arguments(p)
     return p
 

@@ -7,7 +7,7 @@ way that defect names, so ingest's dead-letter path sees realistic garbage.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ import orjson
 from ingest.core import parameters
 from ingest.hj212 import codec as hj212
 from ingest.mqtt import jsonv1
+from simulators.credentials import DEFAULT_PW
 from simulators.records import Message, Record
 
 Renderer = Callable[[str, Record], Message]
@@ -52,9 +53,12 @@ def _broken(body: dict[str, Any], defect: str, ts: datetime) -> bytes:
     return orjson.dumps(body)
 
 
-def hj212_rtd(park_id: str, record: Record, edition: str = "2017") -> Message:
+def hj212_rtd(
+    park_id: str, record: Record, edition: str = "2017", passwords: Mapping[str, str] | None = None
+) -> Message:
     """A record as an HJ 212 real-time data frame (CN 2011, ``{code}-Rtd`` and ``-Flag``) on
-    ``outfall/hj212/{MN}``: the adapter that lets scenarios and replays speak HJ 212."""
+    ``outfall/hj212/{MN}``: the adapter that lets scenarios and replays speak HJ 212. ``passwords``:
+    the PW of each MN (``simulators.credentials``)."""
     if record.raw is not None:
         return raw_frame(record)
     if record.mn is None:
@@ -70,7 +74,7 @@ def hj212_rtd(park_id: str, record: Record, edition: str = "2017") -> Message:
         cn="2011",
         mn=record.mn,
         qn=hj212.format_time(record.sent_at.replace(tzinfo=None)) + f"{record.seq % 1000:03d}",
-        pw="123456",
+        pw=(passwords or {}).get(record.mn, DEFAULT_PW),
         flag=4 if edition == "2017" else None,  # 2017: version bits 000001 in Flag; 2005 sent none
         factors=factors,
         other={"DataTime": hj212.format_time(local)} if local else {},

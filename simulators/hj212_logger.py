@@ -17,7 +17,7 @@ records (mean of the minute means, sum of the totals). Any abnormal flag in an i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from ingest.core import parameters, units
 from ingest.core.models import ParkSpec, PointSpec
 from ingest.hj212 import codec as hj212
+from simulators.credentials import DEFAULT_PW
 from simulators.records import Message
 
 MINUTE, HOUR = "2051", "2061"
@@ -81,7 +82,13 @@ class Logger:
 class LoggerStream:
     """Real-time frames in (Messages on ``outfall/hj212/{MN}``), the logger's uploads out."""
 
-    def __init__(self, park: ParkSpec, min_interval: timedelta, aggregate: bool = True) -> None:
+    def __init__(
+        self,
+        park: ParkSpec,
+        min_interval: timedelta,
+        aggregate: bool = True,
+        passwords: Mapping[str, str] | None = None,
+    ) -> None:
         if (
             not timedelta(minutes=1) <= min_interval <= timedelta(hours=1)
             or timedelta(hours=1) % min_interval
@@ -92,6 +99,7 @@ class LoggerStream:
         self.zone = ZoneInfo(park.timezone)
         self.step = min_interval
         self.aggregate = aggregate
+        self.passwords = dict(passwords or {})  # MN -> PW (simulators.credentials)
         self.loggers = {pt.mn: Logger(pt) for plant in park.plants for pt in plant.points if pt.mn}
 
     def run(self, messages: Iterable[Message], until: datetime | None = None) -> Iterator[Message]:
@@ -197,7 +205,7 @@ class LoggerStream:
     def _record(self, logger: Logger, mn: str, cn: str, window: Window, end: datetime) -> Message:
         factors: hj212.Factors = {code: s.fields() for code, s in window.factors.items()}
         frame = hj212.Frame(
-            st="32", cn=cn, mn=mn, pw="123456", flag=None, factors=factors,
+            st="32", cn=cn, mn=mn, pw=self.passwords.get(mn, DEFAULT_PW), flag=None, factors=factors,
             other={"DataTime": hj212.format_time(window.start)},
         )  # fmt: skip
         return self._stamped(logger, frame, end.replace(tzinfo=self.zone))

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -300,12 +300,13 @@ def statistics_stream(
     min_interval: timedelta,
     until: datetime | None,
     simulated: bool,
+    passwords: Mapping[str, str] | None = None,
 ) -> Iterator[Message]:
     """A simulated run gets the logger's minute and hourly records and TCP stamps; a replayed real
-    file goes out byte for byte (its records are the real ones)."""
+    file goes out byte for byte (its records are the real ones). ``passwords``: each MN's PW."""
     if not simulated:
         return messages
-    return hj212_logger.LoggerStream(park, min_interval).run(messages, until)
+    return hj212_logger.LoggerStream(park, min_interval, passwords=passwords).run(messages, until)
 
 
 def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
@@ -323,7 +324,12 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
             else None
         )
         stream = statistics_stream(
-            plan.messages(), plan.park, timedelta(minutes=args.min_interval), until, simulated=not raw_replay
+            plan.messages(),
+            plan.park,
+            timedelta(minutes=args.min_interval),
+            until,
+            simulated=not raw_replay,
+            passwords=plan.passwords,
         )
     except ValueError as exc:
         print(f"outfall simulate: {exc}", file=sys.stderr)

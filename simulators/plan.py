@@ -15,7 +15,7 @@ from typing import Any
 from ingest.core import park
 from ingest.core.models import ParkSpec
 from ingest.mqtt import jsonv1
-from simulators import encode, replay, report, scenario
+from simulators import credentials, encode, replay, report, scenario
 from simulators.engine import Engine
 from simulators.records import Message, Record
 
@@ -36,6 +36,7 @@ class Plan:
     by_count: bool = False
     extra: list[str] = field(default_factory=list)
     by_mn: dict[str, str] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)  # MN -> the HJ 212 PW its logger sends
 
     def messages(self) -> Iterator[Message]:
         for record in self.records:
@@ -90,12 +91,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
     park_path: Path = args.park or sample_park(default)
     spec = park.parse(park_path.read_text(encoding="utf-8"), str(park_path))
     render = encode.json_v1
+    passwords = credentials.hj212_passwords(
+        getattr(args, "credentials", None) or credentials.SimulatorSettings().credentials, spec
+    )
     if args.protocol == "hj212":
-        render = partial(encode.hj212_rtd, edition=args.edition)
+        render = partial(encode.hj212_rtd, edition=args.edition, passwords=passwords)
         _check_mns(spec, replaying=source is not None)
     duration = args.duration or (scen.duration if scen else None)
     if source:
-        return _replay_plan(spec, source, path, args.start, duration, render)
+        replayed = _replay_plan(spec, source, path, args.start, duration, render)
+        replayed.passwords = passwords
+        return replayed
     start = args.start or (scen.start if scen else None)
     if start is None:
         now = datetime.now(UTC).replace(microsecond=0)
@@ -107,6 +113,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     total = (until - start).total_seconds() if until else 0.0
     plan = Plan(spec, label, engine.records(), render, engine.truth, start, total)
     plan.by_mn = _mn_names(spec)
+    plan.passwords = passwords
     return plan
 
 

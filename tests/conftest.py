@@ -23,7 +23,16 @@ from ingest.core.models import ParkSpec
 from ingest.core.settings import IngestSettings
 from ingest.mqtt.worker import IngestWorker
 from outfall.tasks import db_upgrade
-from tests.support import ROOT, SMALL_PARK, Publisher, RunningWorker, Services, unique_id
+from tests.support import (
+    ROOT,
+    SMALL_PARK,
+    TEST_HJ212_PW,
+    Publisher,
+    RunningWorker,
+    Services,
+    issue_hj212_pws,
+    unique_id,
+)
 
 pytest_plugins = (
     "tests.realdata",  # fixtures of third-party data and their stand-ins
@@ -67,12 +76,18 @@ def db(services: Services) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def make_park(services: Services) -> Callable[..., ParkSpec]:
-    """Load a park (the small test park unless YAML text is given) under a fresh unique id."""
+    """Load a park (the small test park unless YAML text is given) under a fresh unique id, and give
+    every point with an MN its HJ 212 PW in the secret store (``hj212_pw``; None: none), as
+    commissioning a logger does."""
 
-    def _make(text: str = SMALL_PARK, park_id: str | None = None) -> ParkSpec:
+    def _make(
+        text: str = SMALL_PARK, park_id: str | None = None, hj212_pw: str | None = TEST_HJ212_PW
+    ) -> ParkSpec:
         spec = park_file.parse(text.format(id=park_id or unique_id()))
         with psycopg.connect(services.database_url) as conn:
             repo.load_park(conn, spec)
+            if hj212_pw is not None:
+                issue_hj212_pws(conn, spec, hj212_pw)
         return spec
 
     return _make

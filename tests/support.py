@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from ingest.core import secrets
 from ingest.core.localservices import LocalMosquitto, LocalPostgres
+from ingest.core.models import ParkSpec
 from ingest.mqtt.worker import IngestWorker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +36,19 @@ class Services:
 
 def unique_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+TEST_HJ212_PW = "123456"  # the PW the tests' HJ 212 frames carry (tests/ingest/hj212_support.frame)
+
+
+def issue_hj212_pws(conn: psycopg.Connection, park: ParkSpec, pw: str = TEST_HJ212_PW) -> None:
+    """Register ``pw`` as the HJ 212 PW of every point of ``park`` with an MN (the caller commits)."""
+    hashed = secrets.hash_secret(pw)
+    for plant in park.plants:
+        for point in plant.points:
+            if point.mn:
+                name = secrets.logger_name(park.id, plant.id, point.id, "hj212-pw")
+                secrets.issue(conn, name, "hash", hashed, "test")
 
 
 SMALL_PARK = """

@@ -33,6 +33,7 @@ class AlertMeta:
     limit_source: str | None = None
     muted: str | None = None
     detail: dict[str, object] | None = None
+    during_maintenance: int | None = None  # the approved window a critical breach opened it in
 
 
 def active_alerts(
@@ -77,8 +78,8 @@ def insert_alert(
         "INSERT INTO alerts (kind, park_id, plant_id, point_id, parameter_id, severity, state,"
         " basis, opened_at,"
         " first_time, last_time, peak, last_value, limit_upper, limit_lower, limit_source, unit, count,"
-        " clear_since, muted, detail, resolved_at, resolved_by, cleared_at)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " clear_since, muted, detail, resolved_at, resolved_by, cleared_at, during_maintenance)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
         " ON CONFLICT (kind, point_id, parameter_id) WHERE state IN ('open', 'acknowledged') DO UPDATE SET"
         " count = alerts.count + EXCLUDED.count, peak = greatest(alerts.peak, EXCLUDED.peak),"
         " last_value = EXCLUDED.last_value, first_time = least(alerts.first_time, EXCLUDED.first_time),"
@@ -111,6 +112,7 @@ def insert_alert(
             resolved_at if a.state == "resolved" else None,
             "compliance" if resolved_at and a.state == "resolved" else None,
             resolved_at if a.state == "cleared" else None,
+            meta.during_maintenance,
             _SEVERITIES,
             _SEVERITIES,
         ),
@@ -208,7 +210,7 @@ _LIST = (
     " coalesce(pa.code, '') AS parameter, a.kind, a.severity, a.state, a.basis, a.opened_at, a.first_time,"
     " a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,"
     " a.peak, a.last_value AS value, a.limit_upper AS limit, a.limit_lower, a.limit_source, a.unit,"
-    " a.count, a.escalation, a.muted, a.detail"
+    " a.count, a.escalation, a.muted, a.detail, a.during_maintenance"
     " FROM alerts a JOIN points pt ON pt.id = a.point_id LEFT JOIN parameters pa ON pa.id = a.parameter_id"
 )
 

@@ -38,6 +38,8 @@ class Delivery:
     target: str
     payload: dict[str, object]
     attempts: int  # including the attempt this claim is for
+    subscription: str
+    park_id: str
 
 
 def claim_deliveries(
@@ -51,7 +53,8 @@ def claim_deliveries(
             "UPDATE notify_deliveries d SET attempts = d.attempts + 1, next_attempt_at = %s"
             " FROM (SELECT id FROM notify_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= %s"
             "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) due"
-            " WHERE d.id = due.id RETURNING d.id, d.channel, d.target, d.payload, d.attempts",
+            " WHERE d.id = due.id"
+            " RETURNING d.id, d.channel, d.target, d.payload, d.attempts, d.subscription, d.park_id",
             (lease_until, now, limit),
         ).fetchall()
 

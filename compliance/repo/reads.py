@@ -52,7 +52,8 @@ def alert_records(
         " coalesce(pa.code, '') AS parameter, a.kind, a.severity, a.state, a.basis, a.opened_at,"
         " a.first_time, a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,"
         ' a.resolved_by, a.peak, a.last_value AS value, a.limit_upper AS "limit", a.limit_lower,'
-        " a.limit_source, a.unit, a.count, a.escalation, a.muted, a.detail, a.updated_at, a.point_id,"
+        " a.limit_source, a.unit, a.count, a.escalation, a.muted, a.detail, a.during_maintenance,"
+        " a.updated_at, a.point_id,"
         " a.parameter_id"
         " FROM alerts a JOIN points pt ON pt.id = a.point_id"
         " LEFT JOIN parameters pa ON pa.id = a.parameter_id"
@@ -176,6 +177,18 @@ class MaintenanceWindow:
     created_by: str
     source: str
     created_at: datetime
+    status: str  # pending (silences nothing until approved) | approved | rejected
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+
+
+_MAINTENANCE = (
+    "SELECT m.id, m.park_id AS park, m.plant_id AS plant, p.code AS point, lower(m.during) AS start,"
+    ' upper(m.during) AS "end", m.reason, m.created_by, m.source, m.created_at, m.status, m.decided_by,'
+    " m.decided_at, m.decision_note"
+    " FROM maintenance_windows m LEFT JOIN points p ON p.id = m.point_id"
+)
 
 
 def maintenance_in_scope(
@@ -183,15 +196,16 @@ def maintenance_in_scope(
 ) -> Query[MaintenanceWindow]:
     """Windows in a scope (None = all), optionally only those covering an instant, newest first."""
     return Query(
-        "SELECT m.id, m.park_id AS park, m.plant_id AS plant, p.code AS point, lower(m.during) AS start,"
-        ' upper(m.during) AS "end", m.reason, m.created_by, m.source, m.created_at'
-        " FROM maintenance_windows m LEFT JOIN points p ON p.id = m.point_id"
-        " WHERE (%(sp)s::text IS NULL OR m.park_id = %(sp)s)"
+        _MAINTENANCE + " WHERE (%(sp)s::text IS NULL OR m.park_id = %(sp)s)"
         " AND (%(sl)s::text IS NULL OR m.plant_id = %(sl)s) AND"
         " (%(at)s::timestamptz IS NULL OR m.during @> %(at)s::timestamptz) ORDER BY m.id DESC LIMIT %(n)s",
         {"sp": park, "sl": plant, "at": active_at, "n": limit},
         MaintenanceWindow,
     )
+
+
+def maintenance_by_id(window_id: int) -> Query[MaintenanceWindow]:
+    return Query(_MAINTENANCE + " WHERE m.id = %(id)s", {"id": window_id}, MaintenanceWindow)
 
 
 # --- judged days and stored reports -----------------------------------------------------------------

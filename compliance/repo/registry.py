@@ -8,6 +8,7 @@ from datetime import datetime
 
 import psycopg
 
+from compliance.models import MaintenanceBounds, MaintenanceSpan
 from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 
 
@@ -73,18 +74,57 @@ def replace_limits(conn: psycopg.Connection, park_id: str, rows: Sequence[tuple[
         )
 
 
+def maintenance_policy(conn: psycopg.Connection) -> tuple[datetime, MaintenanceBounds]:
+    """The transaction's now() and the bounds the database's trigger judges windows by."""
+    row = conn.execute(
+        "SELECT now(), max_length, max_backdate, max_lead, approval_over FROM maintenance_policy"
+    ).fetchone()
+    assert row is not None, "maintenance_policy has its row from migration 030"
+    return row[0], MaintenanceBounds(row[1], row[2], row[3], row[4])
+
+
+def set_maintenance_policy(conn: psycopg.Connection, b: MaintenanceBounds) -> None:
+    conn.execute(
+        "UPDATE maintenance_policy SET max_length = %s, max_backdate = %s, max_lead = %s,"
+        " approval_over = %s, updated_at = now()",
+        (b.max_length, b.max_backdate, b.max_lead, b.approval_over),
+    )
+
+
+ParkFileWindow = tuple[
+    str, int | None, datetime, datetime, str
+]  # plant, point id or None, start, end, reason
+
+
 def sync_park_maintenance(
-    conn: psycopg.Connection, park_id: str, rows: Iterable[tuple[str, int | None, datetime, datetime, str]]
-) -> None:
-    """Maintenance windows declared in the park file: (plant, point id or None, start, end, reason)."""
-    conn.execute("DELETE FROM maintenance_windows WHERE park_id = %s AND source = 'park_file'", (park_id,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
-            " created_by, source)"
-            " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file')",
-            [(park_id, plant, point, start, end, reason) for plant, point, start, end, reason in rows],
-        )
+    conn: psycopg.Connection, park_id: str, rows: Iterable[ParkFileWindow]
+) -> list[tuple[ParkFileWindow, str]]:
+    """Maintenance windows declared in the park file. Windows already stored stay as they are (the
+    bounds judge a window when it is first written, so a window loaded yesterday is not refused today
+    as backdated); those gone from the file are deleted; new ones the database refuses (out of bounds)
+    are returned with the reason, and the others stored."""
+    wanted = set(rows)
+    stored = conn.execute(
+        "SELECT id, plant_id, point_id, lower(during), upper(during), reason FROM maintenance_windows"
+        " WHERE park_id = %s AND source = 'park_file'",
+        (park_id,),
+    ).fetchall()
+    have = {tuple(r[1:]): r[0] for r in stored}
+    gone = [wid for key, wid in have.items() if key not in wanted]
+    conn.execute("DELETE FROM maintenance_windows WHERE id = ANY(%s)", (gone,))
+    refused = []
+    for key in sorted(wanted - set(have), key=str):
+        try:
+            with conn.transaction():  # a savepoint: one refused window leaves the others stored
+                conn.execute(
+                    "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
+                    " created_by, source, decided_by)"
+                    " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file', 'park file')",
+                    (park_id, *key),
+                )
+        except psycopg.errors.CheckViolation as exc:
+            refused.append((key, exc.diag.message_primary or str(exc)))
+    return refused
 
 
 def create_maintenance(
@@ -92,25 +132,26 @@ def create_maintenance(
     park_id: str,
     plant_id: str,
     point_code: str | None,
-    start: datetime,
-    end: datetime,
+    during: tuple[datetime, datetime],
     reason: str,
     actor: str,
+    status: str,
 ) -> int:
     row = conn.execute(
-        "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason, created_by)"
+        "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason, created_by, status)"
         " SELECT %(park)s, %(plant)s, (SELECT id FROM points WHERE park_id = %(park)s AND plant_id ="
         " %(plant)s"
-        "  AND code = %(point)s), tstzrange(%(s)s, %(e)s), %(reason)s, %(actor)s"
+        "  AND code = %(point)s), tstzrange(%(s)s, %(e)s), %(reason)s, %(actor)s, %(status)s"
         " WHERE EXISTS (SELECT 1 FROM plants WHERE park_id = %(park)s AND id = %(plant)s) RETURNING id",
         {
             "park": park_id,
             "plant": plant_id,
             "point": point_code,
-            "s": start,
-            "e": end,
+            "s": during[0],
+            "e": during[1],
             "reason": reason,
             "actor": actor,
+            "status": status,
         },
     ).fetchone()
     if row is None:
@@ -118,19 +159,39 @@ def create_maintenance(
     return int(row[0])
 
 
+def maintenance_status_for_update(conn: psycopg.Connection, window_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT status FROM maintenance_windows WHERE id = %s FOR UPDATE", (window_id,)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def decide_maintenance(
+    conn: psycopg.Connection, window_id: int, status: str, actor: str, note: str | None
+) -> None:
+    conn.execute(
+        "UPDATE maintenance_windows SET status = %s, decided_by = %s, decided_at = now(),"
+        " decision_note = %s WHERE id = %s",
+        (status, actor, note, window_id),
+    )
+
+
 def maintenance_windows(
     conn: psycopg.Connection, point_ids: Sequence[int], start: datetime, end: datetime
-) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Windows that silence each point (its own or its plant's) and overlap [start, end], clipped to
-    it (so a window open-ended or ending in year 9999 is still a time Python can hold)."""
+) -> dict[int, list[MaintenanceSpan]]:
+    """Approved windows that silence each point (its own or its plant's) and overlap [start, end],
+    clipped to it (so a window stored before the bounds existed is still a time Python can hold).
+    Pending and rejected windows silence nothing."""
     rows = conn.execute(
-        "SELECT p.id, greatest(lower(m.during), %(start)s), least(upper(m.during), %(end)s + interval '1 s')"
+        "SELECT p.id, greatest(lower(m.during), %(start)s), least(upper(m.during), %(end)s + interval '1 s'),"
+        " m.id"
         " FROM points p JOIN maintenance_windows m ON m.park_id = p.park_id AND m.plant_id = p.plant_id"
         " AND (m.point_id IS NULL OR m.point_id = p.id)"
-        " WHERE p.id = ANY(%(ids)s) AND m.during && tstzrange(%(start)s, %(end)s, '[]')",
+        " WHERE p.id = ANY(%(ids)s) AND m.status = 'approved'"
+        " AND m.during && tstzrange(%(start)s, %(end)s, '[]')",
         {"ids": list(point_ids), "start": start, "end": end},
     ).fetchall()
-    found: dict[int, list[tuple[datetime, datetime]]] = {}
-    for pid, lo, hi in rows:
-        found.setdefault(pid, []).append((lo, hi))
+    found: dict[int, list[MaintenanceSpan]] = {}
+    for pid, lo, hi, wid in rows:
+        found.setdefault(pid, []).append(MaintenanceSpan(lo, hi, wid))
     return found

@@ -66,8 +66,8 @@ allow_anonymous true
 
 # The broker of `outfall run` and the end-to-end system: accounts and ACL written by `outfall broker sync`
 # (ingest/mqtt/accounts.py) into {auth}. Refused connections are logged (notice), and so are every
-# reload (information) and every subscription (so a subscription to `#` leaves a trace); denied publishes are answered with reason 135
-# and logged only at debug level by Mosquitto 2.0.
+# reload (information) and every subscription (so a subscription to `#` leaves a trace); denied
+# publishes are answered with reason 135 and logged only at debug level by Mosquitto 2.0.
 AUTH_LISTENER = """
 per_listener_settings false
 allow_anonymous false

@@ -28,6 +28,8 @@ class PointSpec:
     parameters: dict[str, str]  # canonical parameter code -> instrument unit
     mn: str | None = None
     standard: str | None = None  # overrides the plant's / park's standard
+    # networks (CIDR) the HJ 212 logger may connect from; empty: any (the PW is checked regardless)
+    allow_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class RegistryPoint:
     timezone: str
     # parameter id -> factor from the instrument unit to the catalogue unit
     factors: dict[int, float]
+    allow_from: tuple[str, ...] = ()  # CIDRs the HJ 212 logger may connect from; empty: any
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Parsing is pure: text in, a ``ParkSpec`` or a ``ParkFileError`` naming the line 
             kind: workshop_outlet
             discharge_mode: indirect
             mn: 010000A8900016F000169D01     # HJ 212 device id (optional)
+            allow_from: [10.8.0.0/16]       # networks its logger may connect from (optional)
             interval_s: 60                  # expected reporting interval
             parameters: {cr6: µg/L, ni: mg/L, ph: pH}   # or a list: instrument unit = HJ 212 default
 """
@@ -27,7 +28,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ingest.core import parameters, units
 from ingest.core.models import ParkSpec, PlantSpec, PointSpec
@@ -56,6 +65,8 @@ class _Point(_Strict):
     interval_s: int = Field(default=60, gt=0, le=86_400)
     standard: str | None = None
     parameters: dict[str, str | None] | list[str]
+    # Networks the point's HJ 212 logger may connect to the gateway from (CIDR, e.g. 10.8.0.0/16).
+    allow_from: list[IPvAnyNetwork] = Field(default_factory=list)
 
     @field_validator("parameters")
     @classmethod
@@ -180,6 +191,7 @@ def _to_spec(park: _Park) -> ParkSpec:
                     parameters=params,
                     mn=pt.mn,
                     standard=pt.standard or plant.standard or park.standard,
+                    allow_from=tuple(str(net) for net in pt.allow_from),
                 )
             )
         plants.append(PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard))

@@ -65,11 +65,12 @@ def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
         for pt in plant.points:
             row = conn.execute(
                 "INSERT INTO points (park_id, plant_id, code, name, kind, discharge_mode, standard, mn,"
-                " interval_s, active) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+                " interval_s, allow_from, active)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::cidr[], true)"
                 " ON CONFLICT (park_id, plant_id, code) DO UPDATE SET name = EXCLUDED.name,"
                 " kind = EXCLUDED.kind, discharge_mode = EXCLUDED.discharge_mode,"
                 " standard = EXCLUDED.standard, mn = EXCLUDED.mn, interval_s = EXCLUDED.interval_s,"
-                " active = true RETURNING id",
+                " allow_from = EXCLUDED.allow_from, active = true RETURNING id",
                 (
                     park.id,
                     plant.id,
@@ -80,6 +81,7 @@ def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
                     pt.standard,
                     pt.mn,
                     pt.interval_s,
+                    list(pt.allow_from) or None,
                 ),
             ).fetchone()
             assert row is not None
@@ -97,7 +99,8 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
     rows = conn.execute(
         "SELECT p.id, p.park_id, p.plant_id, p.code, p.mn, k.timezone,"
         "       coalesce(array_agg(pp.parameter_id) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}'),"
-        "       coalesce(array_agg(pp.unit) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}')"
+        "       coalesce(array_agg(pp.unit) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}'),"
+        "       coalesce(p.allow_from::text[], '{}')"
         " FROM points p JOIN parks k ON k.id = p.park_id"
         " LEFT JOIN point_parameters pp ON pp.point_id = p.id"
         " WHERE p.active GROUP BY p.id, k.timezone"
@@ -112,6 +115,7 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
             mn=r[4],
             timezone=r[5],
             factors={pid: units.factor(unit, by_id[pid].unit) for pid, unit in zip(r[6], r[7], strict=True)},
+            allow_from=tuple(r[8]),
         )
         for r in rows
     ]

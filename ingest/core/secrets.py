@@ -29,7 +29,9 @@ import hashlib
 import hmac
 import os
 import secrets as pysecrets
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -100,6 +102,46 @@ def verify(plain: str, hashed: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(got, expected)
+
+
+@dataclass
+class Verifier:
+    """The hashes accepted now per key (e.g. an HJ 212 MN: every live generation, so a rotation's
+    overlap accepts old and new), with a cache of passwords already verified.
+
+    PBKDF2 is slow on purpose, and a logger sends the same PW in every frame: a password verified once
+    is remembered for ``ttl_s`` under a keyed digest (HMAC under a random per-process key, so no clear
+    password stays in memory), and so is a refused one (bounded, so a flood of guesses cannot grow it).
+    The owner builds a new Verifier when it reloads the secrets, which drops the cache: a revoked
+    generation stops being accepted at the next refresh.
+    """
+
+    hashes: Mapping[str, Sequence[str]]
+    ttl_s: float = 300.0
+    max_refused: int = 4096
+    _key: bytes = field(default_factory=lambda: os.urandom(32))
+    _ok: dict[tuple[str, bytes], float] = field(default_factory=dict)
+    _refused: dict[tuple[str, bytes], float] = field(default_factory=dict)
+
+    def known(self, key: str) -> bool:
+        return bool(self.hashes.get(key))
+
+    def check(self, key: str, plain: str) -> bool:
+        """Whether ``plain`` matches a live hash of ``key`` (constant-time comparison)."""
+        now = time.monotonic()
+        slot = (key, hmac.digest(self._key, f"{key}\0{plain}".encode(), "sha256"))
+        for cache, answer in ((self._ok, True), (self._refused, False)):
+            until = cache.get(slot)
+            if until is not None and until > now:
+                return answer
+        ok = any(verify(plain, hashed) for hashed in self.hashes.get(key, ()))
+        if ok:
+            self._ok[slot] = now + self.ttl_s
+        else:
+            if len(self._refused) >= self.max_refused:
+                self._refused.clear()
+            self._refused[slot] = now + self.ttl_s
+        return ok
 
 
 def seal(plain: str, name: str, key: bytes) -> str:

@@ -132,7 +132,21 @@ class IngestSettings(BaseSettings):
         return [t for t in (self.topic, self.hj212_topic) if t]
 
 
-class HJ212Settings(BaseSettings):
+class HJ212LoggerSettings(BaseSettings):
+    """What every HJ 212 front end (the TCP gateway and raw frames over MQTT) enforces on a logger."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_HJ212_")
+
+    # A frame whose MN has no PW in the secret store (logger/{park}/{plant}/{point}/hj212-pw) is a
+    # dead letter; false accepts such loggers (a migration period), a wrong PW is refused regardless.
+    require_pw: bool = True
+    # Split-packet parts (PNUM/PNO) held while their set completes, per logger and in total; parts
+    # beyond are dead letters (one per run, with a count), never held.
+    split_parts_per_logger: int = Field(default=256, ge=1)
+    split_parts_total: int = Field(default=8_192, ge=1)
+
+
+class HJ212Settings(HJ212LoggerSettings):
     """The HJ 212 TCP gateway (`outfall hj212 serve`)."""
 
     model_config = SettingsConfigDict(env_prefix="OUTFALL_HJ212_")
@@ -140,6 +154,11 @@ class HJ212Settings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - data loggers connect from the field
     port: int = Field(default=8212, ge=0, le=65_535)
     max_connections: int = Field(default=2_000, ge=1)
+    # Connections held at once from one address (many loggers may sit behind one carrier NAT, and a
+    # simulator runs a whole park from one address).
+    max_connections_per_ip: int = Field(default=256, ge=1)
+    # A new connection must deliver one frame whose PW matches within this, or it is closed.
+    first_frame_s: float = Field(default=30.0, gt=0)
     # Loggers send real-time data every 30-60 s and the 2017 edition has no heartbeat: 10 idle
     # minutes means the link is dead (the logger reconnects and re-sends what was not answered).
     idle_timeout_s: float = Field(default=600.0, gt=0)
@@ -148,6 +167,9 @@ class HJ212Settings(BaseSettings):
     # Group commit: frames from all connections share a transaction of up to this many frames/seconds.
     batch_frames: int = Field(default=2_000, ge=1)
     batch_seconds: float = Field(default=0.02, gt=0)
+    # Frames waiting for the database, from all connections: when full, the gateway stops reading its
+    # sockets (TCP back-pressure to the loggers) instead of growing its memory.
+    store_queue_frames: int = Field(default=10_000, ge=1)
     registry_refresh_s: float = Field(default=30.0, gt=0)
     # Ask loggers for missing minute/hourly records (补传), at most this far back.
     backfill: bool = True

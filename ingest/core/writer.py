@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import psycopg
 
-from ingest.core import repo
+from ingest.core import repo, secrets
 from ingest.core.backoff import Backoff
 from ingest.core.batches import BeforeCommit, Parts, Written, first_line, write_parts
 from ingest.core.models import RegistryPoint
@@ -33,25 +33,43 @@ log = logging.getLogger(__name__)
 PointKey = tuple[str, str, str]  # (park, plant, point code), as in a JSON v1 topic
 
 
+HJ212_PW = "hj212-pw"  # the secret's last name part: logger/{park}/{plant}/{point}/hj212-pw
+
+
 @dataclass(frozen=True)
 class Registry:
-    """The active points as last loaded, and when (``time.monotonic()``)."""
+    """The active points as last loaded, and when (``time.monotonic()``), with the HJ 212 PWs
+    accepted now per MN (loaded together, so a refresh picks up a rotated or revoked PW too)."""
 
     by_key: dict[PointKey, RegistryPoint]
     by_mn: dict[str, RegistryPoint]
     loaded: float
+    hj212_pw: secrets.Verifier = field(default_factory=lambda: secrets.Verifier({}))
 
     @classmethod
     def load(cls, conn: psycopg.Connection) -> Registry:
         points = repo.registry(conn)
+        by_key = {(p.park, p.plant, p.code): p for p in points}
         return cls(
-            by_key={(p.park, p.plant, p.code): p for p in points},
+            by_key=by_key,
             by_mn={p.mn: p for p in points if p.mn},
             loaded=time.monotonic(),
+            hj212_pw=secrets.Verifier(_pw_hashes(conn, by_key)),
         )
 
     def age(self) -> float:
         return time.monotonic() - self.loaded
+
+
+def _pw_hashes(conn: psycopg.Connection, by_key: dict[PointKey, RegistryPoint]) -> dict[str, list[str]]:
+    """Live ``hj212-pw`` hashes by the MN of their point (every live generation, newest first)."""
+    out: dict[str, list[str]] = {}
+    for secret in secrets.live("logger/").fetch(conn):
+        _, park, plant, point, what = (secret.name.split("/") + [""] * 5)[:5]
+        found = by_key.get((park, plant, point))
+        if what == HJ212_PW and secret.form == "hash" and found is not None and found.mn:
+            out.setdefault(found.mn, []).append(secret.value)
+    return out
 
 
 EMPTY = Registry({}, {}, loaded=float("-inf"))

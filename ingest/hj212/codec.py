@@ -88,13 +88,22 @@ class Frame:
         return self.other.get("DataTime")
 
 
+def _crc_step(value: int) -> int:
+    for _ in range(8):
+        value = (value >> 1) ^ 0xA001 if value & 1 else value >> 1
+    return value
+
+
+# ``(crc >> 8) ^ byte`` is below 256, so the eight shifts that follow are one table look-up.
+_CRC_TABLE = tuple(_crc_step(n) for n in range(256))
+
+
 def crc16(data: bytes) -> int:
     """The CRC of HJ 212 Annex A: not CRC-16/MODBUS; each byte goes in as ``(crc >> 8) ^ byte``."""
     crc = 0xFFFF
+    table = _CRC_TABLE
     for byte in data:
-        crc = (crc >> 8) ^ byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        crc = table[(crc >> 8) ^ byte]
     return crc
 
 

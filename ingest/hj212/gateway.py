@@ -4,16 +4,26 @@ Per connection: a reader cuts the byte stream into frames, decodes them, maps MN
 the records to the store; a replier sends each answer (9014 data reply, back-fill requests) only once
 the store has committed that frame, in the order the frames arrived. A logger that gets no answer
 re-sends, and the readings' key makes the copy a no-op, so a dropped link loses and doubles nothing.
-Composition root: ``main()`` (`outfall hj212 serve`).
+
+Who may talk: a connection is counted against a total and a per-address cap, and must deliver a frame
+whose PW matches the logger's secret (``records.PwRule``, the rule raw frames over MQTT follow too)
+within ``first_frame_s``. A frame with a wrong or missing PW, or an MN sent from outside its point's
+``allow_from`` networks, is a dead letter, gets no answer, and ends the connection. Every refusal is
+logged and counted (the heartbeat's ``refused``, shown by /metrics). The store's queue is bounded, so a
+slow database stops the reading of sockets instead of growing memory; split-packet parts held are capped
+(``PartLimit``) per logger and in total. Composition root: ``main()`` (`outfall hj212 serve`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,7 +36,15 @@ from ingest.core.decoded import DeadRow, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import DatabaseSettings, HJ212Settings
 from ingest.hj212 import codec, records
-from ingest.hj212.session import FrameSplitter, GapTracker, Junk, Reassembler, history_request, reply_to
+from ingest.hj212.session import (
+    FrameSplitter,
+    GapTracker,
+    Junk,
+    PartLimit,
+    Reassembler,
+    history_request,
+    reply_to,
+)
 from ingest.hj212.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +52,8 @@ log = logging.getLogger(__name__)
 SOURCE = records.SOURCE_TCP
 PENDING_REPLIES = 256  # frames read ahead of their commit, per connection (back-pressure on the socket)
 HISTORY_CN = {"minute": "2051", "hour": "2061"}
+REFRESH_ON_REFUSAL_S = 2.0
+REFUSAL_LOG_S = 5.0
 
 Pending = tuple[asyncio.Future[None], list[bytes]]
 
@@ -44,27 +64,55 @@ class Gateway:
         self.store = store
         self.gaps = GapTracker(max_span=timedelta(hours=settings.backfill_max_hours))
         self.connections = 0
+        self.per_ip: Counter[str] = Counter()
         self.writers: set[asyncio.StreamWriter] = set()
-        self.refused = 0
+        self.refused: Counter[str] = Counter()  # by reason: the heartbeat reports it, /metrics shows it
         self.backfill_requests = 0
+        self.limit = PartLimit(settings.split_parts_per_logger, settings.split_parts_total)
+        self._logged: dict[str, float] = {}  # reason -> when a refusal of it was last logged
 
     async def start(self) -> asyncio.Server:
         return await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        if self.connections >= self.settings.max_connections:
-            self.refused += 1
-            log.warning("refusing %s: %d connections is the limit", peer, self.settings.max_connections)
+        ip = str(peer[0]) if peer else "?"
+        why = self._over_limit(ip)
+        if why is not None:
+            self.refuse(why[0], "refusing %s: %s", peer, why[1])
             writer.close()
             return
         self.connections += 1
+        self.per_ip[ip] += 1
         self.writers.add(writer)
         try:
-            await Connection(self, reader, writer, f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp:?").run()
+            name = f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp:?"
+            await Connection(self, reader, writer, name, ip).run()
         finally:
             self.connections -= 1
+            self.per_ip[ip] -= 1
+            if self.per_ip[ip] <= 0:
+                del self.per_ip[ip]
             self.writers.discard(writer)
+
+    def _over_limit(self, ip: str) -> tuple[str, str] | None:
+        """(counter, message) when a new connection from ``ip`` would pass a cap."""
+        settings = self.settings
+        if self.connections >= settings.max_connections:
+            return "connections", f"{settings.max_connections} connections is the limit"
+        if self.per_ip[ip] >= settings.max_connections_per_ip:
+            cap = settings.max_connections_per_ip
+            return "connections_per_ip", f"{cap} connections from {ip} is the limit"
+        return None
+
+    def refuse(self, reason: str, message: str, *args: object) -> None:
+        """Count a refusal under ``reason`` and log it (the trace every refused attempt leaves); a flood
+        of one kind is logged every ``REFUSAL_LOG_S`` with its count, not line by line."""
+        self.refused[reason] += 1
+        now = time.monotonic()
+        if now - self._logged.get(reason, -REFUSAL_LOG_S) >= REFUSAL_LOG_S:
+            self._logged[reason] = now
+            log.warning(f"{message} ({reason}: %d refused since start)", *args, self.refused[reason])
 
     async def backfill(self, frame: codec.Frame, point: RegistryPoint, period: str) -> bytes | None:
         """A history request when this record leaves a hole after the logger's previous one."""
@@ -86,14 +134,22 @@ class Gateway:
 
 class Connection:
     def __init__(
-        self, gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+        self,
+        gateway: Gateway,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        ip: str,
     ) -> None:
-        self.gw, self.reader, self.writer, self.peer = gateway, reader, writer, peer
+        self.gw, self.reader, self.writer, self.peer, self.ip = gateway, reader, writer, peer, ip
         self.splitter = FrameSplitter()
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(limit=gateway.limit)
         self.pending: asyncio.Queue[Pending | None] = asyncio.Queue(PENDING_REPLIES)
         self.junk_run = 0
         self.held: dict[tuple[str, str | None, str, int | None], list[bytes]] = {}
+        self.trusted = False  # a frame with the logger's PW has arrived
+        self.closing = False  # a refusal ends the connection
+        self.deadline = time.monotonic() + gateway.settings.first_frame_s
 
     async def run(self) -> None:
         replier = asyncio.create_task(self._reply_loop())
@@ -102,9 +158,10 @@ class Connection:
         except (ConnectionError, OSError) as exc:
             log.info("%s: connection lost (%s)", self.peer, exc)
         finally:
+            self.reassembler.drop()
             tail = self.splitter.close()
             if tail is not None:
-                self._dead(tail.data, f"{tail.reason} ({tail.size} bytes)")
+                await self._dead(tail.data, f"{tail.reason} ({tail.size} bytes)")
             await self.pending.put(None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(replier, timeout=30)
@@ -114,16 +171,26 @@ class Connection:
 
     async def _read_loop(self) -> None:
         settings = self.gw.settings
-        while True:
+        while not self.closing:
+            wait = settings.idle_timeout_s if self.trusted else self.deadline - time.monotonic()
             try:
-                data = await asyncio.wait_for(self.reader.read(65_536), settings.idle_timeout_s)
+                data = await asyncio.wait_for(self.reader.read(65_536), max(wait, 0.0))
             except TimeoutError:
+                if not self.trusted:
+                    self.gw.refuse(
+                        "first_frame_deadline",
+                        "%s: no frame with a valid PW within %.0f s, closing",
+                        self.peer,
+                        settings.first_frame_s,
+                    )
+                    return
                 log.info("%s: idle for %.0f s, closing", self.peer, settings.idle_timeout_s)
                 return
             if not data:
                 return
             for item in self.splitter.feed(data):
-                await self._handle(item)
+                if not self.closing:
+                    await self._handle(item)
             if self.junk_run > settings.max_junk_bytes:
                 log.warning("%s: %d bytes of garbage without a frame, closing", self.peer, self.junk_run)
                 return
@@ -131,29 +198,65 @@ class Connection:
     async def _handle(self, item: bytes | Junk) -> None:
         if isinstance(item, Junk):
             self.junk_run += item.size
-            self._dead(item.data, f"{item.reason} ({item.size} bytes)")
+            await self._dead(item.data, f"{item.reason} ({item.size} bytes)")
             return
         try:
             frame = codec.decode(item)
         except codec.HJ212Error as exc:
             self.junk_run += len(item)
-            self._dead(item, exc.reason)  # no answer: the standard drops a bad frame, the logger re-sends
+            # no answer: the standard drops a bad frame, the logger re-sends
+            await self._dead(item, exc.reason)
             return
         self.junk_run = 0
         point = await self.gw.store.point(frame.mn)
         if point is None:
             # Kept as a dead letter (committed before the answer), so the logger may stop re-sending.
             reason = f"unknown MN {frame.mn}: no point in the park registry has this device"
-            await self._answer(self._dead(item, reason), _replies(frame))
+            await self._answer(await self._dead(item, reason), _replies(frame))
             return
-        target, replies = self._whole(frame)
+        if not await self._admitted(item, frame, point):
+            return
+        held = not frame.is_split or self.reassembler.reserve(frame)
+        if not held and frame.data_time is None:
+            # over the cap of held parts: a dead letter (a flood of them joins one, with a count),
+            # unanswered, so the logger re-sends it later
+            self.gw.refused["split_over_cap"] += 1
+            await self._dead(item, self.gw.limit.refusal(frame.mn))
+            return
+        target, replies = self._whole(frame, held)
         if target is not None:
             await self._store(item, target, point, replies)
 
-    def _whole(self, frame: codec.Frame) -> tuple[codec.Frame | None, list[bytes]]:
+    async def _admitted(self, raw: bytes, frame: codec.Frame, point: RegistryPoint) -> bool:
+        """The logger's address and PW; a refused frame is a dead letter, unanswered, and ends the
+        connection (a logger with a wrong PW reconnects and is refused again, never stored)."""
+        refusal = _address_refusal(point, self.ip)
+        counter = "address_not_allowed"
+        if refusal is None:
+            refusal = await self._pw_refusal(frame)
+            counter = "pw_mismatch" if refusal == records.PW_MISMATCH else "no_pw"
+        if refusal is None:
+            self.trusted = True
+            return True
+        self.gw.refuse(counter, "%s: MN %s refused: %s", self.peer, frame.mn, refusal)
+        await self._dead(raw, refusal)
+        self.closing = True
+        return False
+
+    async def _pw_refusal(self, frame: codec.Frame) -> str | None:
+        """The PW rule; a refused PW is checked once more against freshly loaded secrets (at most every
+        2 s), so a PW issued or rotated a moment ago is accepted at once."""
+        store, require = self.gw.store, self.gw.settings.require_pw
+        refusal = records.PwRule(store.registry.hj212_pw, require).refusal(frame)
+        if refusal is not None and store.registry.age() > REFRESH_ON_REFUSAL_S:
+            refusal = records.PwRule((await store.refresh()).hj212_pw, require).refusal(frame)
+        return refusal
+
+    def _whole(self, frame: codec.Frame, held: bool) -> tuple[codec.Frame | None, list[bytes]]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
-        and its answer waits for the commit of the merged packet."""
-        if not frame.is_split:
+        and its answer waits for the commit of the merged packet. A part the cap left unheld (with a
+        DataTime) is only stored alone."""
+        if not frame.is_split or not held:
             return frame, _replies(frame)
         merged = self.reassembler.add(frame, datetime.now(UTC))
         key = (frame.mn, frame.qn, frame.cn, frame.pnum)
@@ -173,11 +276,11 @@ class Connection:
         max_skew = self.gw.settings.intake.max_skew
         result = records.records(frame, point, datetime.now(UTC), SOURCE, max_skew)
         if isinstance(result, Rejected):
-            await self._answer(self._dead(raw, result.reason), replies)
+            await self._answer(await self._dead(raw, result.reason), replies)
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")
-        done = self.gw.store.submit(
+        done = await self.gw.store.submit(
             result.copy_text, result.stats_text, result.count, dead, origin, result.status
         )
         period = records.PERIODS.get(frame.cn)
@@ -189,8 +292,8 @@ class Connection:
     async def _answer(self, done: asyncio.Future[None], frames: list[bytes]) -> None:
         await self.pending.put((done, frames))
 
-    def _dead(self, payload: bytes, reason: str) -> asyncio.Future[None]:
-        return self.gw.store.submit(b"", b"", 0, [(SOURCE, self.peer, payload, reason)])
+    async def _dead(self, payload: bytes, reason: str) -> asyncio.Future[None]:
+        return await self.gw.store.submit(b"", b"", 0, [(SOURCE, self.peer, payload, reason)])
 
     async def _reply_loop(self) -> None:
         while (entry := await self.pending.get()) is not None:
@@ -203,6 +306,19 @@ class Connection:
                 await self.writer.drain()
             except (ConnectionError, OSError):
                 log.info("%s: answer not delivered (connection gone); the logger will re-send", self.peer)
+
+
+def _address_refusal(point: RegistryPoint, ip: str) -> str | None:
+    """Why ``ip`` may not send this point's MN (its park file's ``allow_from``), or None."""
+    if not point.allow_from:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        address = None
+    if address is not None and any(address in ipaddress.ip_network(net) for net in point.allow_from):
+        return None
+    return f"MN {point.mn} may not connect from {ip or '?'}: not in allow_from of its point"
 
 
 def _replies(frame: codec.Frame) -> list[bytes]:
@@ -267,7 +383,13 @@ BEAT_S = 5.0
 async def _beat(store: Store, name: str, gateway: Gateway) -> None:
     """Beat into component_heartbeats while the gateway runs (the /healthz view of this process)."""
     while True:
-        detail: dict[str, object] = {"connections": len(gateway.writers), "frames": store.totals.frames}
+        detail: dict[str, object] = {
+            "connections": len(gateway.writers),
+            "frames": store.totals.frames,
+            "queued": store.queued(),
+            "split_parts_held": gateway.limit.held_total,
+            "refused": dict(gateway.refused),
+        }
         try:
             await store.call(lambda conn, d=detail: repo.beat(conn, name, "hj212", d))  # type: ignore[misc]
         except psycopg.Error as exc:

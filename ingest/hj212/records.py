@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from ingest.core import decoded, parameters
 from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected, StatusRow, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
+from ingest.core.secrets import Verifier
 from ingest.hj212 import codec
 
 TOPIC_PREFIX = "outfall/hj212/"
@@ -42,6 +43,27 @@ class Accepted(decoded.Accepted):
     status: tuple[StatusRow, ...] = ()
 
 
+PW_MISMATCH = "HJ 212 PW does not match"
+
+
+@dataclass(frozen=True)
+class PwRule:
+    """The logger's PW against the secret store: one rule wherever a frame arrives (the TCP gateway,
+    raw frames over MQTT). ``passwords`` holds the live ``hj212-pw`` hashes by MN (every generation
+    of a rotation's overlap); ``require``: an MN with none registered is refused too."""
+
+    passwords: Verifier
+    require: bool = True
+
+    def refusal(self, frame: codec.Frame) -> str | None:
+        """Why the frame's PW is not accepted, or None when it is."""
+        if not self.passwords.known(frame.mn):
+            return f"no HJ 212 PW registered for MN {frame.mn}" if self.require else None
+        if frame.pw is None or not self.passwords.check(frame.mn, frame.pw):
+            return PW_MISMATCH
+        return None
+
+
 def topic_mn(topic: str) -> str | None:
     if not topic.startswith(TOPIC_PREFIX):
         return None
@@ -55,11 +77,13 @@ def decode(
     points_by_mn: Mapping[str, RegistryPoint],
     received_at: datetime,
     *,
+    pw: PwRule,
     max_bytes: int = codec.MAX_FRAME + 64,
     source: str = SOURCE_MQTT,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> Accepted | Rejected:
-    """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic."""
+    """An MQTT message on ``outfall/hj212/{MN}``: one raw frame whose MN must match the topic and
+    whose PW must be the logger's."""
     mn = topic_mn(topic)
     if mn is None:
         return Rejected(f"topic {topic!r} is not outfall/hj212/{{MN}}")
@@ -76,6 +100,9 @@ def decode(
     point = points_by_mn.get(frame.mn)
     if point is None:
         return Rejected(f"unknown MN {frame.mn}: no point in the park registry has this device", unknown=True)
+    refused = pw.refusal(frame)
+    if refused is not None:
+        return Rejected(refused)
     return records(frame, point, received_at, source, max_skew)
 
 

@@ -125,16 +125,68 @@ def history_request(frame: codec.Frame, cn: str, begin: datetime, end: datetime,
 
 
 @dataclass
+class PartLimit:
+    """Split-packet parts held, per logger (MN) and in total, against their caps.
+
+    Parts wait in memory until their set completes, so without a cap a logger (or a bug) sending parts
+    that never complete fills the memory and slows every look-up. A part beyond a cap is not held but
+    dead-lettered with ``refusal``; its reason is the same for every such part of a logger, so the dead
+    letters of a flood join one row with a count (``ingest.core.deadletters``).
+    """
+
+    per_logger: int
+    total: int
+    held: dict[str, int] = field(default_factory=dict)
+    held_total: int = 0
+
+    def take(self, mn: str) -> bool:
+        """Room for one more part of ``mn``: it is counted as held (True), or not (False)."""
+        if self.held_total >= self.total or self.held.get(mn, 0) >= self.per_logger:
+            return False
+        self.held[mn] = self.held.get(mn, 0) + 1
+        self.held_total += 1
+        return True
+
+    def give_back(self, mn: str, count: int) -> None:
+        left = self.held.get(mn, 0) - count
+        if left > 0:
+            self.held[mn] = left
+        else:
+            self.held.pop(mn, None)
+        self.held_total -= count
+
+    def refusal(self, mn: str) -> str:
+        return (
+            f"split-packet part not held: MN {mn} is at the cap of {self.per_logger} parts per logger"
+            f" or all loggers at {self.total} (OUTFALL_HJ212_SPLIT_PARTS_PER_LOGGER, _TOTAL)"
+        )
+
+
+SetKey = tuple[str, str | None, str, int]  # MN, QN, CN, PNUM
+
+
+@dataclass
 class Reassembler:
-    """Collects the parts of split packets (PNUM/PNO) until all have arrived, then merges them."""
+    """Collects the parts of split packets (PNUM/PNO) until all have arrived, then merges them.
+
+    With a ``limit``, each part it keeps is counted there (``reserve`` before ``add``) and given back when
+    its set completes, expires or is ``dropped``. Sets expire in the order they started (a dict keeps
+    insertion order), so expiry looks only at the oldest ones.
+    """
 
     max_age: timedelta = timedelta(seconds=120)
-    _sets: dict[tuple[str, str | None, str, int], tuple[datetime, dict[int, codec.Frame]]] = field(
-        default_factory=dict
-    )
+    limit: PartLimit | None = None
+    _sets: dict[SetKey, tuple[datetime, dict[int, codec.Frame]]] = field(default_factory=dict)
+
+    def reserve(self, part: codec.Frame) -> bool:
+        """Whether ``add`` may keep this part: a part already held (re-sent) or room under the limit."""
+        if self.limit is None or part.pnum is None or part.pno is None:
+            return True
+        held = self._sets.get((part.mn, part.qn, part.cn, part.pnum))
+        return (held is not None and part.pno in held[1]) or self.limit.take(part.mn)
 
     def add(self, part: codec.Frame, now: datetime) -> codec.Frame | None:
-        self._sets = {k: v for k, v in self._sets.items() if now - v[0] <= self.max_age}
+        self._expire(now)
         if part.pnum is None or part.pno is None:
             return part
         key = (part.mn, part.qn, part.cn, part.pnum)
@@ -143,6 +195,7 @@ class Reassembler:
         if len(parts) < part.pnum:
             return None
         del self._sets[key]
+        self._release(part.mn, len(parts))
         ordered = [parts[n] for n in sorted(parts)]
         factors: codec.Factors = {}
         other: dict[str, str] = {}
@@ -153,6 +206,24 @@ class Reassembler:
                 other.setdefault(key_, value)
         flag = None if part.flag is None else part.flag & ~codec.FLAG_SPLIT
         return replace(ordered[0], factors=factors, other=other, pnum=None, pno=None, flag=flag)
+
+    def drop(self) -> None:
+        """Forget every incomplete set (the connection closed); their loggers re-send."""
+        for key, (_started, parts) in self._sets.items():
+            self._release(key[0], len(parts))
+        self._sets.clear()
+
+    def _expire(self, now: datetime) -> None:
+        while self._sets:
+            key, (started, parts) = next(iter(self._sets.items()))
+            if now - started <= self.max_age:
+                return
+            del self._sets[key]
+            self._release(key[0], len(parts))
+
+    def _release(self, mn: str, count: int) -> None:
+        if self.limit is not None:
+            self.limit.give_back(mn, count)
 
 
 Gap = tuple[datetime, datetime]

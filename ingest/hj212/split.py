@@ -7,7 +7,10 @@ arrived. The set then goes on as one message whose payload is its parts joined i
 acknowledgement carries the held parts' acknowledgements, so nothing is acknowledged before the merged
 packet is committed. ``decode`` turns such a joined payload into records through the gateway's
 ``Reassembler``. A set that stays incomplete past ``max_age`` is given up as a dead letter (and its parts
-acknowledged), so incomplete sets never pin the worker's Receive Maximum. Pure: no broker, no clock.
+acknowledged), so incomplete sets never pin the worker's Receive Maximum. The parts held are capped per
+logger and in total (``PartLimit``, shared with the TCP gateway's rule): a part beyond a cap is not held
+but dead-lettered and acknowledged with the next batch (a flood of them is one dead letter with a count).
+Pure: no broker, no clock.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.hj212 import codec, records
-from ingest.hj212.session import Reassembler
+from ingest.hj212.session import PartLimit, Reassembler
 
 Ack = tuple[int, int, int]  # (mid, qos, generation), as the worker keeps them
 SetKey = tuple[str, str, str | None, str, int]  # topic, MN, QN, CN, PNUM
@@ -50,18 +53,31 @@ class GivenUp:
     reason: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A part not held because a cap of ``PartLimit`` was reached: a dead letter (``reason``),
+    acknowledged with the batch it joins."""
+
+    topic: str
+    payload: bytes
+    ack: Ack
+    reason: str
+
+
 @dataclass
 class SplitPackets:
+    limit: PartLimit
     max_age: float = 120.0  # seconds a set may take to complete
-    _sets: dict[SetKey, _Set] = field(default_factory=dict)
+    _sets: dict[SetKey, _Set] = field(default_factory=dict)  # in the order they started
     _held: int = 0  # a plain count: other threads may read it while the sets change
 
     def __len__(self) -> int:
         """Parts held unacknowledged."""
         return self._held
 
-    def offer(self, topic: str, payload: bytes, ack: Ack, now: float) -> list[Whole]:
-        """What to decode now: this message alone, nothing (a part held), or the completed set."""
+    def offer(self, topic: str, payload: bytes, ack: Ack, now: float) -> list[Whole | Refused]:
+        """What to decode now: this message alone, nothing (a part held), the completed set, or the part
+        refused (over a cap)."""
         if b"PNUM=" not in payload:  # cheap test first: almost no frame is split
             return [Whole(topic, payload, (ack,))]
         try:
@@ -71,28 +87,34 @@ class SplitPackets:
         if part.pnum is None or part.pno is None:
             return [Whole(topic, payload, (ack,))]
         key = (topic, part.mn, part.qn, part.cn, part.pnum)
+        standalone = part.data_time is not None
+        held = self._sets.get(key)
+        if (held is None or part.pno not in held.parts) and not self.limit.take(part.mn):
+            if standalone:
+                return [Whole(topic, payload, (ack,))]  # stored alone; just not kept for the merge
+            return [Refused(topic, payload, ack, self.limit.refusal(part.mn))]
         held = self._sets.setdefault(key, _Set(now))
         held.parts[part.pno] = payload
-        standalone = part.data_time is not None
-        out = [Whole(topic, payload, (ack,))] if standalone else []
+        out: list[Whole | Refused] = [Whole(topic, payload, (ack,))] if standalone else []
         if not standalone:
             held.held.append(ack)
             self._held += 1
         if len(held.parts) < part.pnum:
             return out
-        del self._sets[key]
-        self._held -= len(held.held)
+        self._forget(key)
         if held.held:  # parts without a DataTime of their own: decoded as the merged packet
             out.append(Whole(topic, b"".join(held.parts[n] for n in sorted(held.parts)), tuple(held.held)))
         return out
 
     def expired(self, now: float) -> list[GivenUp]:
-        """Sets that did not complete in time: kept as dead letters, their parts acknowledged."""
-        old = [k for k, s in self._sets.items() if now - s.started > self.max_age]
+        """Sets that did not complete in time: kept as dead letters, their parts acknowledged. Sets
+        start in dict order, so only the oldest are looked at."""
         out = []
-        for key in old:
-            held = self._sets.pop(key)
-            self._held -= len(held.held)
+        while self._sets:
+            key, oldest = next(iter(self._sets.items()))
+            if now - oldest.started <= self.max_age:
+                break
+            held = self._forget(key)
             if not held.held:
                 continue  # only parts that stood alone (and are stored) arrived
             pnum = key[4]
@@ -102,20 +124,29 @@ class SplitPackets:
             out.append(GivenUp(key[0], joined, tuple(held.held), reason))
         return out
 
+    def _forget(self, key: SetKey) -> _Set:
+        held = self._sets.pop(key)
+        self._held -= len(held.held)
+        self.limit.give_back(key[1], len(held.parts))
+        return held
+
 
 def decode(
     topic: str,
     payload: bytes,
     points_by_mn: Mapping[str, RegistryPoint],
     received_at: datetime,
+    *,
+    pw: records.PwRule,
     max_bytes: int = codec.MAX_FRAME + 64,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> records.Accepted | Rejected:
-    """One frame (``records.decode``), or the joined parts of a completed split packet."""
+    """One frame (``records.decode``), or the joined parts of a completed split packet; every part's
+    PW must be the logger's."""
     frames = [f + b"\r\n" for f in payload.split(b"\r\n") if f]
     if len(frames) < 2:
         return records.decode(
-            topic, payload, points_by_mn, received_at, max_bytes=max_bytes, max_skew=max_skew
+            topic, payload, points_by_mn, received_at, pw=pw, max_bytes=max_bytes, max_skew=max_skew
         )
     mn = records.topic_mn(topic)
     merger = Reassembler(max_age=timedelta(days=1))
@@ -127,6 +158,9 @@ def decode(
                 return Rejected(
                     f"payload holds {len(frames)} frames that are not the parts of one split packet"
                 )
+            refused = pw.refusal(part) if part.mn in points_by_mn else None
+            if refused is not None:
+                return Rejected(refused)
             merged = merger.add(part, datetime.now(UTC))
     except codec.HJ212Error as exc:
         return Rejected(exc.reason)

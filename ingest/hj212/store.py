@@ -2,9 +2,11 @@
 
 Connections hand in what one frame produced (readings, statistics, dead letters) and get a future that
 resolves only after the transaction holding it has committed: that is when the gateway may send the
-logger its 9014 reply. The writes go through the batch writer the MQTT worker uses too
-(``ingest.core.writer``), called in a thread; look-ups run in a thread on a read connection of our own,
-so the event loop never blocks on the database.
+logger its 9014 reply. The queue is bounded (``store_queue_frames``): when the database falls behind,
+handing in waits, the connections stop reading, and TCP flow control slows the loggers down. The
+writes go through the batch writer the MQTT worker uses too (``ingest.core.writer``), called in a
+thread; look-ups run in a thread on a read connection of our own, so the event loop never blocks on
+the database.
 
 ``before_commit`` is the same hook the MQTT worker takes (the compliance real-time path, passed in by
 the composition root; ingest never imports compliance): it runs inside each group transaction, after
@@ -84,7 +86,8 @@ class Store:
         self.writer = BatchWriter(
             database_url, settings.counters_name, before_commit, settings.intake, item="frame"
         )
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        # bounded: a full queue makes submit() wait, and the connections stop reading (back-pressure)
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(settings.store_queue_frames)
         # a cancelled run() leaves its write finishing in its thread: drain() waits for it
         self._write_lock = threading.Lock()
         self._read: psycopg.Connection | None = None
@@ -94,7 +97,14 @@ class Store:
     def totals(self) -> Totals:
         return self.writer.totals
 
-    def submit(
+    @property
+    def registry(self) -> Registry:
+        return self.writer.registry
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(
         self,
         copy_text: bytes,
         stats_text: bytes,
@@ -103,8 +113,9 @@ class Store:
         origin: DeadRow | None = None,
         status: tuple[StatusRow, ...] = (),
     ) -> asyncio.Future[None]:
+        """Queue what one frame produced; waits while the queue is full. The future resolves on commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Item(copy_text, stats_text, readings, dead, done, origin, status))
+        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status))
         return done
 
     # --- writes -----------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ from ingest.core import repo
 from ingest.core.backoff import Backoff
 from ingest.core.batches import BeforeCommit
 from ingest.core.decoded import Accepted, Rejected
-from ingest.core.settings import IngestSettings
+from ingest.core.settings import HJ212LoggerSettings, IngestSettings
 from ingest.core.writer import BatchWriter, Registry, Totals
 from ingest.hj212 import records as hj212_records
 from ingest.hj212 import split as hj212_split
+from ingest.hj212.session import PartLimit
+from ingest.hj212.split import Refused
 from ingest.mqtt import jsonv1, mqttio
 from ingest.mqtt.batch import SOURCE, Ack, Batch, Messages, add, collect
 from ingest.mqtt.mqttio import FastClient
@@ -56,9 +58,12 @@ class IngestWorker:
         mqtt_host: str,
         mqtt_port: int,
         before_commit: BeforeCommit | None = None,
+        hj212: HJ212LoggerSettings | None = None,
         credentials: tuple[str, str] | None = None,  # (username, password) on a broker with accounts
     ) -> None:
         self.settings = settings
+        # the PW and split-packet rules of raw HJ 212 frames (the gateway's, OUTFALL_HJ212_*)
+        self.hj212 = hj212 if hj212 is not None else HJ212LoggerSettings()
         self.credentials = credentials
         self.database_url = database_url
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
@@ -70,7 +75,8 @@ class IngestWorker:
         self._generation = 0
         self._draining = threading.Event()
         self._stopped = threading.Event()
-        self._splits = hj212_split.SplitPackets(max_age=settings.split_max_age_s)  # network thread only
+        limit = PartLimit(self.hj212.split_parts_per_logger, self.hj212.split_parts_total)
+        self._splits = hj212_split.SplitPackets(limit, max_age=settings.split_max_age_s)  # network thread
         self.subscribed = threading.Event()  # set once the broker has confirmed our subscription
         # Committed batches' acks go to the network thread, the only thread that touches the client.
         self._acks: deque[list[Ack]] = deque()
@@ -153,14 +159,20 @@ class IngestWorker:
 
     def _on_hj212(self, topic: str, payload: bytes, ack: Ack) -> None:
         """Raw frames; parts of a split packet are held (unacknowledged) until the set is whole."""
-        wholes = self._splits.offer(topic, payload, ack, time.monotonic())
+        offered = self._splits.offer(topic, payload, ack, time.monotonic())
         now, registry = datetime.now(UTC), self.writer.registry
-        decoded = [(w, self._decode(w.topic, w.payload, now, registry)) for w in wholes]
+        decoded = [
+            # a part over the cap of held parts: a dead letter, acknowledged with the batch
+            (w, (w.ack,), Rejected(w.reason))
+            if isinstance(w, Refused)
+            else (w, w.acks, self._decode(w.topic, w.payload, now, registry))
+            for w in offered
+        ]
         with self._lock:
             batch = self._batch
-            for whole, result in decoded:
-                add(batch, whole.topic, whole.payload, whole.acks)
-                collect(batch, whole.topic, whole.payload, result, retry_unknown=True)
+            for item, acks, result in decoded:
+                add(batch, item.topic, item.payload, acks)
+                collect(batch, item.topic, item.payload, result, retry_unknown=True)
         self._expire_splits()
 
     def _expire_splits(self) -> None:
@@ -182,7 +194,8 @@ class IngestWorker:
         # Raw HJ 212 frames share the worker, its batches and its ack-after-commit (DESIGN.md contracts).
         skew = self.settings.intake.max_skew
         if topic.startswith(hj212_records.TOPIC_PREFIX):
-            return hj212_split.decode(topic, payload, registry.by_mn, now, max_skew=skew)
+            pw = hj212_records.PwRule(registry.hj212_pw, self.hj212.require_pw)
+            return hj212_split.decode(topic, payload, registry.by_mn, now, pw=pw, max_skew=skew)
         return jsonv1.decode(
             topic,
             payload,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.api.conftest import open_alert
@@ -19,11 +21,12 @@ P = "/api/v1/parks/{park}"
 PLANT = P + "/plants/shop-01"
 POINT = PLANT + "/points/total"
 WINDOW = {"from": "2026-11-29T00:00:00+08:00", "to": "2026-11-30T00:00:00+08:00"}
+_SOON = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)  # windows are bounded around now
 MAINT = {
     "plant": "shop-01",
     "point": "total",
-    "from": "2026-11-29T09:00:00+08:00",
-    "to": "2026-11-29T10:00:00+08:00",
+    "from": _SOON.isoformat(),
+    "to": (_SOON + timedelta(hours=1)).isoformat(),
     "reason": "electrode swap",
 }
 

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from compliance import jobs, realtime, repo
+from compliance import jobs, realtime, receivers, repo
 from compliance.scheduler import Leadership
 from ingest.core.localservices import free_port
 from ingest.core.models import ParkSpec
@@ -145,6 +145,8 @@ def test_notifications_reach_webhook_and_smtp_exactly_once(
     )
     park = make_park(ONE_POINT.replace("plants:\n", subs + "plants:\n", 1)).id
     jobs.run(services.database_url, ctx, "refresh_limits", park=park)
+    with db.transaction():  # the subscription's own signing secret, in the secret store
+        receivers.set_secret(db, ctx.store, f"{park}/officers", "webhook-secret", "test-secret", "test")
     rt_worker()
     consumer()
     # two alerts of one plant (COD violation, pH violation) in one group window: one message each way
@@ -152,7 +154,11 @@ def test_notifications_reach_webhook_and_smtp_exactly_once(
     publisher.flush()
     settle(db, park, 2)
     c = jobs.Context(
-        ctx.rules, ctx.runtime, ctx.webhook, ctx.smtp.model_copy(update={"host": "127.0.0.1", "port": port})
+        ctx.rules,
+        ctx.runtime,
+        ctx.webhook,
+        ctx.smtp.model_copy(update={"host": "127.0.0.1", "port": port}),
+        store=ctx.store,
     )
     now = datetime.now(UTC) + timedelta(seconds=1)
     jobs.run(services.database_url, c, "deliver", now=now)  # webhook answers 503 the first time

@@ -96,18 +96,37 @@ def test_offline_gap_opens_then_clears_when_data_returns(env, publisher, db, ser
 
 def test_maintenance_window_silences_the_point(env, publisher, db) -> None:  # type: ignore[no-untyped-def]
     park = env(ONE_POINT).id
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)  # marked afterwards
     with db.transaction():
-        service.create_maintenance(
-            db, park, "shop-01", "total", T0, T0 + timedelta(hours=1), "probe replacement", "operator-wang"
+        window = service.create_maintenance(
+            db, park, "shop-01", "total", start, start + timedelta(hours=1), "probe replacement", "op-wang"
         )
-    for i, t in enumerate(minutes(6)):
+    assert window.status == "approved"  # short: needs no approval
+    for i, t in enumerate(minutes(6, start)):
         flag = "M" if i % 2 else "N"
         publish(publisher, park, "shop-01", "total", t, {"cod": 200, "ph": 2.5}, {"cod": flag, "ph": flag})
     # M and C data never count as breaches, even after the window
-    publish(publisher, park, "shop-01", "total", T0 + timedelta(hours=2), {"cod": 300}, {"cod": "C"})
+    publish(publisher, park, "shop-01", "total", start + timedelta(hours=2), {"cod": 300}, {"cod": "C"})
     publisher.flush()
     settle(db, park, 13)
     assert kinds(db, park) == []
+
+
+def test_a_critical_breach_in_a_window_still_opens_an_alert(env, publisher, db) -> None:  # type: ignore[no-untyped-def]
+    park = env(WORKSHOP).id
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    with db.transaction():
+        window = service.create_maintenance(
+            db, park, "shop-01", "workshop", start, start + timedelta(hours=2), "plating line", "op-wang"
+        )
+    t = start + timedelta(minutes=5)
+    publish(publisher, park, "shop-01", "workshop", t, {"ni": 1.0})  # 2x the limit: a violation, silenced
+    publish(publisher, park, "shop-01", "workshop", t + timedelta(minutes=1), {"ni": 6.0})  # 12x: critical
+    publisher.flush()
+    settle(db, park, 2)
+    (alert,) = alerts_of(db, park)
+    assert (alert.parameter, alert.severity, alert.peak, alert.count) == ("ni", "critical", 6.0, 1)
+    assert alert.during_maintenance == window.id
 
 
 def test_fault_flags_held_open_instrument_fault(env, publisher, db) -> None:  # type: ignore[no-untyped-def]

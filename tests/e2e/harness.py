@@ -30,10 +30,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ingest.core import park as park_file
 from ingest.core.localservices import LocalMosquitto
 from outfall import processes
 from outfall.supervisor import broker_env
-from tests.support import ROOT, Publisher, Services, unique_id, wait_for
+from tests.support import ROOT, Publisher, Services, issue_hj212_pws, unique_id, wait_for
 
 T = TypeVar("T")
 
@@ -56,7 +57,13 @@ E2E_SETTINGS: dict[str, str] = {
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
     "OUTFALL_COMPLIANCE_LATE_GRACE_S": "5",
-    "OUTFALL_WEBHOOK_SECRET": "test-secret",
+    # HJ 212 gateway: a short first-frame deadline and a small per-address cap, so
+    # tests/security/test_gateway.py sees them act within seconds
+    "OUTFALL_HJ212_FIRST_FRAME_S": "3",
+    "OUTFALL_HJ212_MAX_CONNECTIONS_PER_IP": "16",
+    # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
+    "OUTFALL_SECRET_KEY": "5e" * 32,
+    "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
@@ -112,7 +119,7 @@ class System:
         self._publishers: dict[str, Publisher] = {}
 
     # -- processes -------------------------------------------------------------------------------
-    def outfall(self, *args: str, timeout: float = 120) -> str:
+    def outfall(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
         """Run a one-shot `outfall` command to completion; its output, or a failure with it."""
         done = subprocess.run(
             [sys.executable, "-m", "outfall", *args],
@@ -122,6 +129,7 @@ class System:
             text=True,
             timeout=timeout,
             check=False,
+            input=stdin,
         )
         assert done.returncode == 0, f"outfall {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
@@ -188,13 +196,17 @@ class System:
     # -- interfaces ------------------------------------------------------------------------------
     def load_park(self, yaml_text: str = E2E_PARK) -> str:
         """Load a park file (a template with `{id}` and optionally `{mn}`) through `outfall park load`
-        under a unique park id, and give its loggers credentials (`outfall broker provision`, which
-        reloads the broker); returns the id."""
+        under a unique park id, give its loggers credentials (`outfall broker provision`, which reloads
+        the broker), and give each point with an MN the HJ 212 PW the tests' frames carry
+        (TEST_HJ212_PW, replacing the provisioned one), as commissioning its logger does; returns the id."""
         park_id = unique_id("e2e")
         path = self.root / f"{park_id}.yaml"
-        path.write_text(yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", "")), encoding="utf-8")
+        text = yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", ""))
+        path.write_text(text, encoding="utf-8")
         self.outfall("park", "load", str(path))
         self.outfall("broker", "provision", park_id, "--credentials", str(self.credentials_file))
+        with psycopg.connect(self.database_url) as conn:
+            issue_hj212_pws(conn, park_file.parse(text))
         return park_id
 
     def credentials(self, park: str, plant: str, point: str) -> dict[str, str]:
@@ -234,6 +246,14 @@ class System:
         publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
         publisher.flush()
         assert not publisher.refused, f"the broker refused {park}/{plant}/{point}: {publisher.refused}"
+
+    def receiver_secret(self, park: str, subscription: str) -> str:
+        """A new signing secret for a webhook subscription, through `outfall receiver secret set
+        --generate` (which prints it once, last); the secret a receiver checks signatures with."""
+        out = self.outfall(
+            "receiver", "secret", "set", f"{park}/{subscription}", "webhook-secret", "--generate"
+        )
+        return out.strip().splitlines()[-1]
 
     def publish_raw(
         self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None

@@ -157,6 +157,8 @@ def test_a_receiver_that_never_answers_holds_no_transaction_and_stops_nothing_el
 ) -> None:
     hung, healthy_url, received = receivers
     park = system.load_park(PARK.replace("{hung}", hung.url).replace("{healthy}", healthy_url))
+    for subscription in ("hung", "officers"):  # each webhook is signed with its own secret
+        system.receiver_secret(park, subscription)
     stream = EventStream(system.api_url, system.token)
     now = lambda: datetime.now(UTC).replace(microsecond=0)  # noqa: E731
     # shop-01's alert goes to both receivers: the hung one takes the connection and never answers
@@ -203,6 +205,7 @@ def test_an_alert_opened_while_muted_is_notified_once_when_the_mute_ends(
     park = system.load_park(
         PARK.replace("{hung}", "http://127.0.0.1:9/none").replace("{healthy}", healthy_url)
     )
+    system.receiver_secret(park, "officers")
 
     def active() -> dict[str, dict[str, Any]]:
         return {

@@ -38,6 +38,21 @@ def test_crc_of_the_annex_a_example_is_1c80_not_the_typo_and_not_modbus():
     assert hj212.wrap(segment.decode()) == VALID["V1"].encode() + b"\r\n"
 
 
+def _annex_a_bitwise(data: bytes) -> int:
+    """Annex A's algorithm as written: byte into the high half, eight shifts per byte."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+@given(st.binary(max_size=1100))
+def test_the_table_crc_is_the_bitwise_annex_a_crc(data):
+    assert hj212.crc16(data) == _annex_a_bitwise(data)
+
+
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_every_valid_vector_decodes_with_and_without_crlf(name):
     raw = VALID[name].encode()

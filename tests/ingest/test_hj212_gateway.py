@@ -4,6 +4,7 @@ dropped links, limits, back-fill, split packets and a replay of the real 2005 tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -204,21 +205,26 @@ def test_bad_crc_is_dropped_unknown_mn_is_kept_and_answered(db, hj_park, start_g
 
 
 def test_connection_limit_and_idle_timeout(hj_park, start_gateway):
+    """The idle timeout applies once a logger has sent a frame with its PW (before that, the shorter
+    first-frame deadline does: tests/security/test_gateway.py)."""
+    _, _, total = hj_park
     gw = start_gateway(max_connections=2, idle_timeout_s=0.5)
 
     async def scenario():
         a = await asyncio.open_connection("127.0.0.1", gw.port)
         b = await asyncio.open_connection("127.0.0.1", gw.port)
+        a[1].write(rt(total, 0, 1.0, flag=4))
         await asyncio.sleep(0.1)
         c_reader, _ = await asyncio.open_connection("127.0.0.1", gw.port)
         refused = await asyncio.wait_for(c_reader.read(1), 2) == b""
         idle_closed = await asyncio.wait_for(a[0].read(1), 3) == b""
+        b_open = await nothing_more(b[0], 0.5) and not b[0].at_eof()
         for _, w in (a, b):
             w.close()
-        return refused, idle_closed
+        return refused, idle_closed, b_open
 
-    assert asyncio.run(scenario()) == (True, True)
-    assert gw.gateway is not None and gw.gateway.refused == 1
+    assert asyncio.run(scenario()) == (True, True, True)
+    assert gw.gateway is not None and gw.gateway.refused == {"connections": 1}
 
 
 def test_a_gap_in_hourly_records_is_back_filled(db, hj_park, start_gateway):
@@ -340,3 +346,43 @@ def test_replay_of_a_2005_day_stores_every_record_once(db, make_park, start_gate
     b01 = first.factors["B01"]  # 795.07 L/s and 2862.28 m3 in the real file
     assert spot[4:] == (b01["Avg"], b01["Cou"], "tcp-hj212")
     assert readings(db, park.id) == []  # hourly/daily records are statistics, never readings
+
+
+def test_a_slow_database_stops_the_reading_of_sockets_and_loses_no_answered_frame(
+    services, db, make_park, start_gateway
+):
+    """The store's queue is bounded: while the database is blocked the gateway stops reading (TCP
+    back-pressure) instead of queueing every frame, and every frame answered with 9014 is stored."""
+    mns = [new_mn() for _ in range(6)]
+    park = make_park(park_of(mns, ["cod"]))
+    gw = start_gateway(store_queue_frames=20, batch_frames=10)
+    per_logger = 150  # 900 frames: far more than the queue (20), a batch (10) and the read buffers
+
+    async def logger(mn, got):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(b"".join(rt(mn, m, float(m), flag=5) for m in range(per_logger)))
+        with contextlib.suppress(TimeoutError):
+            got.extend(await read_frames(reader, per_logger, timeout=30))
+        writer.close()
+
+    async def scenario():
+        answers = {mn: [] for mn in mns}
+        with psycopg.connect(services.database_url) as blocker:
+            blocker.execute("LOCK TABLE readings IN EXCLUSIVE MODE")
+            tasks = [asyncio.create_task(logger(mn, answers[mn])) for mn in mns]
+            peak = 0
+            for _ in range(30):  # 3 s of a blocked database
+                await asyncio.sleep(0.1)
+                peak = max(peak, gw.gateway.store.queued())
+            blocked_answers = sum(len(a) for a in answers.values())
+            blocker.rollback()
+        await asyncio.gather(*tasks)
+        return peak, blocked_answers, answers
+
+    assert gw.gateway is not None
+    peak, blocked_answers, answers = asyncio.run(scenario())
+    assert peak <= 20 and blocked_answers == 0  # bounded, and nothing answered before its commit
+    stored = {(r[0], r[2]) for r in readings(db, park.id)}
+    answered = {(mn, f.qn) for mn, frames in answers.items() for f in frames}
+    assert len(answered) == len(mns) * per_logger  # everything went through once the database was back
+    assert len(stored) == len(mns) * per_logger

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ingest.hj212 import codec as hj212
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, park_yaml, readings, statistics
 from tests.support import wait_for
 
@@ -101,3 +102,24 @@ def test_bad_frames_unknown_mn_and_unmeasured_factors_are_dead_letters(db, hj_pa
     assert len(dead) == 4
     values = sorted(r[3] for r in readings(db, park.id))
     assert values == [40.5, 41.0]  # the measured factor of the mixed frame is kept
+
+
+def test_a_raw_frame_over_mqtt_follows_the_gateways_pw_rule(db, make_park, start_worker, publisher):
+    """One rule wherever a frame arrives: a wrong PW, or an MN without a registered PW, is a dead
+    letter and stores nothing; the right PW is stored."""
+    workshop, total = new_mn(), new_mn()
+    park = make_park(park_yaml(workshop, total))
+    db.execute("DELETE FROM secrets WHERE name = %s", (f"logger/{park.id}/shop-01/workshop/hj212-pw",))
+    running = start_worker(topic=f"outfall/v1/{park.id}/+/+")
+    wrong = hj212.wrap(f"ST=32;CN=2011;PW=654321;MN={total};CP=&&DataTime=20260301081500;w01018-Rtd=9&&")
+    unregistered = frame(workshop, "2011", "DataTime=20260301081500;w01001-Rtd=7.1")
+    right = frame(total, "2011", "DataTime=20260301081600;w01018-Rtd=42")
+    for mn, payload in ((total, wrong), (workshop, unregistered), (total, right)):
+        publisher.publish(f"outfall/hj212/{mn}", payload)
+    publisher.flush()
+    wait_for(lambda: running.worker.counters.messages >= 3, message="3 messages")
+    assert [(r[0], r[1], r[3]) for r in readings(db, park.id)] == [("total", "cod", 42.0)]
+    assert [r[3] for r in dead_letters(db, f"outfall/hj212/{total}")] == ["HJ 212 PW does not match"]
+    assert [r[3] for r in dead_letters(db, f"outfall/hj212/{workshop}")] == [
+        f"no HJ 212 PW registered for MN {workshop}"
+    ]

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ingest.core.decoded import Rejected
+from ingest.core.secrets import Verifier
 from ingest.hj212 import codec as hj212
+from ingest.hj212 import records as hj212_records
 from ingest.hj212 import split as hj212_split
+from ingest.hj212.session import PartLimit
 from tests.ingest.hj212_support import dead_letters, new_mn, park_yaml, readings
 from tests.support import wait_for
 
@@ -27,8 +30,12 @@ def parts(mn: str) -> list[bytes]:
     ]
 
 
+def splits(per_logger: int = 100, total: int = 1000, max_age: float = 120.0) -> hj212_split.SplitPackets:
+    return hj212_split.SplitPackets(PartLimit(per_logger, total), max_age=max_age)
+
+
 def test_parts_without_a_data_time_are_held_until_the_set_is_whole():
-    split = hj212_split.SplitPackets()
+    split = splits()
     topic = "outfall/hj212/MN0001"
     one, two, three = parts("MN0001")
     assert split.offer(topic, three, (1, 1, 0), 0.0) == []  # held, not acknowledged
@@ -41,7 +48,7 @@ def test_parts_without_a_data_time_are_held_until_the_set_is_whole():
 
 
 def test_an_incomplete_set_is_given_up_after_max_age():
-    split = hj212_split.SplitPackets(max_age=10)
+    split = splits(max_age=10)
     topic = "outfall/hj212/MN0001"
     split.offer(topic, parts("MN0001")[1], (7, 1, 0), 0.0)
     assert split.expired(5.0) == []
@@ -50,12 +57,34 @@ def test_an_incomplete_set_is_given_up_after_max_age():
         gone.acks == ((7, 1, 0),)
         and gone.reason == "split packet incomplete after 10 s: parts 2 of 3 arrived"
     )
-    assert len(split) == 0
+    assert len(split) == 0 and split.limit.held_total == 0
+
+
+def test_parts_over_the_cap_are_not_held_but_refused_with_one_reason_per_logger():
+    split = splits(per_logger=2, total=3)
+    a, b = "outfall/hj212/MNA001", "outfall/hj212/MNB001"
+    held = [split.offer(a, part("MNA001", 2, "w21003-Rtd=1", qn=f"{n:017d}"), (n, 1, 0), 0.0) for n in (1, 2)]
+    assert held == [[], []] and split.limit.held_total == 2
+    over = [
+        split.offer(a, part("MNA001", 2, "w21003-Rtd=1", qn=f"{n:017d}"), (n, 1, 0), 1.0)
+        for n in range(3, 23)
+    ]
+    assert all(isinstance(o[0], hj212_split.Refused) for o in over) and len(split) == 2
+    assert len({o[0].reason for o in over}) == 1  # one kind: the flood joins one dead letter
+    assert over[0][0].reason.startswith("split-packet part not held: MN MNA001 is at the cap of 2 parts")
+    # a part that carries its own DataTime is still stored, just not kept for the merge
+    alone = part("MNA001", 1, "DataTime=20260301080000;w01018-Rtd=1", qn="9" * 17)
+    assert split.offer(a, alone, (99, 1, 0), 1.0) == [hj212_split.Whole(a, alone, ((99, 1, 0),))]
+    assert split.offer(b, part("MNB001", 2, "w21003-Rtd=1"), (50, 1, 0), 1.0) == []  # another logger: room
+    assert split.limit.held_total == 3
+    split.expired(200.0)  # the sets given up give their room back
+    assert split.limit.held_total == 0 and split.limit.held == {}
 
 
 def test_a_joined_payload_that_is_not_one_set_is_rejected():
     a, b = part("MN0001", 1, "DataTime=20260301080000;w01018-Rtd=1", pnum=2), parts("MN0002")[1]
-    result = hj212_split.decode("outfall/hj212/MN0001", a + b, {}, NOW)
+    pw = hj212_records.PwRule(Verifier({}))
+    result = hj212_split.decode("outfall/hj212/MN0001", a + b, {}, NOW, pw=pw)
     assert isinstance(result, Rejected) and "not the parts of one split packet" in result.reason
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 from ingest.core import migrate, repo
 from outfall.tasks import db_upgrade
@@ -66,3 +67,26 @@ def test_cli_park_load_reports_errors_and_loads_files(services, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert f"loaded park {park_id}: 2 plants, 3 points" in out.stderr
+
+
+def test_a_points_allow_from_reaches_the_registry(db, make_park):
+    text = """
+id: {id}
+name: P
+industry: electroplating
+plants:
+  - id: a
+    name: A
+    points:
+      - id: fenced
+        kind: total_outlet
+        mn: FENCE_MN
+        allow_from: [10.8.0.0/16, 192.0.2.7/32]
+        parameters: [cod]
+      - id: open
+        kind: total_outlet
+        parameters: [cod]
+"""
+    spec = make_park(text.replace("FENCE_MN", uuid.uuid4().hex[:12].upper()))
+    found = {p.code: p.allow_from for p in repo.registry(db) if p.park == spec.id}
+    assert found == {"fenced": ("10.8.0.0/16", "192.0.2.7/32"), "open": ()}

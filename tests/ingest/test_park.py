@@ -89,3 +89,14 @@ def test_catalogue_codes_are_unique_and_units_known():
     # the unit trap of HJ 212-2017 Table B.1: these report µg/L (or ng/L) by default and are stored in mg/L
     for code in ("hg", "cd", "cr6", "as", "pb"):
         assert units.factor(parameters.BY_CODE[code].hj212_unit, "mg/L") == pytest.approx(1e-3)
+
+
+def test_allow_from_takes_networks_and_refuses_anything_else():
+    text = GOOD.replace(
+        "        parameters: [cod, w21003]",
+        "        mn: AB12345\n        allow_from: [10.8.0.0/16, 192.0.2.7]\n        parameters: [cod]",
+    )
+    (point,) = park.parse(text).plants[0].points
+    assert point.allow_from == ("10.8.0.0/16", "192.0.2.7/32")
+    with pytest.raises(park.ParkFileError, match="allow_from"):
+        park.parse(text.replace("192.0.2.7", "not-a-network"))

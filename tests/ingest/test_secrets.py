@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,3 +70,26 @@ def test_generations_overlap_then_only_the_newest_is_live(db: psycopg.Connection
     assert [s.generation for s in secrets.live_for(db, name)] == [third]
     assert secrets.revoke(db, name) == 1
     assert secrets.live_for(db, name) == []
+
+
+def test_a_verifier_accepts_every_live_generation_and_caches_what_it_verified() -> None:
+    slow = 100_000  # PBKDF2 iterations: a verification that is not cached takes a visible time
+    old, new = secrets.hash_secret("old-pw", slow), secrets.hash_secret("new-pw", slow)
+    verifier = secrets.Verifier({"MN1": [new, old]})
+    assert verifier.known("MN1") and not verifier.known("MN2")
+    started = time.perf_counter()
+    assert verifier.check("MN1", "new-pw") and verifier.check("MN1", "old-pw")
+    assert not verifier.check("MN1", "guess") and not verifier.check("MN2", "new-pw")
+    uncached = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(100):  # cached either way: PBKDF2 does not run again for the same MN and PW
+        assert verifier.check("MN1", "new-pw") and not verifier.check("MN1", "guess")
+    assert time.perf_counter() - started < uncached / 4
+    assert not any(b"new-pw" in key[1] for key in verifier._ok)  # a keyed digest, not the PW
+
+
+def test_a_verifier_forgets_after_its_ttl() -> None:
+    verifier = secrets.Verifier({"MN1": [secrets.hash_secret("pw")]}, ttl_s=0.0)
+    assert verifier.check("MN1", "pw")
+    verifier.hashes = {"MN1": [secrets.hash_secret("rotated")]}
+    assert not verifier.check("MN1", "pw")  # re-verified against the current hashes

@@ -28,7 +28,7 @@ from simulators.__main__ import main as simulate
 from simulators.engine import Engine
 from tests.realdata import BSM1, write_bsm1
 from tests.simulators.streams import PARK, land
-from tests.support import RunningWorker, Services, unique_id, wait_for
+from tests.support import RunningWorker, Services, issue_hj212_pws, unique_id, wait_for
 
 FIXTURE = Path(__file__).parent / "fixtures" / "every_event.yaml"
 SEED = 7
@@ -75,7 +75,9 @@ def _simulate(services: Services, tmp: Path, protocol: str) -> Landing:
     text = PARK.replace("SIMTEST", mn).format(id=park_id)
     (tmp / "park.yaml").write_text(text)
     with psycopg.connect(services.database_url, autocommit=True) as db:
-        repo.load_park(db, park_file.parse(text))
+        spec = park_file.parse(text)
+        repo.load_park(db, spec)
+        issue_hj212_pws(db, spec)  # the simulator sends the default PW (no --credentials)
         expected, rejected = _expected(text)
         settings = IngestSettings(client_id=unique_id("ingest"), topic=f"outfall/v1/{park_id}/+/+")
         worker = RunningWorker(
@@ -184,7 +186,9 @@ def test_bsm1_storm_replay_lands_every_reading(services, tmp_path, source):
     text = PARK.replace("SIMTEST", mn).format(id=park_id)
     (tmp_path / "park.yaml").write_text(text)
     with psycopg.connect(services.database_url, autocommit=True) as db:
-        repo.load_park(db, park_file.parse(text))
+        spec = park_file.parse(text)
+        repo.load_park(db, spec)
+        issue_hj212_pws(db, spec)
         settings = IngestSettings(client_id=unique_id("ingest"), topic=f"outfall/v1/{park_id}/+/+")
         worker = RunningWorker(
             IngestWorker(settings, services.database_url, services.mqtt_host, services.mqtt_port)

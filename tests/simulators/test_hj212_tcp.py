@@ -11,9 +11,10 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import orjson
 import pytest
 
-from ingest.core import parameters, repo
+from ingest.core import parameters, repo, secrets
 from ingest.core import park as park_file
 from ingest.hj212 import codec as hj212
 from simulators import hj212_logger, hj212_tcp
@@ -71,7 +72,9 @@ def _sent(argv: list[str]) -> list[hj212.Frame]:
     args = build_parser().parse_args(argv)
     plan = make_plan(args)
     until = plan.start + timedelta(seconds=plan.total) if plan.start else None
-    stream = hj212_tcp.statistics_stream(plan.messages(), plan.park, timedelta(minutes=10), until, True)
+    stream = hj212_tcp.statistics_stream(
+        plan.messages(), plan.park, timedelta(minutes=10), until, True, plan.passwords
+    )
     return [hj212.decode(m.payload) for m in stream]
 
 
@@ -88,8 +91,19 @@ def test_a_simulated_run_over_tcp_lands_every_reading_once_and_the_loggers_recor
     text = PARK.format(id=unique_id("tcp"), w=w, t=t)
     spec = park_file.parse(text)
     repo.load_park(db, spec)
+    # each logger's own PW, given to the simulator in the broker helper's credentials file format
+    pws = {pt.mn: secrets.new_password() for plant in spec.plants for pt in plant.points}
+    creds = {}
+    for plant in spec.plants:
+        for pt in plant.points:
+            name = secrets.logger_name(spec.id, plant.id, pt.id, "hj212-pw")
+            secrets.issue(db, name, "hash", secrets.hash_secret(pws[pt.mn]), "test")
+            creds[f"{spec.id}/{plant.id}/{pt.id}"] = {"hj212_pw": pws[pt.mn]}
+    (tmp_path / "credentials.json").write_bytes(orjson.dumps(creds))
     (tmp_path / "park.yaml").write_text(text)
     argv = [
+        "--credentials",
+        str(tmp_path / "credentials.json"),
         "--park",
         str(tmp_path / "park.yaml"),
         "--protocol",
@@ -107,6 +121,7 @@ def test_a_simulated_run_over_tcp_lands_every_reading_once_and_the_loggers_recor
     )
 
     assert all(f.flag == 5 for f in sent) and len({(f.mn, f.qn) for f in sent}) == len(sent)
+    assert {f.pw for f in sent if f.mn == t} == {pws[t]}  # every frame, records too, carries the real PW
     realtime = {
         (f.mn, _code(c), hj212.local_time(f.data_time or ""))
         for f in sent
@@ -176,6 +191,13 @@ def test_a_2005_day_replayed_over_tcp_stores_every_statistic_once(
     text = hj212_park_yaml(data, unique_id("real"))
     spec = park_file.parse(text)
     repo.load_park(db, spec)
+    # the real loggers' PWs, as they are in the file, registered as their points' secrets
+    file_pw = {fresh[f.mn]: f.pw for f in originals if f.pw}
+    for plant in spec.plants:
+        for pt in plant.points:
+            if pt.mn in file_pw:
+                name = secrets.logger_name(spec.id, plant.id, pt.id, "hj212-pw")
+                secrets.issue(db, name, "hash", secrets.hash_secret(file_pw[pt.mn]), "test")
     (tmp_path / "park.yaml").write_text(text)
     expected = set()
     for f in originals:
