@@ -71,8 +71,8 @@ class Fleet:
         for plant in park.plants:
             for point in plant.points:
                 entry = known.get(f"{park.id}/{plant.id}/{point.id}")
-                if entry is None:
-                    continue
+                if entry is None or "mqtt_username" not in entry:
+                    continue  # no MQTT login for this logger: its messages are refused here
                 login = (entry["mqtt_username"], entry["mqtt_password"])
                 self.logins[f"outfall/v1/{park.id}/{plant.id}/{point.id}"] = login
                 if point.mn:
