@@ -117,6 +117,24 @@ def test_subscribing_to_everything_gets_no_data(system: System) -> None:
     assert f"{spy.connects and _login(system, park, 'shop-01', 'workshop')[0]} 1 #" in _broker_log(system)
 
 
+def test_a_logger_joining_the_configured_share_group_takes_nothing_away(system: System) -> None:
+    """Mosquitto 2.0's ACL file lets any login subscribe (test_broker_gaps.py); the workers' group is the
+    configured name plus a tag derived from the store key, so joining the name a logger can know
+    ("ingest", as in the process table) takes no message from the workers."""
+    park = system.load_park()
+    spy = system.connect(_login(system, park, "shop-01", "workshop"))
+    spy.wait_connected()
+    spy.client.subscribe([("$share/ingest/outfall/#", 1), ("$share/ingest/outfall/v1/+/+/+", 1)])
+    time.sleep(0.5)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    values = _publish_real(system, park, start, 20)
+    try:
+        assert _stored(system, park, start, 20) == values
+    finally:
+        _closed(spy)
+    assert spy.received == []
+
+
 def test_a_client_claiming_an_ingest_client_id_cannot_take_its_session(system: System) -> None:
     """With use_username_as_clientid the broker replaces the claimed id by the login's username: the
     worker's session stays its own and nothing queued for it is lost. (A refused client claiming the id
