@@ -91,7 +91,7 @@ def _cmd_logger_sm4(args: argparse.Namespace) -> int:
 
     os.environ.update(secret_key_env(create=False))  # `outfall run`'s key, when it made one here
     key = None if args.generate else args.key
-    return hj212_cli.sm4_set(_database_url(), args.logger, key, args.overlap_hours, sys.stdout)
+    return hj212_cli.sm4_set(_database_url(), args.sm4_logger, key, args.overlap_hours, sys.stdout)
 
 
 def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
@@ -102,6 +102,9 @@ def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
 
 def _cmd_logger(args: argparse.Namespace) -> int:
     from ingest.mqtt import brokercli
+
+    if args.logger_command == "sm4":
+        return _cmd_logger_sm4(args)
 
     return brokercli.logger_command(args, _database_url())
 
@@ -166,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_parser(sub).set_defaults(func=_cmd_token)
     from ingest.mqtt.brokercli import add_parsers as broker_parsers
 
-    broker_parsers(sub)
+    logger_sub = broker_parsers(sub)
     sub.choices["logger"].set_defaults(func=_cmd_logger)
     sub.choices["broker"].set_defaults(func=_cmd_broker)
     hj = sub.add_parser("hj212", help="HJ 212 frames: decode, TCP gateway")
@@ -189,13 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--strict", action="store_true", help="refuse frames with quirks")
     decode.set_defaults(func=_cmd_hj212_decode)
     hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
-    logger = sub.add_parser("logger", help="data loggers' secrets")
-    logger_sub = logger.add_subparsers(dest="logger_command", required=True)
     sm4 = logger_sub.add_parser("sm4", help="HJ 212-2025 SM4 keys").add_subparsers(
         dest="sm4_command", required=True
     )
     sm4_set = sm4.add_parser("set", help="issue a logger's SM4 key (the old one stays live for the overlap)")
-    sm4_set.add_argument("logger", metavar="PARK/PLANT/POINT")
+    sm4_set.add_argument("sm4_logger", metavar="PARK/PLANT/POINT")
     which = sm4_set.add_mutually_exclusive_group(required=True)
     which.add_argument("--key", metavar="HEX", help="the key, 32 hex characters")
     which.add_argument("--generate", action="store_true", help="a new random key, printed once")
@@ -205,7 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=24.0,
         help="how long the previous key stays accepted while the logger switches (default 24)",
     )
-    sm4_set.set_defaults(func=_cmd_logger_sm4)
     return parser
 
 

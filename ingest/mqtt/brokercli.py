@@ -43,8 +43,12 @@ def point_path(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    logger = sub.add_parser("logger", help="a data logger's secrets: MQTT password, HJ 212 PW")
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`outfall logger ...` and `outfall broker ...`; returns the `logger` subcommands, which other
+    secrets of a logger (HJ 212-2025 SM4 keys) join."""
+    logger = sub.add_parser("logger", help="a data logger's secrets: MQTT password, HJ 212 PW, SM4 key")
     logger_sub = logger.add_subparsers(dest="logger_command", required=True)
     for action, text in (
         ("issue", "issue the first secret (refused when one is live: use rotate)"),
@@ -68,6 +72,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     prov = broker_sub.add_parser("provision", help="local development: secrets for every logger of a park")
     prov.add_argument("park")
     prov.add_argument("--credentials", type=Path, required=True, help="the JSON credentials file (0600)")
+    return logger_sub
 
 
 def logger_command(args: argparse.Namespace, database_url: str) -> int:
