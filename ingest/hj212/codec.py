@@ -242,8 +242,13 @@ def decode(raw: bytes, policy: Policy | Lookup = TOLERANT) -> Frame:
     frame = _frame(header, factors, other, repeated, quirks)
     frame = replace(frame, quirks=tuple(dict.fromkeys(quirks)), encrypted=encrypted)
     if strict and frame.quirks:
-        raise HJ212Error(f"refused in strict mode (park setting): {QUIRKS[frame.quirks[0]]}")
+        raise HJ212Error(strict_refusal(frame))
     return frame
+
+
+def strict_refusal(frame: Frame) -> str:
+    """Why a park in strict mode refuses this frame (its first quirk)."""
+    return f"refused in strict mode (park setting): {QUIRKS[frame.quirks[0]]}"
 
 
 def _unwrap(raw: bytes) -> tuple[int, bytes, int]:

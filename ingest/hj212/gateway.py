@@ -230,6 +230,10 @@ class Connection:
             return
         if not await self._admitted(item, frame, point):
             return
+        if frame.quirks and self.gw.store.policies(frame.mn).strict:
+            # the park's strictness as loaded with its point (decoding may have run on an older registry)
+            await self._dead(item, codec.strict_refusal(frame))
+            return
         if frame.quirks:  # counted once the PW proved the sender is the logger
             await self._count_quirks(frame, point)
         held = not frame.is_split or self.reassembler.reserve(frame)

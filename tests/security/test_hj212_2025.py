@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from ingest.hj212 import codec
-from tests.e2e.harness import System
+from tests.e2e.harness import E2E_PARK, System
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NI_LIMIT = 0.5  # GB 21900-2008 Table 2, workshop outlet
@@ -185,3 +185,23 @@ def test_a_logger_that_only_beats_is_not_offline(system: System) -> None:
             time.sleep(1.0)
         assert "total" in offline()
         assert "workshop" not in offline()
+
+
+def test_a_strict_park_refuses_a_quirk_the_crc_vouches_for(system: System) -> None:
+    park = system.load_park(E2E_PARK + "config:\n  hj212: {{strict: true}}\n")
+    mn = _workshop(system, park)["mn"]
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    local = now.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
+    quirky = codec.wrap(
+        f"QN={local}000;ST=32;CN=2011;PW=123456;MN={mn};Flag=5;"
+        f"CP=&&DataTime={local}123;w01001-Rtd=7.3,w01001-Flag=N&&"
+    )
+    with socket.create_connection(("127.0.0.1", system.hj212_port), timeout=30) as sock:
+        peer = "tcp:{}:{}".format(*sock.getsockname())
+        sock.sendall(quirky)
+        reasons = system.wait_for(
+            lambda: [r for (r,) in _db(system, "SELECT reason FROM dead_letters WHERE topic = %s", peer)],
+            message="the quirky frame refused",
+        )
+    assert reasons[0].startswith("refused in strict mode (park setting): ")
+    assert _values(system, park, "ph", now - timedelta(seconds=1), now + timedelta(seconds=1)) == []
