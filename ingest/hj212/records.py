@@ -96,6 +96,7 @@ def decode(
     received_at: datetime,
     *,
     pw: PwRule,
+    policy: codec.Policy | codec.Lookup = codec.TOLERANT,
     max_bytes: int = codec.MAX_FRAME + 64,
     source: str = SOURCE_MQTT,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
@@ -110,7 +111,7 @@ def decode(
             f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit of one HJ 212 frame"
         )
     try:
-        frame = codec.decode(payload)
+        frame = codec.decode(payload, policy)
     except codec.HJ212Error as exc:
         return Rejected(exc.reason)
     if frame.mn != mn:

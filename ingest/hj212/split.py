@@ -138,6 +138,7 @@ def decode(
     received_at: datetime,
     *,
     pw: records.PwRule,
+    policy: codec.Policy | codec.Lookup = codec.TOLERANT,
     max_bytes: int = codec.MAX_FRAME + 64,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> records.Accepted | Rejected:
@@ -146,14 +147,21 @@ def decode(
     frames = [f + b"\r\n" for f in payload.split(b"\r\n") if f]
     if len(frames) < 2:
         return records.decode(
-            topic, payload, points_by_mn, received_at, pw=pw, max_bytes=max_bytes, max_skew=max_skew
+            topic,
+            payload,
+            points_by_mn,
+            received_at,
+            pw=pw,
+            policy=policy,
+            max_bytes=max_bytes,
+            max_skew=max_skew,
         )
     mn = records.topic_mn(topic)
     merger = Reassembler(max_age=timedelta(days=1))
     merged: codec.Frame | None = None
     try:
         for raw in frames:
-            part = codec.decode(raw)
+            part = codec.decode(raw, policy)
             if part.pnum is None or part.mn != mn:
                 return Rejected(
                     f"payload holds {len(frames)} frames that are not the parts of one split packet"

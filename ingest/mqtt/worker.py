@@ -40,6 +40,7 @@ from ingest.core.batches import BeforeCommit
 from ingest.core.decoded import Accepted, Rejected
 from ingest.core.settings import HJ212LoggerSettings, IngestSettings
 from ingest.core.writer import BatchWriter, Registry, Totals
+from ingest.hj212 import keys as hj212_keys
 from ingest.hj212 import records as hj212_records
 from ingest.hj212 import split as hj212_split
 from ingest.hj212.session import PartLimit
@@ -90,6 +91,8 @@ class IngestWorker:
         self._paused = False  # network thread only: reading stopped at max_pending_bytes
         self.client = self._make_client()
         self._network = threading.Thread()  # the MQTT network thread, started by run()
+        # HJ 212-2025 per logger: SM4 keys and the park's strict mode, reloaded with the registry
+        self._policies = hj212_keys.Policies()
         self.failed = False  # set when a thread of the worker died: the process exits with status 1
 
     @property
@@ -197,7 +200,10 @@ class IngestWorker:
         skew = self.settings.intake.max_skew
         if topic.startswith(hj212_records.TOPIC_PREFIX):
             pw = hj212_records.PwRule(registry.hj212_pw, self.hj212.require_pw)
-            return hj212_split.decode(topic, payload, registry.by_mn, now, pw=pw, max_skew=skew)
+            policy = self._policies
+            return hj212_split.decode(
+                topic, payload, registry.by_mn, now, pw=pw, policy=policy, max_skew=skew
+            )
         return jsonv1.decode(
             topic,
             payload,
@@ -349,7 +355,7 @@ class IngestWorker:
         while not self._draining.is_set():
             try:
                 with psycopg.connect(self.database_url) as conn:
-                    self.writer.refresh(conn)
+                    self._refresh(conn)
                     repo.restarted(conn, self.settings.client_id, "ingest")
                 return
             except psycopg.OperationalError as exc:
@@ -357,12 +363,16 @@ class IngestWorker:
                 log.warning("database unavailable at start (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
 
+    def _refresh(self, conn: psycopg.Connection) -> None:
+        registry = self.writer.refresh(conn)
+        self._policies = hj212_keys.load(conn, registry.by_mn.values())
+
     def _periodic_refresh(self) -> None:
         """Refresh the registry and beat (component_heartbeats) while the network thread lives."""
         while not self._draining.wait(self.settings.registry_refresh_s):
             try:
                 with psycopg.connect(self.database_url, connect_timeout=5) as conn:
-                    self.writer.refresh(conn)
+                    self._refresh(conn)
                     if self._network.is_alive():
                         detail: dict[str, object] = {
                             "held": self.held_messages(),

@@ -205,3 +205,27 @@ def test_a_strict_park_refuses_a_quirk_the_crc_vouches_for(system: System) -> No
         )
     assert reasons[0].startswith("refused in strict mode (park setting): ")
     assert _values(system, park, "ph", now - timedelta(seconds=1), now + timedelta(seconds=1)) == []
+
+
+def test_an_encrypted_2025_frame_over_mqtt_is_opened_with_the_loggers_key(system: System) -> None:
+    """Raw frames on outfall/hj212/{MN}: the ingest workers load the keys with their registry (every
+    OUTFALL_INGEST_REGISTRY_REFRESH_S, 5 s); a frame under a wrong key is a dead letter."""
+    park = system.load_park()
+    mn = _workshop(system, park)["mn"]
+    system.outfall("logger", "sm4", "set", f"{park}/shop-01/workshop", "--key", OLD)
+    time.sleep(6)  # one registry refresh of the workers
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    topic = f"outfall/hj212/{mn}"
+    good = codec.encode(_frame(mn, when, {"ph": 7.15}), bytes.fromhex(OLD))
+    stray = codec.encode(_frame(mn, when + timedelta(seconds=1), {"ph": 3.0}), bytes.fromhex(WRONG))
+    system.publish_raw(park, "shop-01", "workshop", good, topic=topic)
+    system.publish_raw(park, "shop-01", "workshop", stray, topic=topic)
+    system.wait_for(
+        lambda: _values(system, park, "ph", when, when + timedelta(seconds=2)), message="stored over MQTT"
+    )
+    reasons = system.wait_for(
+        lambda: [r for (r,) in _db(system, "SELECT reason FROM dead_letters WHERE topic = %s", topic)],
+        message="the wrong-key frame dead-lettered",
+    )
+    assert any(r.startswith("SM4: the data area does not decrypt") for r in reasons), reasons
+    assert _values(system, park, "ph", when, when + timedelta(seconds=2)) == [7.15]
