@@ -313,8 +313,9 @@ def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn:
     """The segment with its data area decrypted by the first key (newest first) and text form under
     which the CRC matches; a frame no live key opens is refused, as is one sent in clear."""
     head, area = text[: cp_at + 5], text[cp_at + 5 : -2]
+    readings = sm4.readings_of(area)
     for key in keys:
-        for _form, blob in sm4.readings_of(area):
+        for _form, blob in readings:
             try:
                 plain = head + sm4.decrypt(blob, key).decode("utf-8") + "&&"
             except UnicodeDecodeError:

@@ -171,3 +171,14 @@ def test_outfall_hj212_decode_prints_edition_quirks_and_the_decrypted_fields():
         timeout=60,
     )
     assert "strict mode" in orjson.loads(strict.stdout)["error"]
+
+
+@given(st.text(max_size=300), st.sampled_from(["", "{", "0x"]))
+@settings(max_examples=300, deadline=None)
+def test_any_data_area_under_a_key_raises_nothing_but_the_codec_error(area, prefix):
+    segment = f"QN=1;ST=32;CN=2011;PW=1;MN={MN};Flag=9;CP=&&{prefix}{area}&&"
+    raw = b"##%04d%s%04X\r\n" % (len(segment.encode()), segment.encode(), hj212.crc16(segment.encode()) ^ 1)
+    try:
+        hj212.decode(raw, hj212.Policy(keys=(KEY, OTHER_KEY)))
+    except hj212.HJ212Error as exc:
+        assert exc.reason
