@@ -379,14 +379,16 @@ def change_point(conn: psycopg.Connection, park: str, plant: str, code: str, cha
 # --- HJ 212-2025: quirks, heartbeats, standard-sample checks (migrations 032, 033) ---------------------
 
 
-def count_quirks(conn: psycopg.Connection, mn: str, point_id: int | None, quirks: Sequence[str]) -> None:
-    """Add one to each quirk's count for this logger (``codec.QUIRKS`` names them)."""
+def count_quirks(
+    conn: psycopg.Connection, mn: str, point_id: int | None, quirks: Sequence[str], times: int = 1
+) -> None:
+    """Add ``times`` to each quirk's count for this logger (``codec.QUIRKS`` names them)."""
     for quirk in quirks:
         conn.execute(
-            "INSERT INTO logger_quirks (mn, quirk, point_id, count) VALUES (%s, %s, %s, 1)"
-            " ON CONFLICT (mn, quirk) DO UPDATE SET count = logger_quirks.count + 1, last_seen = now(),"
-            " point_id = coalesce(EXCLUDED.point_id, logger_quirks.point_id)",
-            (mn, quirk, point_id),
+            "INSERT INTO logger_quirks (mn, quirk, point_id, count) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (mn, quirk) DO UPDATE SET count = logger_quirks.count + EXCLUDED.count,"
+            " last_seen = now(), point_id = coalesce(EXCLUDED.point_id, logger_quirks.point_id)",
+            (mn, quirk, point_id, times),
         )
 
 

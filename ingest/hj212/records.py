@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -48,6 +48,10 @@ class Accepted(decoded.Accepted):
     status: tuple[StatusRow, ...] = ()
     heartbeat: bool = False  # a CN 9015 heartbeat: the logger is alive
     checks: tuple[SampleCheck, ...] = ()
+    # set over MQTT, where the worker records them outside the batch: the logger's point, MN and quirks
+    point_id: int | None = None
+    mn: str = ""
+    quirks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,10 @@ def decode(
     refused = pw.refusal(frame)
     if refused is not None:
         return Rejected(refused)
-    return records(frame, point, received_at, source, max_skew)
+    result = records(frame, point, received_at, source, max_skew)
+    if isinstance(result, Accepted) and (frame.quirks or result.heartbeat):
+        return replace(result, point_id=point.id, mn=frame.mn, quirks=frame.quirks)
+    return result
 
 
 def records(

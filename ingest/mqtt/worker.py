@@ -24,7 +24,7 @@ import logging
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -93,6 +93,10 @@ class IngestWorker:
         self._network = threading.Thread()  # the MQTT network thread, started by run()
         # HJ 212-2025 per logger: SM4 keys and the park's strict mode, reloaded with the registry
         self._policies = hj212_keys.Policies()
+        # quirks and heartbeats of raw HJ 212 frames, written by the refresher thread (diagnostics: not
+        # part of the batch's transaction)
+        self._quirks: Counter[tuple[str, int, str]] = Counter()
+        self._beats: dict[int, datetime] = {}
         self.failed = False  # set when a thread of the worker died: the process exits with status 1
 
     @property
@@ -178,6 +182,7 @@ class IngestWorker:
             for item, acks, result in decoded:
                 add(batch, item.topic, item.payload, acks)
                 collect(batch, item.topic, item.payload, result, retry_unknown=True)
+                self._note_logger(result, now)
         self._expire_splits()
 
     def _expire_splits(self) -> None:
@@ -363,6 +368,29 @@ class IngestWorker:
                 log.warning("database unavailable at start (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
 
+    def _note_logger(self, result: Accepted | Rejected, now: datetime) -> None:
+        """Quirks and heartbeats of an accepted raw frame (under the lock)."""
+        if isinstance(result, hj212_records.Accepted) and result.point_id is not None:
+            for quirk in result.quirks:
+                self._quirks[(result.mn, result.point_id, quirk)] += 1
+            if result.heartbeat:
+                self._beats[result.point_id] = now
+
+    def _flush_logger_notes(self, conn: psycopg.Connection) -> None:
+        with self._lock:
+            quirks, self._quirks = self._quirks, Counter()
+            beats, self._beats = self._beats, {}
+        try:
+            for (mn, point_id, quirk), times in quirks.items():
+                repo.count_quirks(conn, mn, point_id, [quirk], times)
+            for point_id, at in beats.items():
+                repo.logger_beat(conn, point_id, at)
+        except psycopg.Error:
+            with self._lock:  # kept for the next refresh
+                self._quirks.update(quirks)
+                self._beats = {**beats, **self._beats}
+            raise
+
     def _refresh(self, conn: psycopg.Connection) -> None:
         registry = self.writer.refresh(conn)
         self._policies = hj212_keys.load(conn, registry.by_mn.values())
@@ -373,6 +401,7 @@ class IngestWorker:
             try:
                 with psycopg.connect(self.database_url, connect_timeout=5) as conn:
                     self._refresh(conn)
+                    self._flush_logger_notes(conn)
                     if self._network.is_alive():
                         detail: dict[str, object] = {
                             "held": self.held_messages(),

@@ -209,7 +209,8 @@ def test_a_strict_park_refuses_a_quirk_the_crc_vouches_for(system: System) -> No
 
 def test_an_encrypted_2025_frame_over_mqtt_is_opened_with_the_loggers_key(system: System) -> None:
     """Raw frames on outfall/hj212/{MN}: the ingest workers load the keys with their registry (every
-    OUTFALL_INGEST_REGISTRY_REFRESH_S, 5 s); a frame under a wrong key is a dead letter."""
+    OUTFALL_INGEST_REGISTRY_REFRESH_S, 5 s); a frame under a wrong key is a dead letter; heartbeats and
+    quirks are recorded as over TCP."""
     park = system.load_park()
     mn = _workshop(system, park)["mn"]
     system.outfall("logger", "sm4", "set", f"{park}/shop-01/workshop", "--key", OLD)
@@ -229,3 +230,26 @@ def test_an_encrypted_2025_frame_over_mqtt_is_opened_with_the_loggers_key(system
     )
     assert any(r.startswith("SM4: the data area does not decrypt") for r in reasons), reasons
     assert _values(system, park, "ph", when, when + timedelta(seconds=2)) == [7.15]
+    # a heartbeat and a frame with a quirk, over MQTT: recorded by the workers within a refresh
+    beat = codec.Frame(st="32", cn="9015", mn=mn, qn="20260101000000000", pw="123456", flag=9)
+    system.publish_raw(park, "shop-01", "workshop", codec.encode(beat), topic=topic)
+    local = when.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
+    quirky = codec.wrap(
+        f"QN={local}000;ST=;CN=2011;PW=123456;MN={mn};Flag=5;CP=&&DataTime={local};w01001-Rtd=7.2&&"
+    )
+    system.publish_raw(park, "shop-01", "workshop", quirky, topic=topic)
+    system.wait_for(
+        lambda: _db(
+            system,
+            "SELECT 1 FROM logger_heartbeats h JOIN points p ON p.id = h.point_id WHERE p.park_id = %s",
+            park,
+        ),
+        timeout=20,
+        message="the MQTT heartbeat recorded",
+    )
+    quirks = system.wait_for(
+        lambda: {q["quirk"] for q in _workshop(system, park)["logger_quirks"]},
+        timeout=20,
+        message="the MQTT quirk counted",
+    )
+    assert "system_code_not_two_digits" in quirks
