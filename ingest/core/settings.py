@@ -175,6 +175,9 @@ class HJ212Settings(HJ212LoggerSettings):
     backfill: bool = True
     backfill_max_hours: float = Field(default=48.0, gt=0)
     counters_name: str = "outfall-hj212"
+    # The answer to an HJ 212-2025 CN 9015 heartbeat whose Flag asks for one. The standard's text was
+    # not readable here: 9014 (the answer to an upload) is our reading; empty: no answer.
+    heartbeat_reply_cn: str = Field(default="9014", pattern=r"^([0-9]{4})?$")
     intake: IntakeSettings = Field(default_factory=IntakeSettings)  # OUTFALL_INGEST_*: the same rules
 
 

@@ -42,6 +42,7 @@ from ingest.hj212.session import (
     Junk,
     PartLimit,
     Reassembler,
+    heartbeat_reply,
     history_request,
     reply_to,
 )
@@ -335,7 +336,8 @@ class Connection:
             await self._answer(await self._dead(raw, result.reason), replies)
             return
         if result.heartbeat or result.checks:
-            await self._answer(await self._side_records(result, point), replies)
+            beat = heartbeat_reply(frame, self.gw.settings.heartbeat_reply_cn)
+            await self._answer(await self._side_records(result, point), [*replies, *([beat] if beat else [])])
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")

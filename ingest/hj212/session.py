@@ -6,16 +6,12 @@ No sockets and no clock here: the gateway feeds bytes and times in and does the 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ingest.hj212 import codec
 
-# The answer to a CN 9015 heartbeat that asks for one (Flag A bit). HJ 212-2025's text was not
-# readable here: 9014 (the answer to an upload) is our reading; set OUTFALL_HJ212_HEARTBEAT_REPLY_CN.
-HEARTBEAT_REPLY_CN = os.environ.get("OUTFALL_HJ212_HEARTBEAT_REPLY_CN", "9014")
 JUNK_KEEP = 2048  # bytes of a junk run kept in its dead letter
 _FRAME_START = re.compile(rb"##[0-9]{4}")
 
@@ -106,9 +102,16 @@ def reply_to(frame: codec.Frame) -> bytes | None:
         cn = "9014"
     elif frame.cn in ("1013", "8013"):
         cn = "9013"
-    elif frame.cn == "9015":
-        cn = HEARTBEAT_REPLY_CN
     else:
+        return None
+    return codec.encode(
+        codec.Frame(st="91", cn=cn, mn=frame.mn, qn=frame.qn, pw=frame.pw, flag=frame.version << 2)
+    )
+
+
+def heartbeat_reply(frame: codec.Frame, cn: str) -> bytes | None:
+    """The answer to a CN 9015 heartbeat that asks for one (``cn``: OUTFALL_HJ212_HEARTBEAT_REPLY_CN)."""
+    if frame.cn != "9015" or not frame.wants_reply or not cn:
         return None
     return codec.encode(
         codec.Frame(st="91", cn=cn, mn=frame.mn, qn=frame.qn, pw=frame.pw, flag=frame.version << 2)
