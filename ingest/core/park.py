@@ -67,6 +67,10 @@ class _Point(_Strict):
     parameters: dict[str, str | None] | list[str]
     # Networks the point's HJ 212 logger may connect to the gateway from (CIDR, e.g. 10.8.0.0/16).
     allow_from: list[IPvAnyNetwork] = Field(default_factory=list)
+    # The point's automatic sampler keeps a bottle when told to (HJ 212 CN 3015, on a violation).
+    sampler: bool = False
+    # The logger's hardware serial: a logger entering the network with it (CN 1001) is given this MN.
+    serial: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_.:-]{4,64}$")
 
     @field_validator("parameters")
     @classmethod
@@ -192,6 +196,8 @@ def _to_spec(park: _Park) -> ParkSpec:
                     mn=pt.mn,
                     standard=pt.standard or plant.standard or park.standard,
                     allow_from=tuple(str(net) for net in pt.allow_from),
+                    sampler=pt.sampler,
+                    serial=pt.serial,
                 )
             )
         plants.append(PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard))
