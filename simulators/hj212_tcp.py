@@ -100,7 +100,9 @@ class Link:
         self.listener: asyncio.Task[None] | None = None
         self.waiting: tuple[str | None, asyncio.Future[None]] | None = None
         self.last_heard = 0.0
-        self.device = hj212_device.Device(settings.command_refuse, settings.command_silent, seed=sum(mn.encode()))
+        self.device = hj212_device.Device(
+            settings.command_refuse, settings.command_silent, seed=sum(mn.encode())
+        )
 
     async def run(self) -> None:
         try:
