@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingest.core import parameters
 from ingest.core.query import Query
 from ingest.hj212 import commands
 
@@ -59,6 +60,19 @@ def enqueue_for_point(
     if row is None or row[0] is None:
         return None
     return enqueue(conn, row[0], cn, params, purpose, actor, ttl, point_id, alert_id)
+
+
+def enqueue_sample(
+    conn: psycopg.Connection, point_id: int, parameter_id: int, alert_id: int, ttl: timedelta
+) -> int | None:
+    """Sample retention (3015) for a violation: when the point's sampler supports it (park file
+    ``sampler: true``) and its logger has an MN. PolId is the factor's HJ 212-2017 code."""
+    row = conn.execute("SELECT mn, sampler FROM points WHERE id = %s", (point_id,)).fetchone()
+    if row is None or row[0] is None or not row[1]:
+        return None
+    param = parameters.BY_ID.get(parameter_id)
+    pol_id = {"PolId": param.hj212_2017} if param is not None and param.hj212_2017 else {}
+    return enqueue(conn, row[0], "3015", pol_id, "sample_retention", "compliance", ttl, point_id, alert_id)
 
 
 def audit(
@@ -227,12 +241,15 @@ class SampleRow:
     state: str
     finished_at: datetime | None
     reason: str | None
+    timezone: str  # the park's, for "retained at 10:32"
 
 
 def samples_for_alerts(alert_ids: list[int]) -> Query[SampleRow]:
     return Query(
-        "SELECT DISTINCT ON (alert_id) alert_id, state, finished_at, reason FROM hj212_commands"
-        " WHERE alert_id = ANY(%s) AND cn = '3015' ORDER BY alert_id, id DESC",
+        "SELECT DISTINCT ON (c.alert_id) c.alert_id, c.state, c.finished_at, c.reason,"
+        "       coalesce(k.timezone, 'Asia/Shanghai') AS timezone"
+        " FROM hj212_commands c LEFT JOIN points p ON p.id = c.point_id LEFT JOIN parks k ON k.id = p.park_id"
+        " WHERE c.alert_id = ANY(%s) AND c.cn = '3015' ORDER BY c.alert_id, c.id DESC",
         (alert_ids,),
         SampleRow,
     )
