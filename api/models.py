@@ -381,3 +381,47 @@ class MaintenanceDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "已核实检修计划"}]})
     note: str | None = Field(default=None, max_length=2000)
     _check = field_validator("note")(_no_nul)
+
+
+class CommandRequest(BaseModel):
+    """An HJ 212 command to a logger: CN (e.g. 1061, 1062, 1063, 1064, 3019, 3020, 3021) and its CP fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    mn: str = Field(pattern=r"^[0-9A-Za-z_-]{6,32}$")
+    cn: str = Field(pattern=r"^[0-9]{4}$")
+    params: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
+class CommandView(BaseModel):
+    """A queued command with the logger's answers (9011 QnRtn, 9012 ExeRtn) and who asked for it."""
+
+    id: int
+    mn: str
+    cn: str
+    params: dict[str, str]
+    purpose: str
+    alert_id: int | None
+    actor: str
+    state: str
+    qn: str | None
+    attempts: int
+    created_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None
+    accepted_at: datetime | None
+    finished_at: datetime | None
+    qn_rtn: int | None
+    exe_rtn: int | None
+    answer: dict[str, str]
+    reason: str | None
+    audit: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EnrolmentView(BaseModel):
+    """A logger that asked to enter the network (CN 1001) with a serial no point claims."""
+
+    serial: str
+    mn_sent: str
+    peer: str | None
+    first_seen: datetime
+    last_seen: datetime

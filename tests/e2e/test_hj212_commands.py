@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import psycopg
 import pytest
 
@@ -217,3 +218,38 @@ def test_cli_send_answered_refused_and_timed_out(system: System, park: tuple[str
     events = audit_events(system, silent[1]["id"])
     assert [e for e, _ in events] == ["queued", "sent", "resent", "expired"]
     assert events[0][1].startswith("cli:")
+
+
+def test_admin_sends_a_command_through_the_api(system: System, park: tuple[str, str]) -> None:
+    _park_id, mn = park
+    device = hj212_device.Device(min_interval=15)
+    auth = {"Authorization": f"Bearer {system.token}"}
+
+    async def run() -> dict[str, Any]:
+        async with connected(system, mn, device) as logger:
+            await logger.upload(20.0)
+            bad = await asyncio.to_thread(
+                httpx.post,
+                system.api_url + "/api/v1/hj212/commands",
+                json={"mn": mn, "cn": "9999"},
+                headers=auth,
+            )
+            assert bad.status_code == 422 and "not a command" in bad.text
+            posted = await asyncio.to_thread(
+                httpx.post,
+                system.api_url + "/api/v1/hj212/commands",
+                json={"mn": mn, "cn": "1063"},
+                headers=auth,
+            )
+            assert posted.status_code == 202, posted.text
+            path = f"/api/v1/hj212/commands/{posted.json()['id']}"
+            return dict(await until(lambda: (c := system.api_get(path))["state"] == "done" and c))
+
+    shown = asyncio.run(run())
+    assert shown["answer"] == {"MinInterval": "15"} and shown["actor"].startswith("admin:")
+    assert [a["event"] for a in shown["audit"]] == ["queued", "sent", "9011", "answer", "9012"]
+    with psycopg.connect(system.database_url) as conn:
+        row = conn.execute(
+            "SELECT actor FROM api_audit WHERE action = 'hj212.command' ORDER BY id DESC"
+        ).fetchone()
+    assert row is not None and row[0] == shown["actor"]
