@@ -88,6 +88,50 @@ class Control:
         else:
             log.info("MN %s: CN %s for command %d (code %s)", frame.mn, frame.cn, command_id, found.code)
 
+    # --- network entry (HJ 212-2025 CN 1001/1002) --------------------------------------------------
+    async def enter(self, frame: codec.Frame, peer: str, writer: asyncio.StreamWriter) -> None:
+        """A logger uploads its hardware serial (1001): a serial a point claims (park file ``serial:``,
+        or an admin's assignment) is given that point's MN with 1002 through the queue; any other
+        waits in ``hj212_enrolments`` for an admin. The logger is reachable under the MN it used."""
+        serial = frame.other.get(self.settings.entry_serial_field)
+        if not serial:
+            log.warning("MN %s: 1001 without %s, ignored", frame.mn, self.settings.entry_serial_field)
+            return
+        field = self.settings.entry_mn_field
+
+        def write(conn: psycopg.Connection) -> tuple[int, str] | None:
+            with conn.transaction():
+                repo.enrolment_seen(conn, serial, frame.mn, peer)
+                found = repo.enrolled_point(conn, serial)
+                if found is not None:
+                    repo.enqueue(
+                        conn,
+                        frame.mn,
+                        "1002",
+                        {field: found[1]},
+                        "network_entry",
+                        "gateway",
+                        point_id=found[0],
+                    )
+                return found
+
+        found = await self.store.call(write)
+        if found is None:
+            log.warning(
+                "serial %s (MN %s, %s) is not in the registry: waiting for an admin", serial, frame.mn, peer
+            )
+            return
+        zone = ZoneInfo("Asia/Shanghai")  # QN only; the point's park is not known under the old MN
+        self.links[frame.mn] = Link(writer, frame.st, frame.pw, frame.version, zone)
+        log.info("serial %s (MN %s) enters the network as %s", serial, frame.mn, found[1])
+
+    def entering(self, frame: codec.Frame) -> bool:
+        """A frame of the network entry, before the logger has a registered MN: its 1001, or its answer
+        to the 1002 we sent it."""
+        if frame.cn == "1001":
+            return True
+        return frame.cn in ("9011", "9012") and frame.qn in self.sent_qns.get(frame.mn, ())
+
     # --- time calibration ---------------------------------------------------------------------
     async def check_clock(self, frame: codec.Frame, point: RegistryPoint) -> None:
         """A real-time frame's DataTime against the server's park-local clock: too far off, 1012."""

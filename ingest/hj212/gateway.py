@@ -211,6 +211,9 @@ class Connection:
             await self._dead(item, exc.reason)
             return
         self.junk_run = 0
+        if self.gw.control.entering(frame):
+            await self._entering(item, frame)
+            return
         point = await self.gw.store.point(frame.mn)
         if point is None:
             # Kept as a dead letter (committed before the answer), so the logger may stop re-sending.
@@ -247,6 +250,14 @@ class Connection:
         await self._dead(raw, refusal)
         self.closing = True
         return False
+
+    async def _entering(self, raw: bytes, frame: codec.Frame) -> None:
+        """Network entry (1001) and the answers to its 1002, from a logger whose MN is not yet
+        registered (so no PW is known for it: what it may do is ask, and answer our 1002)."""
+        if frame.cn == "1001":
+            await self.gw.control.enter(frame, self.peer, self.writer)
+        else:
+            await self.gw.control.record(frame, raw)
 
     async def _control(self, raw: bytes, frame: codec.Frame, point: RegistryPoint) -> bool:
         """Reverse control: this connection reaches the logger now; its answers to our commands

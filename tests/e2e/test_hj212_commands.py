@@ -43,6 +43,7 @@ plants:
         interval_s: 30
         mn: "{mn}"
         sampler: true
+        serial: "SN-{id}"
         parameters: {{cod: mg/L}}
 """
 
@@ -253,3 +254,32 @@ def test_admin_sends_a_command_through_the_api(system: System, park: tuple[str, 
             "SELECT actor FROM api_audit WHERE action = 'hj212.command' ORDER BY id DESC"
         ).fetchone()
     assert row is not None and row[0] == shown["actor"]
+
+
+def test_network_entry_gives_a_known_serial_its_mn(system: System, park: tuple[str, str]) -> None:
+    park_id, mn = park
+
+    async def enter(serial: str) -> list[hj212.Frame]:
+        got: list[hj212.Frame] = []
+        reader, writer = await asyncio.open_connection("127.0.0.1", system.hj212_port)
+        temp = "TEMP" + serial[-20:].replace("-", "")
+        head = f"QN=20261202103200000;ST=32;CN=1001;PW=;MN={temp};Flag=5"
+        writer.write(hj212.wrap(f"{head};CP=&&SN={serial}&&"))
+        with contextlib.suppress(TimeoutError, asyncio.IncompleteReadError):
+            request = hj212.decode(await asyncio.wait_for(reader.readuntil(b"\r\n"), 5))
+            got.append(request)
+            writer.write(b"".join(hj212_device.answer(request, hj212_device.Device(), _now())))
+            await asyncio.sleep(1.0)
+        writer.close()
+        return got
+
+    (given,) = asyncio.run(enter(f"SN-{park_id}"))
+    assert given.cn == "1002" and given.other == {"NewMN": mn}
+    entry = system.wait_for(
+        lambda: [c for c in commands_of(system, given.mn) if c["cn"] == "1002" and c["state"] == "done"],
+        message="1002 answered",
+    )
+    assert entry[0]["purpose"] == "network_entry"
+    assert asyncio.run(enter(f"SN-unknown-{park_id}")) == []  # waits for an admin
+    waiting = system.api_get("/api/v1/hj212/enrolments")
+    assert f"SN-unknown-{park_id}" in [w["serial"] for w in waiting]
