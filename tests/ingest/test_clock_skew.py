@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ingest.core import parameters
 from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, Rejected, time_problem
 from ingest.core.models import RegistryPoint
+from ingest.core.secrets import Verifier, hash_secret
 from ingest.core.settings import HJ212Settings, IngestSettings
 from ingest.hj212 import records, split
 from ingest.mqtt import jsonv1
@@ -30,6 +31,9 @@ POINT = RegistryPoint(
     timezone="Asia/Shanghai",
     factors={parameters.BY_CODE["cod"].id: 1.0},
 )
+
+
+PW = records.PwRule(Verifier({MN: [hash_secret("123456")]}))  # the PW of hj212_support.frame
 
 
 def test_the_default_skew_is_five_minutes_and_one_setting_serves_every_path(monkeypatch):
@@ -75,7 +79,7 @@ def test_json_v1_refuses_a_reading_stamped_a_day_ahead_and_keeps_one_within_the_
 
 def _hj212(data_time: str, max_skew: timedelta = DEFAULT_MAX_SKEW) -> Accepted | Rejected:
     raw = frame(MN, "2011", f"DataTime={data_time};w01018-Rtd=40.5,w01018-Flag=N")
-    return split.decode(f"outfall/hj212/{MN}", raw, {MN: POINT}, NOW, max_skew=max_skew)
+    return split.decode(f"outfall/hj212/{MN}", raw, {MN: POINT}, NOW, pw=PW, max_skew=max_skew)
 
 
 def test_hj212_refuses_a_datatime_a_day_ahead_in_park_local_time():
@@ -91,7 +95,7 @@ def test_hj212_refuses_a_datatime_a_day_ahead_in_park_local_time():
 @pytest.mark.parametrize("cn", ["2011", "2051", "2061", "2031", "2021"])
 def test_every_kind_of_record_obeys_the_rule(cn):
     raw = frame(MN, cn, "DataTime=20261203175400;w01018-Rtd=1,w01018-Avg=1,w01018-Flag=N;SB1-RS=1")
-    result = records.decode(f"outfall/hj212/{MN}", raw, {MN: POINT}, NOW)
+    result = records.decode(f"outfall/hj212/{MN}", raw, {MN: POINT}, NOW, pw=PW)
     assert isinstance(result, Rejected) and "ahead of the server clock" in result.reason
 
 
