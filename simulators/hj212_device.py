@@ -48,12 +48,12 @@ def answer(request: hj212.Frame, device: Device, true_local: datetime) -> list[b
     if mode == "silent":
         return []
     if mode == "refuse" or request.cn not in SUPPORTED:
-        return [_reply(request, "9011", {"QnRtn": "2"})]
-    out = [_reply(request, "9011", {"QnRtn": "1"})]
+        return [reply(request, "9011", {"QnRtn": "2"})]
+    out = [reply(request, "9011", {"QnRtn": "1"})]
     data, ok = _execute(request, device, true_local)
     if data is not None:
-        out.append(_reply(request, request.cn, data, st=request.st))
-    out.append(_reply(request, "9012", {"ExeRtn": "1" if ok else "2"}))
+        out.append(reply(request, request.cn, data, st=request.st))
+    out.append(reply(request, "9012", {"ExeRtn": "1" if ok else "2"}))
     return out
 
 
@@ -90,7 +90,7 @@ def _execute(
     return None, True  # 1000: timeouts noted
 
 
-def _reply(request: hj212.Frame, cn: str, other: dict[str, str], st: str = "91") -> bytes:
+def reply(request: hj212.Frame, cn: str, other: dict[str, str], st: str = "91") -> bytes:
     """An answer: the request's QN, PW, MN; Flag of the logger's edition without A (no reply wanted)."""
     version = request.version
     return hj212.encode(

@@ -84,7 +84,8 @@ class Control:
 
         command_id = await self.store.call(write)
         if command_id is None:
-            log.warning("MN %s: CN %s for QN %s, which no command of ours has", frame.mn, frame.cn, qn)
+            # e.g. the answer to a back-fill request the session sent by itself (session.history_request)
+            log.info("MN %s: CN %s for QN %s, which no queued command has", frame.mn, frame.cn, qn)
         else:
             log.info("MN %s: CN %s for command %d (code %s)", frame.mn, frame.cn, command_id, found.code)
 
@@ -134,12 +135,15 @@ class Control:
 
     # --- time calibration ---------------------------------------------------------------------
     async def check_clock(self, frame: codec.Frame, point: RegistryPoint) -> None:
-        """A real-time frame's DataTime against the server's park-local clock: too far off, 1012."""
-        if frame.data_time is None:
+        """A real-time frame's QN (when the logger built it, by its clock), or its DataTime when it has
+        no QN, against the server's park-local clock: too far off, 1012. QN first, because a real-time
+        value sent late (after an outage) has an old DataTime from a clock that is right."""
+        stamp = frame.qn[:14] if frame.qn and len(frame.qn) >= 14 else frame.data_time
+        if stamp is None:
             return
         now_local = datetime.now(ZoneInfo(point.timezone)).replace(tzinfo=None)
         try:
-            off = commands.drift(frame.data_time, now_local)
+            off = commands.drift(stamp, now_local)
         except codec.HJ212Error:
             return
         if abs(off.total_seconds()) > self.settings.clock_drift_s:

@@ -62,6 +62,27 @@ def enqueue_for_point(
     return enqueue(conn, row[0], cn, params, purpose, actor, ttl, point_id, alert_id)
 
 
+def enqueue_once(
+    conn: psycopg.Connection,
+    point_id: int,
+    cn: str,
+    params: dict[str, str],
+    purpose: str,
+    actor: str,
+    ttl: timedelta = DEFAULT_TTL,
+) -> int | None:
+    """As ``enqueue_for_point``, unless the same command (CN and fields) to this point's logger is
+    already queued or was done: a re-scan of the same gap asks once."""
+    row = conn.execute(
+        "SELECT 1 FROM hj212_commands WHERE point_id = %s AND cn = %s AND params = %s"
+        " AND state IN ('queued', 'sent', 'accepted', 'done') LIMIT 1",
+        (point_id, cn, Jsonb(params)),
+    ).fetchone()
+    if row is not None:
+        return None
+    return enqueue_for_point(conn, point_id, cn, params, purpose, actor, ttl)
+
+
 def enqueue_sample(
     conn: psycopg.Connection, point_id: int, parameter_id: int, alert_id: int, ttl: timedelta
 ) -> int | None:

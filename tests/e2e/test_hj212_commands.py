@@ -68,11 +68,12 @@ class Logger:
                 assert self.writer is not None
                 self.writer.write(b"".join(hj212_device.answer(frame, self.device, _now())))
 
-    async def upload(self, cod: float) -> None:
+    async def upload(self, cod: float, ago: timedelta = timedelta(0)) -> None:
+        """A real-time value measured ``ago`` before now, sent now (both by the logger's clock)."""
         self._seq += 1
         when = self.device.clock(_now())
         qn = when.strftime("%Y%m%d%H%M%S") + f"{self._seq % 1000:03d}"
-        cp = f"DataTime={when:%Y%m%d%H%M%S};w01018-Rtd={cod},w01018-Flag=N"
+        cp = f"DataTime={when - ago:%Y%m%d%H%M%S};w01018-Rtd={cod},w01018-Flag=N"
         head = f"QN={qn};ST=32;CN=2011;PW={TEST_HJ212_PW};MN={self.mn};Flag=5"
         assert self.writer is not None
         self.writer.write(hj212.wrap(f"{head};CP=&&{cp}&&"))
@@ -283,3 +284,23 @@ def test_network_entry_gives_a_known_serial_its_mn(system: System, park: tuple[s
     assert asyncio.run(enter(f"SN-unknown-{park_id}")) == []  # waits for an admin
     waiting = system.api_get("/api/v1/hj212/enrolments")
     assert f"SN-unknown-{park_id}" in [w["serial"] for w in waiting]
+
+
+def test_a_gap_in_data_time_pulls_the_loggers_history(system: System, park: tuple[str, str]) -> None:
+    _park_id, mn = park
+    device = hj212_device.Device()
+
+    async def run() -> hj212.Frame:
+        async with connected(system, mn, device) as logger:
+            await logger.upload(20.0, ago=timedelta(minutes=20))
+            await logger.upload(21.0, ago=timedelta(minutes=1))  # 19 minutes without data
+            await until(lambda: "2051" in logger.cns(), timeout=45)
+            return next(f for f in logger.commands if f.cn == "2051")
+
+    pull = asyncio.run(run())
+    begin, end = (hj212.local_time(pull.other[k]) for k in ("BeginTime", "EndTime"))
+    assert timedelta(minutes=18) <= end - begin <= timedelta(minutes=20)
+    assert abs(begin - (_now() - timedelta(minutes=20))) < timedelta(minutes=2)
+    (queued,) = [c for c in commands_of(system, mn) if c["cn"] == "2051"]
+    assert queued["actor"] == "compliance" and queued["purpose"] == "history"
+    assert "1012" not in [c["cn"] for c in commands_of(system, mn)]  # late data is not a wrong clock

@@ -114,3 +114,19 @@ def test_bad_commands_are_refused_with_a_reason(cn: str, params: dict[str, str],
 
 def test_drift() -> None:
     assert commands.drift("20261202104200", NOW) == timedelta(minutes=10)
+
+
+def test_history_pulls_cover_the_gap_in_park_local_time() -> None:
+    from zoneinfo import ZoneInfo
+
+    from compliance.history import history_pulls
+
+    zone = ZoneInfo("Asia/Shanghai")
+    t0 = datetime(2026, 12, 1, 23, 10, tzinfo=UTC)  # 07:10 local on the 2nd
+    short = history_pulls(t0, t0 + timedelta(minutes=20), zone)
+    assert short == [("2051", {"BeginTime": "20261202071000", "EndTime": "20261202073000"})]
+    long = dict(history_pulls(t0, t0 + timedelta(days=1, hours=2), zone))
+    assert long["2061"] == {"BeginTime": "20261202070000", "EndTime": "20261203090000"}
+    assert long["2031"] == {"BeginTime": "20261202000000", "EndTime": "20261203000000"}
+    for params in long.values():
+        commands.check("2051", params)  # valid HJ 212 times
