@@ -17,6 +17,8 @@ Parsing is pure: text in, a ``ParkSpec`` or a ``ParkFileError`` naming the line 
             discharge_mode: indirect
             mn: 010000A8900016F000169D01     # HJ 212 device id (optional)
             allow_from: [10.8.0.0/16]       # networks its logger may connect from (optional)
+            sampler: true                   # its sampler keeps a bottle on a violation (HJ 212 3015)
+            serial: ZK-2024-000123          # logger hardware serial, for network entry (CN 1001)
             interval_s: 60                  # expected reporting interval
             parameters: {cr6: µg/L, ni: mg/L, ph: pH}   # or a list: instrument unit = HJ 212 default
 """

@@ -304,3 +304,30 @@ def test_a_gap_in_data_time_pulls_the_loggers_history(system: System, park: tupl
     (queued,) = [c for c in commands_of(system, mn) if c["cn"] == "2051"]
     assert queued["actor"] == "compliance" and queued["purpose"] == "history"
     assert "1012" not in [c["cn"] for c in commands_of(system, mn)]  # late data is not a wrong clock
+
+
+def test_a_logger_asking_for_the_time_gets_9013_then_1012(system: System, park: tuple[str, str]) -> None:
+    _park_id, mn = park
+    device = hj212_device.Device(clock_offset=timedelta(seconds=-40))  # within the drift allowed
+
+    async def run() -> list[str]:
+        replies: list[str] = []
+        reader, writer = await asyncio.open_connection("127.0.0.1", system.hj212_port)
+        qn = device.clock(_now()).strftime("%Y%m%d%H%M%S000")
+        writer.write(hj212.wrap(f"QN={qn};ST=32;CN=1013;PW={TEST_HJ212_PW};MN={mn};Flag=5;CP=&&&&"))
+        with contextlib.suppress(TimeoutError):
+            while "1012" not in replies:
+                frame = hj212.decode(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
+                replies.append(frame.cn)
+                writer.write(
+                    b"".join(hj212_device.answer(frame, device, _now())) if frame.cn == "1012" else b""
+                )
+            await asyncio.sleep(1.0)
+        writer.close()
+        return replies
+
+    assert asyncio.run(run()) == ["9013", "1012"]
+    assert abs(device.clock_offset.total_seconds()) < 5
+    (fix,) = [c for c in commands_of(system, mn) if c["cn"] == "1012"]
+    assert fix["actor"] == f"logger:{mn}"
+    system.wait_for(lambda: [c for c in commands_of(system, mn) if c["state"] == "done"], message="1012 done")
