@@ -180,12 +180,8 @@ class Link:
             request.other.get("BeginTime"),
             request.other.get("EndTime"),
         )
-        if request.wants_reply:  # the platform's queued pull: 9011 first, 9012 when all is sent
-            await self._write(hj212_device.reply(request, "9011", {"QnRtn": "1"}))
         for payload in hj212_logger.answer_history(request, self.history):
             await self._upload(payload, first=False)
-        if request.wants_reply:
-            await self._write(hj212_device.reply(request, "9012", {"ExeRtn": "1"}))
 
     # --- the connection --------------------------------------------------------------------------
     async def _write(self, payload: bytes) -> None:
