@@ -55,9 +55,11 @@ class Control:
     # --- connections --------------------------------------------------------------------------
     async def attach(self, frame: codec.Frame, point: RegistryPoint, writer: asyncio.StreamWriter) -> None:
         """An admitted frame: this connection now reaches the logger ``frame.mn``."""
-        new = self.links.get(frame.mn) is None or self.links[frame.mn].writer is not writer
+        link = self.links.get(frame.mn)
+        if link is not None and link.writer is writer and link.pw == frame.pw:
+            return  # the hot path: every frame of a connected logger
         self.links[frame.mn] = Link(writer, frame.st, frame.pw, frame.version, ZoneInfo(point.timezone))
-        if new and self.settings.clock_on_connect:
+        if (link is None or link.writer is not writer) and self.settings.clock_on_connect:
             await self._calibrate(frame.mn, point.id, "on connect", "gateway")
 
     def detach(self, writer: asyncio.StreamWriter) -> None:
