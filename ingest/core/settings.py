@@ -161,6 +161,11 @@ class HJ212Settings(HJ212LoggerSettings):
     # clock is sent 1012 (at most once per ``clock_fix_every_s``); ``clock_on_connect`` sets every
     # logger's clock when it connects.
     clock_drift_s: float = Field(default=120.0, gt=0)
+    # ... on this many consecutive real-time frames, their offsets within ``clock_drift_tolerance_s``
+    # of each other: a clock that is off is off by the same amount every time, whereas late data
+    # (a backlog re-sent after an outage, a replay, a catch-up) is late by a different amount each frame.
+    clock_drift_frames: int = Field(default=3, ge=1)
+    clock_drift_tolerance_s: float = Field(default=5.0, ge=0)
     clock_fix_every_s: float = Field(default=3_600.0, ge=0)
     clock_on_connect: bool = False
     # Network entry (HJ 2025 CN 1001/1002): the CP field carrying the hardware serial and the one

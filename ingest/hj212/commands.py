@@ -218,3 +218,12 @@ def outcome(kind: str, code: int | None) -> tuple[State, str]:
 def drift(data_time: str, now_local: datetime) -> timedelta:
     """How far a logger's clock is ahead (+) of the server's, from a real-time frame's DataTime."""
     return codec.local_time(data_time) - now_local
+
+
+def clock_is_off(offsets: list[float], frames: int, rule: tuple[float, float]) -> bool:
+    """The logger's clock is off when its last ``frames`` real-time frames are all more than
+    ``rule[0]`` seconds from the server's clock, by amounts within ``rule[1]`` of each other."""
+    limit, tolerance = rule
+    if len(offsets) < frames or not all(abs(o) > limit for o in offsets):
+        return False
+    return max(offsets) - min(offsets) <= tolerance

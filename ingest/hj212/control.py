@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -50,6 +51,8 @@ class Control:
         self.links: dict[str, Link] = {}
         self.sent_qns: dict[str, set[str]] = {}  # MN -> QNs of requests sent (routes data answers)
         self._clock_fixed: dict[str, float] = {}  # MN -> monotonic time a 1012 was last queued
+        self._offsets: dict[str, deque[float]] = {}  # MN -> clock offsets (s) of its last frames
+        self.drift_rule = (settings.clock_drift_s, settings.clock_drift_tolerance_s)
         self.sent = 0
 
     # --- connections --------------------------------------------------------------------------
@@ -148,7 +151,10 @@ class Control:
             off = commands.drift(stamp, now_local)
         except codec.HJ212Error:
             return
-        if abs(off.total_seconds()) > self.settings.clock_drift_s:
+        seen = self._offsets.setdefault(frame.mn, deque(maxlen=self.settings.clock_drift_frames))
+        seen.append(off.total_seconds())
+        if commands.clock_is_off(list(seen), self.settings.clock_drift_frames, self.drift_rule):
+            seen.clear()
             await self._calibrate(frame.mn, point.id, f"clock {off.total_seconds():+.0f} s off", "gateway")
 
     async def time_request(self, frame: codec.Frame, point: RegistryPoint) -> None:

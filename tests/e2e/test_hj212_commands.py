@@ -183,7 +183,8 @@ def test_drifting_clock_is_set_with_1012(system: System, park: tuple[str, str]) 
 
     async def run() -> None:
         async with connected(system, mn, device) as logger:
-            await logger.upload(20.0)
+            for cod in (20.0, 20.1, 20.2):  # three frames, 7 minutes off each time
+                await logger.upload(cod)
             await until(lambda: "1012" in logger.cns())
             await until(
                 lambda: any(c["cn"] == "1012" and c["state"] == "done" for c in commands_of(system, mn))

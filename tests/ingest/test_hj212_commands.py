@@ -130,3 +130,11 @@ def test_history_pulls_cover_the_gap_in_park_local_time() -> None:
     assert long["2031"] == {"BeginTime": "20261202000000", "EndTime": "20261203000000"}
     for params in long.values():
         commands.check("2051", params)  # valid HJ 212 times
+
+
+def test_a_clock_is_off_only_when_it_is_off_by_the_same_amount() -> None:
+    rule = (120.0, 5.0)
+    assert commands.clock_is_off([420.0, 420.5, 421.0], 3, rule)
+    assert not commands.clock_is_off([420.0, 421.0], 3, rule)  # not enough frames yet
+    assert not commands.clock_is_off([3600.0, 3540.0, 3480.0], 3, rule)  # a backlog, late by less each time
+    assert not commands.clock_is_off([30.0, 31.0, 30.5], 3, rule)  # within the drift allowed
