@@ -105,9 +105,10 @@ async def alert_detail(request: Request, caller: Caller, alert_id: int) -> Alert
             query = ingest_reads.raw_readings(row.point_id, [qid], start, end, EVIDENCE_ROWS)
             evidence = await query.fetch_async(conn)
         trail = await compliance_reads.audit_trail(alert_id).fetch_async(conn)
+        samples = await _samples(conn, [alert_id])
     code = parameters.BY_ID[qid].code if qid in parameters.BY_ID else ""
     return AlertDetail(
-        alert=public_alert(row),
+        alert=public_alert(row, samples.get(alert_id)),
         evidence_from=start,
         evidence_to=end,
         evidence=[RawReading(time=r.time, parameter=code, value=r.value, flag=r.flag) for r in evidence],

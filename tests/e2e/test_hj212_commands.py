@@ -175,6 +175,8 @@ def test_breach_over_tcp_retains_a_sample_shown_on_the_alert(system: System, par
     )
     assert alerts[0]["severity"] in ("violation", "critical")
     assert alerts[0]["sample"]["text"].startswith("sample retained at ")
+    detail = system.api_get(f"/api/v1/alerts/{alerts[0]['id']}")
+    assert detail["alert"]["sample"] == alerts[0]["sample"]
 
 
 def test_drifting_clock_is_set_with_1012(system: System, park: tuple[str, str]) -> None:
