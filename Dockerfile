@@ -16,5 +16,9 @@ COPY --from=docs /docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 COPY simulators simulators
 COPY outfall outfall
 RUN pip install --no-cache-dir .
+# Mount points of the broker's files and the service accounts' passwords: a new named volume takes this
+# ownership, so `outfall broker sync` (as nobody) can write there.
+RUN mkdir -p /run/outfall/broker /run/outfall/secrets && chown nobody /run/outfall/broker /run/outfall/secrets \
+    && chmod 0700 /run/outfall/secrets
 USER nobody
 ENTRYPOINT ["outfall"]

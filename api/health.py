@@ -7,9 +7,18 @@ from dataclasses import dataclass
 
 from ingest.core.reads import Heartbeat
 
-# A minimal MQTT 3.1.1 CONNECT (clean session, empty client id, keepalive 10 s). A healthy broker answers
-# with CONNACK 0x20 0x02 0x00 0x00. Speaking the protocol catches a port that is open but not a broker.
-_CONNECT = bytes([0x10, 12, 0x00, 0x04]) + b"MQTT" + bytes([0x04, 0x02, 0x00, 0x0A, 0x00, 0x00])
+# A minimal MQTT 3.1.1 CONNECT (clean session, keepalive 10 s, no login). A healthy broker answers with
+# CONNACK 0x20 0x02 0x00 <code>: 0 from an open broker, 5 (not authorised) from one with accounts (every
+# deployment): either way a broker that speaks the protocol, which catches a port that is open but not a
+# broker. The client id names the probe in the broker's log of refused connections.
+_PROBE_ID = b"outfall-healthz"
+_CONNECT = (
+    bytes([0x10, 12 + len(_PROBE_ID), 0x00, 0x04])
+    + b"MQTT"
+    + bytes([0x04, 0x02, 0x00, 0x0A, 0x00, len(_PROBE_ID)])
+    + _PROBE_ID
+)
+_ANSWERS = (0x00, 0x05)  # accepted; not authorised
 _DISCONNECT = bytes([0xE0, 0x00])
 
 
@@ -24,7 +33,7 @@ async def broker_ok(host: str, port: int, timeout: float = 2.0) -> bool:
         reply = await asyncio.wait_for(reader.readexactly(4), timeout)
         writer.write(_DISCONNECT)
         await writer.drain()
-        return reply[0] == 0x20 and reply[3] == 0x00
+        return reply[0] == 0x20 and reply[3] in _ANSWERS
     except (OSError, TimeoutError, asyncio.IncompleteReadError):
         return False
     finally:

@@ -102,6 +102,19 @@ def _cmd_hj212_enrol(args: argparse.Namespace) -> int:
     return hj212_cli.assign(_database_url(), args.serial, park, plant, point, sys.stdout)
 
 
+def _cmd_logger(args: argparse.Namespace) -> int:
+    from ingest.mqtt import brokercli
+
+    return brokercli.logger_command(args, _database_url())
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from ingest.mqtt import brokercli
+    from outfall import processes
+
+    return brokercli.broker_command(args, _database_url(), processes.service_accounts())
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from outfall import supervisor
 
@@ -153,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)
+    from ingest.mqtt.brokercli import add_parsers as broker_parsers
+
+    broker_parsers(sub)
+    sub.choices["logger"].set_defaults(func=_cmd_logger)
+    sub.choices["broker"].set_defaults(func=_cmd_broker)
     hj = sub.add_parser("hj212", help="HJ 212 frames: decode, TCP gateway")
     hj_sub = hj.add_subparsers(dest="hj212_command", required=True)
     decode = hj_sub.add_parser("decode", help="decode frames from stdin, one JSON object per line")

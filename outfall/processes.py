@@ -33,13 +33,23 @@ class Process:
 
 
 def migrate(park_files: tuple[str, ...] = (SAMPLE_PARK_FILE,)) -> OneShot:
-    return OneShot("migrate", (("db", "upgrade"), *(("park", "load", f) for f in park_files)))
+    """Schema, parks, then the broker's accounts: service account passwords and the password file and
+    ACL (ingest/mqtt/accounts.py), so the broker starts with them."""
+    parks = tuple(("park", "load", f) for f in park_files)
+    return OneShot("migrate", (("db", "upgrade"), *parks, ("broker", "sync", "--once")))
 
 
 def _ingest(n: int) -> Process:
     # Workers split the stream through an MQTT 5 shared subscription; each needs its own stable client
-    # id, under which the broker keeps its persistent session (and the messages queued for it).
-    env = {"OUTFALL_INGEST_SHARE_GROUP": "ingest", "OUTFALL_INGEST_CLIENT_ID": f"outfall-ingest-{n}"}
+    # id, under which the broker keeps its persistent session (and the messages queued for it). The
+    # broker makes the client id the username (use_username_as_clientid), so the worker logs in as a
+    # service account of that name: nobody else can take its session over.
+    client_id = f"outfall-ingest-{n}"
+    env = {
+        "OUTFALL_INGEST_SHARE_GROUP": "ingest",
+        "OUTFALL_INGEST_CLIENT_ID": client_id,
+        "OUTFALL_MQTT_USERNAME": client_id,
+    }
     return Process(f"ingest-{n}", ("ingest",), env)
 
 
@@ -53,6 +63,14 @@ PROCESSES: tuple[Process, ...] = (
     Process("compliance-1", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-1"}),
     Process("compliance-2", ("compliance",), {"OUTFALL_COMPLIANCE_INSTANCE": "compliance-2"}),
     Process("api", ("api",)),
+    # Rewrites the broker's password file and ACL when a secret is issued, rotated or revoked, or an
+    # overlap ends, and has the broker reload them (no restart, no client of an unchanged account lost).
+    Process("broker-sync", ("broker", "sync")),
     Process("simulator", ("simulate", "--speed", "1", "--live"), demo=True),
 )
 BY_NAME = {p.name: p for p in PROCESSES}
+
+
+def service_accounts() -> list[str]:
+    """The broker usernames of the processes that read the stream (the ingest workers)."""
+    return [p.env["OUTFALL_MQTT_USERNAME"] for p in PROCESSES if "OUTFALL_MQTT_USERNAME" in p.env]

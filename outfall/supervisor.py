@@ -26,8 +26,9 @@ import psycopg
 
 from api import tokens
 from api.settings import ApiSettings
-from ingest.core.localservices import free_port, local_services
-from ingest.core.settings import DatabaseSettings, MqttSettings
+from ingest.core.localservices import LocalMosquitto, free_port, local_services
+from ingest.core.settings import BrokerSettings, DatabaseSettings, MqttSettings
+from ingest.mqtt import accounts, brokercli
 from outfall import processes
 from outfall.processes import Process
 from outfall.tasks import db_upgrade, park_load, resume_time, secret_key_env
@@ -91,11 +92,40 @@ class Child:
         self.restart_at = now + delay
 
 
+def broker_env(broker: LocalMosquitto, root: Path) -> dict[str, str]:
+    """Where `outfall broker sync` writes the private broker's files and how it reloads it; where the
+    ingest workers find their service account passwords."""
+    assert broker.auth is not None
+    return {
+        "OUTFALL_BROKER_DIR": str(broker.auth),
+        "OUTFALL_BROKER_PID_FILE": str(broker.pid_file),
+        "OUTFALL_MQTT_SECRETS_DIR": str(root / "secrets"),
+    }
+
+
+def broker_accounts(db_url: str, env: dict[str, str], park_ids: list[str], credentials: Path) -> Path:
+    """The table's migrate step for the broker (service accounts, password file and ACL, reloaded),
+    after a password for every logger of the parks, kept in ``credentials`` for the demo simulator."""
+    with psycopg.connect(db_url) as conn:
+        issued = sum(accounts.provision(conn, park_id, credentials) for park_id in park_ids)
+    log.info("logger credentials: %d secret(s) issued, all in %s", issued, credentials)
+    settings = BrokerSettings(
+        dir=Path(env["OUTFALL_BROKER_DIR"]), pid_file=Path(env["OUTFALL_BROKER_PID_FILE"])
+    )
+    brokercli.once(db_url, settings, processes.service_accounts(), Path(env["OUTFALL_MQTT_SECRETS_DIR"]))
+    return credentials
+
+
 def children(
-    args: argparse.Namespace, env: dict[str, str], parks: list[Path], resume: datetime | None = None
+    args: argparse.Namespace,
+    env: dict[str, str],
+    parks: list[Path],
+    resume: datetime | None = None,
+    credentials: Path | None = None,
 ) -> list[Child]:
     """The table's processes with their `outfall run` arguments. The demo simulator starts 3 h back,
-    or where the park's stored data ends (``resume``) when that is more recent."""
+    or where the park's stored data ends (``resume``) when that is more recent, and publishes as each
+    logger with the ``credentials`` of `outfall broker provision` when the broker has accounts."""
     from simulators.__main__ import demo_scenario_path
 
     out = []
@@ -105,6 +135,8 @@ def children(
             if args.no_simulator:
                 continue
             argv = (*argv, "--park", str(parks[0]), "--speed", str(args.speed))
+            if credentials is not None:
+                argv = (*argv, "--credentials", str(credentials))
             if resume is not None:
                 argv = (*argv, "--start", resume.isoformat())
             scenario = args.scenario or (None if args.park else demo_scenario_path())
@@ -153,6 +185,7 @@ def run_all(args: argparse.Namespace) -> int:
         need_mqtt=mqtt_url is None,
         pg_port=_port_or_free(DEFAULT_PG_PORT),
         mqtt_port=_port_or_free(DEFAULT_MQTT_PORT),
+        broker_auth=True,
     ) as svc:
         db_url = db_url or (svc.postgres.url if svc.postgres else "")
         mqtt_url = mqtt_url or (svc.mosquitto.url if svc.mosquitto else "")
@@ -174,7 +207,11 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_HJ212_PORT": str(hj212_port),
             **secret_key_env(),  # the secret store's key (.local/secret.key, made once)
         }
-        kids = children(args, env, parks, resume)
+        credentials = None
+        if svc.mosquitto is not None and svc.mosquitto.auth is not None:
+            env |= broker_env(svc.mosquitto, root.resolve())
+            credentials = broker_accounts(db_url, env, park_ids, root.resolve() / "credentials.json")
+        kids = children(args, env, parks, resume, credentials)
         for kid in kids:
             kid.start()
         print(_banner(token, mqtt_url, f"{hj212_host}:{hj212_port}", db_url), flush=True)

@@ -34,8 +34,15 @@ def ingest_worker() -> int:
         )
         return 2
     host, port = broker.host_port()
+    try:
+        credentials = broker.credentials()
+    except (OSError, ValueError) as exc:
+        print(f"outfall ingest: broker credentials: {exc}", file=sys.stderr)
+        return 2
     hj212 = HJ212LoggerSettings()  # the PW and split-packet rules of raw HJ 212 frames over MQTT
-    worker = IngestWorker(settings, db.database_url, host, port, realtime_hook(), hj212)
+    worker = IngestWorker(
+        settings, db.database_url, host, port, realtime_hook(), hj212=hj212, credentials=credentials
+    )
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         worker.stop()

@@ -16,6 +16,7 @@ import orjson
 from ingest.core import logs, park
 from ingest.core.settings import MqttSettings
 from simulators import feed, hj212_tcp, replay, report, scenario
+from simulators.credentials import SimulatorSettings
 from simulators.plan import Plan, make_plan, sample_park
 
 log = logging.getLogger("simulators")
@@ -106,8 +107,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         type=Path,
         default=None,
         metavar="FILE",
-        help="the loggers' credentials (JSON by park/plant/point, as the broker helper writes it):"
-        " HJ 212 frames carry each logger's hj212_pw (default $OUTFALL_SIMULATOR_CREDENTIALS)",
+        help="the loggers' credentials (JSON by park/plant/point, as `outfall broker provision` writes"
+        " it): each logger publishes over MQTT with its own login (a broker with accounts refuses"
+        " anonymous publishers) and its HJ 212 frames carry its hj212_pw"
+        " (default $OUTFALL_SIMULATOR_CREDENTIALS)",
     )
     hj212_tcp.add_arguments(p)
     return p
@@ -127,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "tcp":
         return hj212_tcp.run(args, plan, finish)
     host, port = broker.host_port()
-    client = feed.connect(host, port)
+    client: feed.Publisher
+    logins = args.credentials or SimulatorSettings().credentials
+    if logins is not None:
+        client = feed.Fleet(host, port, plan.park, logins)
+    else:
+        client = feed.connect(host, port, login=broker.credentials())
     track = plan.tracker(args.progress)
 
     interrupted = False

@@ -9,11 +9,14 @@ real time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -24,7 +27,7 @@ from simulators.records import Message
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Message", "Pacer", "connect", "drain", "messages", "publish"]
+__all__ = ["Fleet", "Message", "Pacer", "Publisher", "connect", "drain", "messages", "publish"]
 
 
 def messages(park: ParkSpec, start: datetime, seed: int, until: datetime | None = None) -> Iterator[Message]:
@@ -33,15 +36,57 @@ def messages(park: ParkSpec, start: datetime, seed: int, until: datetime | None 
         yield encode.json_v1(park.id, record)
 
 
-def connect(host: str, port: int, client_id: str = "") -> mqtt.Client:
+def connect(
+    host: str, port: int, client_id: str = "", login: tuple[str, str] | None = None, wait_s: float = 0.0
+) -> mqtt.Client:
+    """A QoS 1 publisher; with ``wait_s``, wait that long for the broker to accept the login."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
     )
     client.max_queued_messages_set(10_000)
     client.max_inflight_messages_set(1_000)
+    if login is not None:
+        client.username_pw_set(*login)
+    accepted = threading.Event()
+    client.on_connect = lambda _c, _u, _f, reason, _p: None if reason.is_failure else accepted.set()
     client.connect(host, port, keepalive=30)
     client.loop_start()
+    if wait_s and not accepted.wait(wait_s):
+        log.warning(
+            "broker has not accepted %s within %.0f s; publishing anyway (queued)", login and login[0], wait_s
+        )
     return client
+
+
+class Fleet:
+    """Publishing as the park's data loggers do: one connection per logger, logged in with its own
+    credentials (the broker lets a logger write only its own topics). A logger's connection opens with
+    its first message. ``credentials``: the file of `outfall broker provision`
+    (ingest/mqtt/accounts.py), ``{"<park>/<plant>/<point>": {"mqtt_username", "mqtt_password", ...}}``."""
+
+    def __init__(self, host: str, port: int, park: ParkSpec, credentials: Path) -> None:
+        self.host, self.port = host, port
+        known: dict[str, dict[str, str]] = orjson.loads(credentials.read_bytes())
+        self.logins: dict[str, tuple[str, str]] = {}  # topic -> (username, password)
+        for plant in park.plants:
+            for point in plant.points:
+                entry = known.get(f"{park.id}/{plant.id}/{point.id}")
+                if entry is None or "mqtt_username" not in entry:
+                    continue  # no MQTT login for this logger: its messages are refused here
+                login = (entry["mqtt_username"], entry["mqtt_password"])
+                self.logins[f"outfall/v1/{park.id}/{plant.id}/{point.id}"] = login
+                if point.mn:
+                    self.logins[f"outfall/hj212/{point.mn}"] = login
+        self.clients: dict[str, mqtt.Client] = {}
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> mqtt.MQTTMessageInfo:
+        login = self.logins.get(topic)
+        if login is None:
+            raise KeyError(f"no logger credentials for {topic} in the credentials file")
+        client = self.clients.get(login[0])
+        if client is None:
+            client = self.clients[login[0]] = connect(self.host, self.port, login[0], login, wait_s=10)
+        return client.publish(topic, payload, qos=qos)
 
 
 @dataclass
@@ -70,8 +115,11 @@ class Pacer:
         return delay
 
 
+Publisher = mqtt.Client | Fleet  # one anonymous or service connection, or one per data logger
+
+
 def publish(
-    client: mqtt.Client,
+    client: Publisher,
     stream: Iterator[Message],
     *,
     speed: float,
@@ -101,10 +149,12 @@ def publish(
     return pacer.sent
 
 
-def drain(client: mqtt.Client, timeout: float = 60.0) -> None:
+def drain(client: Publisher, timeout: float = 60.0) -> None:
     """Wait until every QoS 1 publish has been acknowledged by the broker, then disconnect."""
+    clients = list(client.clients.values()) if isinstance(client, Fleet) else [client]
     deadline = time.monotonic() + timeout
-    while client._out_messages and time.monotonic() < deadline:
+    while any(c._out_messages for c in clients) and time.monotonic() < deadline:
         time.sleep(0.02)
-    client.disconnect()
-    client.loop_stop()
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()

@@ -97,23 +97,59 @@ class Publisher:
     restarts (paho queues them and resends after reconnecting) and can wait until the broker has
     acknowledged every one."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        login: tuple[str, str] | None = None,
+        client_id: str | None = None,
+        setup: Callable[[mqtt.Client], None] | None = None,  # e.g. TLS, before connecting
+    ) -> None:
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=unique_id("pub"), protocol=MQTTProtocolVersion.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or unique_id("pub"),
+            protocol=MQTTProtocolVersion.MQTTv5,
         )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.1, 1)
+        if login is not None:
+            self.client.username_pw_set(*login)
         self.published = 0
         self.acked = 0
+        self.refused: list[int] = []  # PUBACK reason codes >= 128 (e.g. 135 not authorised)
+        self.connects: list[str] = []  # CONNACK reasons, in order
+        self.disconnects: list[str] = []
+        self.received: list[str] = []  # topics of the messages delivered to this client
+        self.connected = threading.Event()
         self._lock = threading.Lock()
         self.client.on_publish = self._on_publish
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
+        if setup is not None:
+            setup(self.client)
         self.client.connect(host, port)
         self.client.loop_start()
 
-    def _on_publish(self, *_args: object) -> None:
+    def _on_publish(self, _c: object, _u: object, _mid: int, reason: object, _p: object) -> None:
         with self._lock:
             self.acked += 1
+            value = getattr(reason, "value", 0)
+            if value >= 128:
+                self.refused.append(value)
+
+    def _on_connect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        self.connects.append(str(reason))
+        if not getattr(reason, "is_failure", False):
+            self.connected.set()
+
+    def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        self.connected.clear()
+        self.disconnects.append(str(reason))
+
+    def wait_connected(self, timeout: float = 15) -> None:
+        assert self.connected.wait(timeout), f"the broker did not accept the login: {self.connects}"
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         info = self.client.publish(topic, payload, qos=qos)
@@ -124,8 +160,8 @@ class Publisher:
     def flush(self, timeout: float = 60) -> None:
         wait_for(lambda: self.acked >= self.published, timeout=timeout, message="broker acknowledgements")
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 60) -> None:
+        self.flush(timeout)
         self.client.disconnect()
         self.client.loop_stop()
 

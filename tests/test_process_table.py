@@ -11,8 +11,9 @@ import yaml
 from outfall import processes
 from tests.support import ROOT
 
-# Services that are not Outfall processes: the official images of the database and the broker.
-INFRASTRUCTURE = {"db", "broker"}
+# Services that are not Outfall processes: the official images of the database, the broker and the
+# TLS proxy in front of the API.
+INFRASTRUCTURE = {"db", "broker", "proxy"}
 # Environment a container needs and a local process must not have: the API listens on every interface
 # inside its container, on 127.0.0.1 under `outfall run`.
 DEPLOYMENT_ONLY = {"api": {"OUTFALL_API_HOST": "0.0.0.0"}}

@@ -40,12 +40,10 @@ logging_collector = off
 """
 
 MOSQUITTO_CONF = """
-listener {port} 127.0.0.1
-allow_anonymous true
-user {user}
 persistence true
 persistence_location {data}/
 pid_file {data}/mosquitto.pid
+user {user}
 autosave_interval 30
 persistent_client_expiration 14d
 # The default (1000 queued messages per offline persistent session) drops data while a worker is
@@ -59,6 +57,27 @@ set_tcp_nodelay true
 log_dest file {data}/mosquitto.log
 log_type error
 log_type warning
+"""
+
+ANONYMOUS_LISTENER = """
+listener {port} 127.0.0.1
+allow_anonymous true
+"""
+
+# The broker of `outfall run` and the end-to-end system: accounts and ACL written by `outfall broker sync`
+# (ingest/mqtt/accounts.py) into {auth}. Refused connections are logged (notice), and so are every
+# reload (information) and every subscription (so a subscription to `#` leaves a trace); denied
+# publishes are answered with reason 135 and logged only at debug level by Mosquitto 2.0.
+AUTH_LISTENER = """
+per_listener_settings false
+allow_anonymous false
+password_file {auth}/passwd
+acl_file {auth}/acl
+log_type notice
+log_type information
+log_type subscribe
+listener {port} 127.0.0.1
+use_username_as_clientid true
 """
 
 
@@ -159,9 +178,32 @@ class LocalPostgres:
 
 @dataclass
 class LocalMosquitto:
+    """A private broker. With ``auth`` (a folder holding ``passwd`` and ``acl``, written by `outfall broker
+    sync`) it refuses anonymous clients and applies the ACL; without, it is open (the in-process component
+    tests and the benchmark). Until the files exist it starts with empty ones: nobody may connect."""
+
     data_dir: Path
     port: int
+    auth: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "mosquitto.log"
+
+    def config(self) -> str:
+        text = MOSQUITTO_CONF.format(data=self.data_dir, user=getpass.getuser())
+        if self.auth is None:
+            return text + ANONYMOUS_LISTENER.format(port=self.port)
+        self.auth.mkdir(parents=True, exist_ok=True)
+        for name in ("passwd", "acl"):
+            if not (self.auth / name).exists():
+                (self.auth / name).touch(mode=0o600)
+        return text + AUTH_LISTENER.format(port=self.port, auth=self.auth)
 
     @property
     def url(self) -> str:
@@ -173,7 +215,7 @@ class LocalMosquitto:
             raise RuntimeError("mosquitto not found; run deploy/install-deps.sh")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=self.data_dir, user=getpass.getuser()))
+        conf.write_text(self.config())
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)],
             stdout=subprocess.DEVNULL,
@@ -207,14 +249,23 @@ class LocalServices:
 
 @contextlib.contextmanager
 def local_services(
-    root: Path, *, need_db: bool, need_mqtt: bool, pg_port: int, mqtt_port: int, fresh: bool = False
+    root: Path,
+    *,
+    need_db: bool,
+    need_mqtt: bool,
+    pg_port: int,
+    mqtt_port: int,
+    fresh: bool = False,
+    broker_auth: bool = False,
 ) -> Iterator[LocalServices]:
-    """Start whichever private services are needed; stop them on exit, whatever happens."""
+    """Start whichever private services are needed; stop them on exit, whatever happens. With
+    ``broker_auth`` the broker takes its accounts and ACL from ``root/broker`` (see LocalMosquitto)."""
     if fresh and root.exists():
         shutil.rmtree(root)
     root = root.resolve()
     pg = LocalPostgres(root / "pg", pg_port) if need_db else None
-    mq = LocalMosquitto(root / "mosquitto", mqtt_port) if need_mqtt else None
+    auth = root / "broker" if broker_auth else None
+    mq = LocalMosquitto(root / "mosquitto", mqtt_port, auth) if need_mqtt else None
     try:
         if pg is not None:
             log.info("starting private PostgreSQL on port %d (%s)", pg_port, pg.data_dir)

@@ -99,6 +99,26 @@ def points(park: str, plant: str | None = None, code: str | None = None) -> Quer
     )
 
 
+@dataclass(frozen=True)
+class LoggerPoint:
+    """A point as the broker knows it: the data logger that reports it (ingest/mqtt/accounts.py)."""
+
+    park: str
+    plant: str
+    point: str
+    mn: str | None
+
+
+def logger_points(park: str | None = None) -> Query[LoggerPoint]:
+    """The active points (of one park, or of all), each reported by one data logger."""
+    return Query(
+        "SELECT park_id AS park, plant_id AS plant, code AS point, mn FROM points"
+        " WHERE active AND (%(park)s::text IS NULL OR park_id = %(park)s) ORDER BY park_id, plant_id, code",
+        {"park": park},
+        LoggerPoint,
+    )
+
+
 # --- readings -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RawReading:

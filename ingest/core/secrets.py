@@ -73,6 +73,15 @@ class SecretSettings(BaseSettings):
         return key
 
 
+def derived_name(base: str, purpose: str, key: bytes) -> str:
+    """``base`` followed by a tag only holders of the store key can compute: a name every Outfall
+    process agrees on and no data logger can guess (the ingest workers' MQTT shared-subscription group:
+    Mosquitto 2.0's ACL file does not check subscriptions, so a logger that knew the group could join it
+    and take its turn of the messages, which the ACL then withholds from everyone)."""
+    tag = hmac.new(key, f"{purpose}:{base}".encode(), hashlib.sha256).hexdigest()[:20]
+    return f"{base}-{tag}"
+
+
 def new_store_key() -> str:
     return pysecrets.token_hex(_KEY_BYTES)
 

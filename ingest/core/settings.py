@@ -6,9 +6,10 @@ Built in each process's main() from environment variables prefixed ``OUTFALL_``;
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.core.decoded import DEFAULT_MAX_SKEW
@@ -23,9 +24,36 @@ class DatabaseSettings(BaseSettings):
 
 
 class MqttSettings(BaseSettings):
+    """Where the broker is and who we are to it.
+
+    A broker with authentication (every deployment, and `outfall run`) needs a username and password:
+    ``OUTFALL_MQTT_PASSWORD``, or the file ``OUTFALL_MQTT_PASSWORD_FILE``, or else
+    ``{OUTFALL_MQTT_SECRETS_DIR}/{username}.password``, the file `outfall broker sync` writes for each
+    service account (ingest/mqtt/accounts.py)."""
+
     model_config = SettingsConfigDict(env_prefix="OUTFALL_")
 
     mqtt_url: str | None = None  # mqtt://host:port; None means "start a private local broker"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path | None = None
+    mqtt_secrets_dir: Path | None = None
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(username, password), or None for a broker without authentication."""
+        if self.mqtt_username is None:
+            return None
+        if self.mqtt_password is not None:
+            return self.mqtt_username, self.mqtt_password.get_secret_value()
+        path = self.mqtt_password_file
+        if path is None and self.mqtt_secrets_dir is not None:
+            path = self.mqtt_secrets_dir / f"{self.mqtt_username}.password"
+        if path is None:
+            raise ValueError(
+                "OUTFALL_MQTT_USERNAME is set without a password: set OUTFALL_MQTT_PASSWORD,"
+                " OUTFALL_MQTT_PASSWORD_FILE or OUTFALL_MQTT_SECRETS_DIR"
+            )
+        return self.mqtt_username, path.read_text(encoding="utf-8").strip()
 
     def host_port(self) -> tuple[str, int]:
         if self.mqtt_url is None:
@@ -173,3 +201,20 @@ class HJ212Settings(HJ212LoggerSettings):
     entry_serial_field: str = "SN"
     entry_mn_field: str = "NewMN"
     intake: IntakeSettings = Field(default_factory=IntakeSettings)  # OUTFALL_INGEST_*: the same rules
+
+
+class BrokerSettings(BaseSettings):
+    """The broker's generated files: password file and ACL (`outfall broker sync`, ingest/mqtt/accounts.py).
+
+    ``dir`` is where ``passwd`` and ``acl`` are written (the broker reads them; in compose a volume shared
+    with the broker). ``pid_file``: the broker's pid file, signalled (SIGHUP) after a change so the broker
+    reloads without a restart; without one (compose) the broker container reloads itself when the files
+    change. ``file_mode``: the files hold hashes only; the default 0o600 suits a broker of the same user
+    (`outfall run`); compose sets 0o644, the broker image running as its own user."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_BROKER_")
+
+    dir: Path | None = None
+    pid_file: Path | None = None
+    sync_s: float = Field(default=5.0, gt=0)  # how often `outfall broker sync` re-renders the files
+    file_mode: int = Field(default=0o600, ge=0, le=0o777)

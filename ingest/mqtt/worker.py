@@ -19,6 +19,7 @@ broker redelivers those messages, and the readings' key makes the second copy a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import socket
 import threading
@@ -33,7 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.core import repo
+from ingest.core import repo, secrets
 from ingest.core.backoff import Backoff
 from ingest.core.batches import BeforeCommit
 from ingest.core.decoded import Accepted, Rejected
@@ -59,10 +60,12 @@ class IngestWorker:
         mqtt_port: int,
         before_commit: BeforeCommit | None = None,
         hj212: HJ212LoggerSettings | None = None,
+        credentials: tuple[str, str] | None = None,  # (username, password) on a broker with accounts
     ) -> None:
         self.settings = settings
         # the PW and split-packet rules of raw HJ 212 frames (the gateway's, OUTFALL_HJ212_*)
         self.hj212 = hj212 if hj212 is not None else HJ212LoggerSettings()
+        self.credentials = credentials
         self.database_url = database_url
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.writer = BatchWriter(
@@ -101,6 +104,8 @@ class IngestWorker:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        if self.credentials is not None:
+            client.username_pw_set(*self.credentials)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
@@ -126,7 +131,8 @@ class IngestWorker:
             self._generation += 1
         topics = self.settings.topics()
         if self.settings.share_group:
-            topics = [f"$share/{self.settings.share_group}/{topic}" for topic in topics]
+            group = subscription_group(self.settings.share_group)
+            topics = [f"$share/{group}/{topic}" for topic in topics]
         client.subscribe([(topic, 1) for topic in topics])
         log.info("connected to %s:%d, subscribed to %s", self.mqtt_host, self.mqtt_port, ", ".join(topics))
 
@@ -372,3 +378,16 @@ class IngestWorker:
                         self.stop()
             except psycopg.Error as exc:
                 log.warning("registry refresh failed: %s", exc)
+
+
+@functools.cache
+def subscription_group(share_group: str) -> str:
+    """The shared-subscription group the workers really use: the configured name with a tag derived
+    from the secret store key (secrets.derived_name), so a data logger cannot join it; the plain name
+    where no store key is configured (a broker without accounts, the component tests)."""
+    try:
+        key = secrets.SecretSettings().key()
+    except secrets.SecretStoreError:
+        log.warning("no secret store key: MQTT share group %r is guessable", share_group)
+        return share_group
+    return secrets.derived_name(share_group, "mqtt-share-group", key)

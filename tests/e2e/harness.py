@@ -1,15 +1,19 @@
 """The end-to-end harness: every long-running process of the process table (outfall/processes.py),
 started as a real subprocess, observed only through the system's interfaces (HTTP API, MQTT, TCP).
 
-`system` is session-scoped. It runs on the session's private PostgreSQL and Mosquitto (the `services`
-fixture) but in a database of its own on that server: its compliance leader judges only the parks of
-these tests, and the other tests' in-process workers and direct job calls never race with it. Fast
+`system` is session-scoped. It runs on the session's private PostgreSQL (the `services` fixture) but in a
+database of its own on that server: its compliance leader judges only the parks of these tests, and the
+other tests' in-process workers and direct job calls never race with it. Its broker is its own, started
+as `outfall run` starts it (ingest/core/localservices.py, accounts and ACL from `outfall broker sync`):
+no anonymous client; `publish` logs in as the point's data logger, with the credentials `outfall broker
+provision` issued when the park was loaded. Fast
 rule settings (E2E_SETTINGS) make time-based rules fire within a minute. Each process writes its output
 to .local/e2e-<pid>/<name>.log; a failing test shows the tail of every log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +31,9 @@ import pytest
 from psycopg import sql
 
 from ingest.core import park as park_file
+from ingest.core.localservices import LocalMosquitto
 from outfall import processes
+from outfall.supervisor import broker_env
 from tests.support import ROOT, Publisher, Services, issue_hj212_pws, unique_id, wait_for
 
 T = TypeVar("T")
@@ -99,20 +105,24 @@ class System:
         self.services, self.database_url, self.root = services, database_url, root
         self.api_port, self.hj212_port = free_port(), free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.broker = LocalMosquitto(root / "mosquitto", free_port(), auth=root / "broker")
+        self.credentials_file = root / "credentials.json"
         self.settings = dict(E2E_SETTINGS)
         self.env = {
             **os.environ,
             **self.settings,
             "OUTFALL_DATABASE_URL": database_url,
-            "OUTFALL_MQTT_URL": services.mqtt_url,
+            "OUTFALL_MQTT_URL": self.broker.url,
             "OUTFALL_API_HOST": "127.0.0.1",
             "OUTFALL_API_PORT": str(self.api_port),
             "OUTFALL_HJ212_HOST": "127.0.0.1",
             "OUTFALL_HJ212_PORT": str(self.hj212_port),
+            **broker_env(self.broker, root),
+            "OUTFALL_BROKER_SYNC_S": "1",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.token = ""
-        self._publisher: Publisher | None = None
+        self._publishers: dict[str, Publisher] = {}
 
     # -- processes -------------------------------------------------------------------------------
     def outfall(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
@@ -184,27 +194,45 @@ class System:
             tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
             state = "running" if self.running(path.stem) else "stopped"
             out.append(f"--- {path.name} ({state}) ---\n" + "\n".join(tail))
+        if self.broker.log_file.exists():
+            tail = self.broker.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            out.append("--- mosquitto.log ---\n" + "\n".join(tail))
         return "\n".join(out)
 
     # -- interfaces ------------------------------------------------------------------------------
     def load_park(self, yaml_text: str = E2E_PARK) -> str:
         """Load a park file (a template with `{id}` and optionally `{mn}`) through `outfall park load`
-        under a unique park id, and give each point with an MN the HJ 212 PW the tests' frames carry
-        (TEST_HJ212_PW), as commissioning its logger does; returns the id."""
+        under a unique park id, give its loggers credentials (`outfall broker provision`, which reloads
+        the broker), and give each point with an MN the HJ 212 PW the tests' frames carry
+        (TEST_HJ212_PW, replacing the provisioned one), as commissioning its logger does; returns the id."""
         park_id = unique_id("e2e")
         path = self.root / f"{park_id}.yaml"
         text = yaml_text.format(id=park_id, mn=unique_id("mn").replace("-", ""))
         path.write_text(text, encoding="utf-8")
         self.outfall("park", "load", str(path))
+        self.outfall("broker", "provision", park_id, "--credentials", str(self.credentials_file))
         with psycopg.connect(self.database_url) as conn:
             issue_hj212_pws(conn, park_file.parse(text))
         return park_id
 
-    @property
-    def publisher(self) -> Publisher:
-        if self._publisher is None:
-            self._publisher = Publisher(self.services.mqtt_host, self.services.mqtt_port)
-        return self._publisher
+    def credentials(self, park: str, plant: str, point: str) -> dict[str, str]:
+        """The point's logger credentials from the file `outfall broker provision` wrote."""
+        known: dict[str, dict[str, str]] = orjson.loads(self.credentials_file.read_bytes())
+        return known[f"{park}/{plant}/{point}"]
+
+    def connect(self, login: tuple[str, str] | None, client_id: str | None = None) -> Publisher:
+        """A new QoS 1 client of the system's broker (not waited for: see ``wait_connected``)."""
+        return Publisher("127.0.0.1", self.broker.port, login, client_id)
+
+    def publisher(self, park: str, plant: str, point: str) -> Publisher:
+        """The point's data logger: one connection, logged in with its own credentials."""
+        key = f"{park}/{plant}/{point}"
+        if key not in self._publishers:
+            creds = self.credentials(park, plant, point)
+            pub = self.connect((creds["mqtt_username"], creds["mqtt_password"]))
+            pub.wait_connected()
+            self._publishers[key] = pub
+        return self._publishers[key]
 
     def publish(
         self,
@@ -220,8 +248,10 @@ class System:
         body: dict[str, Any] = {"ts": ts.isoformat(), "values": values}
         if flags:
             body["flags"] = flags
-        self.publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
-        self.publisher.flush()
+        publisher = self.publisher(park, plant, point)
+        publisher.publish(f"outfall/v1/{park}/{plant}/{point}", orjson.dumps(body))
+        publisher.flush()
+        assert not publisher.refused, f"the broker refused {park}/{plant}/{point}: {publisher.refused}"
 
     def receiver_secret(self, park: str, subscription: str) -> str:
         """A new signing secret for a webhook subscription, through `outfall receiver secret set
@@ -236,8 +266,9 @@ class System:
     ) -> None:
         """Any bytes (junk included) as the point's data logger sends them, on its JSON v1 topic or on
         ``topic`` (e.g. its ``outfall/hj212/{MN}``), at QoS 1; returns once the broker has them."""
-        self.publisher.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
-        self.publisher.flush()
+        publisher = self.publisher(park, plant, point)
+        publisher.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
+        publisher.flush()
 
     def try_publish(
         self, park: str, plant: str, point: str, payload: bytes, topic: str | None = None, wait: float = 10
@@ -245,8 +276,14 @@ class System:
         """Publish once as the point's data logger on a connection of its own, closed afterwards: True
         when the broker acknowledged the message, False when it refused it (it closes the connection
         of a client that sends a packet over its max_packet_size), within ``wait`` seconds."""
-        once = Publisher(self.services.mqtt_host, self.services.mqtt_port)
+        # The broker makes the login the client id: one connection per logger at a time.
+        cached = self._publishers.pop(f"{park}/{plant}/{point}", None)
+        if cached is not None:
+            cached.close(timeout=5)
+        creds = self.credentials(park, plant, point)
+        once = self.connect((creds["mqtt_username"], creds["mqtt_password"]))
         try:
+            once.wait_connected()
             once.publish(topic or f"outfall/v1/{park}/{plant}/{point}", payload)
             deadline = time.monotonic() + wait
             while once.acked < 1 and time.monotonic() < deadline:
@@ -311,6 +348,7 @@ def system(services: Services) -> Iterator[System]:
     sysm = System(services, _own_database(services, f"e2e_{os.getpid()}"), root)
     _RUNNING.append(sysm)
     try:
+        sysm.broker.start()
         for step in processes.MIGRATE.steps:  # the table's migrate step, as compose runs it
             sysm.outfall(*step)
         for proc in processes.PROCESSES:
@@ -324,9 +362,11 @@ def system(services: Services) -> Iterator[System]:
             raise AssertionError("the system did not become healthy\n" + sysm.log_tails()) from None
         yield sysm
     finally:
-        if sysm._publisher is not None:
-            sysm._publisher.close()
+        for publisher in sysm._publishers.values():
+            with contextlib.suppress(AssertionError):  # a test may have ended its login
+                publisher.close(timeout=5)
         sysm.stop_all()
+        sysm.broker.stop()
         _RUNNING.remove(sysm)
 
 

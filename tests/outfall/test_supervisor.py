@@ -70,3 +70,17 @@ def test_the_demo_simulator_resumes_where_the_stored_data_ends(services, make_pa
     args = argparse.Namespace(no_simulator=False, speed=600.0, scenario=None, park=[Path("p.yaml")])
     (sim,) = [c for c in children(args, {}, [Path("p.yaml")], resume) if c.process.demo]
     assert sim.args[sim.args.index("--start") + 1] == resume.isoformat()
+
+
+def test_the_demo_simulator_publishes_with_the_loggers_credentials() -> None:
+    """With a broker of accounts, `outfall run` hands the simulator the file of `outfall broker provision`."""
+    import argparse
+    from pathlib import Path
+
+    from outfall.supervisor import children
+
+    args = argparse.Namespace(no_simulator=False, speed=600.0, scenario=None, park=[Path("p.yaml")])
+    creds = Path("/tmp/credentials.json")
+    (sim,) = [c for c in children(args, {}, [Path("p.yaml")], None, creds) if c.process.demo]
+    assert sim.args[sim.args.index("--credentials") + 1] == str(creds)
+    assert all("--credentials" not in c.args for c in children(args, {}, [Path("p.yaml")]) if c.process.demo)
