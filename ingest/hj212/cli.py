@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import psycopg
 
-from ingest.hj212 import codec, commands, repo
+from ingest.hj212 import codec, commands
+from ingest.hj212 import repo as queue
 
 
 def decode_line(line: bytes, zone: ZoneInfo) -> dict[str, object]:
@@ -64,14 +65,14 @@ def send(database_url: str, mn: str, cn: str, items: list[str], wait_s: float, o
     try:
         fields = parse_fields(items)
         with psycopg.connect(database_url) as conn:
-            command_id = repo.enqueue(conn, mn, cn, fields, "admin", f"cli:{getpass.getuser()}")
+            command_id = queue.enqueue(conn, mn, cn, fields, "admin", f"cli:{getpass.getuser()}")
     except commands.CommandError as exc:
         out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")
         return 2
     deadline = time.monotonic() + wait_s
     with psycopg.connect(database_url, autocommit=True) as conn:
         while True:
-            row = repo.command(command_id).first(conn)
+            row = queue.command(command_id).first(conn)
             assert row is not None
             if row.state in FINISHED or time.monotonic() > deadline:
                 break
@@ -92,7 +93,7 @@ def assign(database_url: str, serial: str, park: str, plant: str, point: str, ou
         if row is None:
             out.write(f"no point {park}/{plant}/{point} with an MN\n")
             return 2
-        if not repo.assign_enrolment(conn, serial, row[0], f"cli:{getpass.getuser()}"):
+        if not queue.assign_enrolment(conn, serial, row[0], f"cli:{getpass.getuser()}"):
             out.write(f"no logger with serial {serial!r} has asked to enter the network\n")
             return 2
     out.write(f"serial {serial} assigned to {park}/{plant}/{point}\n")
@@ -101,6 +102,6 @@ def assign(database_url: str, serial: str, park: str, plant: str, point: str, ou
 
 def waiting(database_url: str, out: TextIO) -> int:
     with psycopg.connect(database_url) as conn:
-        for row in repo.waiting_enrolments().fetch(conn):
+        for row in queue.waiting_enrolments().fetch(conn):
             out.write(orjson.dumps(dataclasses.asdict(row), default=str).decode() + "\n")
     return 0
