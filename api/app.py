@@ -38,9 +38,17 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
             max_size=settings.pool_max,
             open=False,
             kwargs={"autocommit": True},
+            # A connection the server dropped (a restart, a failover) is replaced before it is lent,
+            # so the first request after a database restart is answered, not failed.
+            check=AsyncConnectionPool.check_connection,
         )
         sync_pool = ConnectionPool(
-            database_url, min_size=0, max_size=4, open=False, kwargs={"autocommit": True}
+            database_url,
+            min_size=0,
+            max_size=4,
+            open=False,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
         )
         await pool.open(wait=False)
         sync_pool.open(wait=False)

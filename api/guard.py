@@ -121,7 +121,15 @@ class Guard:
 
     async def _unauthorised(self, scope: Scope, body: _Body) -> JSONResponse | None:
         """401 for a request that carries a body without a valid token (its body stays unread), or None."""
-        if body.expected and not await self._authorised(scope, body.headers):
+        if not body.expected:
+            return None
+        try:
+            authorised = await self._authorised(scope, body.headers)
+        except (PoolTimeout, psycopg.OperationalError):
+            # The token cannot be checked now; its body stays unread and the client may retry.
+            log.warning("refused a body to %s from %s: no token check", scope["path"], _client(scope))
+            return _problem(503, "the API cannot check tokens right now; retry shortly", {"Retry-After": "2"})
+        if not authorised:
             log.warning("refused a body without a valid token to %s from %s", scope["path"], _client(scope))
             return _problem(
                 401,
@@ -134,10 +142,7 @@ class Guard:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return False
-        try:
-            return await lookup(scope["app"], token.strip()) is not None
-        except (PoolTimeout, psycopg.OperationalError):
-            return False  # the route would answer 503 for the same reason; refusing costs nothing
+        return await lookup(scope["app"], token.strip()) is not None
 
     def _counted(self, scope: Scope, receive: Receive, body: _Body) -> Receive:
         """``receive`` that counts body bytes and stops the body once it passes the limit."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
 from compliance.repo.reads import AlertRecord
 from compliance.rules import ValueLevel
+from ingest.hj212.repo import SampleRow
 
 
 def _examples(*items: dict[str, Any]) -> ConfigDict:
@@ -231,15 +233,39 @@ class Alert(AlertView):
     severity: Severity
     state: AlertState
     updated_at: datetime
+    # Sample retention (HJ 212 CN 3015) sent when the violation opened: the bottle the point's
+    # sampler kept as evidence, or why there is none. None: no sample was asked for.
+    sample: SampleEvidence | None = None
+
+
+@dataclass(frozen=True)
+class SampleEvidence:
+    """``state``: queued, sent, accepted (on its way), done (retained), refused, failed, expired."""
+
+    state: str
+    at: datetime | None  # when the logger reported it done (or the command ended)
+    text: str  # "sample retained at 10:32", "no sample: refused by the logger: refused (QnRtn=2)"
 
 
 ALERT_JSON: TypeAdapter[Alert] = TypeAdapter(Alert)
-_ALERT_FIELDS = fields(Alert)
+_ALERT_FIELDS = [f for f in fields(Alert) if f.name != "sample"]
 
 
-def public_alert(row: AlertRecord) -> Alert:
-    """Compliance's alert record as the API serves it (without the ids its evidence is found by)."""
-    return Alert(**{f.name: getattr(row, f.name) for f in _ALERT_FIELDS})
+def public_alert(row: AlertRecord, sample: SampleRow | None = None) -> Alert:
+    """Compliance's alert record as the API serves it (without the ids its evidence is found by),
+    with the sample its violation retained (read from the HJ 212 command queue)."""
+    return Alert(**{f.name: getattr(row, f.name) for f in _ALERT_FIELDS}, sample=sample_evidence(sample))
+
+
+def sample_evidence(row: SampleRow | None) -> SampleEvidence | None:
+    if row is None:
+        return None
+    if row.state == "done" and row.finished_at is not None:
+        local = row.finished_at.astimezone(ZoneInfo(row.timezone))
+        return SampleEvidence(row.state, row.finished_at, f"sample retained at {local:%H:%M}")
+    if row.state in ("queued", "sent", "accepted"):
+        return SampleEvidence(row.state, None, "sample retention asked, waiting for the logger")
+    return SampleEvidence(row.state, row.finished_at, f"no sample: {row.reason or row.state}")
 
 
 class PlantStatus(BaseModel):
@@ -365,3 +391,47 @@ class MaintenanceDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "已核实检修计划"}]})
     note: str | None = Field(default=None, max_length=2000)
     _check = field_validator("note")(_no_nul)
+
+
+class CommandRequest(BaseModel):
+    """An HJ 212 command to a logger: CN (e.g. 1061, 1062, 1063, 1064, 3019, 3020, 3021) and its CP fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    mn: str = Field(pattern=r"^[0-9A-Za-z_-]{6,32}$")
+    cn: str = Field(pattern=r"^[0-9]{4}$")
+    params: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
+class CommandView(BaseModel):
+    """A queued command with the logger's answers (9011 QnRtn, 9012 ExeRtn) and who asked for it."""
+
+    id: int
+    mn: str
+    cn: str
+    params: dict[str, str]
+    purpose: str
+    alert_id: int | None
+    actor: str
+    state: str
+    qn: str | None
+    attempts: int
+    created_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None
+    accepted_at: datetime | None
+    finished_at: datetime | None
+    qn_rtn: int | None
+    exe_rtn: int | None
+    answer: dict[str, str]
+    reason: str | None
+    audit: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EnrolmentView(BaseModel):
+    """A logger that asked to enter the network (CN 1001) with a serial no point claims."""
+
+    serial: str
+    mn_sent: str
+    peer: str | None
+    first_seen: datetime
+    last_seen: datetime

@@ -9,13 +9,17 @@ together or not at all.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import psycopg
 
 from compliance import repo
 from compliance.models import CONCENTRATION_KINDS, INHIBITING_KINDS, AlertChange, AuditEntry
+from ingest.hj212 import repo as hj212_repo
 
 ENGINE = "compliance"  # the actor of every change compliance makes by itself
+# A sample is worth keeping only close to the breach: a logger offline for longer gets none.
+SAMPLE_TTL_S = 600.0
 
 
 def write_change(
@@ -40,6 +44,8 @@ def write_change(
             if "escalated" in events:
                 entry = AuditEntry("escalate", ENGINE, a.state, a.state, f"severity {a.severity}")
                 repo.append_audit(conn, alert_id, entry)
+    if _violation_opened(kind, change):
+        _retain_sample(conn, meta, alert_id)
     if kind in INHIBITING_KINDS and change.action in ("open", "resolve"):
         repo.sync_inhibition(conn, meta.point_id, sorted(INHIBITING_KINDS), sorted(CONCENTRATION_KINDS))
     for event in events:
@@ -47,6 +53,23 @@ def write_change(
     if events:
         repo.announce(conn, alert_id)
     return alert_id
+
+
+def _violation_opened(kind: str, change: AlertChange) -> bool:
+    """A concentration alert that opens as a violation, or is escalated to one from a warning."""
+    a = change.alert
+    if kind not in CONCENTRATION_KINDS or a is None or a.severity == "warning":
+        return False
+    return "opened" in change.events or "escalated" in change.events
+
+
+def _retain_sample(conn: psycopg.Connection, meta: repo.AlertMeta, alert_id: int) -> None:
+    """Tell the point's sampler to keep a bottle (HJ 212 CN 3015) as evidence, in the transaction of
+    the alert: the gateway delivers it while the logger is connected. Once per alert."""
+    if hj212_repo.samples_for_alerts([alert_id]).fetch(conn):
+        return
+    ttl = timedelta(seconds=SAMPLE_TTL_S)
+    hj212_repo.enqueue_sample(conn, meta.point_id, meta.parameter_id, alert_id, ttl)
 
 
 def _insert(

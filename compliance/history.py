@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -33,6 +34,7 @@ from compliance.models import (
 )
 from compliance.repo import spans
 from compliance.settings import RuleSettings
+from ingest.hj212 import repo as hj212_repo
 
 log = logging.getLogger(__name__)
 LOOK_S = 7 * 86_400.0  # how far from a span to look for the neighbouring readings
@@ -111,9 +113,31 @@ def _gaps(conn: psycopg.Connection, pt: repo.PointRow, a: datetime, b: datetime,
         note = f"data returned after a {gap_s / 60:.0f}-minute gap in the data"
         detail: dict[str, object] = {"gap_s": gap_s, "found_in": "data time"}
         meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, WHOLE_POINT, "status", detail=detail)
+        if s.history_pull:
+            _pull_history(conn, pt, t0, t1)
         # an open offline alert is the wall-clock sweep's: data returning resolves it (engine.py)
         written += _record(conn, meta, OFFLINE, Episode(t0, t1, None, 1, t1), "violation", note, False)
     return written
+
+
+def history_pulls(t0: datetime, t1: datetime, zone: ZoneInfo) -> list[tuple[str, dict[str, str]]]:
+    """Pure: the history requests that cover a gap between two readings (UTC), in park-local time:
+    the minute records (2051) always, the hourly ones (2061) when a whole hour is missing, the daily
+    ones (2031) when a whole day is."""
+    begin, end = (t.astimezone(zone).replace(tzinfo=None) for t in (t0, t1))
+    fmt = "%Y%m%d%H%M%S"
+    pulls = [("2051", {"BeginTime": f"{begin:{fmt}}", "EndTime": f"{end:{fmt}}"})]
+    if end - begin >= timedelta(hours=1):
+        pulls.append(("2061", {"BeginTime": f"{begin:%Y%m%d%H}0000", "EndTime": f"{end:%Y%m%d%H}0000"}))
+    if end - begin >= timedelta(days=1):
+        pulls.append(("2031", {"BeginTime": f"{begin:%Y%m%d}000000", "EndTime": f"{end:%Y%m%d}000000"}))
+    return pulls
+
+
+def _pull_history(conn: psycopg.Connection, pt: repo.PointRow, t0: datetime, t1: datetime) -> None:
+    """Ask the point's logger to back-fill the gap (through the HJ 212 command queue; once per gap)."""
+    for cn, params in history_pulls(t0, t1, ZoneInfo(pt.timezone)):
+        hj212_repo.enqueue_once(conn, pt.id, cn, params, "history", changes.ENGINE)
 
 
 def _flat_runs(conn: psycopg.Connection, pt: repo.PointRow, span: spans.Span, s: RuleSettings) -> int:

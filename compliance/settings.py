@@ -23,6 +23,9 @@ class RuleSettings(BaseSettings):
     # ASSUMPTION pending HJ 356-2019 §7 (data validity): share of expected values needed for a mean.
     min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
     offline_k: float = Field(default=5, gt=1)  # offline after k x the point's expected interval
+    # A gap found in data time asks the point's logger for its records of the gap (HJ 212 2051
+    # minute, 2061 hourly, 2031 daily, with BeginTime/EndTime), so it back-fills what it holds.
+    history_pull: bool = True
     fault_hold_s: float = Field(default=1800, ge=0)  # D/B/F held this long: instrument fault
     flatline_s: float = Field(default=7200, gt=0)  # the same value this long: stuck or falsified
     flatline_min_count: int = Field(default=10, ge=3)

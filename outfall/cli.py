@@ -100,6 +100,26 @@ def _cmd_hj212_serve(_args: argparse.Namespace) -> int:
     return wiring.hj212_gateway()  # the same real-time hook as `outfall ingest`
 
 
+def _cmd_hj212_send(args: argparse.Namespace) -> int:
+    import sys
+
+    from ingest.hj212 import cli as hj212_cli
+
+    return hj212_cli.send(_database_url(), args.mn, args.cn, args.fields, args.wait, sys.stdout)
+
+
+def _cmd_hj212_enrol(args: argparse.Namespace) -> int:
+    import sys
+
+    from ingest.hj212 import cli as hj212_cli
+
+    if args.point is None:
+        return hj212_cli.waiting(_database_url(), sys.stdout)
+    park, _, rest = args.point.partition("/")
+    plant, _, point = rest.partition("/")
+    return hj212_cli.assign(_database_url(), args.serial, park, plant, point, sys.stdout)
+
+
 def _cmd_logger(args: argparse.Namespace) -> int:
     from ingest.mqtt import brokercli
 
@@ -178,6 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument(
         "--timezone", default="Asia/Shanghai", help="zone of DataTime (default Asia/Shanghai)"
     )
+    _decode_options(decode)
+    decode.set_defaults(func=_cmd_hj212_decode)
+    hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
+    _sm4_parser(logger_sub)
+    send = hj_sub.add_parser("send", help="queue a command to a logger and wait for its answer")
+    send.add_argument("mn", help="the logger's MN")
+    send.add_argument("cn", help="command code, e.g. 1061 (get real-time interval), 1012, 3015, 3020")
+    send.add_argument("fields", nargs="*", help="CP fields as key=value, e.g. RtdInterval=60")
+    send.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    send.set_defaults(func=_cmd_hj212_send)
+    enrol = hj_sub.add_parser("enrol", help="loggers waiting to enter the network; assign one to a point")
+    enrol.add_argument("serial", nargs="?", help="the hardware serial the logger sent (CN 1001)")
+    enrol.add_argument("point", nargs="?", help="PARK/PLANT/POINT whose MN it gets")
+    enrol.set_defaults(func=_cmd_hj212_enrol)
+    return parser
+
+
+def _decode_options(decode: argparse.ArgumentParser) -> None:
     decode.add_argument(
         "--sm4-key",
         action="append",
@@ -190,8 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also use each logger's keys and strict mode from the registry (OUTFALL_DATABASE_URL)",
     )
     decode.add_argument("--strict", action="store_true", help="refuse frames with quirks")
-    decode.set_defaults(func=_cmd_hj212_decode)
-    hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
+
+
+def _sm4_parser(logger_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`outfall logger sm4 set PARK/PLANT/POINT --key HEX | --generate` (HJ 212-2025)."""
     sm4 = logger_sub.add_parser("sm4", help="HJ 212-2025 SM4 keys").add_subparsers(
         dest="sm4_command", required=True
     )
@@ -206,7 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=24.0,
         help="how long the previous key stays accepted while the logger switches (default 24)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,9 @@ history for a back-fill request). A dropped link is reconnected and the unanswer
 gateway's history requests (2051/2061/2031 with BeginTime/EndTime) are answered from what the link has
 uploaded. At the end a link half-closes and waits for the gateway to close, so everything it sent has
 been read and committed. The timing and records come from ``hj212_logger`` and ``feed.Pacer``.
+The platform's commands (time, intervals, sample retention, device information) are answered 9011,
+data, 9012 by the link's ``hj212_device.Device``, which refuses or ignores a share of them as the
+scenario says (``--command-refuse``, ``--command-silent``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 from ingest.core.models import ParkSpec
 from ingest.hj212 import codec as hj212
-from simulators import hj212_logger, report
+from simulators import hj212_device, hj212_logger, report
 from simulators.feed import Pacer
 from simulators.plan import Plan
 from simulators.records import Message
@@ -46,6 +50,9 @@ class LinkSettings:
     port: int
     over_time: float = 10.0  # HJ 212-2017 Table 1: 10 s and 3 retries on GPRS/4G
     re_count: int = 3
+    command_refuse: float = 0.0  # share of the platform's commands refused (9011 QnRtn=2)
+    command_silent: float = 0.0  # share left unanswered (the platform times out)
+    timezone: str = "Asia/Shanghai"  # the park's: HJ 212 times are park-local
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Totals:
     given_up: int = 0
     backfill_requests: int = 0
     reconnects: int = 0
+    commands: int = 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-interval", type=int, default=10, help="minutes per 2051 minute record (default 10)")
     p.add_argument("--over-time", type=float, default=10.0, help="seconds to wait for a 9014 (default 10)")
     p.add_argument("--re-count", type=int, default=3, help="re-sends before giving a frame up (default 3)")
+    p.add_argument("--command-refuse", type=float, default=0.0, help="share of commands refused (0-1)")
+    p.add_argument("--command-silent", type=float, default=0.0, help="share of commands left unanswered")
 
 
 def gateway_address(text: str) -> tuple[str, int]:
@@ -90,6 +100,9 @@ class Link:
         self.listener: asyncio.Task[None] | None = None
         self.waiting: tuple[str | None, asyncio.Future[None]] | None = None
         self.last_heard = 0.0
+        self.device = hj212_device.Device(
+            settings.command_refuse, settings.command_silent, seed=sum(mn.encode())
+        )
 
     async def run(self) -> None:
         try:
@@ -228,8 +241,19 @@ class Link:
         elif frame.cn in ("2051", "2061", "2031") and {"BeginTime", "EndTime"} <= frame.other.keys():
             self.requests.append(frame)
             self.wake.set()
+        elif frame.cn in hj212_device.SUPPORTED or frame.wants_reply:
+            self._command(frame)
         else:
             log.info("MN %s: CN %s from the gateway ignored", self.mn, frame.cn)
+
+    def _command(self, frame: hj212.Frame) -> None:
+        """Answer a command at once (9011, data, 9012), on the connection it came in on."""
+        self.totals.commands += 1
+        point_time = datetime.now(ZoneInfo(self.settings.timezone)).replace(tzinfo=None)
+        answers = hj212_device.answer(frame, self.device, point_time)
+        log.info("MN %s: CN %s QN %s answered with %d frames", self.mn, frame.cn, frame.qn, len(answers))
+        if answers and self.writer is not None and not self.writer.is_closing():
+            self.writer.write(b"".join(answers))
 
     async def _finish(self) -> None:
         """Answer the back-fill requests that came with the last replies, then half-close and wait
@@ -334,7 +358,15 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     except ValueError as exc:
         print(f"outfall simulate: {exc}", file=sys.stderr)
         return 2
-    settings = LinkSettings(host, port, args.over_time, args.re_count)
+    settings = LinkSettings(
+        host,
+        port,
+        args.over_time,
+        args.re_count,
+        args.command_refuse,
+        args.command_silent,
+        plan.park.timezone,
+    )
     track = plan.tracker(args.progress)
 
     interrupted = False
@@ -350,7 +382,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     plan.extra.append(
         f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
         f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
-        f" requests, {totals.reconnects} reconnects"
+        f" requests, {totals.reconnects} reconnects, {totals.commands} commands answered"
     )
     finish(plan, track.tally, args.truth, interrupted)
     return 0

@@ -28,6 +28,8 @@ from compliance.repo import reads as compliance_reads
 from compliance.repo.reads import AlertFilter, AlertRecord
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
+from ingest.hj212 import repo as hj212_repo
+from ingest.hj212.repo import SampleRow
 
 v1 = APIRouter(prefix="/api/v1", tags=["alerts"], responses=ERRORS)
 
@@ -68,7 +70,15 @@ async def list_alerts(
     )
     async with pool(request).connection() as conn:
         rows = await compliance_reads.alert_records(f, caller.park, caller.plant, limit).fetch_async(conn)
-    return [public_alert(r) for r in rows]
+        samples = await _samples(conn, [r.id for r in rows])
+    return [public_alert(r, samples.get(r.id)) for r in rows]
+
+
+async def _samples(conn: psycopg.AsyncConnection[Any], alert_ids: list[int]) -> dict[int, SampleRow]:
+    """The sample retention (HJ 212 3015) of each alert, from the command queue's named query."""
+    if not alert_ids:
+        return {}
+    return {s.alert_id: s for s in await hj212_repo.samples_for_alerts(alert_ids).fetch_async(conn)}
 
 
 async def _visible(request: Request, caller: Caller, alert_id: int) -> AlertRecord:
@@ -95,9 +105,10 @@ async def alert_detail(request: Request, caller: Caller, alert_id: int) -> Alert
             query = ingest_reads.raw_readings(row.point_id, [qid], start, end, EVIDENCE_ROWS)
             evidence = await query.fetch_async(conn)
         trail = await compliance_reads.audit_trail(alert_id).fetch_async(conn)
+        samples = await _samples(conn, [alert_id])
     code = parameters.BY_ID[qid].code if qid in parameters.BY_ID else ""
     return AlertDetail(
-        alert=public_alert(row),
+        alert=public_alert(row, samples.get(alert_id)),
         evidence_from=start,
         evidence_to=end,
         evidence=[RawReading(time=r.time, parameter=code, value=r.value, flag=r.flag) for r in evidence],

@@ -30,6 +30,8 @@ class PointSpec:
     standard: str | None = None  # overrides the plant's / park's standard
     # networks (CIDR) the HJ 212 logger may connect from; empty: any (the PW is checked regardless)
     allow_from: tuple[str, ...] = ()
+    sampler: bool = False  # its sampler keeps a bottle on HJ 212 command 3015 (超标留样)
+    serial: str | None = None  # the logger's hardware serial, for HJ 212-2025 network entry (CN 1001)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class RegistryPoint:
     # parameter id -> factor from the instrument unit to the catalogue unit
     factors: dict[int, float]
     allow_from: tuple[str, ...] = ()  # CIDRs the HJ 212 logger may connect from; empty: any
+    sampler: bool = False  # its sampler keeps a bottle on HJ 212 command 3015
+    serial: str | None = None  # the logger's hardware serial (network entry, CN 1001/1002)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ Parsing is pure: text in, a ``ParkSpec`` or a ``ParkFileError`` naming the line 
             discharge_mode: indirect
             mn: 010000A8900016F000169D01     # HJ 212 device id (optional)
             allow_from: [10.8.0.0/16]       # networks its logger may connect from (optional)
+            sampler: true                   # its sampler keeps a bottle on a violation (HJ 212 3015)
+            serial: ZK-2024-000123          # logger hardware serial, for network entry (CN 1001)
             interval_s: 60                  # expected reporting interval
             parameters: {cr6: µg/L, ni: mg/L, ph: pH}   # or a list: instrument unit = HJ 212 default
 """
@@ -71,6 +73,10 @@ class _Point(_Strict):
     parameters: dict[str, str | None] | list[str]
     # Networks the point's HJ 212 logger may connect to the gateway from (CIDR, e.g. 10.8.0.0/16).
     allow_from: list[IPvAnyNetwork] = Field(default_factory=list)
+    # The point's automatic sampler keeps a bottle when told to (HJ 212 CN 3015, on a violation).
+    sampler: bool = False
+    # The logger's hardware serial: a logger entering the network with it (CN 1001) is given this MN.
+    serial: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_.:-]{4,64}$")
 
     @field_validator("parameters")
     @classmethod
@@ -217,6 +223,8 @@ def _to_spec(park: _Park) -> ParkSpec:
                     mn=pt.mn,
                     standard=pt.standard or plant.standard or park.standard,
                     allow_from=tuple(str(net) for net in pt.allow_from),
+                    sampler=pt.sampler,
+                    serial=pt.serial,
                 )
             )
         plants.append(PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard))

@@ -65,12 +65,13 @@ def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
         for pt in plant.points:
             row = conn.execute(
                 "INSERT INTO points (park_id, plant_id, code, name, kind, discharge_mode, standard, mn,"
-                " interval_s, allow_from, active)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::cidr[], true)"
+                " interval_s, allow_from, sampler, serial, active)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::cidr[], %s, %s, true)"
                 " ON CONFLICT (park_id, plant_id, code) DO UPDATE SET name = EXCLUDED.name,"
                 " kind = EXCLUDED.kind, discharge_mode = EXCLUDED.discharge_mode,"
                 " standard = EXCLUDED.standard, mn = EXCLUDED.mn, interval_s = EXCLUDED.interval_s,"
-                " allow_from = EXCLUDED.allow_from, active = true RETURNING id",
+                " allow_from = EXCLUDED.allow_from, sampler = EXCLUDED.sampler,"
+                " serial = EXCLUDED.serial, active = true RETURNING id",
                 (
                     park.id,
                     plant.id,
@@ -82,6 +83,8 @@ def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
                     pt.mn,
                     pt.interval_s,
                     list(pt.allow_from) or None,
+                    pt.sampler,
+                    pt.serial,
                 ),
             ).fetchone()
             assert row is not None
@@ -100,7 +103,7 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
         "SELECT p.id, p.park_id, p.plant_id, p.code, p.mn, k.timezone,"
         "       coalesce(array_agg(pp.parameter_id) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}'),"
         "       coalesce(array_agg(pp.unit) FILTER (WHERE pp.parameter_id IS NOT NULL), '{}'),"
-        "       coalesce(p.allow_from::text[], '{}')"
+        "       coalesce(p.allow_from::text[], '{}'), p.sampler, p.serial"
         " FROM points p JOIN parks k ON k.id = p.park_id"
         " LEFT JOIN point_parameters pp ON pp.point_id = p.id"
         " WHERE p.active GROUP BY p.id, k.timezone"
@@ -116,6 +119,8 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
             timezone=r[5],
             factors={pid: units.factor(unit, by_id[pid].unit) for pid, unit in zip(r[6], r[7], strict=True)},
             allow_from=tuple(r[8]),
+            sampler=r[9],
+            serial=r[10],
         )
         for r in rows
     ]

@@ -178,6 +178,31 @@ class HJ212Settings(HJ212LoggerSettings):
     # The answer to an HJ 212-2025 CN 9015 heartbeat whose Flag asks for one. The standard's text was
     # not readable here: 9014 (the answer to an upload) is our reading; empty: no answer.
     heartbeat_reply_cn: str = Field(default="9014", pattern=r"^([0-9]{4})?$")
+    # Reverse control (commands to loggers, ingest/hj212/control.py). HJ 212-2017 Table 1 gives a
+    # timeout and a retry count per link type; 10 s and 3 re-sends is what loggers on GPRS/4G use
+    # (public implementations of Annex C send CN 1000 with OverTime=10, ReCount=3), so a command
+    # unanswered by 9011 is re-sent with the same QN up to ``command_re_count`` times.
+    command_over_time_s: float = Field(default=10.0, gt=0)
+    command_re_count: int = Field(default=3, ge=0)
+    # After 9011 QnRtn=1, how long the logger may take to report 9012. Uncertain: a sampler filling a
+    # bottle (3015) takes minutes on some models; the standard gives no figure.
+    command_exec_timeout_s: float = Field(default=300.0, gt=0)
+    command_poll_s: float = Field(default=1.0, gt=0)  # how often the queue is looked at
+    # Time calibration: a logger whose real-time DataTime is this far from the server's park-local
+    # clock is sent 1012 (at most once per ``clock_fix_every_s``); ``clock_on_connect`` sets every
+    # logger's clock when it connects.
+    clock_drift_s: float = Field(default=120.0, gt=0)
+    # ... on this many consecutive real-time frames, their offsets within ``clock_drift_tolerance_s``
+    # of each other: a clock that is off is off by the same amount every time, whereas late data
+    # (a backlog re-sent after an outage, a replay, a catch-up) is late by a different amount each frame.
+    clock_drift_frames: int = Field(default=3, ge=1)
+    clock_drift_tolerance_s: float = Field(default=5.0, ge=0)
+    clock_fix_every_s: float = Field(default=3_600.0, ge=0)
+    clock_on_connect: bool = False
+    # Network entry (HJ 2025 CN 1001/1002): the CP field carrying the hardware serial and the one
+    # carrying the MN given back. Uncertain: the field names could not be read in the standard.
+    entry_serial_field: str = "SN"
+    entry_mn_field: str = "NewMN"
     intake: IntakeSettings = Field(default_factory=IntakeSettings)  # OUTFALL_INGEST_*: the same rules
 
 

@@ -1,4 +1,5 @@
-"""`outfall hj212 decode`: frames in, one JSON object per line out (the DESIGN.md contract).
+"""`outfall hj212 decode`: frames in, one JSON object per line out (the DESIGN.md contract); and the
+reverse-control commands: `outfall hj212 send MN CN [key=value ...]`, `enrol`, `waiting`.
 
 Every input line gets exactly one output line, ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``,
 and the exit status is 0 whatever the input: the command is a filter for people and scripts. The object
@@ -11,6 +12,9 @@ names the edition (2005, 2017, 2025), the quirks the frame has (``codec.QUIRKS``
 
 from __future__ import annotations
 
+import dataclasses
+import getpass
+import time
 from collections.abc import Iterable
 from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +23,8 @@ import orjson
 import psycopg
 
 from ingest.core import repo
-from ingest.hj212 import codec, keys, sm4
+from ingest.hj212 import codec, commands, keys, sm4
+from ingest.hj212 import repo as queue
 
 
 def decode_line(
@@ -87,4 +92,68 @@ def sm4_set(database_url: str, target: str, key_hex: str | None, overlap_hours: 
         generation = keys.set_key(conn, park, plant, point, key, "cli", overlap_hours * 3600)
     shown = f" key {key.upper()} (shown once)" if generated else ""
     out.write(f"SM4 key of {park}/{plant}/{point}: generation {generation}{shown}\n")
+    return 0
+
+
+# --- `outfall hj212 send MN CN [key=value ...]`: a command to a logger, and its answer ----------------
+FINISHED = ("done", "refused", "failed", "expired")
+
+
+def parse_fields(items: list[str]) -> dict[str, str]:
+    """``key=value`` arguments as the command's CP fields; raises ``CommandError``."""
+    fields: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise commands.CommandError(f"{item!r}: write fields as key=value, e.g. RtdInterval=60")
+        fields[key] = value
+    return fields
+
+
+def send(database_url: str, mn: str, cn: str, items: list[str], wait_s: float, out: TextIO) -> int:
+    """Queue the command (actor ``cli:<user>``), wait for it to finish, print it as JSON.
+
+    Exit 0 when the logger did it, 1 when it refused, failed or did not answer in time, 2 on bad input."""
+    try:
+        fields = parse_fields(items)
+        with psycopg.connect(database_url) as conn:
+            command_id = queue.enqueue(conn, mn, cn, fields, "admin", f"cli:{getpass.getuser()}")
+    except commands.CommandError as exc:
+        out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")
+        return 2
+    deadline = time.monotonic() + wait_s
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            row = queue.command(command_id).first(conn)
+            assert row is not None
+            if row.state in FINISHED or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    shown = {"ok": row.state == "done", **dataclasses.asdict(row)}
+    out.write(orjson.dumps(shown, default=str).decode() + "\n")
+    return 0 if row.state == "done" else 1
+
+
+def assign(database_url: str, serial: str, park: str, plant: str, point: str, out: TextIO) -> int:
+    """`outfall hj212 enrol SERIAL PARK/PLANT/POINT`: the logger with this serial gets that point's
+    MN the next time it asks (CN 1001 answered with 1002)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT id FROM points WHERE park_id = %s AND plant_id = %s AND code = %s AND mn IS NOT NULL",
+            (park, plant, point),
+        ).fetchone()
+        if row is None:
+            out.write(f"no point {park}/{plant}/{point} with an MN\n")
+            return 2
+        if not queue.assign_enrolment(conn, serial, row[0], f"cli:{getpass.getuser()}"):
+            out.write(f"no logger with serial {serial!r} has asked to enter the network\n")
+            return 2
+    out.write(f"serial {serial} assigned to {park}/{plant}/{point}\n")
+    return 0
+
+
+def waiting(database_url: str, out: TextIO) -> int:
+    with psycopg.connect(database_url) as conn:
+        for row in queue.waiting_enrolments().fetch(conn):
+            out.write(orjson.dumps(dataclasses.asdict(row), default=str).decode() + "\n")
     return 0

@@ -454,7 +454,7 @@ def _number(key: str, value: str) -> float:
 
 
 def _checked_time(key: str, value: str) -> str:
-    if key.endswith("Time") and key != "HeartbeatTime":
+    if key.endswith("Time") and key not in ("HeartbeatTime", "OverTime"):  # OverTime: seconds (CN 1000)
         local_time(value, key)  # validate here so a bad time is a decode error, not a surprise later
     return value
 

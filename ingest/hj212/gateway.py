@@ -36,6 +36,7 @@ from ingest.core.decoded import DeadRow, Rejected
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import DatabaseSettings, HJ212Settings
 from ingest.hj212 import codec, records
+from ingest.hj212.control import Control
 from ingest.hj212.session import (
     FrameSplitter,
     GapTracker,
@@ -74,6 +75,7 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         self.limit = PartLimit(settings.split_parts_per_logger, settings.split_parts_total)
         self._logged: dict[str, float] = {}  # reason -> when a refusal of it was last logged
+        self.control = Control(settings, store)  # commands to the connected loggers
 
     async def reload_keys(self, since: float) -> None:
         """Reload the registry and SM4 keys unless that was done after ``since`` (monotonic), at most
@@ -173,6 +175,7 @@ class Connection:
         except (ConnectionError, OSError) as exc:
             log.info("%s: connection lost (%s)", self.peer, exc)
         finally:
+            self.gw.control.detach(self.writer)
             self.reassembler.drop()
             tail = self.splitter.close()
             if tail is not None:
@@ -223,6 +226,9 @@ class Connection:
             await self._dead(item, exc.reason)
             return
         self.junk_run = 0
+        if self.gw.control.entering(frame):
+            await self._entering(item, frame)
+            return
         point = await self.gw.store.point(frame.mn)
         if point is None:
             # Kept as a dead letter (committed before the answer), so the logger may stop re-sending.
@@ -237,6 +243,8 @@ class Connection:
             return
         if frame.quirks:  # counted once the PW proved the sender is the logger
             await self._count_quirks(frame, point)
+        if await self._control(item, frame, point):
+            return
         held = not frame.is_split or self.reassembler.reserve(frame)
         if not held and frame.data_time is None:
             # over the cap of held parts: a dead letter (a flood of them joins one, with a count),
@@ -300,6 +308,30 @@ class Connection:
         self.closing = True
         return False
 
+    async def _entering(self, raw: bytes, frame: codec.Frame) -> None:
+        """Network entry (1001) and the answers to its 1002, from a logger whose MN is not yet
+        registered (so no PW is known for it: what it may do is ask, and answer our 1002)."""
+        if frame.cn == "1001":
+            await self.gw.control.enter(frame, self.peer, self.writer)
+        else:
+            await self.gw.control.record(frame, raw)
+
+    async def _control(self, raw: bytes, frame: codec.Frame, point: RegistryPoint) -> bool:
+        """Reverse control: this connection reaches the logger now; its answers to our commands
+        (9011, 9012, data with a request's QN) and its time requests (1013) are handled here."""
+        control = self.gw.control
+        await control.attach(frame, point, self.writer)
+        if control.is_answer(frame):
+            await control.record(frame, raw)
+            return True
+        if frame.cn == "1013":
+            await control.time_request(frame, point)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            await self._answer(done, _replies(frame))  # 9013, then the 1012 from the queue
+            return True
+        return False
+
     async def _pw_refusal(self, frame: codec.Frame) -> str | None:
         """The PW rule; a refused PW is checked once more against freshly loaded secrets (at most every
         2 s), so a PW issued or rotated a moment ago is accepted at once."""
@@ -331,6 +363,8 @@ class Connection:
         self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
     ) -> None:
         max_skew = self.gw.settings.intake.max_skew
+        if frame.cn == "2011":
+            await self.gw.control.check_clock(frame, point)  # before a skewed frame is refused
         result = records.records(frame, point, datetime.now(UTC), SOURCE, max_skew)
         if isinstance(result, Rejected):
             await self._answer(await self._dead(raw, result.reason), replies)
@@ -403,6 +437,7 @@ async def serve(
     # A writer that died would leave loggers unanswered: stop, so the process is restarted.
     writer.add_done_callback(lambda t: _writer_ended(t, stop))
     beats = asyncio.create_task(_beat(store, name, gateway))
+    control = asyncio.create_task(gateway.control.run())
     server = await gateway.start()
     log.info("HJ 212 gateway listening on %s:%d", settings.host, server.sockets[0].getsockname()[1])
     if ready is not None:
@@ -411,6 +446,7 @@ async def serve(
         await stop.wait()
     finally:
         beats.cancel()
+        control.cancel()
         await _shut_down(gateway, server, writer)
 
 
@@ -450,6 +486,7 @@ async def _beat(store: Store, name: str, gateway: Gateway) -> None:
             "queued": store.queued(),
             "split_parts_held": gateway.limit.held_total,
             "refused": dict(gateway.refused),
+            "commands_sent": gateway.control.sent,
         }
         try:
             await store.call(lambda conn, d=detail: repo.beat(conn, name, "hj212", d))  # type: ignore[misc]

@@ -61,6 +61,12 @@ E2E_SETTINGS: dict[str, str] = {
     # tests/security/test_gateway.py sees them act within seconds
     "OUTFALL_HJ212_FIRST_FRAME_S": "3",
     "OUTFALL_HJ212_MAX_CONNECTIONS_PER_IP": "16",
+    # Reverse control: short answer timeouts (1 s, one retry) so refused and unanswered commands end
+    # within seconds in tests/e2e/test_hj212_commands.py
+    "OUTFALL_HJ212_COMMAND_OVER_TIME_S": "1",
+    "OUTFALL_HJ212_COMMAND_RE_COUNT": "1",
+    "OUTFALL_HJ212_COMMAND_EXEC_TIMEOUT_S": "10",
+    "OUTFALL_HJ212_COMMAND_POLL_S": "0.2",
     # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
     "OUTFALL_SECRET_KEY": "5e" * 32,
     "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP

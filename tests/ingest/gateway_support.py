@@ -15,6 +15,8 @@ class RunningGateway:
     def __init__(
         self, database_url: str, before_commit: BeforeCommit | None = None, **overrides: object
     ) -> None:
+        # these tests replay frames stamped at fixed times: no clock calibration (1012) unless asked
+        overrides = {"clock_drift_s": 10**9, **overrides}
         self.settings = HJ212Settings(host="127.0.0.1", port=0, batch_seconds=0.01, **overrides)
         self.before_commit = before_commit
         self.gateway: Gateway | None = None

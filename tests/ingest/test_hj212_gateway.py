@@ -8,6 +8,7 @@ import contextlib
 import random
 from collections import defaultdict
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -17,6 +18,8 @@ from ingest.hj212 import codec as hj212
 from tests.ingest.gateway_support import RunningGateway, nothing_more, read_frames
 from tests.ingest.hj212_support import dead_letters, frame, new_mn, park_yaml, readings, statistics
 from tests.support import wait_for
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -386,3 +389,33 @@ def test_a_slow_database_stops_the_reading_of_sockets_and_loses_no_answered_fram
     answered = {(mn, f.qn) for mn, frames in answers.items() for f in frames}
     assert len(answered) == len(mns) * per_logger  # everything went through once the database was back
     assert len(stored) == len(mns) * per_logger
+
+
+def test_a_connecting_logger_gets_its_clock_set_when_configured(db, hj_park, start_gateway):
+    """clock_on_connect: the first admitted frame of a connection queues 1012; the logger's 9011 and
+    9012 finish it, with the gateway as its actor (reverse control, ingest/hj212/control.py)."""
+    _park, _, total = hj_park
+    gw = start_gateway(clock_on_connect=True, command_poll_s=0.1)
+
+    async def scenario():
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(rt(total, 0, 40.5))
+        frames = await read_frames(reader, 2)
+        (request,) = [f for f in frames if f.cn == "1012"]
+        for cn, cp in (("9011", "QnRtn=1"), ("9012", "ExeRtn=1")):
+            writer.write(frame(total, cn, cp, qn=request.qn))
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()
+        return request
+
+    request = asyncio.run(scenario())
+    sent = hj212.local_time(request.other["SystemTime"])
+    assert abs((sent - datetime.now(UTC).astimezone(ZONE).replace(tzinfo=None)).total_seconds()) < 5
+    row = wait_for(
+        lambda: db.execute(
+            "SELECT state, actor, purpose FROM hj212_commands WHERE mn = %s AND state = 'done'", (total,)
+        ).fetchone(),
+        message="1012 done",
+    )
+    assert row == ("done", "gateway", "time_calibration")

@@ -372,3 +372,25 @@ def test_an_upload_over_1024_characters_goes_out_as_split_packets():
     assert len(parts) >= 2 and all(p.flag == 7 and p.pnum == len(parts) and p.data_time for p in parts)
     assert [p.pno for p in parts] == list(range(1, len(parts) + 1))
     assert {c for p in parts for c in p.factors} == set(factors)
+
+
+def test_a_link_answers_the_platforms_commands():
+    """9011, the data asked for, 9012, on the connection the command came in on; a refusing logger
+    answers 9011 QnRtn=2 only."""
+
+    async def platform(frame, writer, seen):
+        if frame.cn == "2061":
+            writer.write(_reply(frame))
+            for qn, cn, other in (("1", "1061", {}), ("2", "1012", {"SystemTime": "20260301080000"})):
+                writer.write(hj212.encode(hj212.Frame("32", cn, "MN1", qn, "123456", 5, other=other)))
+
+    seen, totals = asyncio.run(_scripted(platform, [_upload("MN1", "2061", "20260301080000")]))
+    answers = [(f.qn, f.cn, f.other) for f in seen[1:]]
+    assert answers == [
+        ("1", "9011", {"QnRtn": "1"}),
+        ("1", "1061", {"RtdInterval": "30"}),
+        ("1", "9012", {"ExeRtn": "1"}),
+        ("2", "9011", {"QnRtn": "1"}),
+        ("2", "9012", {"ExeRtn": "1"}),
+    ]
+    assert totals.commands == 2
