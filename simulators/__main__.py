@@ -92,7 +92,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     p.add_argument("--protocol", choices=("json", "hj212"), default="json", help="wire format (default json)")
     p.add_argument(
-        "--edition", choices=("2017", "2005"), default="2017", help="HJ 212 edition (default 2017)"
+        "--edition", choices=("2025", "2017", "2005"), default="2017", help="HJ 212 edition (default 2017)"
     )
     p.add_argument("--truth", type=Path, default=None, help="write the ground truth (JSON) to this file")
     p.add_argument(

@@ -53,6 +53,9 @@ def _broken(body: dict[str, Any], defect: str, ts: datetime) -> bytes:
     return orjson.dumps(body)
 
 
+EDITION_FLAG = {"2025": 8, "2017": 4, "2005": None}
+
+
 def hj212_rtd(
     park_id: str, record: Record, edition: str = "2017", passwords: Mapping[str, str] | None = None
 ) -> Message:
@@ -66,7 +69,7 @@ def hj212_rtd(
     factors: hj212.Factors = {}
     for code, value in record.values.items():
         param = parameters.BY_CODE[code]
-        wire = (param.hj212_2017 if edition == "2017" else param.hj212_2005) or code
+        wire = (param.hj212_2005 if edition == "2005" else param.hj212_2017) or code
         factors[wire] = {"Rtd": value, "Flag": record.flags.get(code, "N")}
     local = record.ts.replace(tzinfo=None) if record.defect != "no_offset" else None
     frame = hj212.Frame(
@@ -75,7 +78,7 @@ def hj212_rtd(
         mn=record.mn,
         qn=hj212.format_time(record.sent_at.replace(tzinfo=None)) + f"{record.seq % 1000:03d}",
         pw=(passwords or {}).get(record.mn, DEFAULT_PW),
-        flag=4 if edition == "2017" else None,  # 2017: version bits 000001 in Flag; 2005 sent none
+        flag=EDITION_FLAG[edition],  # version bits of Flag: 000001 for 2017, 000010 for 2025; 2005 sent none
         factors=factors,
         other={"DataTime": hj212.format_time(local)} if local else {},
     )

@@ -281,6 +281,11 @@ def answer_history(request: hj212.Frame, history: dict[tuple[str, datetime], byt
 
 
 def _requeued(packet: bytes, qn: str) -> bytes:
-    """A stored upload sent again: a fresh QN (if it had one) so its 9014 is told from the first one's."""
+    """A stored upload sent again: a fresh QN (if it had one) so its 9014 is told from the first one's;
+    an HJ 212-2025 one marked ``RF=1`` (re-sent data, 补传)."""
     frame = hj212.decode(packet)
-    return packet if frame.qn is None else hj212.encode(replace(frame, qn=qn))
+    if frame.version == hj212.VERSION_2025:
+        frame = replace(frame, extra_header={**frame.extra_header, "RF": "1"})
+    elif frame.qn is None:
+        return packet
+    return hj212.encode(replace(frame, qn=qn if frame.qn else None))

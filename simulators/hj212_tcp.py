@@ -10,6 +10,11 @@ been read and committed. The timing and records come from ``hj212_logger`` and `
 The platform's commands (time, intervals, sample retention, device information) are answered 9011,
 data, 9012 by the link's ``hj212_device.Device``, which refuses or ignores a share of them as the
 scenario says (``--command-refuse``, ``--command-silent``).
+
+HJ 212-2025 (``--edition 2025``): a logger with an SM4 key (``sm4_key`` in the credentials file) sends
+the data area of its data frames encrypted, in the park's text form (``config.hj212.sm4_text``); the
+gateway's frames are read encrypted or plain. With nothing to send for ``OUTFALL_SIMULATOR_HEARTBEAT_S``
+it sends a CN 9015 heartbeat, and the records it sends again for a back-fill request carry ``RF=1``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -30,7 +35,9 @@ from zoneinfo import ZoneInfo
 
 from ingest.core.models import ParkSpec
 from ingest.hj212 import codec as hj212
+from ingest.hj212 import keys, sm4
 from simulators import hj212_device, hj212_logger, report
+from simulators.credentials import SimulatorSettings
 from simulators.feed import Pacer
 from simulators.plan import Plan
 from simulators.records import Message
@@ -38,6 +45,7 @@ from simulators.records import Message
 log = logging.getLogger(__name__)
 
 QUEUE = 256  # frames dispatched ahead of a link's uploads (back-pressure on the simulated stream)
+HEARTBEAT = "9015"  # the marker _next returns when the link has been idle for the heartbeat interval
 QUIET = 0.3  # seconds without a frame from the gateway before a finished link hangs up
 CLOSE_WAIT = 30.0
 
@@ -53,6 +61,9 @@ class LinkSettings:
     command_refuse: float = 0.0  # share of the platform's commands refused (9011 QnRtn=2)
     command_silent: float = 0.0  # share left unanswered (the platform times out)
     timezone: str = "Asia/Shanghai"  # the park's: HJ 212 times are park-local
+    heartbeat: float = 60.0  # HJ 212-2025: seconds idle before a CN 9015 heartbeat
+    keys: Mapping[str, bytes] = field(default_factory=dict)  # MN -> SM4 key (HJ 212-2025)
+    forms: Mapping[str, str] = field(default_factory=dict)  # MN -> SM4 text form (default hex)
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Totals:
     backfill_requests: int = 0
     reconnects: int = 0
     commands: int = 0
+    heartbeats: int = 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -100,6 +112,10 @@ class Link:
         self.listener: asyncio.Task[None] | None = None
         self.waiting: tuple[str | None, asyncio.Future[None]] | None = None
         self.last_heard = 0.0
+        self.key = settings.keys.get(mn)
+        self.policy = hj212.Policy(keys=(self.key,)) if self.key else hj212.TOLERANT
+        self.edition: int | None = None  # of the last upload: heartbeats are HJ 212-2025's
+        self.pw = ""
         self.device = hj212_device.Device(
             settings.command_refuse, settings.command_silent, seed=sum(mn.encode())
         )
@@ -107,25 +123,36 @@ class Link:
     async def run(self) -> None:
         try:
             while (item := await self._next()) is not None:
-                if isinstance(item, hj212.Frame):
+                if item == HEARTBEAT:
+                    self.totals.heartbeats += 1
+                    await self._upload(self._heartbeat(), first=False)
+                elif isinstance(item, hj212.Frame):
                     await self._backfill(item)
-                else:
+                elif isinstance(item, Message):
                     await self._upload(item.payload, first=True)
             await self._finish()
         finally:
             await self._hang_up()
 
-    async def _next(self) -> Message | hj212.Frame | None:
-        """The next upload, or a back-fill request that came in while the link was idle."""
+    async def _next(self) -> Message | hj212.Frame | str | None:
+        """The next upload, a back-fill request that came in while the link was idle, or (HJ 212-2025)
+        ``HEARTBEAT`` when nothing came for the heartbeat interval."""
         while not self.requests and self.queue.empty():
             self.wake.clear()
             getter = asyncio.ensure_future(self.queue.get())
             waker = asyncio.ensure_future(self.wake.wait())
-            await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+            beats = self.edition == hj212.VERSION_2025 and self.settings.heartbeat > 0
+            await asyncio.wait(
+                {getter, waker},
+                timeout=self.settings.heartbeat if beats else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             waker.cancel()
             if getter.done():
                 return getter.result()
             getter.cancel()
+            if not waker.done():
+                return HEARTBEAT
         return self.requests.popleft() if self.requests else self.queue.get_nowait()
 
     async def _upload(self, payload: bytes, first: bool) -> None:
@@ -134,9 +161,12 @@ class Link:
         except hj212.HJ212Error:
             frames = []  # garbled on the line: sent, never answered, not re-sent
         head = frames[0] if frames else None
+        if head is not None and head.cn != "9015":
+            self.edition, self.pw = head.version, head.pw or ""
         if first:
             self.totals.sent += 1
             self._remember(head, payload)
+        payload = self._sealed(frames, payload)  # remembered plain: a back-fill re-stamps it
         if head is None or not head.wants_reply:
             await self._write(payload)
             return
@@ -166,6 +196,21 @@ class Link:
             head.qn,
             self.settings.re_count,
         )
+
+    def _heartbeat(self) -> bytes:
+        """A CN 9015 heartbeat (HJ 212-2025), an answer asked for: the gateway counts the logger alive."""
+        local = datetime.now(ZoneInfo(self.settings.timezone)).replace(tzinfo=None)
+        qn = hj212.format_time(local) + f"{self.totals.heartbeats % 1000:03d}"
+        flag = hj212.VERSION_2025 << 2 | hj212.FLAG_REPLY
+        return hj212.encode(hj212.Frame(st="32", cn="9015", mn=self.mn, qn=qn, pw=self.pw, flag=flag))
+
+    def _sealed(self, frames: list[hj212.Frame], payload: bytes) -> bytes:
+        """The payload with the data area of its 2025 data frames SM4-encrypted under the logger's key
+        (a payload the line garbled, or a logger without a key, goes out as it is)."""
+        if self.key is None or not frames or not any(hj212.encryptable(f.cn, f.version) for f in frames):
+            return payload
+        form = self.settings.forms.get(self.mn, sm4.DEFAULT_FORM)
+        return b"".join(hj212.encode(f, self.key, form) for f in frames)
 
     def _remember(self, frame: hj212.Frame | None, payload: bytes) -> None:
         if frame is not None and frame.cn in ("2051", "2061", "2031") and frame.data_time:
@@ -228,11 +273,20 @@ class Link:
                 line = await reader.readuntil(b"\r\n")
                 self.last_heard = loop.time()
                 try:
-                    frame = hj212.decode(line)
+                    frame = self._decode(line)
                 except hj212.HJ212Error as exc:
                     log.warning("MN %s: undecodable frame from the gateway: %s", self.mn, exc.reason)
                     continue
                 self._heard(frame)
+
+    def _decode(self, line: bytes) -> hj212.Frame:
+        """A frame from the gateway: HJ 212-2025 ones may come encrypted under the logger's key or plain."""
+        try:
+            return hj212.decode(line, self.policy)
+        except hj212.HJ212Error:
+            if self.policy is hj212.TOLERANT:
+                raise
+            return hj212.decode(line)
 
     def _heard(self, frame: hj212.Frame) -> None:
         if frame.cn == "9014":
@@ -250,7 +304,9 @@ class Link:
         """Answer a command at once (9011, data, 9012), on the connection it came in on."""
         self.totals.commands += 1
         point_time = datetime.now(ZoneInfo(self.settings.timezone)).replace(tzinfo=None)
-        answers = hj212_device.answer(frame, self.device, point_time)
+        answers = [
+            self._sealed([hj212.decode(a)], a) for a in hj212_device.answer(frame, self.device, point_time)
+        ]
         log.info("MN %s: CN %s QN %s answered with %d frames", self.mn, frame.cn, frame.qn, len(answers))
         if answers and self.writer is not None and not self.writer.is_closing():
             self.writer.write(b"".join(answers))
@@ -366,6 +422,9 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         args.command_refuse,
         args.command_silent,
         plan.park.timezone,
+        SimulatorSettings().heartbeat_s,
+        plan.sm4_keys,
+        sm4_forms(plan.park),
     )
     track = plan.tracker(args.progress)
 
@@ -382,10 +441,24 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     plan.extra.append(
         f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
         f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
-        f" requests, {totals.reconnects} reconnects, {totals.commands} commands answered"
+        f" requests, {totals.reconnects} reconnects, {totals.commands} commands answered,"
+        f" {totals.heartbeats} heartbeats"
     )
     finish(plan, track.tally, args.truth, interrupted)
     return 0
+
+
+def sm4_forms(park: ParkSpec) -> dict[str, str]:
+    """MN -> the SM4 text form the park set for its logger (``config.hj212.sm4_text[_points]``)."""
+    config = keys.hj212_config(park.config)
+    per_point = config.get("sm4_text_points", {}) or {}
+    default = str(config.get("sm4_text", sm4.DEFAULT_FORM))
+    return {
+        pt.mn: str(per_point.get(f"{plant.id}/{pt.id}", default))
+        for plant in park.plants
+        for pt in plant.points
+        if pt.mn
+    }
 
 
 def _interrupt(_sig: int, _frame: FrameType | None) -> None:

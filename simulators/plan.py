@@ -37,6 +37,7 @@ class Plan:
     extra: list[str] = field(default_factory=list)
     by_mn: dict[str, str] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)  # MN -> the HJ 212 PW its logger sends
+    sm4_keys: dict[str, bytes] = field(default_factory=dict)  # MN -> its HJ 212-2025 SM4 key
 
     def messages(self) -> Iterator[Message]:
         for record in self.records:
@@ -91,16 +92,16 @@ def make_plan(args: argparse.Namespace) -> Plan:
     park_path: Path = args.park or sample_park(default)
     spec = park.parse(park_path.read_text(encoding="utf-8"), str(park_path))
     render = encode.json_v1
-    passwords = credentials.hj212_passwords(
-        getattr(args, "credentials", None) or credentials.SimulatorSettings().credentials, spec
-    )
+    credentials_file = getattr(args, "credentials", None) or credentials.SimulatorSettings().credentials
+    passwords = credentials.hj212_passwords(credentials_file, spec)
+    sm4_keys = credentials.sm4_keys(credentials_file, spec)
     if args.protocol == "hj212":
         render = partial(encode.hj212_rtd, edition=args.edition, passwords=passwords)
         _check_mns(spec, replaying=source is not None)
     duration = args.duration or (scen.duration if scen else None)
     if source:
         replayed = _replay_plan(spec, source, path, args.start, duration, render)
-        replayed.passwords = passwords
+        replayed.passwords, replayed.sm4_keys = passwords, sm4_keys
         return replayed
     start = args.start or (scen.start if scen else None)
     if start is None:
@@ -113,7 +114,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     total = (until - start).total_seconds() if until else 0.0
     plan = Plan(spec, label, engine.records(), render, engine.truth, start, total)
     plan.by_mn = _mn_names(spec)
-    plan.passwords = passwords
+    plan.passwords, plan.sm4_keys = passwords, sm4_keys
     return plan
 
 

@@ -24,7 +24,8 @@ straight from the store): ``logger/{park}/{plant}/{point}/mqtt`` and ``service/{
 The credentials file that `outfall broker provision` writes (mode 0600) for local development, read by the
 simulator and the HJ 212 logger helpers::
 
-    {"<park>/<plant>/<point>": {"mqtt_username": "...", "mqtt_password": "...", "hj212_pw": "..."}}
+    {"<park>/<plant>/<point>": {"mqtt_username": "...", "mqtt_password": "...", "hj212_pw": "...",
+                                "sm4_key": "..."}}     # sm4_key: parks with config.hj212.edition 2025
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import psycopg
 from ingest.core import reads, secrets
 from ingest.core.reads import LoggerPoint
 from ingest.core.settings import BrokerSettings
+from ingest.hj212 import keys, sm4
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +233,15 @@ def ensure_services(conn: psycopg.Connection, usernames: list[str], folder: Path
 
 
 def provision(conn: psycopg.Connection, park: str, path: Path) -> int:
-    """For local development: every logger of ``park`` gets an MQTT password and an HJ 212 PW unless the
-    credentials file at ``path`` already holds live ones; the file is (re)written with mode 0600.
+    """For local development: every logger of ``park`` gets an MQTT password and an HJ 212 PW (and an SM4
+    key when the park asks for HJ 212-2025: ``config.hj212.edition: 2025``) unless the credentials file
+    at ``path`` already holds live ones; the file is (re)written with mode 0600.
     Returns how many secrets were issued. The caller commits."""
     known: dict[str, dict[str, str]] = orjson.loads(path.read_bytes()) if path.exists() else {}
     issued = 0
+    wants_sm4 = any(
+        str(keys.hj212_config(p.config).get("edition")) == "2025" for p in reads.parks(park, None).fetch(conn)
+    )
     for point in reads.logger_points(park).fetch(conn):
         key = credentials_key(point.park, point.plant, point.point)
         entry = known.setdefault(key, {})
@@ -247,6 +253,12 @@ def provision(conn: psycopg.Connection, park: str, path: Path) -> int:
             entry["hj212_pw"] = issue_logger(
                 conn, point, "hj212-pw", "outfall broker provision", timedelta(0)
             ).password
+            issued += 1
+        if wants_sm4 and not _holds_sm4(conn, point, entry.get("sm4_key")):
+            entry["sm4_key"] = sm4.new_key()
+            keys.set_key(
+                conn, point.park, point.plant, point.point, entry["sm4_key"], "outfall broker provision", 0
+            )
             issued += 1
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(path, orjson.dumps(known, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
@@ -266,6 +278,18 @@ def _holds_live(
         if user_ok and secrets.verify(password, s.value):
             return True
     return False
+
+
+def _holds_sm4(conn: psycopg.Connection, point: LoggerPoint, key_hex: str | None) -> bool:
+    """Whether ``key_hex`` is a live SM4 key of the point (sealed under the store's key)."""
+    if not key_hex:
+        return False
+    name = secrets.logger_name(point.park, point.plant, point.point, keys.SM4)
+    store_key = secrets.SecretSettings().key()
+    live = (
+        secrets.unseal(s.value, s.name, store_key) for s in secrets.live_for(conn, name) if s.form == "sealed"
+    )
+    return key_hex.strip().upper() in live
 
 
 def load_credentials(path: Path) -> dict[str, dict[str, str]]:
