@@ -18,7 +18,7 @@ from ingest.core.models import ParkSpec
 from ingest.core.reads import LoggerPoint
 from ingest.core.settings import BrokerSettings
 from ingest.mqtt import accounts
-from tests.support import Services
+from tests.support import SMALL_PARK, Services
 
 
 def test_each_generation_has_its_own_username() -> None:
@@ -87,3 +87,27 @@ def test_provision_then_rotate_then_expire(
     assert f"{new.username}:" in passwd and f"{park.id}.shop-01.total:" not in passwd
     acl = (tmp_path / "broker" / "acl").read_text()
     assert f"user {park.id}.shop-01.total\n" in acl  # still there for a client certificate with that CN
+
+
+def test_provision_gives_the_loggers_of_a_2025_park_an_sm4_key(
+    services: Services,
+    make_park: Callable[..., ParkSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OUTFALL_SECRET_KEY", "5e" * 32)
+    park = make_park(SMALL_PARK + "config:\n  hj212: {{edition: 2025}}\n")
+    plain = make_park()
+    creds = tmp_path / "credentials.json"
+    with psycopg.connect(services.database_url) as conn:
+        assert accounts.provision(conn, park.id, creds) == 3 * 3  # and an SM4 key each
+        assert accounts.provision(conn, plain.id, creds) == 2 * 3  # a 2017 park: none
+        assert accounts.provision(conn, park.id, creds) == 0  # the file holds the live keys
+        known = orjson.loads(creds.read_bytes())
+        store_key = secrets.SecretSettings().key()
+        for plant in park.plants:
+            for point in plant.points:
+                name = secrets.logger_name(park.id, plant.id, point.id, "sm4")
+                live = [secrets.unseal(s.value, name, store_key) for s in secrets.live_for(conn, name)]
+                assert live == [known[f"{park.id}/{plant.id}/{point.id}"]["sm4_key"]]  # the gateway's
+    assert all("sm4_key" not in e for k, e in known.items() if k.startswith(f"{plain.id}/"))

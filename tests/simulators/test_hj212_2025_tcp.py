@@ -1,0 +1,126 @@
+"""`outfall simulate --protocol hj212 --edition 2025 --transport tcp` against the running system: the
+simulated logger encrypts its data areas with the SM4 key `outfall broker provision` gave it (the park
+asks for 2025), its readings are stored, its CN 9015 heartbeats keep it online between sparse uploads,
+and under a wrong key in the credentials file its frames are dead letters, not readings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from tests.e2e.harness import E2E_PARK, System
+from tests.support import ROOT, TEST_HJ212_PW
+
+PARK_2025 = E2E_PARK + "config:\n  hj212: {{edition: 2025}}\n"
+
+
+def _simulator_park(system: System, park: str) -> Path:
+    """The loaded park file with only the workshop (the one point with an MN) for the simulator."""
+    text = (system.root / f"{park}.yaml").read_text(encoding="utf-8")
+    path = system.root / f"{park}-sim.yaml"
+    path.write_text(text[: text.index("      - id: total")] + "config:\n  hj212: {edition: 2025}\n")
+    return path
+
+
+def _credentials(system: System, park: str, sm4_key: str) -> Path:
+    """The simulator's credentials file: the PW the harness commissioned and the given SM4 key."""
+    path = system.root / f"{park}-{sm4_key[:4]}.json"
+    path.write_bytes(
+        orjson.dumps({f"{park}/shop-01/workshop": {"hj212_pw": TEST_HJ212_PW, "sm4_key": sm4_key}})
+    )
+    return path
+
+
+def _simulate(system: System, park: str, creds: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "outfall", "simulate", "--protocol", "hj212", "--edition", "2025"]
+        + ["--transport", "tcp", "--gateway", f"127.0.0.1:{system.hj212_port}"]
+        + ["--park", str(_simulator_park(system, park)), "--credentials", str(creds), *args],
+        env={**system.env, "OUTFALL_SIMULATOR_HEARTBEAT_S": "1"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _readings(system: System, park: str, start: datetime) -> list[dict[str, Any]]:
+    found = system.api_get(
+        f"/api/v1/parks/{park}/plants/shop-01/points/workshop/readings",
+        parameter="ni",
+        from_=(start - timedelta(minutes=1)).isoformat(),
+        to=(start + timedelta(minutes=5)).isoformat(),
+    )
+    items: list[dict[str, Any]] = found["items"]
+    return items
+
+
+def _offline(system: System, park: str) -> set[str]:
+    alerts = system.alerts(park, kind="offline")
+    return {a["point"] for a in alerts if a["state"] in ("open", "acknowledged")}
+
+
+def test_a_2025_simulated_logger_is_stored_and_its_heartbeats_keep_it_online(system: System) -> None:
+    park = system.load_park(PARK_2025)
+    issued = orjson.loads(system.credentials_file.read_bytes())[f"{park}/shop-01/workshop"]
+    assert len(issued["sm4_key"]) == 32  # provision gave the 2025 park's logger an SM4 key
+    time.sleep(2.1)  # the gateway looks an unknown MN up again only 2 s after its last registry load
+    start = datetime.now(UTC).replace(microsecond=0)
+    # two uploads 2 s apart in simulated time, 20 s apart on the wall clock: 3 x the 2 s interval
+    # passes twice over in between, and only the heartbeats (every 1 s) say the logger is alive
+    sim = _simulate(
+        system, park, _credentials(system, park, issued["sm4_key"]),
+        "--start", start.isoformat(), "--duration", "3s", "--speed", "0.1",
+    )  # fmt: skip
+    try:
+        time.sleep(10)
+        for _ in range(4):  # 10-16 s into the run: no data for 10 s and more
+            offline = _offline(system, park)
+            assert "total" in offline and "workshop" not in offline, offline
+            time.sleep(2)
+        out, _ = sim.communicate(timeout=90)
+    finally:
+        sim.kill()
+    assert sim.returncode == 0, out
+    assert "2 of 2 uploads answered" in out and " 0 heartbeats" not in out, out
+    stored = _readings(system, park, start)
+    assert len(stored) == 2, stored
+    with psycopg.connect(system.database_url) as conn:
+        beats = conn.execute(
+            "SELECT h.beats FROM logger_heartbeats h JOIN points p ON p.id = h.point_id"
+            " WHERE p.park_id = %s AND p.code = 'workshop'",
+            (park,),
+        ).fetchone()
+    assert beats is not None and beats[0] >= 5
+
+
+def test_a_wrong_sm4_key_in_the_credentials_file_makes_dead_letters_not_readings(system: System) -> None:
+    park = system.load_park(PARK_2025)
+    mn = system.api_get(f"/api/v1/parks/{park}/plants/shop-01/points/workshop")["mn"]
+    time.sleep(2.1)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    sim = _simulate(
+        system, park, _credentials(system, park, "AB" * 16),
+        "--start", start.isoformat(), "--duration", "6s", "--speed", "0",
+        "--over-time", "1", "--re-count", "0",
+    )  # fmt: skip
+    out, _ = sim.communicate(timeout=90)
+    assert sim.returncode == 0, out
+    assert "0 of 3 uploads answered" in out, out
+
+    def refused() -> list[str]:
+        with psycopg.connect(system.database_url) as conn:
+            rows = conn.execute(
+                "SELECT reason FROM dead_letters WHERE reason LIKE %s", (f"%SM4%MN {mn}%",)
+            ).fetchall()
+        return [r for (r,) in rows]
+
+    assert len(system.wait_for(refused, timeout=15, message="dead letters for the wrong key")) == 3
+    assert _readings(system, park, start) == []
