@@ -132,15 +132,18 @@ class _Park(_Strict):
     @classmethod
     def _hj212_config(cls, value: dict[str, Any]) -> dict[str, Any]:
         """``config.hj212``: ``strict`` (refuse frames with quirks), ``sm4_text`` and ``sm4_text_points``
-        (how SM4 ciphertext is written: hex | hex-tail | brace). See ingest/hj212/keys.py."""
+        (how SM4 ciphertext is written: hex | hex-tail | brace; see ingest/hj212/keys.py), ``edition``
+        (2017 | 2025: the park's loggers speak 2025, so `outfall broker provision` issues SM4 keys)."""
         hj = value.get("hj212", {})
         if not isinstance(hj, dict):
             raise ValueError("config.hj212 must be a mapping")
-        unknown = set(hj) - {"strict", "sm4_text", "sm4_text_points"}
+        unknown = set(hj) - {"strict", "sm4_text", "sm4_text_points", "edition"}
         if unknown:
             raise ValueError(f"config.hj212: unknown setting(s) {', '.join(sorted(unknown))}")
         if not isinstance(hj.get("strict", False), bool):
             raise ValueError("config.hj212.strict must be true or false")
+        if str(hj.get("edition", "2017")) not in ("2005", "2017", "2025"):
+            raise ValueError("config.hj212.edition must be 2005, 2017 or 2025")
         forms = [hj.get("sm4_text", "hex"), *dict(hj.get("sm4_text_points") or {}).values()]
         bad = [f for f in forms if f not in SM4_TEXT_FORMS]
         if bad:

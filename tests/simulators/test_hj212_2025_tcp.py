@@ -40,9 +40,11 @@ def _credentials(system: System, park: str, sm4_key: str) -> Path:
 
 def _simulate(system: System, park: str, creds: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "outfall", "simulate", "--protocol", "hj212", "--edition", "2025"]
-        + ["--transport", "tcp", "--gateway", f"127.0.0.1:{system.hj212_port}"]
-        + ["--park", str(_simulator_park(system, park)), "--credentials", str(creds), *args],
+        [
+            *(sys.executable, "-m", "outfall", "simulate", "--protocol", "hj212", "--edition", "2025"),
+            *("--transport", "tcp", "--gateway", f"127.0.0.1:{system.hj212_port}"),
+            *("--park", str(_simulator_park(system, park)), "--credentials", str(creds), *args),
+        ],
         env={**system.env, "OUTFALL_SIMULATOR_HEARTBEAT_S": "1"},
         cwd=ROOT,
         stdout=subprocess.PIPE,
