@@ -176,7 +176,7 @@ class Link:
             await self._write(payload)
             try:
                 await asyncio.wait_for(asyncio.shield(done), self.settings.over_time * len(frames))
-                self.totals.answered += 1
+                self.totals.answered += head.cn != HEARTBEAT  # uploads answered, heartbeats apart
                 return
             except TimeoutError:
                 if attempt < self.settings.re_count:

@@ -75,22 +75,26 @@ def test_a_2025_simulated_logger_is_stored_and_its_heartbeats_keep_it_online(sys
     assert len(issued["sm4_key"]) == 32  # provision gave the 2025 park's logger an SM4 key
     time.sleep(2.1)  # the gateway looks an unknown MN up again only 2 s after its last registry load
     start = datetime.now(UTC).replace(microsecond=0)
-    # two uploads 2 s apart in simulated time, 20 s apart on the wall clock: 3 x the 2 s interval
-    # passes twice over in between, and only the heartbeats (every 1 s) say the logger is alive
+    # two uploads 2 s apart in simulated time, 40 s apart on the wall clock: 3 x the 2 s interval
+    # passes many times over in between, and only the heartbeats (every 1 s) say the logger is alive
     sim = _simulate(
         system, park, _credentials(system, park, issued["sm4_key"]),
-        "--start", start.isoformat(), "--duration", "3s", "--speed", "0.1",
+        "--start", start.isoformat(), "--duration", "3s", "--speed", "0.05",
     )  # fmt: skip
     try:
-        time.sleep(10)
-        for _ in range(4):  # 10-16 s into the run: no data for 10 s and more
-            offline = _offline(system, park)
-            assert "total" in offline and "workshop" not in offline, offline
+        began = time.monotonic()
+        # an offline alert raised before the logger's first frame clears once it is heard
+        system.wait_for(lambda: "workshop" not in _offline(system, park), timeout=25, message="online")
+        time.sleep(max(0.0, began + 12 - time.monotonic()))
+        seen = []
+        for _ in range(5):  # 12-22 s into the run: no data for 12 s and more
+            seen.append(_offline(system, park))
             time.sleep(2)
         out, _ = sim.communicate(timeout=90)
     finally:
         sim.kill()
     assert sim.returncode == 0, out
+    assert all("total" in offline and "workshop" not in offline for offline in seen), (seen, out)
     assert "2 of 2 uploads answered" in out and " 0 heartbeats" not in out, out
     stored = _readings(system, park, start)
     assert len(stored) == 2, stored
@@ -124,5 +128,5 @@ def test_a_wrong_sm4_key_in_the_credentials_file_makes_dead_letters_not_readings
             ).fetchall()
         return [r for (r,) in rows]
 
-    assert len(system.wait_for(refused, timeout=15, message="dead letters for the wrong key")) == 3
+    system.wait_for(lambda: len(refused()) == 3, timeout=15, message="a dead letter for each upload")
     assert _readings(system, park, start) == []
