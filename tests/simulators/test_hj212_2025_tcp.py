@@ -5,6 +5,8 @@ and under a wrong key in the credentials file its frames are dead letters, not r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -15,6 +17,9 @@ from typing import Any
 import orjson
 import psycopg
 
+from ingest.hj212 import codec as hj212
+from simulators import hj212_tcp
+from simulators.records import Message
 from tests.e2e.harness import E2E_PARK, System
 from tests.support import ROOT, TEST_HJ212_PW
 
@@ -131,3 +136,65 @@ def test_a_wrong_sm4_key_in_the_credentials_file_makes_dead_letters_not_readings
     # the gateway refuses the frame and, as no frame of the link has a valid PW in time, hangs up
     system.wait_for(refused, timeout=15, message="a dead letter for the undecryptable upload")
     assert _readings(system, park, start) == []
+
+
+# --- a 2025 link against a scripted gateway ----------------------------------------------------------
+
+KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+
+
+def _hour(h: int) -> bytes:
+    factors: hj212.Factors = {"w01018": {"Avg": 40.0, "Flag": "N"}}
+    when = f"20260301{h:02d}0000"
+    frame = hj212.Frame(
+        "32", "2061", "MN1", when + "001", "123456", 9, factors=factors, other={"DataTime": when}
+    )
+    return hj212.encode(frame)  # plain: the link encrypts as it sends
+
+
+async def _serve_2025(hours: list[bytes]) -> tuple[list[hj212.Frame], list[bytes], hj212_tcp.Totals]:
+    """One 2025 link with an SM4 key against a gateway that opens its frames with the key, answers
+    them and, after the last hour, asks (encrypted) for the hours 09..11 again; then stays quiet."""
+    seen: list[hj212.Frame] = []
+    raw_seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                raw = await reader.readuntil(b"\r\n")
+                frame = hj212.decode(raw, hj212.Policy(keys=(KEY,)))
+                raw_seen.append(raw)
+                seen.append(frame)
+                if frame.wants_reply:  # the 9014 in clear
+                    writer.write(hj212.encode(hj212.Frame("91", "9014", "MN1", frame.qn, "123456", 8)))
+                if frame.data_time == "20260301120000" and not frame.backfill:
+                    other = {"BeginTime": "20260301090000", "EndTime": "20260301110000"}
+                    ask = hj212.Frame("32", "2061", "MN1", "20260301120500000", "123456", 9, other=other)
+                    writer.write(hj212.encode(ask, KEY))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    totals = hj212_tcp.Totals()
+    settings = hj212_tcp.LinkSettings("127.0.0.1", port, 0.5, 1, heartbeat=0.2, keys={"MN1": KEY})
+    link = hj212_tcp.Link("MN1", settings, totals)
+    task = asyncio.create_task(link.run())
+    for raw in hours:
+        await link.queue.put(Message("outfall/hj212/MN1", raw, datetime(2026, 3, 1)))
+    await asyncio.sleep(1.0)  # nothing to send for five heartbeat intervals
+    await link.queue.put(None)
+    await asyncio.wait_for(task, 20)
+    server.close()
+    return seen, raw_seen, totals
+
+
+def test_a_2025_link_encrypts_answers_an_encrypted_back_fill_with_rf_and_beats_when_idle() -> None:
+    seen, raw_seen, totals = asyncio.run(_serve_2025([_hour(h) for h in (8, 9, 10, 12)]))
+    records = [(f, raw) for f, raw in zip(seen, raw_seen, strict=True) if f.cn == "2061"]
+    assert all(f.encrypted and b"w01018" not in raw for f, raw in records)  # SM4 on the wire
+    assert [f.data_time for f, _ in records if f.backfill] == ["20260301090000", "20260301100000"]
+    assert [f.backfill for f, _ in records[:4]] == [False] * 4  # first sendings carry no RF
+    assert [f.cn for f in seen if f.cn in ("9011", "9012")] == ["9011", "9012"]
+    beats = [f for f in seen if f.cn == "9015"]
+    assert len(beats) >= 2 and all(f.flag == 9 and f.pw == "123456" for f in beats)
+    assert totals.heartbeats == len(beats) and totals.answered == 6 and totals.backfill_requests == 1
