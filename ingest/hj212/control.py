@@ -7,6 +7,10 @@ command is marked sent (committed) before its frame is written, so an answer tha
 finds it. The gateway also queues commands of its own: 1012 when a logger's clock drifts beyond
 ``clock_drift_s`` (or on connect, if configured) and when a logger asks with 1013. The queue is the
 database, so commands survive a gateway restart and every process can enqueue.
+
+A command goes out in the edition of the logger's last valid frame (Flag version bits, ``Link``);
+to a 2025 logger with an SM4 key, the data area of CN 2000-2999, 1014 and 3020 is encrypted with
+its newest live key in its park's text form (``sealing``), as the logger's own uploads are.
 """
 
 from __future__ import annotations
