@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ingest.hj212 import codec
+from ingest.hj212 import codec, sm4
 
 # CN -> what it asks (HJ 212-2017 Table 9 and §6.6; 1001/1002 are HJ 212-2025 network entry)
 COMMANDS: dict[str, str] = {
@@ -159,9 +159,21 @@ def new_qn(now_local: datetime) -> str:
     return now_local.strftime("%Y%m%d%H%M%S") + f"{now_local.microsecond // 1000:03d}"
 
 
-def request(cmd: Pending, qn: str, st: str, pw: str | None, version: int, now_local: datetime) -> bytes:
-    """The request frame; ``SystemTime`` absent or ``now`` on 1012 is the server's park-local time at
-    the moment of sending (not of queueing), which is what the logger's clock should be set to."""
+def request(
+    cmd: Pending,
+    qn: str,
+    st: str,
+    pw: str | None,
+    version: int,
+    now_local: datetime,
+    key: bytes | None = None,
+    form: str = sm4.DEFAULT_FORM,
+) -> bytes:
+    """The request frame, in the logger's edition (``version``: the Flag version bits of its last
+    valid frame). ``SystemTime`` absent or ``now`` on 1012 is the server's park-local time at the
+    moment of sending (not of queueing), which is what the logger's clock should be set to. With
+    ``key`` (the logger's newest live SM4 key), a 2025 request the standard encrypts (CN 2000-2999,
+    1014, 3020) has its data area SM4-encrypted and written in ``form``, the park's text form."""
     params = dict(cmd.params)
     if cmd.cn == "1012" and params.get("SystemTime", "now") == "now":
         params["SystemTime"] = codec.format_time(now_local)
@@ -174,7 +186,7 @@ def request(cmd: Pending, qn: str, st: str, pw: str | None, version: int, now_lo
         flag=version << 2 | codec.FLAG_REPLY,
         other=params,
     )
-    return codec.encode(frame)
+    return codec.encode(frame, key, form)
 
 
 @dataclass(frozen=True)

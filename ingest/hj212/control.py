@@ -7,6 +7,10 @@ command is marked sent (committed) before its frame is written, so an answer tha
 finds it. The gateway also queues commands of its own: 1012 when a logger's clock drifts beyond
 ``clock_drift_s`` (or on connect, if configured) and when a logger asks with 1013. The queue is the
 database, so commands survive a gateway restart and every process can enqueue.
+
+A command goes out in the edition of the logger's last valid frame (Flag version bits, ``Link``);
+to a 2025 logger with an SM4 key, the data area of CN 2000-2999, 1014 and 3020 is encrypted with
+its newest live key in its park's text form (``sealing``), as the logger's own uploads are.
 """
 
 from __future__ import annotations
@@ -59,7 +63,11 @@ class Control:
     async def attach(self, frame: codec.Frame, point: RegistryPoint, writer: asyncio.StreamWriter) -> None:
         """An admitted frame: this connection now reaches the logger ``frame.mn``."""
         link = self.links.get(frame.mn)
-        if link is not None and link.writer is writer and link.pw == frame.pw:
+        if (
+            link is not None
+            and link.writer is writer
+            and (link.pw, link.version) == (frame.pw, frame.version)
+        ):
             return  # the hot path: every frame of a connected logger
         self.links[frame.mn] = Link(writer, frame.st, frame.pw, frame.version, ZoneInfo(point.timezone))
         if (link is None or link.writer is not writer) and self.settings.clock_on_connect:
@@ -174,6 +182,13 @@ class Control:
         command_id = await self.store.call(write)
         log.info("MN %s: setting its clock (%s), command %d", mn, why, command_id)
 
+    def sealing(self, mn: str) -> tuple[bytes | None, str]:
+        """The logger's newest live SM4 key (None without one) and its park's SM4 text form: what a
+        2025 request the standard encrypts is sealed with (``codec.encode`` leaves the rest plain)."""
+        policies = self.store.policies
+        keys = policies(mn).keys
+        return (keys[0] if keys else None), policies.form(mn)
+
     # --- delivery -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Look at the queue every ``command_poll_s`` until cancelled; a database error is logged and
@@ -199,7 +214,8 @@ class Control:
         link = self.links[cmd.mn]
         now_local = datetime.now(link.zone).replace(tzinfo=None)
         qn = cmd.qn if resend and cmd.qn else commands.new_qn(now_local)
-        frame = commands.request(cmd, qn, link.st, link.pw, link.version, now_local)
+        key, form = self.sealing(cmd.mn)
+        frame = commands.request(cmd, qn, link.st, link.pw, link.version, now_local, key, form)
 
         def write(conn: psycopg.Connection) -> None:
             with conn.transaction():

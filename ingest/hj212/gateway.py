@@ -146,7 +146,8 @@ class Gateway:
         self.backfill_requests += 1
         log.info("asking %s for %s records %s..%s (gap)", frame.mn, period, begin, end)
         now = datetime.now(zone).replace(tzinfo=None)
-        return history_request(frame, HISTORY_CN[period], begin, end, now)
+        sm4_key, form = self.control.sealing(frame.mn)
+        return history_request(frame, HISTORY_CN[period], begin, end, now, sm4_key, form)
 
 
 class Connection:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ingest.hj212 import codec
+from ingest.hj212 import codec, sm4
 
 JUNK_KEEP = 2048  # bytes of a junk run kept in its dead letter
 _FRAME_START = re.compile(rb"##[0-9]{4}")
@@ -118,8 +118,17 @@ def heartbeat_reply(frame: codec.Frame, cn: str) -> bytes | None:
     )
 
 
-def history_request(frame: codec.Frame, cn: str, begin: datetime, end: datetime, qn: datetime) -> bytes:
-    """Ask a logger for its records between two local times (补传), e.g. CN 2061 for hours."""
+def history_request(
+    frame: codec.Frame,
+    cn: str,
+    begin: datetime,
+    end: datetime,
+    qn: datetime,
+    key: bytes | None = None,
+    form: str = sm4.DEFAULT_FORM,
+) -> bytes:
+    """Ask a logger for its records between two local times (补传), e.g. CN 2061 for hours; in the
+    edition of ``frame``, and with ``key`` a 2025 request's data area is SM4-encrypted in ``form``."""
     return codec.encode(
         codec.Frame(
             st=frame.st,
@@ -129,7 +138,9 @@ def history_request(frame: codec.Frame, cn: str, begin: datetime, end: datetime,
             pw=frame.pw,
             flag=frame.version << 2 | codec.FLAG_REPLY,
             other={"BeginTime": codec.format_time(begin), "EndTime": codec.format_time(end)},
-        )
+        ),
+        key,
+        form,
     )
 
 

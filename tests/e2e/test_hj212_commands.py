@@ -334,3 +334,112 @@ def test_a_logger_asking_for_the_time_gets_9013_then_1012(system: System, park: 
     (fix,) = [c for c in commands_of(system, mn) if c["cn"] == "1012"]
     assert fix["actor"] == f"logger:{mn}"
     system.wait_for(lambda: [c for c in commands_of(system, mn) if c["state"] == "done"], message="1012 done")
+
+
+PARK_2025 = """
+id: {id}
+name: Reverse control, HJ 212-2025
+timezone: Asia/Shanghai
+industry: electroplating
+standard: GB21900-2008-T2
+plants:
+  - id: shop-01
+    name: Shop one
+    points:
+      - id: workshop
+        kind: workshop_outlet
+        interval_s: 30
+        mn: "{mn}"
+        sampler: true
+        parameters: {{ni: mg/L}}
+"""
+SM4_KEY = "00112233445566778899AABBCCDDEEFF"
+
+
+class SealedLogger:
+    """A 2025 logger with an SM4 key: uploads encrypted data (Flag 9), opens the platform's commands
+    with its key and answers them as the simulator's device does (its answers in its edition)."""
+
+    def __init__(self, mn: str, key: bytes, device: hj212_device.Device) -> None:
+        self.mn, self.key, self.device = mn, key, device
+        self.commands: list[tuple[hj212.Frame, bytes]] = []
+        self.refused: list[str] = []  # frames the logger could not read under its key, and why
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def listen(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                raw = await reader.readuntil(b"\r\n")
+                try:
+                    frame = hj212.decode(raw, hj212.Policy(keys=(self.key,)))
+                except hj212.HJ212Error as exc:
+                    self.refused.append(exc.reason)
+                    continue
+                if frame.cn.startswith("9"):
+                    continue
+                self.commands.append((frame, raw))
+                answers = hj212_device.answer(frame, self.device, _now())
+                assert self.writer is not None  # its data answers (3020) sealed as the standard says
+                self.writer.write(b"".join(hj212.encode(hj212.decode(a), self.key) for a in answers))
+
+    async def upload(self, ni: float) -> None:
+        local = _now().strftime("%Y%m%d%H%M%S")
+        frame = hj212.Frame(
+            st="32",
+            cn="2011",
+            mn=self.mn,
+            qn=local + "000",
+            pw=TEST_HJ212_PW,
+            flag=9,  # HJ 212-2025, answer wanted
+            factors={"w20121": {"Rtd": ni, "Flag": "N"}},
+            other={"DataTime": local},
+        )
+        assert self.writer is not None
+        self.writer.write(hj212.encode(frame, self.key))
+        await self.writer.drain()
+
+
+def test_a_breach_from_an_encrypted_2025_logger_retains_a_sample_in_its_edition(system: System) -> None:
+    park_id = system.load_park(PARK_2025)
+    with psycopg.connect(system.database_url) as conn:
+        row = conn.execute("SELECT mn FROM points WHERE park_id = %s", (park_id,)).fetchone()
+    assert row is not None
+    mn = row[0]
+    system.outfall("logger", "sm4", "set", f"{park_id}/shop-01/workshop", "--key", SM4_KEY)
+    time.sleep(2.1)  # the gateway reloads its registry for an unknown MN at most every 2 s
+    device = hj212_device.Device()
+    logger = SealedLogger(mn, bytes.fromhex(SM4_KEY), device)
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        reader, logger.writer = await asyncio.open_connection("127.0.0.1", system.hj212_port)
+        task = asyncio.create_task(logger.listen(reader))
+        try:
+            await logger.upload(2.0)  # nickel limit at a workshop outlet (GB 21900 Table 2): 0.5 mg/L
+            await until(lambda: "3015" in [f.cn for f, _ in logger.commands])
+            await until(
+                lambda: any(c["state"] == "done" for c in commands_of(system, mn) if c["cn"] == "3015")
+            )
+            return await asyncio.to_thread(send_cli, system, mn, "3020", "PolId=w20121")
+        finally:
+            task.cancel()
+            logger.writer.close()
+
+    code, info = asyncio.run(run())
+    # device information: the request went out sealed under the key, the sealed answer was read
+    sealed = [(f, r) for f, r in logger.commands if f.cn == "3020"]
+    assert sealed, f"no 3020 the logger could read; it refused: {logger.refused}"
+    (ask, ask_raw) = sealed[0]
+    assert ask.encrypted and ask.version == 2 and b"PolId=w20121" not in ask_raw
+    assert code == 0 and info["state"] == "done" and info["answer"], info
+    (request, raw) = next((f, r) for f, r in logger.commands if f.cn == "3015")
+    assert (request.version, request.flag, request.edition) == (2, 9, "2025")  # the logger's own edition
+    assert not request.encrypted and hj212.decode(raw).other == {"PolId": "w20121"}  # 3015 is not sealed
+    assert [pol for _, pol in device.retained] == ["w20121"]
+    (sample_cmd,) = [c for c in commands_of(system, mn) if c["cn"] == "3015"]
+    assert [e for e, _ in audit_events(system, sample_cmd["id"])] == ["queued", "sent", "9011", "9012"]
+    alerts = system.wait_for(
+        lambda: [a for a in system.alerts(park_id) if a.get("sample") and a["sample"]["state"] == "done"],
+        message="the alert with its retained sample",
+    )
+    assert alerts[0]["parameter"] == "ni" and alerts[0]["severity"] in ("violation", "critical")
+    assert alerts[0]["sample"]["text"].startswith("sample retained at ")

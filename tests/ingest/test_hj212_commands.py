@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.hj212 import codec, commands
+from ingest.hj212 import codec, commands, session, sm4
 from simulators import hj212_device
 
 NOW = datetime(2026, 12, 2, 10, 32, 0)
@@ -36,12 +36,13 @@ def pending(cn: str, state: str = "queued", **kw: object) -> commands.Pending:
 
 
 @pytest.mark.parametrize("cn", sorted(PARAMS))
-@pytest.mark.parametrize("version", [codec.VERSION_2017])
+@pytest.mark.parametrize("version", [codec.VERSION_2017, codec.VERSION_2025])
 def test_every_command_round_trips_through_the_simulated_logger(cn: str, version: int) -> None:
     qn = commands.new_qn(NOW)
     raw = commands.request(pending(cn), qn, "32", "123456", version, NOW)
     request = codec.decode(raw)
     assert (request.cn, request.qn, request.mn, request.wants_reply) == (cn, qn, MN, True)
+    assert request.version == version  # the logger's own edition
     device = hj212_device.Device(clock_offset=timedelta(minutes=5))
     answers = [codec.decode(f) for f in hj212_device.answer(request, device, NOW)]
     assert answers[0].cn == "9011" and answers[-1].cn == "9012"
@@ -51,6 +52,36 @@ def test_every_command_round_trips_through_the_simulated_logger(cn: str, version
     assert last is not None and commands.outcome(last.kind, last.code)[0] == "done"
     data = [commands.answer(a) for a in answers[1:-1]]
     assert bool(data) == (cn in commands.DATA_ANSWERS)
+
+
+KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+
+
+@pytest.mark.parametrize("form", sorted(sm4.FORMS))
+def test_a_3020_request_to_a_2025_logger_is_encrypted_and_opens_under_its_key(form: str) -> None:
+    raw = commands.request(pending("3020"), "9", "32", "123456", codec.VERSION_2025, NOW, KEY, form)
+    assert b"PolId=w01018" not in raw  # the data area went out sealed
+    with pytest.raises(codec.HJ212Error, match="CRC"):
+        codec.decode(raw)  # the CRC is over the plaintext: without the key the frame does not check
+    request = codec.decode(raw, codec.Policy(keys=(KEY,)))
+    assert request.encrypted and (request.cn, request.version, request.flag) == ("3020", 2, 9)
+    assert request.other == PARAMS["3020"]
+
+
+@pytest.mark.parametrize(("cn", "version"), [("3015", 2), ("1012", 2), ("3020", 1)])
+def test_what_the_standard_does_not_encrypt_goes_out_plain(cn: str, version: int) -> None:
+    raw = commands.request(pending(cn), "9", "32", "123456", version, NOW, KEY)
+    request = codec.decode(raw)  # no key needed
+    assert not request.encrypted and (request.cn, request.version) == (cn, version)
+
+
+def test_a_history_pull_from_a_2025_logger_is_encrypted() -> None:
+    upload = codec.Frame(st="32", cn="2011", mn=MN, qn="1", pw="123456", flag=9)
+    begin = NOW - timedelta(hours=2)
+    raw = session.history_request(upload, "2061", begin, NOW, NOW, KEY, "brace")
+    pull = codec.decode(raw, codec.Policy(keys=(KEY,)))
+    assert pull.encrypted and pull.version == 2
+    assert pull.other == {"BeginTime": codec.format_time(begin), "EndTime": codec.format_time(NOW)}
 
 
 def test_commands_change_the_device() -> None:
