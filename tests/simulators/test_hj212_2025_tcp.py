@@ -79,7 +79,8 @@ def test_a_2025_simulated_logger_is_stored_and_its_heartbeats_keep_it_online(sys
     issued = orjson.loads(system.credentials_file.read_bytes())[f"{park}/shop-01/workshop"]
     assert len(issued["sm4_key"]) == 32  # provision gave the 2025 park's logger an SM4 key
     time.sleep(2.1)  # the gateway looks an unknown MN up again only 2 s after its last registry load
-    start = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(seconds=now.second % 2)  # on the 2 s grid: records at +0 s and +2 s
     # two uploads 2 s apart in simulated time, 40 s apart on the wall clock: 3 x the 2 s interval
     # passes many times over in between, and only the heartbeats (every 1 s) say the logger is alive
     sim = _simulate(
