@@ -15,6 +15,7 @@ HJ 212-2025 (``--edition 2025``): a logger with an SM4 key (``sm4_key`` in the c
 the data area of its data frames encrypted, in the park's text form (``config.hj212.sm4_text``); the
 gateway's frames are read encrypted or plain. With nothing to send for ``OUTFALL_SIMULATOR_HEARTBEAT_S``
 it sends a CN 9015 heartbeat, and the records it sends again for a back-fill request carry ``RF=1``.
+A CN 1014 from the platform gives it a new key: once its 9012 is out it encrypts under the new key.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 from ingest.core.models import ParkSpec
+from ingest.core.settings import SM4RotationSettings
 from ingest.hj212 import codec as hj212
 from ingest.hj212 import keys, sm4
 from simulators import hj212_device, hj212_logger, report
@@ -64,6 +66,7 @@ class LinkSettings:
     heartbeat: float = 60.0  # HJ 212-2025: seconds idle before a CN 9015 heartbeat
     keys: Mapping[str, bytes] = field(default_factory=dict)  # MN -> SM4 key (HJ 212-2025)
     forms: Mapping[str, str] = field(default_factory=dict)  # MN -> SM4 text form (default hex)
+    key_field: str = "NewKey"  # the CP field of CN 1014's new key (OUTFALL_HJ212_SM4_KEY_FIELD)
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Totals:
     reconnects: int = 0
     commands: int = 0
     heartbeats: int = 0
+    key_changes: int = 0  # HJ 212-2025: new SM4 keys taken with CN 1014
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -117,7 +121,10 @@ class Link:
         self.edition: int | None = None  # of the last upload: heartbeats are HJ 212-2025's
         self.pw = ""
         self.device = hj212_device.Device(
-            settings.command_refuse, settings.command_silent, seed=sum(mn.encode())
+            settings.command_refuse,
+            settings.command_silent,
+            seed=sum(mn.encode()),
+            key_field=settings.key_field,
         )
 
     async def run(self) -> None:
@@ -310,6 +317,19 @@ class Link:
         log.info("MN %s: CN %s QN %s answered with %d frames", self.mn, frame.cn, frame.qn, len(answers))
         if answers and self.writer is not None and not self.writer.is_closing():
             self.writer.write(b"".join(answers))
+            self._switch_key()
+
+    def _switch_key(self) -> None:
+        """After answering a CN 1014 (HJ 212-2025 key rotation) with its 9012: what the logger sends
+        from now is encrypted under the new key; the platform's frames are read under both (a request
+        may already be on its way under the old one)."""
+        new, old = self.device.new_key, self.key
+        if new is None or new == old:
+            return
+        self.key = new
+        self.policy = hj212.Policy(keys=(new, old) if old else (new,))
+        self.totals.key_changes += 1
+        log.info("MN %s: switched to its new SM4 key (CN 1014)", self.mn)
 
     async def _finish(self) -> None:
         """Answer the back-fill requests that came with the last replies, then half-close and wait
@@ -425,6 +445,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         SimulatorSettings().heartbeat_s,
         plan.sm4_keys,
         sm4_forms(plan.park),
+        SM4RotationSettings().key_field,
     )
     track = plan.tracker(args.progress)
 
@@ -442,7 +463,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
         f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
         f" requests, {totals.reconnects} reconnects, {totals.commands} commands answered,"
-        f" {totals.heartbeats} heartbeats"
+        f" {totals.heartbeats} heartbeats, {totals.key_changes} key changes"
     )
     finish(plan, track.tally, args.truth, interrupted)
     return 0

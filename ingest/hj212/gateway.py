@@ -244,6 +244,8 @@ class Connection:
             return
         if frame.quirks:  # counted once the PW proved the sender is the logger
             await self._count_quirks(frame, point)
+        if self.gw.store.policies.is_pending(frame.mn, frame.key):  # the logger took its new key
+            await self.gw.control.key_proven(frame, point)
         if await self._control(item, frame, point):
             return
         held = not frame.is_split or self.reassembler.reserve(frame)
