@@ -28,7 +28,8 @@ from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, Web
 from ingest.core import parameters, reads
 from ingest.core import repo as ingest_repo
 from ingest.core.secrets import SecretSettings
-from ingest.core.settings import IntakeSettings
+from ingest.core.settings import IntakeSettings, SM4RotationSettings
+from ingest.hj212 import rotation
 
 log = logging.getLogger(__name__)
 FLOW = parameters.BY_CODE["flow"].id
@@ -42,6 +43,7 @@ class Context:
     smtp: SmtpSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
     store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
+    sm4: SM4RotationSettings = field(default_factory=SM4RotationSettings)  # HJ 212-2025 key rotation
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -307,6 +309,15 @@ def dead_letter_retention(conn: psycopg.Connection, ctx: Context, now: datetime,
     return f"{ingest_repo.prune_dead_letters(conn, cutoff)} dead letters deleted"
 
 
+def sm4_rotation(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """HJ 212-2025: start the SM4 key rotations that are due (a pending key and its CN 1014 in the
+    command queue; the gateway sends it and settles the rotation on the logger's answer). The tables
+    are ingest's (``ingest/hj212/rotation.py`` writes them); the leader runs it because the schedule
+    must run exactly once, as ``dead_letter_retention`` does."""
+    started = rotation.run_due(conn, ctx.sm4, now, park)
+    return f"{len(started)} key rotations started"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "refresh_limits",
@@ -364,6 +375,13 @@ JOBS: tuple[Job, ...] = (
         {"minutes": 60},
         "delete dead letters older than OUTFALL_INGEST_DEAD_LETTER_RETENTION_DAYS",
         dead_letter_retention,
+    ),
+    Job(
+        "sm4_rotation",
+        "interval",
+        {"minutes": 10},
+        "HJ 212-2025: rotate SM4 keys older than OUTFALL_HJ212_SM4_ROTATE_DAYS through CN 1014",
+        sm4_rotation,
     ),
 )
 BY_NAME = {j.name: j for j in JOBS}

@@ -108,6 +108,16 @@ def _cmd_hj212_send(args: argparse.Namespace) -> int:
     return hj212_cli.send(_database_url(), args.mn, args.cn, args.fields, args.wait, sys.stdout)
 
 
+def _cmd_hj212_rotate(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from ingest.hj212 import cli as hj212_cli
+
+    os.environ.update(secret_key_env(create=False))  # `outfall run`'s key, when it made one here
+    return hj212_cli.rotate_key(_database_url(), args.rotate_logger, args.wait, sys.stdout)
+
+
 def _cmd_hj212_enrol(args: argparse.Namespace) -> int:
     import sys
 
@@ -202,17 +212,30 @@ def build_parser() -> argparse.ArgumentParser:
     decode.set_defaults(func=_cmd_hj212_decode)
     hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
     _sm4_parser(logger_sub)
+    _command_parsers(hj_sub)
+    return parser
+
+
+def _command_parsers(hj_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`outfall hj212 send | rotate-key | enrol`: reverse control."""
     send = hj_sub.add_parser("send", help="queue a command to a logger and wait for its answer")
     send.add_argument("mn", help="the logger's MN")
     send.add_argument("cn", help="command code, e.g. 1061 (get real-time interval), 1012, 3015, 3020")
     send.add_argument("fields", nargs="*", help="CP fields as key=value, e.g. RtdInterval=60")
     send.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
     send.set_defaults(func=_cmd_hj212_send)
+    rotate = hj_sub.add_parser(
+        "rotate-key", help="HJ 212-2025: give a logger a new SM4 key now, through CN 1014"
+    )
+    rotate.add_argument("rotate_logger", metavar="PARK/PLANT/POINT")
+    rotate.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the logger's answer (default: do not)"
+    )
+    rotate.set_defaults(func=_cmd_hj212_rotate)
     enrol = hj_sub.add_parser("enrol", help="loggers waiting to enter the network; assign one to a point")
     enrol.add_argument("serial", nargs="?", help="the hardware serial the logger sent (CN 1001)")
     enrol.add_argument("point", nargs="?", help="PARK/PLANT/POINT whose MN it gets")
     enrol.set_defaults(func=_cmd_hj212_enrol)
-    return parser
 
 
 def _decode_options(decode: argparse.ArgumentParser) -> None:

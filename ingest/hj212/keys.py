@@ -14,6 +14,9 @@ under it. Strict mode and the text form come from the park file::
         strict: true              # refuse frames with quirks (default false: accept and count them)
         sm4_text: hex             # hex | hex-tail | brace: how Outfall writes SM4 ciphertext
         sm4_text_points: {shop-01/outlet: brace}   # per logger
+        edition: 2025             # the loggers speak HJ 212-2025 (`outfall broker provision` gives keys)
+        edition_points: {shop-01: 2025, shop-02/total: 2025}   # per plant or logger
+        sm4_rotate_days: 90       # rotate keys through CN 1014 (OUTFALL_HJ212_SM4_ROTATE_DAYS)
 """
 
 from __future__ import annotations
@@ -61,6 +64,14 @@ class Policies:
 def hj212_config(config: Mapping[str, Any]) -> dict[str, Any]:
     found = config.get("hj212", {})
     return found if isinstance(found, dict) else {}
+
+
+def edition_of(config: Mapping[str, Any], plant: str, point: str) -> str:
+    """The HJ 212 edition a park's logger speaks: ``edition_points`` by ``plant/point`` or ``plant``,
+    else the park's ``edition`` (2017 by default). A 2025 logger is given an SM4 key."""
+    hj = hj212_config(config)
+    per = hj.get("edition_points") or {}
+    return str(per.get(f"{plant}/{point}", per.get(plant, hj.get("edition", "2017"))))
 
 
 def load(conn: psycopg.Connection, points: Iterable[RegistryPoint]) -> Policies:

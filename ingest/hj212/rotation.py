@@ -45,7 +45,12 @@ SCHEDULE = "compliance"  # the actor of a scheduled rotation (the compliance lea
 
 
 class RotationError(ValueError):
-    """A rotation that cannot start (no such point, no MN, no key, one under way), with the reason."""
+    """A rotation that cannot start, with the reason; ``kind``: ``missing`` (no such point with an
+    MN), ``no_key`` (the logger has no SM4 key) or ``busy`` (one is under way)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -62,14 +67,16 @@ def start(
     repo.lock_rotations(conn, point_id)  # the job and an admin at the same moment start one rotation
     found = repo.keyed_points(conn, point_id)
     if not found or not found[0].mn:
-        raise RotationError(f"point {point_id} is not an active point with an MN")
+        raise RotationError(f"point {point_id} is not an active point with an MN", "missing")
     p = found[0]
     name = f"{p.park}/{p.plant}/{p.point}"
     if (p.park, p.plant, p.point) not in keys.current_since(conn):
-        raise RotationError(f"{name} has no SM4 key to rotate: issue one with `outfall logger sm4 set`")
+        raise RotationError(
+            f"{name} has no SM4 key to rotate: issue one with `outfall logger sm4 set`", "no_key"
+        )
     under_way = repo.open_rotation(conn, point_id)
     if under_way is not None:
-        raise RotationError(f"a key rotation of {name} is already under way: command {under_way}")
+        raise RotationError(f"a key rotation of {name} is already under way: command {under_way}", "busy")
     generation = keys.issue_pending(conn, p.park, p.plant, p.point, actor)
     assert p.mn is not None
     ttl = timedelta(hours=settings.wait_hours)
@@ -87,7 +94,7 @@ def start_for(
     """As ``start``, for the point named PARK/PLANT/POINT."""
     point_id = repo.point_id_of(conn, park, plant, point)
     if point_id is None:
-        raise RotationError(f"no active point {park}/{plant}/{point}")
+        raise RotationError(f"no active point {park}/{plant}/{point}", "missing")
     return start(conn, point_id, actor, settings)
 
 
