@@ -15,7 +15,7 @@ import orjson
 import psycopg
 
 from ingest.core import deadletters, repo
-from ingest.core.decoded import DeadRow, StatusRow
+from ingest.core.decoded import CheckRow, DeadRow, StatusRow
 from ingest.core.settings import IntakeSettings
 
 
@@ -43,6 +43,7 @@ class Parts:
     copy_text: bytes = b""  # readings, COPY text (``decoded.copy_line``)
     stats_text: bytes = b""  # HJ 212 logger statistics, COPY text
     status: Sequence[StatusRow] = ()  # HJ 212 CN 2021 equipment status
+    checks: Sequence[CheckRow] = ()  # HJ 212-2025 CN 2062 standard-sample checks (raw frames over MQTT)
     dead: Sequence[DeadRow] = field(default_factory=list)
     readings: int = 0  # lines in copy_text
     messages: int = 0  # MQTT messages or HJ 212 frames, for the counters
@@ -72,6 +73,8 @@ def write_parts(
     conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
     statistics = repo.copy_statistics(conn, parts.stats_text) if parts.stats_text else 0
     status_new = repo.insert_status(conn, parts.status) if parts.status else 0
+    if parts.checks:
+        repo.save_sample_checks(conn, parts.checks)
     dead = [*parts.dead, *(conflict_letter(c) for c in conflicts)]
     if dead:
         runs = deadletters.runs(dead, intake.dead_letter_max_bytes)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 # An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
 StatusRow = tuple[int, str, str, datetime, str, float | None, str]
+# An HJ 212-2025 CN 2062 standard-sample check result: (point id, factor, DataTime, fields as sent, source)
+CheckRow = tuple[int, str, datetime, dict[str, object], str]
 # A dead letter: (source, topic or peer, raw payload, reason)
 DeadRow = tuple[str, str | None, bytes, str]
 

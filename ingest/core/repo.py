@@ -13,7 +13,7 @@ from psycopg.rows import class_row
 
 from ingest.core import parameters, units
 from ingest.core.deadletters import Run
-from ingest.core.decoded import StatusRow
+from ingest.core.decoded import CheckRow, StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
 
 
@@ -407,9 +407,7 @@ def logger_beat(conn: psycopg.Connection, point_id: int, at: datetime) -> None:
     )
 
 
-def save_sample_checks(
-    conn: psycopg.Connection, rows: Sequence[tuple[int, str, datetime, dict[str, object], str]]
-) -> None:
+def save_sample_checks(conn: psycopg.Connection, rows: Sequence[CheckRow]) -> None:
     """CN 2062 results (point, factor, DataTime, fields, source); a re-sent result changes nothing."""
     for point_id, factor, at, fields, source in rows:
         conn.execute(
