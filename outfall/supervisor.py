@@ -205,6 +205,8 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_MQTT_URL": mqtt_url,
             "OUTFALL_HJ212_HOST": hj212_host,
             "OUTFALL_HJ212_PORT": str(hj212_port),
+            # where the demo's HJ 212 TCP loggers (simulator-hj212) connect
+            "OUTFALL_SIMULATOR_GATEWAY": f"{_reachable(hj212_host)}:{hj212_port}",
             **secret_key_env(),  # the secret store's key (.local/secret.key, made once)
         }
         credentials = None
@@ -230,6 +232,11 @@ def run_all(args: argparse.Namespace) -> int:
             _terminate(kids)
             tokens.revoke(db_url, token_id)
     return 0
+
+
+def _reachable(host: str) -> str:
+    """The address a local client connects to for a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - compared, not bound
 
 
 def _terminate(kids: list[Child]) -> None:

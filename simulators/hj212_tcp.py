@@ -87,7 +87,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--transport", choices=("mqtt", "tcp"), default="mqtt",
         help="mqtt (default) or tcp: one connection per MN to the HJ 212 gateway, as data loggers do",
     )  # fmt: skip
-    p.add_argument("--gateway", default="127.0.0.1:8212", help="HJ 212 gateway HOST:PORT (--transport tcp)")
+    p.add_argument(
+        "--gateway",
+        default=None,
+        help="HJ 212 gateway HOST:PORT for --transport tcp ($OUTFALL_SIMULATOR_GATEWAY or 127.0.0.1:8212)",
+    )
     p.add_argument("--min-interval", type=int, default=10, help="minutes per 2051 minute record (default 10)")
     p.add_argument("--over-time", type=float, default=10.0, help="seconds to wait for a 9014 (default 10)")
     p.add_argument("--re-count", type=int, default=3, help="re-sends before giving a frame up (default 3)")
@@ -415,7 +419,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     try:
         if args.protocol != "hj212" and not raw_replay:
             raise ValueError("--transport tcp speaks HJ 212: add --protocol hj212")
-        host, port = gateway_address(args.gateway)
+        host, port = gateway_address(args.gateway or SimulatorSettings().gateway)
         if args.over_time <= 0 or args.re_count < 0:
             raise ValueError("--over-time must be > 0 and --re-count >= 0")
         until = (
