@@ -370,9 +370,11 @@ async def send(
     pacer: Pacer,
     count: int | None = None,
     on_sent: Callable[[Message], None] | None = None,
+    totals: Totals | None = None,
 ) -> Totals:
-    """Dispatch the paced stream to one link per MN; returns when every link has finished."""
-    totals = Totals()
+    """Dispatch the paced stream to one link per MN; returns when every link has finished. The
+    ``totals`` given are counted into as it goes (an interrupted run still sums up what it did)."""
+    totals = totals if totals is not None else Totals()
     links: dict[str, Link] = {}
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -457,8 +459,8 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     totals = Totals()
     signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still sum up
     try:
-        totals = asyncio.run(
-            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, track.sent)
+        asyncio.run(
+            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, track.sent, totals)
         )
     except KeyboardInterrupt:
         interrupted = True
