@@ -6,8 +6,10 @@ writer (``ingest.core.writer``) stores them, so neither format depends on the ot
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 # An equipment_status row: point, device (SB1, w01018, ''), item (RS, i12001), time, value, number, source
 StatusRow = tuple[int, str, str, datetime, str, float | None, str]
@@ -19,10 +21,21 @@ DEFAULT_MAX_SKEW = timedelta(seconds=300)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+class RawKey(NamedTuple):
+    """Where an accepted message's bytes are kept (``raw_messages``): its point, the data time it
+    carries (UTC, ISO text as in its readings' COPY lines) and the source its readings are stored with."""
+
+    point_id: int
+    time: str
+    source: str
+
+
 @dataclass(frozen=True)
 class Accepted:
     copy_text: bytes  # tab-separated COPY lines for repo.copy_readings
     count: int
+    # Set when the message stored something (readings, statistics, status): its bytes are kept too.
+    raw_key: RawKey | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,15 @@ def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag:
     """One reading as a line of ``COPY staging_readings (point_id, parameter_id, time, value, flag,
     source)`` text."""
     return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
+
+
+def raw_line(key: RawKey, peer: str | None, payload: bytes) -> str:
+    """One message as a line of ``COPY staging_raw_messages (time, digest, point_id, source, peer,
+    payload)`` text: the payload in bytea hex, the digest the first 8 bytes of its SHA-256 (the dedup key
+    of a re-sent copy, with the point and data time)."""
+    digest = int.from_bytes(hashlib.sha256(payload).digest()[:8], "big", signed=True)
+    where = "\\N" if peer is None else peer
+    return f"{key.time}\t{digest}\t{key.point_id}\t{key.source}\t{where}\t\\\\x{payload.hex()}\n"
 
 
 def time_problem(when: datetime, received_at: datetime, max_skew: timedelta) -> str | None:

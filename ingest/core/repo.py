@@ -127,8 +127,8 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
 
 
 def prepare_staging(conn: psycopg.Connection) -> None:
-    """Per-connection staging tables, emptied at every commit: the batch's readings (COPY), and the
-    second values of stored readings (see ``set_aside_duplicates``)."""
+    """Per-connection staging tables, emptied at every commit: the batch's readings (COPY), the second
+    values of stored readings (see ``set_aside_duplicates``), and the batch's raw messages."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
         " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
@@ -139,6 +139,10 @@ def prepare_staging(conn: psycopg.Connection) -> None:
         " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
         ' flag "char", source text, stored_value double precision, stored_flag "char",'
         " stored_source text, stored_at timestamptz) ON COMMIT DELETE ROWS"
+    )
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_raw_messages (time timestamptz, digest bigint,"
+        " point_id integer, source text, peer text, payload bytea) ON COMMIT DELETE ROWS"
     )
 
 
@@ -156,6 +160,29 @@ def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
             " ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
+
+
+def copy_raw_messages(conn: psycopg.Connection, copy_text: bytes) -> int:
+    """COPY the batch's accepted messages (lines of ``decoded.raw_line``) in and keep those not yet
+    stored: a re-sent copy (same point, data time and bytes) is kept once. Returns how many were new."""
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY staging_raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN"
+        ) as copy:
+            copy.write(copy_text)
+        cur.execute(
+            "INSERT INTO raw_messages (time, digest, point_id, source, peer, payload)"
+            " SELECT time, digest, point_id, source, peer, payload FROM staging_raw_messages"
+            " ON CONFLICT DO NOTHING"
+        )
+        return cur.rowcount
+
+
+def drop_raw_messages(conn: psycopg.Connection, before: datetime) -> int:
+    """Drop the chunks of raw messages whose data times all lie before ``before`` (the retention);
+    how many chunks."""
+    rows = conn.execute("SELECT drop_chunks('raw_messages', older_than => %s::timestamptz)", (before,))
+    return len(rows.fetchall())
 
 
 # Rows this transaction inserted carry its start time: ``received_at`` defaults to now(), the

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from ingest.core import parameters
-from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, Rejected, copy_line, time_problem
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, RawKey, Rejected, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.core.park import is_valid_id
 
@@ -79,7 +79,7 @@ def decode(
     stray = [code for code in flags if code not in values]
     if stray:
         return Rejected(f"flags given for parameters without a value: {', '.join(map(str, stray))}")
-    return Accepted("".join(lines).encode(), len(lines))
+    return Accepted("".join(lines).encode(), len(lines), RawKey(point.id, ts, source))
 
 
 def _timestamp(raw: object, received_at: datetime, max_skew: timedelta) -> str | Rejected:
