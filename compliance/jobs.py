@@ -307,6 +307,13 @@ def dead_letter_retention(conn: psycopg.Connection, ctx: Context, now: datetime,
     return f"{ingest_repo.prune_dead_letters(conn, cutoff)} dead letters deleted"
 
 
+def raw_message_retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Drop the raw messages (ingest's table, by its owner's function) whose data time is older than
+    the retention, whole chunks at a time; run by the leader like ``dead_letter_retention``."""
+    cutoff = now - timedelta(days=ctx.intake.raw_message_retention_days)
+    return f"{ingest_repo.drop_raw_messages(conn, cutoff)} chunks of raw messages dropped"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "refresh_limits",
@@ -364,6 +371,13 @@ JOBS: tuple[Job, ...] = (
         {"minutes": 60},
         "delete dead letters older than OUTFALL_INGEST_DEAD_LETTER_RETENTION_DAYS",
         dead_letter_retention,
+    ),
+    Job(
+        "raw_message_retention",
+        "interval",
+        {"minutes": 60},
+        "drop raw messages older than OUTFALL_INGEST_RAW_MESSAGE_RETENTION_DAYS (5 years)",
+        raw_message_retention,
     ),
 )
 BY_NAME = {j.name: j for j in JOBS}
