@@ -13,7 +13,6 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import psycopg
 
 from compliance import bundle
 from tests.api.conftest import open_alert
@@ -37,7 +36,9 @@ def test_officer_exports_an_alerts_evidence_and_the_export_is_audited(
     wait_for(lambda: running.worker.counters.readings >= 2, message="the message's readings")
     alert_id = open_alert(services.database_url, park.id, "shop-01", "total", at=at)
     officer = make_token("officer", park.id)
-    noted = client.post(f"/api/v1/alerts/{alert_id}/annotate", json={"note": "采样送检 sample sent"}, headers=officer)
+    noted = client.post(
+        f"/api/v1/alerts/{alert_id}/annotate", json={"note": "采样送检 sample sent"}, headers=officer
+    )
     assert noted.status_code == 200, noted.text
 
     got = client.get(f"/api/v1/alerts/{alert_id}/evidence", headers=officer)
