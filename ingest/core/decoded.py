@@ -7,6 +7,7 @@ writer (``ingest.core.writer``) stores them, so neither format depends on the ot
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -51,11 +52,14 @@ def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag:
     return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
 
 
+_DIGEST = struct.Struct(">q")  # the first 8 bytes of a SHA-256, as PostgreSQL's bigint
+
+
 def raw_line(key: RawKey, peer: str | None, payload: bytes) -> str:
     """One message as a line of ``COPY staging_raw_messages (time, digest, point_id, source, peer,
     payload)`` text: the payload in bytea hex, the digest the first 8 bytes of its SHA-256 (the dedup key
     of a re-sent copy, with the point and data time)."""
-    digest = int.from_bytes(hashlib.sha256(payload).digest()[:8], "big", signed=True)
+    digest = _DIGEST.unpack_from(hashlib.sha256(payload).digest())[0]  # ~1 µs a message in all
     where = "\\N" if peer is None else peer
     return f"{key.time}\t{digest}\t{key.point_id}\t{key.source}\t{where}\t\\\\x{payload.hex()}\n"
 
