@@ -43,8 +43,8 @@ class Parts:
 
     alert: AlertRecord
     point: PointRow
-    start: datetime  # the evidence window in data time: the alert's first and last evidence with a
-    end: datetime  # margin (``EvidenceSettings.margin_s``)
+    start: datetime  # the evidence window in data time, both ends included: the alert's first and
+    end: datetime  # last evidence with a margin (``EvidenceSettings.margin_s``)
     messages: Sequence[RawMessage]
     readings: Sequence[StoredReading]
     limits: Sequence[LimitPeriod]
@@ -67,7 +67,7 @@ def gather(
     point = ingest_reads.points(alert.park, alert.plant, alert.point).first(conn)
     assert point is not None  # an alert's point is never deleted while the alert exists (cascade)
     margin = timedelta(seconds=settings.margin_s)
-    start, end = alert.first_time - margin, alert.last_time + margin + timedelta(microseconds=1)
+    start, end = alert.first_time - margin, alert.last_time + margin
     messages = ingest_reads.raw_messages(point.id, start, end, settings.max_messages + 1).fetch(conn)
     readings = ingest_reads.stored_readings(point.id, start, end, settings.max_readings + 1).fetch(conn)
     capped = {

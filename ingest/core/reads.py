@@ -153,10 +153,10 @@ class StoredReading:
 
 
 def stored_readings(point_id: int, start: datetime, end: datetime, limit: int) -> Query[StoredReading]:
-    """Every parameter of a point over [start, end) of data time, oldest first."""
+    """Every parameter of a point over [start, end] of data time, oldest first."""
     return Query(
         "SELECT time, parameter_id, value, flag::text AS flag, received_at, source FROM readings"
-        " WHERE point_id = %s AND time >= %s AND time < %s ORDER BY time, parameter_id LIMIT %s",
+        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, parameter_id LIMIT %s",
         (point_id, start, end, limit),
         StoredReading,
     )
@@ -174,10 +174,10 @@ class RawMessage:
 
 
 def raw_messages(point_id: int, start: datetime, end: datetime, limit: int) -> Query[RawMessage]:
-    """A point's messages carrying a data time in [start, end), in data time then arrival order."""
+    """A point's messages carrying a data time in [start, end], in data time then arrival order."""
     return Query(
         "SELECT time, received_at, source, peer, payload FROM raw_messages"
-        " WHERE point_id = %s AND time >= %s AND time < %s ORDER BY time, received_at, digest LIMIT %s",
+        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, received_at, digest LIMIT %s",
         (point_id, start, end, limit),
         RawMessage,
     )
