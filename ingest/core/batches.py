@@ -46,7 +46,7 @@ class Parts:
     dead: Sequence[DeadRow] = field(default_factory=list)
     readings: int = 0  # lines in copy_text
     messages: int = 0  # MQTT messages or HJ 212 frames, for the counters
-    raw_text: bytes = b""  # the accepted messages' bytes, COPY text (``decoded.raw_line``)
+    raw_rows: bytes = b""  # the accepted messages' bytes, binary COPY rows (``decoded.raw_row``)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,9 @@ def write_parts(
     ``deadletters``), the counters, then the compliance hook. The caller commits."""
     readings = parts.readings
     inserted = repo.copy_readings(conn, parts.copy_text) if parts.copy_text else 0
-    raw = repo.copy_raw_messages(conn, parts.raw_text) if parts.raw_text else 0
+    # Without a duplicate reading, no message of the batch is a re-sent copy (its readings would be):
+    # its bytes go straight in. Otherwise, or if that guess fails, through staging, each copy once.
+    raw = repo.copy_raw_messages(conn, parts.raw_rows, inserted == readings) if parts.raw_rows else 0
     conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
     statistics = repo.copy_statistics(conn, parts.stats_text) if parts.stats_text else 0
     status_new = repo.insert_status(conn, parts.status) if parts.status else 0

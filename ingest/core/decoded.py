@@ -24,10 +24,10 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 class RawKey(NamedTuple):
     """Where an accepted message's bytes are kept (``raw_messages``): its point, the data time it
-    carries (UTC, ISO text as in its readings' COPY lines) and the source its readings are stored with."""
+    carries and the source its readings are stored with."""
 
     point_id: int
-    time: str
+    time: datetime  # aware
     source: str
 
 
@@ -52,16 +52,26 @@ def copy_line(point_id: int, parameter_id: int, ts_utc: str, value: float, flag:
     return f"{point_id}\t{parameter_id}\t{ts_utc}\t{value!r}\t{flag}\t{source}\n"
 
 
-_DIGEST = struct.Struct(">q")  # the first 8 bytes of a SHA-256, as PostgreSQL's bigint
+# Raw messages go to the server in COPY's binary format: the payload travels as it is (text COPY would
+# double it in hex and make the server decode it), the digest is the SHA-256's first 8 bytes as they
+# are (a big-endian bigint), the time microseconds since 2000-01-01 UTC.
+RAW_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
+RAW_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ROW_HEAD = struct.Struct(">hiqi8sii")  # 6 fields; time; digest; point_id (each after its length)
+_LENGTH = struct.Struct(">i")
+_NULL = _LENGTH.pack(-1)
 
 
-def raw_line(key: RawKey, peer: str | None, payload: bytes) -> str:
-    """One message as a line of ``COPY staging_raw_messages (time, digest, point_id, source, peer,
-    payload)`` text: the payload in bytea hex, the digest the first 8 bytes of its SHA-256 (the dedup key
-    of a re-sent copy, with the point and data time)."""
-    digest = _DIGEST.unpack_from(hashlib.sha256(payload).digest())[0]  # ~1 µs a message in all
-    where = "\\N" if peer is None else peer
-    return f"{key.time}\t{digest}\t{key.point_id}\t{key.source}\t{where}\t\\\\x{payload.hex()}\n"
+def raw_row(key: RawKey, peer: str | None, payload: bytes) -> bytes:
+    """One message as a row of binary ``COPY ... (time, digest, point_id, source, peer, payload)``; the
+    digest, with the point and data time, is the dedup key of a re-sent copy."""
+    micros = (key.time - _PG_EPOCH) // _MICROSECOND
+    head = _ROW_HEAD.pack(6, 8, micros, 8, hashlib.sha256(payload).digest()[:8], 4, key.point_id)
+    source = key.source.encode()
+    where = _NULL if peer is None else _LENGTH.pack(len(peer.encode())) + peer.encode()
+    return b"".join((head, _LENGTH.pack(len(source)), source, where, _LENGTH.pack(len(payload)), payload))
 
 
 def time_problem(when: datetime, received_at: datetime, max_skew: timedelta) -> str | None:

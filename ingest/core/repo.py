@@ -11,7 +11,7 @@ import orjson
 import psycopg
 from psycopg.rows import class_row
 
-from ingest.core import parameters, units
+from ingest.core import decoded, parameters, units
 from ingest.core.deadletters import Run
 from ingest.core.decoded import StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
@@ -162,20 +162,35 @@ def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
         return cur.rowcount
 
 
-def copy_raw_messages(conn: psycopg.Connection, copy_text: bytes) -> int:
-    """COPY the batch's accepted messages (lines of ``decoded.raw_line``) in and keep those not yet
-    stored: a re-sent copy (same point, data time and bytes) is kept once. Returns how many were new."""
+def copy_raw_messages(conn: psycopg.Connection, rows: bytes, fresh: bool) -> int:
+    """Store the batch's accepted messages (binary COPY rows, ``decoded.raw_row``), each once: a re-sent
+    copy (same point, data time and bytes) is dropped. ``fresh``: the caller knows of no re-sent copy
+    among them, so they are copied straight in, under a savepoint; should one be there after all (its
+    first copy's readings gone), or when not ``fresh``, they go through the staging table. Returns how
+    many were new."""
+    data = decoded.RAW_COPY_HEADER + rows + decoded.RAW_COPY_TRAILER
     with conn.cursor() as cur:
-        with cur.copy(
-            "COPY staging_raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN"
-        ) as copy:
-            copy.write(copy_text)
+        if fresh:
+            try:
+                with conn.transaction(), cur.copy(_COPY_RAW) as copy:
+                    copy.write(data)
+                return cur.rowcount
+            except psycopg.errors.UniqueViolation:
+                pass  # rolled back to the savepoint: the staged way below keeps each copy once
+        with cur.copy(_COPY_RAW_STAGED) as copy:
+            copy.write(data)
         cur.execute(
             "INSERT INTO raw_messages (time, digest, point_id, source, peer, payload)"
             " SELECT time, digest, point_id, source, peer, payload FROM staging_raw_messages"
             " ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
+
+
+_COPY_RAW = "COPY raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN (FORMAT BINARY)"
+_COPY_RAW_STAGED = (
+    "COPY staging_raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN (FORMAT BINARY)"
+)
 
 
 def drop_raw_messages(conn: psycopg.Connection, before: datetime) -> int:

@@ -32,7 +32,7 @@ import psycopg
 
 from ingest.core import logs, repo
 from ingest.core.batches import BeforeCommit
-from ingest.core.decoded import DeadRow, Rejected, raw_line
+from ingest.core.decoded import DeadRow, Rejected, raw_row
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import DatabaseSettings, HJ212Settings
 from ingest.hj212 import codec, records
@@ -386,7 +386,7 @@ class Connection:
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")
-        kept = b"" if result.raw_key is None else raw_line(result.raw_key, self.peer, raw).encode()
+        kept = b"" if result.raw_key is None else raw_row(result.raw_key, self.peer, raw)
         done = await self.gw.store.submit(
             result.copy_text, result.stats_text, result.count, dead, origin, result.status, kept
         )

@@ -169,7 +169,7 @@ def records(
             lines.append(line)
     note = f"not stored: {'; '.join(skipped)}"[:2000] if skipped else None
     text = "".join(lines).encode()
-    kept = RawKey(point.id, when.isoformat(), source) if lines else None  # the frame's bytes, kept too
+    kept = RawKey(point.id, when, source) if lines else None  # the frame's bytes, kept too
     if frame.cn == REALTIME:
         return Accepted(text, len(lines), kept, note=note)
     return Accepted(b"", 0, kept, stats_text=text, stats_count=len(lines), note=note)
@@ -258,7 +258,7 @@ def _status(frame: codec.Frame, point: RegistryPoint, when: datetime, source: st
             rows.append((point.id, "", item, when, *_value(value), source))
     if not rows:
         return Accepted(b"", 0, note="CN 2021 frame without any status item")
-    return Accepted(b"", 0, RawKey(point.id, when.isoformat(), source), status=tuple(rows))
+    return Accepted(b"", 0, RawKey(point.id, when, source), status=tuple(rows))
 
 
 def _value(value: float | str) -> tuple[str, float | None]:

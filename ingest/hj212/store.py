@@ -49,7 +49,7 @@ class Item:
     done: asyncio.Future[None]
     origin: DeadRow | None = None  # (source, peer, raw frame, "") kept if the database refuses the item
     status: tuple[StatusRow, ...] = ()
-    raw_text: bytes = b""  # the frame's bytes to keep (``decoded.raw_line``), when it stored something
+    raw_rows: bytes = b""  # the frame's bytes to keep (``decoded.raw_row``), when it stored something
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Frames:
             dead=[row for i in items for row in i.dead],
             readings=sum(i.readings for i in items),
             messages=len(items),
-            raw_text=b"".join(i.raw_text for i in items),
+            raw_rows=b"".join(i.raw_rows for i in items),
         )
 
     def singles(self, registry: Registry) -> Iterator[Single]:
@@ -117,11 +117,11 @@ class Store:
         dead: list[DeadRow],
         origin: DeadRow | None = None,
         status: tuple[StatusRow, ...] = (),
-        raw_text: bytes = b"",
+        raw_rows: bytes = b"",
     ) -> asyncio.Future[None]:
         """Queue what one frame produced; waits while the queue is full. The future resolves on commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status, raw_text))
+        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status, raw_rows))
         return done
 
     # --- writes -----------------------------------------------------------------------------------

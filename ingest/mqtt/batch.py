@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.core.batches import Parts
-from ingest.core.decoded import Accepted, DeadRow, RawKey, Rejected, StatusRow, raw_line
+from ingest.core.decoded import Accepted, DeadRow, RawKey, Rejected, StatusRow, raw_row
 from ingest.core.writer import Fresh, Registry, Single
 from ingest.hj212 import records as hj212_records
 
@@ -36,7 +36,7 @@ class Batch:
     raw: list[tuple[str, bytes]] = field(default_factory=list)
     # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
     held_acks: list[Ack] = field(default_factory=list)
-    # accepted messages whose bytes are kept (raw_messages); their COPY text is made by ``parts``, in
+    # accepted messages whose bytes are kept (raw_messages); their COPY rows are made by ``parts``, in
     # the writer thread, so the network thread only appends
     kept: list[tuple[RawKey, bytes]] = field(default_factory=list)
 
@@ -52,7 +52,7 @@ class Batch:
             dead=self.dead,
             readings=self.readings,
             messages=self.messages,
-            raw_text="".join([raw_line(key, None, payload) for key, payload in self.kept]).encode(),
+            raw_rows=b"".join([raw_row(key, None, payload) for key, payload in self.kept]),
         )
 
 

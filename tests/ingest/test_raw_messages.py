@@ -57,6 +57,28 @@ def test_json_messages_are_kept_byte_for_byte_and_a_resent_copy_once(db, make_pa
     assert digests == (True,)  # the key is the first 8 bytes of the SHA-256, as the migration says
 
 
+def test_a_resent_copy_whose_readings_are_gone_is_still_kept_once(db, make_park, start_worker, publisher):
+    """A batch without duplicate readings copies its messages straight in; a re-sent copy in it (its
+    first copy's readings dropped, say by a shorter retention) falls back to the staged way."""
+    park = make_park()
+    running = start_worker(topic=f"outfall/v1/{park.id}/+/+")
+    topic = f"outfall/v1/{park.id}/shop-02/total"
+    payload = orjson.dumps({"ts": "2026-11-29T09:00:00+08:00", "values": {"cod": 30.0}})
+    publisher.publish(topic, payload)
+    publisher.flush()
+    wait_for(lambda: running.worker.counters.readings >= 1, message="the reading")
+    db.execute(
+        "DELETE FROM readings WHERE point_id = (SELECT id FROM points WHERE park_id = %s"
+        " AND plant_id = 'shop-02' AND code = 'total')",
+        (park.id,),
+    )
+    publisher.publish(topic, payload)
+    publisher.flush()
+    wait_for(lambda: running.worker.counters.readings >= 2, message="the reading again")
+    assert [bytes(r[4]) for r in kept(db, park.id)] == [payload]
+    assert running.worker.counters.dead == 0 and running.worker.counters.raw == 1
+
+
 def test_raw_hj212_over_mqtt_is_kept(db, make_park, start_worker, publisher):
     workshop, total = new_mn(), new_mn()
     park = make_park(park_yaml(workshop, total))
