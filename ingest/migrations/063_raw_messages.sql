@@ -1,9 +1,9 @@
 -- Raw messages: every accepted message kept byte for byte (a JSON v1 payload, an HJ 212 frame with its
 -- header, CRC and CR LF, as received over MQTT or TCP), the evidence an alert's export bundles
 -- (compliance/evidence.py). Written by ingest/core/repo.py (copy_raw_messages) in the same transaction
--- as the message's readings, from a staging table filled by the same batch's COPY: no round trip per
--- message. One row per (point, data time, payload digest): a re-sent copy (MQTT redelivery, an HJ 212
--- frame the logger sent again) is the same bytes and is kept once, with its first receipt time.
+-- as the message's readings, by one binary COPY per batch: no round trip per message. One row per
+-- (point, data time, payload digest): a re-sent copy (MQTT redelivery, an HJ 212 frame the logger sent
+-- again) is the same bytes and is kept once, with its first receipt time.
 --
 -- Bytes: the payload is stored as sent (bytea). PostgreSQL only compresses values in tuples over about
 -- 2 kB, so a 150-400 byte message is stored as is (about 140 bytes per row and index entry on top);
