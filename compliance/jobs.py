@@ -318,6 +318,13 @@ def sm4_rotation(conn: psycopg.Connection, ctx: Context, now: datetime, park: st
     return f"{len(started)} key rotations started"
 
 
+def raw_message_retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Drop the raw messages (ingest's table, by its owner's function) whose data time is older than
+    the retention, whole chunks at a time; run by the leader like ``dead_letter_retention``."""
+    cutoff = now - timedelta(days=ctx.intake.raw_message_retention_days)
+    return f"{ingest_repo.drop_raw_messages(conn, cutoff)} chunks of raw messages dropped"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "refresh_limits",
@@ -382,6 +389,13 @@ JOBS: tuple[Job, ...] = (
         {"minutes": 10},
         "HJ 212-2025: rotate SM4 keys older than OUTFALL_HJ212_SM4_ROTATE_DAYS through CN 1014",
         sm4_rotation,
+    ),
+    Job(
+        "raw_message_retention",
+        "interval",
+        {"minutes": 60},
+        "drop raw messages older than OUTFALL_INGEST_RAW_MESSAGE_RETENTION_DAYS (5 years)",
+        raw_message_retention,
     ),
 )
 BY_NAME = {j.name: j for j in JOBS}

@@ -103,3 +103,16 @@ class SmtpSettings(BaseSettings):
     starttls: bool = True
     sender: str = "outfall@localhost"
     timeout_s: float = 10.0
+
+
+class EvidenceSettings(BaseSettings):
+    """An alert's evidence bundle (``OUTFALL_EVIDENCE_*``; compliance/evidence.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_EVIDENCE_")
+
+    # Data time before the alert's first and after its last evidence that the bundle covers too.
+    margin_s: float = Field(default=1800, ge=0, le=7 * 86_400)
+    # A bundle is built in memory: caps on what it holds (a long-open alert at minute data has about
+    # 1,500 messages a day). Past a cap the oldest rows are kept and the manifest says so.
+    max_messages: int = Field(default=50_000, ge=1)
+    max_readings: int = Field(default=400_000, ge=1)

@@ -56,6 +56,14 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return tokens.command(args, _database_url())
 
 
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from api import evidence
+
+    if args.evidence_command == "verify":
+        return evidence.verify_command(args)  # no database: a bundle is checked on its own
+    return evidence.export_command(args, _database_url())
+
+
 def _cmd_api(_args: argparse.Namespace) -> int:
     from api.__main__ import main
 
@@ -197,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)
+    from api.evidence import add_parser as evidence_parser
+
+    evidence_parser(sub).set_defaults(func=_cmd_evidence)
     from ingest.mqtt.brokercli import add_parsers as broker_parsers
 
     logger_sub = broker_parsers(sub)

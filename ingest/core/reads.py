@@ -141,6 +141,49 @@ def raw_readings(
 
 
 @dataclass(frozen=True)
+class StoredReading:
+    """A reading as stored, with when and how it arrived (an evidence bundle's readings.csv)."""
+
+    time: datetime
+    parameter_id: int
+    value: float
+    flag: str
+    received_at: datetime
+    source: str
+
+
+def stored_readings(point_id: int, start: datetime, end: datetime, limit: int) -> Query[StoredReading]:
+    """Every parameter of a point over [start, end] of data time, oldest first."""
+    return Query(
+        "SELECT time, parameter_id, value, flag::text AS flag, received_at, source FROM readings"
+        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, parameter_id LIMIT %s",
+        (point_id, start, end, limit),
+        StoredReading,
+    )
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """An accepted message as received (``raw_messages``): the bytes, and when and how they came."""
+
+    time: datetime  # the data time it carries
+    received_at: datetime
+    source: str
+    peer: str | None  # the TCP peer of a frame from the gateway
+    payload: bytes
+
+
+def raw_messages(point_id: int, start: datetime, end: datetime, limit: int) -> Query[RawMessage]:
+    """A point's messages carrying a data time in [start, end], in data time then arrival order."""
+    return Query(
+        "SELECT time, received_at, source, peer, payload FROM raw_messages"
+        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, received_at, digest LIMIT %s",
+        (point_id, start, end, limit),
+        RawMessage,
+    )
+
+
+@dataclass(frozen=True)
 class BucketMean:
     time: datetime  # the bucket's start
     parameter_id: int

@@ -84,6 +84,12 @@ class IntakeSettings(BaseSettings):
     # Dead letters whose last item is older than this are deleted, by the compliance leader's
     # dead_letter_retention job (hourly; /healthz reports it overdue like every scheduled job).
     dead_letter_retention_days: float = Field(default=90.0, gt=0)
+    # Accepted messages are kept byte for byte (raw_messages, the evidence of their readings) for this
+    # many days of data time, then dropped a chunk at a time by the compliance leader's
+    # raw_message_retention job. 排污许可管理条例 (State Council Decree 736, 2021) Art. 19: "原始监测记录
+    # 保存期限不得少于5年" (original monitoring records: at least 5 years; see the README). 1827 days is 5
+    # years with two leap days, never less.
+    raw_message_retention_days: float = Field(default=1827.0, gt=0)
 
     @property
     def max_skew(self) -> timedelta:

@@ -355,6 +355,17 @@ def recent(mn: str | None, limit: int = 100) -> Query[CommandRow]:
     )
 
 
+def evidence_commands(alert_id: int, point_id: int, start: datetime, end: datetime) -> Query[CommandRow]:
+    """Commands an alert's evidence shows: those sent for it (sample retention, 3015) and every other
+    command to its point created in [start, end) (a clock set, an interval changed), oldest first."""
+    return Query(
+        _COLUMNS + " WHERE alert_id = %(alert)s"
+        " OR (point_id = %(point)s AND created_at >= %(start)s AND created_at < %(end)s) ORDER BY id",
+        {"alert": alert_id, "point": point_id, "start": start, "end": end},
+        CommandRow,
+    )
+
+
 @dataclass(frozen=True)
 class SampleRow:
     """The newest sample retention (3015) sent for an alert: the evidence the alert view shows."""
@@ -392,6 +403,16 @@ def audit_of(command_id: int) -> Query[AuditRow]:
         "SELECT command_id, at, event, actor, frame, detail FROM hj212_command_audit"
         " WHERE command_id = %s ORDER BY id",
         (command_id,),
+        AuditRow,
+    )
+
+
+def audits_of(command_ids: list[int]) -> Query[AuditRow]:
+    """The trails of several commands, in the order they were written."""
+    return Query(
+        "SELECT command_id, at, event, actor, frame, detail FROM hj212_command_audit"
+        " WHERE command_id = ANY(%s) ORDER BY id",
+        (command_ids,),
         AuditRow,
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.core.batches import Parts
-from ingest.core.decoded import Accepted, CheckRow, DeadRow, Rejected, StatusRow
+from ingest.core.decoded import Accepted, CheckRow, DeadRow, RawKey, Rejected, StatusRow, raw_row
 from ingest.core.writer import Fresh, Registry, Single
 from ingest.hj212 import records as hj212_records
 
@@ -37,6 +37,9 @@ class Batch:
     raw: list[tuple[str, bytes]] = field(default_factory=list)
     # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
     held_acks: list[Ack] = field(default_factory=list)
+    # accepted messages whose bytes are kept (raw_messages); their COPY rows are made by ``parts``, in
+    # the writer thread, so the network thread only appends
+    kept: list[tuple[RawKey, bytes]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -51,6 +54,7 @@ class Batch:
             dead=self.dead,
             readings=self.readings,
             messages=self.messages,
+            raw_rows=b"".join([raw_row(key, None, payload) for key, payload in self.kept]),
         )
 
 
@@ -70,6 +74,8 @@ def collect(
     if isinstance(result, Accepted):
         batch.copy_parts.append(result.copy_text)
         batch.readings += result.count
+        if result.raw_key is not None:
+            batch.kept.append((result.raw_key, payload))
         if isinstance(result, hj212_records.Accepted):
             if result.stats_text:
                 batch.stats_parts.append(result.stats_text)
