@@ -100,7 +100,8 @@ def _figures(a: Alert) -> str:
     if peak is not None and value is not None and peak != value:
         parts.append(f"峰值 {_fmt(peak)}{unit}")
     if str(a.get("kind")) in MULTIPLE_KINDS and value is not None and limit and value > limit > 0:
-        parts.append(f"超标 {_fmt((value - limit) / limit)} 倍")
+        multiple = (value - limit) / limit
+        parts.append(f"超标 {multiple:.2f} 倍" if multiple < 1e9 else f"超标 {_fmt(multiple)} 倍")
     return "，".join(parts)
 
 
@@ -152,10 +153,10 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _fmt(v: float) -> str:
-    """A figure as officers write it: no exponent, at most 4 significant digits below 1, 2 decimals
-    above."""
-    text = f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"
-    if "e" in text:
-        text = f"{v:.6f}"
+def _fmt(v: float, decimals: int = 2) -> str:
+    """A figure as officers write it: 2 decimals from 1 up, 4 significant digits below, and no
+    trailing zeros; a broken instrument's absurd figure in exponent form, so it stays short."""
+    if v != 0 and not 1e-4 <= abs(v) < 1e9:
+        return f"{v:.4g}"
+    text = f"{v:.{decimals}f}" if abs(v) >= 1 else f"{v:.4g}"
     return text.rstrip("0").rstrip(".") if "." in text else text
