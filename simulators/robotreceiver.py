@@ -70,9 +70,14 @@ class Robot:
             return f"/robot/send?access_token={self.token}"
         return f"/open-apis/bot/v2/hook/{self.token}"
 
-    def handle(self, path: str, body: bytes) -> dict[str, Any]:
-        """Judge one request as the vendor would; log it; the vendor's answer."""
-        record: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "kind": self.kind}
+    def handle(self, path: str, body: bytes, delivery: str | None = None) -> dict[str, Any]:
+        """Judge one request as the vendor would; log it (with the sender's X-Outfall-Delivery, which
+        the vendors ignore); the vendor's answer."""
+        record: dict[str, Any] = {
+            "at": datetime.now(UTC).isoformat(),
+            "kind": self.kind,
+            "delivery": delivery,
+        }
         try:
             self._rate()
             doc = self._parse(body)
@@ -177,7 +182,8 @@ def server(robot: Robot, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
             if length > BODY_MAX:
                 self.send_error(413)
                 return
-            answer = orjson.dumps(robot.handle(self.path, self.rfile.read(length)))
+            delivery = self.headers.get("X-Outfall-Delivery")
+            answer = orjson.dumps(robot.handle(self.path, self.rfile.read(length), delivery))
             self.send_response(200)  # the vendors answer errors with 200 too
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
