@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compliance import robots, robottext
+from compliance import receivers, robots, robottext
+from ingest.core.redact import redact
 from simulators.robotreceiver import Robot
 
 DINGTALK_KAT = ("this is secret", 1577262236757, "hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM=")
@@ -241,3 +242,51 @@ def test_one_alert_always_renders_within_the_smallest_message_size(
     )  # fmt: skip
     text = robottext.message(channel, PAYLOAD | {"park_name": plant}, [alert], ("13800000000",)).text
     assert len(text.encode()) < 1000
+
+
+# --- subscriptions in the park file, and what logs show ---------------------------------------------------
+
+
+def test_park_file_names_robots_but_never_their_urls() -> None:
+    config: dict[str, object] = {
+        "subscriptions": [
+            {"name": "duty", "dingtalk": "secret-store", "mention": [13800000000], "rate_limit": 5},
+            {
+                "name": "ops",
+                "feishu": "secret-store",
+                "plant": "shop-01",
+                "min_severity": "warning",
+                "sign": False,
+            },
+            {"name": "group", "wecom": "secret-store"},
+        ]
+    }
+    assert receivers.check_subscriptions(config) == []
+    duty, ops, group = receivers.subscriptions(config)
+    assert (duty.channel, duty.mention, duty.rate_limit, duty.sign) == ("dingtalk", ("13800000000",), 5, True)
+    assert (ops.channel, ops.plant, ops.min_severity, ops.sign) == ("feishu", "shop-01", "warning", False)
+    assert group.robot and group.channel == "wecom" and group.min_severity == "violation"
+    leaked: dict[str, object] = {
+        "subscriptions": [
+            {"name": "a", "dingtalk": "https://oapi.dingtalk.com/robot/send?access_token=abc"},
+            {"name": "b", "feishu": "https://open.feishu.cn/open-apis/bot/v2/hook/6f1c-uuid"},
+            {"name": "c", "wecom": "secret-store", "webhook": "https://example.org/hook"},
+            {"name": "d", "email": "x@example.org", "min_severity": "loud"},
+        ]
+    }
+    problems = receivers.check_subscriptions(leaked)
+    assert len(problems) == 4, problems
+    assert "a dingtalk robot's URL carries its token" in problems[2] + problems[3]
+
+
+def test_a_robot_request_url_is_masked_in_logs() -> None:
+    secret, ms, _sign = DINGTALK_KAT
+    req = robots.request(
+        "dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=T0Kabc", _message(), secret, ms / 1000
+    )
+    shown = redact(f"POST {req.url} failed")
+    assert "T0Kabc" not in shown and "hmPWwU" not in shown and f"timestamp={ms}" in shown
+    wecom = redact(
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+    )
+    assert "693a91f6" not in wecom

@@ -111,7 +111,7 @@ def test_breaches_reach_chat_robots_signed_in_chinese_and_a_burst_as_digests(
         store_secret(system, f"{park}/{name}", "webhook-url", robot.url)
     store_secret(system, f"{park}/ding", "webhook-secret", DING_SECRET)
     store_secret(system, f"{park}/lark", "webhook-secret", "not-the-secret")
-    ding, lark, wework = robots["ding"], robots["lark"], robots["wework"]
+    ding, lark = robots["ding"], robots["lark"]
 
     # A burst: six plants breach at once (warnings: 70 mg/L against 80), beyond the DingTalk robot's
     # rate limit (2 messages per window)
