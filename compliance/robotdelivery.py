@@ -106,9 +106,11 @@ def _take_one(
     max_bytes = settings.max_bytes(queue.channel, bool(mention))
     header = rows[0].payload
 
+    tail = len("".join(f" @{m}" for m in mention).encode()) if queue.channel == robots.DINGTALK else 0
+
     def fits(items: Sequence[Mapping[str, Any]]) -> bool:
         text = robottext.message(queue.channel, {**header, "digest": True}, items, mention).text
-        return len(text.encode()) <= max_bytes
+        return len(text.encode()) + tail <= max_bytes  # DingTalk's mentions are appended to the text
 
     waiting = [digest.Waiting(r.id, tuple(_alerts(r.payload))) for r in rows]
     plan = digest.plan(waiting, free, fits)
