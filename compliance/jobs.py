@@ -24,7 +24,7 @@ from compliance.models import (
     AlertState,
     AuditEntry,
 )
-from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+from compliance.settings import RobotSettings, RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
 from ingest.core import parameters, reads
 from ingest.core import repo as ingest_repo
 from ingest.core.secrets import SecretSettings
@@ -44,6 +44,7 @@ class Context:
     intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
     store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
     sm4: SM4RotationSettings = field(default_factory=SM4RotationSettings)  # HJ 212-2025 key rotation
+    robots: RobotSettings = field(default_factory=RobotSettings)  # chat robots' rate limits
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -290,7 +291,8 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
 
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store, ctx.robots)
+    repo.prune_robot_sends(conn, now - timedelta(hours=1))  # longer than any robot's rate window
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 
@@ -365,7 +367,7 @@ JOBS: tuple[Job, ...] = (
         "deliver",
         "interval",
         {"seconds": 5},
-        "group the outbox per plant and deliver webhooks/e-mail",
+        "group the outbox per plant and deliver webhooks, e-mail and chat robots",
         deliver,
         owns_transactions=True,
     ),

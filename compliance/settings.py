@@ -1,5 +1,6 @@
 """Settings of the compliance engine, one class per concern, read from ``OUTFALL_COMPLIANCE_*``,
-``OUTFALL_MAINTENANCE_*``, ``OUTFALL_WEBHOOK_*`` and ``OUTFALL_SMTP_*`` in ``main()``, never at import."""
+``OUTFALL_MAINTENANCE_*``, ``OUTFALL_WEBHOOK_*``, ``OUTFALL_SMTP_*`` and ``OUTFALL_ROBOT_*`` in
+``main()``, never at import."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from compliance.digest import Limit
 from compliance.models import MaintenanceBounds
 
 
@@ -116,3 +118,37 @@ class EvidenceSettings(BaseSettings):
     # 1,500 messages a day). Past a cap the oldest rows are kept and the manifest says so.
     max_messages: int = Field(default=50_000, ge=1)
     max_readings: int = Field(default=400_000, ge=1)
+
+
+class RobotSettings(BaseSettings):
+    """Chat robots (``OUTFALL_ROBOT_*``): a rate limit per robot below the vendor's, and the size of
+    one message. Vendors' figures (compliance/robots.py): WeCom 20 a minute, markdown ≤ 4,096 bytes;
+    DingTalk 20 a minute (over that, throttled for 10 minutes); Feishu 100 a minute and 5 a second,
+    body ≤ 20 KB. DingTalk does not state a size for markdown: ASSUMPTION 5,000 bytes. A subscription
+    may set a lower ``rate_limit`` (a robot shared with another system)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_ROBOT_")
+
+    timeout_s: float = Field(default=10.0, gt=0)
+    window_s: float = Field(default=60.0, gt=0, le=3600)  # the vendors count per minute
+    wecom_per_window: int = Field(default=15, ge=1)
+    dingtalk_per_window: int = Field(default=15, ge=1)
+    feishu_per_window: int = Field(default=80, ge=1)
+    wecom_per_second: int = Field(default=5, ge=1)
+    dingtalk_per_second: int = Field(default=5, ge=1)
+    feishu_per_second: int = Field(default=4, ge=1)
+    wecom_max_bytes: int = Field(default=4000, ge=1000)  # markdown content ≤ 4,096 (text: 2,048)
+    dingtalk_max_bytes: int = Field(default=5000, ge=1000)
+    feishu_max_bytes: int = Field(default=18000, ge=1000)  # the whole body ≤ 20 KB
+
+    def limit(self, channel: str, rate_limit: int | None = None) -> Limit:
+        per_window = int(getattr(self, f"{channel}_per_window"))
+        if rate_limit is not None:
+            per_window = max(1, min(per_window, rate_limit))
+        window = timedelta(seconds=self.window_s)
+        return Limit(per_window, window, int(getattr(self, f"{channel}_per_second")))
+
+    def max_bytes(self, channel: str, mention: bool = False) -> int:
+        if channel == "wecom" and mention:  # a text message (the one that can mention) ≤ 2,048 bytes
+            return min(self.wecom_max_bytes, 2000)
+        return int(getattr(self, f"{channel}_max_bytes"))

@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub, _cmd_compliance, _cmd_limits)
     from compliance.cli import add_receiver_parser
 
-    add_receiver_parser(sub, _cmd_receiver)
+    _robot_test_server_parser(add_receiver_parser(sub, _cmd_receiver))
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)
@@ -247,6 +247,28 @@ def _command_parsers(hj_sub: argparse._SubParsersAction[argparse.ArgumentParser]
     enrol.add_argument("serial", nargs="?", help="the hardware serial the logger sent (CN 1001)")
     enrol.add_argument("point", nargs="?", help="PARK/PLANT/POINT whose MN it gets")
     enrol.set_defaults(func=_cmd_hj212_enrol)
+
+
+def _robot_test_server_parser(receiver_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ts = receiver_sub.add_parser(
+        "test-server",
+        help="a local chat robot (WeCom, DingTalk, Feishu) that checks messages as the vendor does",
+    )
+    ts.add_argument("--kind", required=True, choices=("wecom", "dingtalk", "feishu"))
+    ts.add_argument("--token", default="test-token", help="the key / access token in its URL")
+    ts.add_argument("--secret", help="its signing secret (DingTalk 加签, Feishu 签名校验); none: unsigned")
+    ts.add_argument("--host", default="127.0.0.1")
+    ts.add_argument("--port", type=int, default=0, help="0: any free port (the URL is printed)")
+    ts.add_argument("--limit", type=int, default=20, help="requests per window before refusing (20)")
+    ts.add_argument("--window", type=float, default=60.0, help="rate window in seconds (60)")
+    ts.set_defaults(func=_cmd_robot_test_server)
+
+
+def _cmd_robot_test_server(args: argparse.Namespace) -> int:
+    from simulators import robotreceiver
+
+    robot = robotreceiver.Robot(args.kind, args.token, args.secret, args.limit, args.window)
+    return robotreceiver.serve(robot, args.host, args.port)
 
 
 def _decode_options(decode: argparse.ArgumentParser) -> None:

@@ -41,6 +41,7 @@ from compliance.repo.deliveries import (
     delivery_done,
     delivery_failed,
     insert_delivery,
+    prune_robot_sends,
     purge_delivered,
 )
 from compliance.repo.inbox import (
@@ -165,6 +166,7 @@ __all__ = [
     "parks_loaded_at",
     "pending_outbox",
     "points",
+    "prune_robot_sends",
     "purge_delivered",
     "queue_park_day",
     "replace_limits",

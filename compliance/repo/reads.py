@@ -371,5 +371,8 @@ class Pending:
 def pending_deliveries() -> Query[Pending]:
     """Notification deliveries not yet delivered."""
     return Query(
-        "SELECT count(*) AS deliveries FROM notify_deliveries WHERE delivered_at IS NULL", (), Pending
+        "SELECT count(*) AS deliveries FROM notify_deliveries"
+        " WHERE delivered_at IS NULL AND superseded_at IS NULL",
+        (),
+        Pending,
     )

@@ -71,6 +71,8 @@ E2E_SETTINGS: dict[str, str] = {
     # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
     "OUTFALL_SECRET_KEY": "5e" * 32,
     "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
+    # Chat robots count their rate per 8 s instead of per minute, so a burst's digests drain in seconds
+    "OUTFALL_ROBOT_WINDOW_S": "8",
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
