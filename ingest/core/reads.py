@@ -269,6 +269,27 @@ def day_statistics(park: str, plant: str | None, start: datetime, end: datetime)
     )
 
 
+@dataclass(frozen=True)
+class LoggerTotal:
+    point_id: int
+    parameter_id: int
+    cou: float  # m3 for flow, kg for pollutants (logger_statistics)
+
+
+def logger_totals(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[LoggerTotal]:
+    """The data loggers' own HJ 212 ``Cou`` totals over [start, end) per (point, parameter): the sum of
+    their hourly records (CN 2061) flagged N or S, or of their minute records (CN 2051) for a series
+    that sends no hourly ones. Records are timed at the start of their interval (HJ 212 DataTime)."""
+    return Query(
+        "SELECT point_id, parameter_id, coalesce(sum(cou) FILTER (WHERE period = 'hour'),"
+        " sum(cou) FILTER (WHERE period = 'minute')) AS cou FROM logger_statistics"
+        " WHERE point_id = ANY(%s) AND period IN ('hour', 'minute') AND time >= %s AND time < %s"
+        " AND flag IN ('N', 'S') AND cou IS NOT NULL GROUP BY point_id, parameter_id",
+        (list(point_ids), start, end),
+        LoggerTotal,
+    )
+
+
 # --- reads for /healthz and /metrics (see ingest/query.py) ----------------------------------------------
 @dataclass(frozen=True)
 class Heartbeat:
