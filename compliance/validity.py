@@ -163,6 +163,14 @@ def _mean(parts: Sequence[Part], weights: Mapping[datetime, float] | None) -> fl
     return math.fsum(m for _t, m in means) / len(means)
 
 
+def running_mean(hours: Iterable[tuple[float | None, bool]]) -> float | None:
+    """The mean of a day so far from its closed hours' (mean, valid): of the valid hours' means, or of
+    every hourly mean when none is valid yet (as ``combine`` takes a day)."""
+    pairs = [(m, ok) for m, ok in hours if m is not None]
+    base = [m for m, ok in pairs if ok] or [m for m, _ok in pairs]
+    return math.fsum(base) / len(base) if base else None
+
+
 def combine(
     parts: Sequence[Part],
     start: datetime,

@@ -216,9 +216,11 @@ def rejudge_period(
     pts = repo.points(conn, ids=[point_id])
     if point_id not in pts:
         return 0
-    first = rules.local_hour_bounds(start, ZoneInfo(pts[point_id].timezone))[0]
-    on_record = repo.hours_on_record(conn, point_id, first, end)
-    return _rejudge(conn, pts, {(point_id, q, t) for q, t in on_record}, settings)
+    tz = pts[point_id].timezone
+    first = rules.local_hour_bounds(start, ZoneInfo(tz))[0]
+    hours = set(repo.hours_on_record(conn, point_id, first, end))
+    hours |= set(repo.reading_hours(conn, point_id, tz, first, end))
+    return _rejudge(conn, pts, {(point_id, q, t) for q, t in hours}, settings)
 
 
 def _rejudge(

@@ -134,6 +134,18 @@ def hours_on_record(
     return [(int(q), t) for q, t in rows]
 
 
+def reading_hours(
+    conn: psycopg.Connection, point_id: int, timezone: str, start: datetime, end: datetime
+) -> list[tuple[int, datetime]]:
+    """(parameter, park-local hour start) of every hour with a stored reading of a point in [start, end)."""
+    rows = conn.execute(
+        "SELECT DISTINCT parameter_id, time_bucket('1 hour', time, %s::text) FROM readings"
+        " WHERE point_id = %s AND time >= %s AND time < %s",
+        (timezone, point_id, start, end),
+    ).fetchall()
+    return [(int(q), t) for q, t in rows]
+
+
 def park_series(conn: psycopg.Connection, park_id: str, start: datetime, end: datetime) -> list[KeySample]:
     with conn.cursor(row_factory=class_row(KeySample)) as cur:
         return cur.execute(

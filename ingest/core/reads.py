@@ -141,50 +141,6 @@ def raw_readings(
 
 
 @dataclass(frozen=True)
-class BucketMean:
-    time: datetime  # the bucket's start
-    parameter_id: int
-    mean: float | None  # of valid values
-    valid: int
-    total: int
-
-
-def bucket_means(
-    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, bucket: str, timezone: str
-) -> Query[BucketMean]:
-    # time_bucket with a time zone puts hour and day boundaries on the park's local calendar.
-    return Query(
-        "SELECT time_bucket(%s::interval, time, %s) AS time, parameter_id,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
-        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid, count(*) AS total"
-        " FROM readings WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
-        " GROUP BY 1, parameter_id ORDER BY 1, parameter_id",
-        (bucket, timezone, point_id, list(parameter_ids), start, end),
-        BucketMean,
-    )
-
-
-@dataclass(frozen=True)
-class HourlyMean:
-    point_id: int
-    parameter_id: int
-    time: datetime  # the park-local hour's start
-    mean: float | None  # of valid values
-
-
-def hourly_means(
-    point_ids: Sequence[int], start: datetime, end: datetime, timezone: str
-) -> Query[HourlyMean]:
-    return Query(
-        "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS time,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean FROM readings"
-        " WHERE point_id = ANY(%s) AND time >= %s AND time < %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        (timezone, list(point_ids), start, end),
-        HourlyMean,
-    )
-
-
-@dataclass(frozen=True)
 class LatestReading:
     point_id: int
     parameter_id: int
@@ -204,42 +160,6 @@ def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
         " WHERE pp.point_id = ANY(%s)",
         (list(point_ids),),
         LatestReading,
-    )
-
-
-@dataclass(frozen=True)
-class ReadingCount:
-    point_id: int
-    parameter_id: int
-    received: int
-    valid: int
-
-
-def counts_since(point_ids: Sequence[int], since: datetime) -> Query[ReadingCount]:
-    return Query(
-        "SELECT point_id, parameter_id, count(*) AS received,"
-        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid"
-        " FROM readings WHERE point_id = ANY(%s) AND time >= %s GROUP BY point_id, parameter_id",
-        (list(point_ids), since),
-        ReadingCount,
-    )
-
-
-@dataclass(frozen=True)
-class Sample:
-    point_id: int
-    time: datetime
-    value: float
-    flag: str
-
-
-def samples(point_ids: Sequence[int], parameter_id: int, start: datetime, end: datetime) -> Query[Sample]:
-    """Every value of one parameter at these points, in time order (what a window mean takes)."""
-    return Query(
-        "SELECT point_id, time, value, flag::text AS flag FROM readings"
-        " WHERE point_id = ANY(%s) AND parameter_id = %s AND time >= %s AND time < %s ORDER BY time",
-        (list(point_ids), parameter_id, start, end),
-        Sample,
     )
 
 
