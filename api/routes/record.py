@@ -58,8 +58,15 @@ async def _period(conn: AsyncConnection, park: str, day: date | None, month: str
 
 
 async def _kpis(
-    request: Request, park: str, scope: str | None, point: str | None, day: date | None, month: str | None
+    request: Request,
+    park: str,
+    scope: str | None,
+    level: Literal["plant", "point", "parameter"],
+    point: str | None,
+    day: date | None,
+    month: str | None,
 ) -> KpiPage:
+    """``scope``: the plant the rows are of (None: all); ``level``: what the items are."""
     target = rule_settings(request).kpi_target
     async with pool(request).connection() as conn:
         period = await _period(conn, park, day, month)
@@ -68,12 +75,10 @@ async def _kpis(
         rows = [r for r in rows if r.point == point]
         if not rows and not await _point_exists(request, park, scope, point):
             raise not_found(f"point {park}/{scope}/{point}")
-    level: Literal["plant", "point", "parameter"] = (
-        "parameter" if point is not None else "point" if scope is not None else "plant"
-    )
     whole, items, warnings = record.kpi_items(rows, level, target)
+    plant = scope if level != "plant" else None
     return KpiPage(
-        park=park, plant=scope, point=point, period=period, kpi=whole, items=items, warnings=warnings
+        park=park, plant=plant, point=point, period=period, kpi=whole, items=items, warnings=warnings
     )
 
 
@@ -92,7 +97,7 @@ async def park_kpis(
     target (`OUTFALL_COMPLIANCE_KPI_TARGET`, 90 %). A month covers its days closed so far
     (`period.days_closed`); a day not closed yet has no figures."""
     require_park(caller, park)
-    return await _kpis(request, park, caller.plant, None, day, month)
+    return await _kpis(request, park, caller.plant, "plant", None, day, month)
 
 
 @v1.get("/parks/{park}/plants/{plant}/kpis", response_model=KpiPage)
@@ -101,7 +106,7 @@ async def plant_kpis(
 ) -> KpiPage:
     """The plant's KPIs over a closed day or month, and each of its points'."""
     require_plant(caller, park, plant)
-    return await _kpis(request, park, plant, None, day, month)
+    return await _kpis(request, park, plant, "point", None, day, month)
 
 
 @v1.get("/parks/{park}/plants/{plant}/points/{point}/kpis", response_model=KpiPage)
@@ -110,7 +115,7 @@ async def point_kpis(
 ) -> KpiPage:
     """The point's KPIs over a closed day or month, and each parameter's."""
     require_plant(caller, park, plant)
-    return await _kpis(request, park, plant, point, day, month)
+    return await _kpis(request, park, plant, "parameter", point, day, month)
 
 
 async def _mass(
