@@ -67,8 +67,9 @@ class RuntimeSettings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0)  # real-time inbox poll when no NOTIFY arrives
     inbox_chunk: int = Field(default=20_000, ge=1)
     notify_group_s: float = Field(default=10, ge=0)  # alerts of one plant within this window: one message
-    # Periods of interval jobs in seconds, by job name, overriding the job table (JSON in the
-    # environment, e.g. OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
+    # Periods of jobs in seconds, by job name, overriding the job table; a cron job given one runs on
+    # that interval instead (JSON in the environment, e.g.
+    # OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
     job_periods: dict[str, float] = Field(default_factory=dict)
 
 

@@ -4,6 +4,7 @@ reads of compliance/repo/legal.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,19 +74,73 @@ def upsert_window(
     return str(row[0]) if row else None
 
 
-_PART = (
-    "SELECT start_at AS start, mean, min, max, n_valid, n_total, n_expected, sufficient, flags, volume_m3,"
-    " mass_kg, mass_method, cou FROM compliance_windows WHERE point_id = %s AND parameter_id = %s"
-    " AND span = %s AND start_at >= %s AND start_at < %s ORDER BY start_at"
-)
+@dataclass(frozen=True)
+class KeyedPart:
+    point_id: int
+    parameter_id: int
+    part: Part
 
 
-def parts(
-    conn: psycopg.Connection, point_id: int, parameter_id: int, span: str, start: datetime, end: datetime
-) -> list[Part]:
-    """A series' stored hours (or days) starting in [start, end): what its day (or month) is made of."""
-    with conn.cursor(row_factory=class_row(Part)) as cur:
-        return cur.execute(_PART, (point_id, parameter_id, span, start, end)).fetchall()
+def parts_of(
+    conn: psycopg.Connection, point_ids: Sequence[int], span: str, start: datetime, end: datetime
+) -> dict[tuple[int, int], list[Part]]:
+    """The stored hours (or days) of these points starting in [start, end), per series, in time order:
+    what their days (or months) are made of, in one query."""
+    rows = conn.execute(
+        "SELECT point_id, parameter_id, start_at, mean, min, max, n_valid, n_total, n_expected, sufficient,"
+        " flags, volume_m3, mass_kg, mass_method, cou FROM compliance_windows WHERE point_id = ANY(%s)"
+        " AND span = %s AND start_at >= %s AND start_at < %s ORDER BY start_at",
+        (list(point_ids), span, start, end),
+    ).fetchall()
+    out: dict[tuple[int, int], list[Part]] = {}
+    for pid, qid, *cols in rows:
+        out.setdefault((pid, qid), []).append(Part(*cols))
+    return out
+
+
+def store_summaries(
+    conn: psycopg.Connection, span: str, rows: Sequence[tuple[int, int, WindowResult]], verdict: str
+) -> None:
+    """Store windows no alert depends on (months) in one batch."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO compliance_windows (point_id, parameter_id, span, start_at, end_at, mean, n_valid,"
+            " n_expected, sufficient, verdict, n_total, min, max, flags, rule, parts, parts_valid, volume_m3,"
+            " mass_kg, mass_method, cou) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (point_id, parameter_id, span, start_at) DO UPDATE"
+            " SET end_at = EXCLUDED.end_at, mean = EXCLUDED.mean, n_valid = EXCLUDED.n_valid,"
+            " n_expected = EXCLUDED.n_expected, sufficient = EXCLUDED.sufficient, verdict = EXCLUDED.verdict,"
+            " n_total = EXCLUDED.n_total, min = EXCLUDED.min, max = EXCLUDED.max, flags = EXCLUDED.flags,"
+            " rule = EXCLUDED.rule, parts = EXCLUDED.parts, parts_valid = EXCLUDED.parts_valid,"
+            " volume_m3 = EXCLUDED.volume_m3, mass_kg = EXCLUDED.mass_kg, mass_method = EXCLUDED.mass_method,"
+            " cou = EXCLUDED.cou, judged_at = now()",
+            [
+                (
+                    pid,
+                    qid,
+                    span,
+                    w.start,
+                    w.end,
+                    w.mean,
+                    w.n_valid,
+                    w.n_expected,
+                    w.sufficient,
+                    verdict,
+                    w.n_total,
+                    w.min,
+                    w.max,
+                    Jsonb(w.flags),
+                    w.rule,
+                    w.parts,
+                    w.parts_valid,
+                    w.volume_m3,
+                    w.mass_kg,
+                    w.mass_method,
+                    w.cou,
+                )
+                for pid, qid, w in rows
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -163,6 +218,16 @@ def is_closed(conn: psycopg.Connection, park_id: str, span: str, start: datetime
         ).fetchone()
         is not None
     )
+
+
+def closed_since(conn: psycopg.Connection, park_id: str, span: str, start: datetime) -> set[datetime]:
+    """The park's closed hours (or days) starting at or after ``start``: one query where closing asks
+    about each hour of its lookback."""
+    rows = conn.execute(
+        "SELECT start_at FROM compliance_closed WHERE park_id = %s AND span = %s AND start_at >= %s",
+        (park_id, span, start),
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def mark_closed(conn: psycopg.Connection, park_id: str, span: str, start: datetime) -> None:

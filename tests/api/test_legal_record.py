@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from compliance import jobs, windows
+from compliance import days, jobs
 from compliance.settings import RuleSettings
 from tests.compliance.context import make_context
 
@@ -156,7 +156,7 @@ def test_a_rejudged_hour_rewrites_its_day_and_month(client, park, db, services) 
     total = _point(db, park, "shop-01", "total")
     _insert(db, _minutes(total, COD, 22, 60, 100.0))  # a data mark lifted, or data arriving late
     with psycopg.connect(services.database_url) as conn, conn.transaction():
-        hours = windows.rejudge_period(
+        hours = days.rejudge_period(
             conn, total, D0 + timedelta(hours=22), D0 + timedelta(hours=23), RuleSettings()
         )
     assert hours == 1
