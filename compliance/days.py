@@ -70,6 +70,7 @@ def judge_days(
     hours = repo.parts_of(conn, pids, HOUR, d0, d1)
     totals = windows.totals_of(conn, pids, d0, d1)
     limits = repo.limits_at(conn, pids, d0)
+    items: list[windows.Judged] = []
     for pid, qid in sorted(keys):
         pt = pts.get(pid)
         if pt is None:
@@ -83,7 +84,8 @@ def judge_days(
         res = validity.day_record(
             hours.get((pid, qid), []), d0, d1, pt.interval_s, rule, code, flow_hours, totals.get((pid, qid))
         )
-        windows.store_and_alert(conn, pt, qid, DAY, res, settings, limits.get((pid, qid)))
+        items.append(windows.judged(pt, qid, res, limits.get((pid, qid))))
+    windows.store_all_and_alert(conn, DAY, d0, items, settings)
 
 
 def store_months(
@@ -113,7 +115,7 @@ def store_months(
                 flow_days = {d.start: d.volume_m3 for d in days.get((pid, FLOW), []) if d.volume_m3}
             found = days.get((pid, qid), [])
             rows.append((pid, qid, validity.month_record(found, m0, m1, n_days, rule, code, flow_days)))
-        repo.store_summaries(conn, MONTH, rows, NOT_JUDGED)
+        repo.store_windows(conn, MONTH, [(p, q, w, NOT_JUDGED, None) for p, q, w in rows])
 
 
 # --- re-judging -------------------------------------------------------------------------------------

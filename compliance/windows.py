@@ -31,6 +31,27 @@ def _verdict(res: WindowResult, limit: Limit | None) -> str:
     return "exceeded" if res.mean > limit.upper else "ok"
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A window of a series with its verdict against the limit in force at its start."""
+
+    point: repo.PointRow
+    parameter_id: int
+    result: WindowResult
+    limit: Limit | None
+    verdict: str
+
+
+def judged(pt: repo.PointRow, qid: int, res: WindowResult, found: repo.LimitRow | None) -> Judged:
+    """Pure: a window's verdict against ``found``, the limit in force at its start."""
+    limit = (
+        Limit(found.upper, found.lower, BY_ID[qid].unit, found.source, None, True, found.not_detected)
+        if found
+        else None
+    )
+    return Judged(pt, qid, res, limit, _verdict(res, limit))
+
+
 def store_and_alert(
     conn: psycopg.Connection,
     pt: repo.PointRow,
@@ -42,13 +63,35 @@ def store_and_alert(
 ) -> None:
     """Store a judged hour or day with its verdict against ``found`` (the limit in force at its start),
     and open, update or resolve its mean alert when the verdict changed."""
-    limit = (
-        Limit(found.upper, found.lower, BY_ID[qid].unit, found.source, None, True, found.not_detected)
-        if found
-        else None
+    j = judged(pt, qid, res, found)
+    upper = j.limit.upper if j.limit else None
+    previous = repo.upsert_window(conn, pt.id, qid, span, res, j.verdict, upper)
+    alert_on(conn, j, span, previous, settings)
+
+
+def store_all_and_alert(
+    conn: psycopg.Connection, span: str, start: datetime, items: Sequence[Judged], settings: RuleSettings
+) -> None:
+    """``store_and_alert`` for many series' windows of one span and start, in one batch."""
+    pids = sorted({j.point.id for j in items})
+    previous = repo.verdicts(conn, pids, span, start)
+    repo.store_windows(
+        conn,
+        span,
+        [
+            (j.point.id, j.parameter_id, j.result, j.verdict, j.limit.upper if j.limit else None)
+            for j in items
+        ],
     )
-    verdict = _verdict(res, limit)
-    previous = repo.upsert_window(conn, pt.id, qid, span, res, verdict, limit.upper if limit else None)
+    for j in items:
+        alert_on(conn, j, span, previous.get((j.point.id, j.parameter_id)), settings)
+
+
+def alert_on(
+    conn: psycopg.Connection, j: Judged, span: str, previous: str | None, settings: RuleSettings
+) -> None:
+    """Open, update or resolve a window's mean alert when its verdict changed from ``previous``."""
+    limit, verdict, res, pt, qid = j.limit, j.verdict, j.result, j.point, j.parameter_id
     if previous == verdict or limit is None or limit.upper is None or verdict not in ("exceeded", "ok"):
         return  # (window_change makes nothing of another verdict)
     kind = HOURLY_MEAN if span == HOUR else DAILY_MEAN

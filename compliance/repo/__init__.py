@@ -97,10 +97,11 @@ from compliance.repo.windows import (
     reading_hours,
     save_report,
     series_keys,
-    store_summaries,
+    store_windows,
     take_park_days,
     timescale_licensed,
     upsert_window,
+    verdicts,
     windows_of_day,
 )
 
@@ -185,7 +186,7 @@ __all__ = [
     "series_keys",
     "set_aside",
     "set_maintenance_policy",
-    "store_summaries",
+    "store_windows",
     "sync_inhibition",
     "sync_park_maintenance",
     "take_inbox",
@@ -193,5 +194,6 @@ __all__ = [
     "timescale_licensed",
     "update_alert",
     "upsert_window",
+    "verdicts",
     "windows_of_day",
 ]

@@ -98,49 +98,49 @@ def parts_of(
     return out
 
 
-def store_summaries(
-    conn: psycopg.Connection, span: str, rows: Sequence[tuple[int, int, WindowResult]], verdict: str
+def verdicts(
+    conn: psycopg.Connection, point_ids: Sequence[int], span: str, start: datetime
+) -> dict[tuple[int, int], str]:
+    """The stored verdicts of these points' windows of one span and start."""
+    rows = conn.execute(
+        "SELECT point_id, parameter_id, verdict FROM compliance_windows WHERE point_id = ANY(%s)"
+        " AND span = %s AND start_at = %s",
+        (list(point_ids), span, start),
+    ).fetchall()
+    return {(pid, qid): str(v) for pid, qid, v in rows}
+
+
+def store_windows(
+    conn: psycopg.Connection,
+    span: str,
+    rows: Sequence[tuple[int, int, WindowResult, str, float | None]],
 ) -> None:
-    """Store windows no alert depends on (months) in one batch."""
+    """Store many judged windows (point, parameter, window, verdict, upper limit) in one batch."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO compliance_windows (point_id, parameter_id, span, start_at, end_at, mean, n_valid,"
-            " n_expected, sufficient, verdict, n_total, min, max, flags, rule, parts, parts_valid, volume_m3,"
-            " mass_kg, mass_method, cou) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (point_id, parameter_id, span, start_at) DO UPDATE"
+            " n_expected, sufficient, verdict, limit_upper, n_total, min, max, flags, rule, parts,"
+            " parts_valid, volume_m3, mass_kg, mass_method, cou) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (point_id, parameter_id, span, start_at) DO UPDATE"
             " SET end_at = EXCLUDED.end_at, mean = EXCLUDED.mean, n_valid = EXCLUDED.n_valid,"
             " n_expected = EXCLUDED.n_expected, sufficient = EXCLUDED.sufficient, verdict = EXCLUDED.verdict,"
-            " n_total = EXCLUDED.n_total, min = EXCLUDED.min, max = EXCLUDED.max, flags = EXCLUDED.flags,"
-            " rule = EXCLUDED.rule, parts = EXCLUDED.parts, parts_valid = EXCLUDED.parts_valid,"
-            " volume_m3 = EXCLUDED.volume_m3, mass_kg = EXCLUDED.mass_kg, mass_method = EXCLUDED.mass_method,"
-            " cou = EXCLUDED.cou, judged_at = now()",
-            [
-                (
-                    pid,
-                    qid,
-                    span,
-                    w.start,
-                    w.end,
-                    w.mean,
-                    w.n_valid,
-                    w.n_expected,
-                    w.sufficient,
-                    verdict,
-                    w.n_total,
-                    w.min,
-                    w.max,
-                    Jsonb(w.flags),
-                    w.rule,
-                    w.parts,
-                    w.parts_valid,
-                    w.volume_m3,
-                    w.mass_kg,
-                    w.mass_method,
-                    w.cou,
-                )
-                for pid, qid, w in rows
-            ],
+            " limit_upper = EXCLUDED.limit_upper, n_total = EXCLUDED.n_total, min = EXCLUDED.min,"
+            " max = EXCLUDED.max, flags = EXCLUDED.flags, rule = EXCLUDED.rule, parts = EXCLUDED.parts,"
+            " parts_valid = EXCLUDED.parts_valid, volume_m3 = EXCLUDED.volume_m3, mass_kg = EXCLUDED.mass_kg,"
+            " mass_method = EXCLUDED.mass_method, cou = EXCLUDED.cou, judged_at = now()",
+            [_cells(pid, qid, span, w, verdict, upper) for pid, qid, w, verdict, upper in rows],
         )
+
+
+def _cells(
+    pid: int, qid: int, span: str, w: WindowResult, verdict: str, upper: float | None
+) -> tuple[object, ...]:
+    return (
+        pid, qid, span, w.start, w.end, w.mean, w.n_valid, w.n_expected, w.sufficient, verdict, upper,
+        w.n_total, w.min, w.max, Jsonb(w.flags), w.rule, w.parts, w.parts_valid, w.volume_m3, w.mass_kg,
+        w.mass_method, w.cou,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
