@@ -123,7 +123,7 @@ async def _reuse(
     if not {"central_outlet", "reuse_outlet"} <= kinds:
         return None
     end = min(d1, datetime.now(UTC))
-    flows = await central_flows(conn, pts, d0, end, settings) if end > d0 else {}
+    flows = await central_flows(conn, pts, d0, end) if end > d0 else {}
     found = await stored_report(park.id, day).first_async(conn)
     stored = found.body if found else {}
     target = park.config.get("reuse_target", settings.reuse_target)

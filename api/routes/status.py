@@ -25,7 +25,6 @@ from compliance import engine, rules, validity
 from compliance.models import ACTIVE_STATES, Limit
 from compliance.repo import legal
 from compliance.repo.reads import AlertFilter, LimitPeriod, active_alert_counts, alert_records, limit_periods
-from compliance.settings import RuleSettings
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
 from ingest.core.reads import LatestReading, latest_readings
@@ -159,7 +158,7 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
         for r in await latest_readings([p.id for p in pts]).fetch_async(conn):
             seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
         summary = await active_alert_counts(park, caller.plant).fetch_async(conn)
-        central = await _central(conn, pts, found[0].config, now, found[0].timezone, settings)
+        central = await _central(conn, pts, found[0].config, now, found[0].timezone)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
     for s in summary:
@@ -198,13 +197,12 @@ async def _central(
     config: dict[str, Any],
     now: datetime,
     tz: str,
-    settings: RuleSettings,
 ) -> CentralPlant | None:
     central = [p for p in pts if p.kind in CENTRAL_KINDS]
     if not central:
         return None
     day0, _ = status.local_day(now, tz)
-    flows = await central_flows(conn, central, day0, now, settings)
+    flows = await central_flows(conn, central, day0, now)
 
     def total(kind: str) -> float | None:
         means = flows.get(kind)
@@ -228,7 +226,6 @@ async def central_flows(
     pts: list[ingest_reads.PointRow],
     start: datetime,
     end: datetime,
-    settings: RuleSettings,
 ) -> dict[str, list[float | None]]:
     """Mean flow (L/s) of each central-plant point over the closed hours starting in [start, end), by
     kind: compliance's mean of the stored valid hourly means (validity.running_mean)."""

@@ -47,7 +47,7 @@ def _insert(db: psycopg.Connection, rows: list[tuple]) -> None:  # type: ignore[
 def park(db, make_park, services, client, admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """shop-01's total outlet: COD 40 mg/L for 20 full hours, half an hour at 20:00, an hour flagged D
     at 21:00, nothing after; flow 10 L/s until 22:00. Its workshop outlet: Cr 0.1 mg/L all day, no flow
-    meter. shop-02: silent."""
+    meter, the logger's hourly Cou totals. shop-02: silent."""
     spec = make_park()
     total, workshop = _point(db, spec.id, "shop-01", "total"), _point(db, spec.id, "shop-01", "workshop")
     rows = [r for h in range(20) for r in _minutes(total, COD, h, 60, 40.0)]
@@ -55,6 +55,18 @@ def park(db, make_park, services, client, admin) -> Iterator[str]:  # type: igno
     rows += [r for h in range(22) for r in _minutes(total, FLOW, h, 60, 10.0)]
     rows += [r for h in range(24) for r in _minutes(workshop, CR, h, 60, 0.1)]
     _insert(db, rows)
+    # the workshop's logger sends hourly records (HJ 212 CN 2061) with its own Cou totals: 10 g of Cr an
+    # hour, one hour flagged D
+    cou = [
+        (workshop, CR, D0 + timedelta(hours=h), 0.01 if h != 5 else 5.0, "D" if h == 5 else "N")
+        for h in range(24)
+    ]
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO logger_statistics (point_id, parameter_id, period, time, cou, flag, source)"
+            " VALUES (%s, %s, 'hour', %s, %s, %s, 'test')",
+            cou,
+        )
     jobs.run(services.database_url, make_context(), "refresh_limits", park=spec.id)
     jobs.run(services.database_url, make_context(), "close_windows", now=CLOSED_BY, park=spec.id)
     client.headers.update(admin)
@@ -121,11 +133,15 @@ def test_discharged_mass_of_the_plant(client, park) -> None:  # type: ignore[no-
     (plant,) = body["plants"]
     out = _by(plant["discharged"])
     assert out["cod"]["mass_kg"] == pytest.approx(28.8) and out["cod"]["points"] == ["total"]
-    assert out["cr_total"]["mass_kg"] is None and out["cr_total"]["points"] == ["workshop"]
+    assert out["cr_total"]["mass_kg"] == pytest.approx(0.23) and out["cr_total"]["points"] == ["workshop"]
+    assert out["ni"]["mass_kg"] is None  # measured at the workshop, nothing received
     points = _by(plant["points"], "point")
     assert points["total"]["volume_m3"] == pytest.approx(792.0)
-    cr = _by(points["workshop"]["parameters"])["cr_total"]
-    assert cr["method"] == "no flow measured and no HJ 212 Cou sent" and cr["mean"] == pytest.approx(0.1)
+    workshop = _by(points["workshop"]["parameters"])
+    cr, ni = workshop["cr_total"], workshop["ni"]
+    assert cr["method"].startswith("HJ 212 Cou") and cr["logger_cou_kg"] == pytest.approx(0.23)
+    assert cr["mean"] == pytest.approx(0.1)  # 23 records flagged N: 0.23 kg; the D one does not count
+    assert ni["method"] == "no flow measured and no HJ 212 Cou sent"
     month = client.get(f"/api/v1/parks/{park}/mass", params={"month": "2026-11"}).json()
     assert _by(_by(month["plants"], "plant")["shop-01"]["discharged"])["cod"]["mass_kg"] == pytest.approx(
         28.8
