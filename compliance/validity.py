@@ -152,15 +152,16 @@ class Part:
     cou: float | None = None
 
 
-def _mean(parts: Sequence[Part], weights: Mapping[datetime, float] | None) -> float | None:
-    """Arithmetic mean of the parts' means, or weighted by volume where every part has one."""
+def _mean(parts: Sequence[Part], weights: Mapping[datetime, float] | None) -> tuple[float | None, bool]:
+    """Arithmetic mean of the parts' means, or weighted by volume when every part has one; and whether
+    it was weighted."""
     means = [(p.start, p.mean) for p in parts if p.mean is not None]
     if not means:
-        return None
+        return None, False
     if weights is not None and all(weights.get(t, 0) > 0 for t, _m in means):
         total = math.fsum(weights[t] for t, _m in means)
-        return math.fsum(m * weights[t] for t, m in means) / total
-    return math.fsum(m for _t, m in means) / len(means)
+        return math.fsum(m * weights[t] for t, m in means) / total, True
+    return math.fsum(m for _t, m in means) / len(means), False
 
 
 def running_mean(hours: Iterable[tuple[float | None, bool]]) -> float | None:
@@ -186,8 +187,8 @@ def combine(
     valid; the mean of the valid parts' means (of every part with a mean when none is valid)."""
     valid = [p for p in parts if p.sufficient]
     base = valid or [p for p in parts if p.n_valid > 0]
-    flow_weighted = rule.mean == "flow_weighted" and has_mass(code) and weights is not None
-    mean = _mean(base, weights if flow_weighted else None)
+    wanted = rule.mean == "flow_weighted" and has_mass(code) and weights is not None
+    mean, flow_weighted = _mean(base, weights if wanted else None)
     flags: Counter[str] = Counter()
     for p in parts:
         flags.update(p.flags)
@@ -195,7 +196,7 @@ def combine(
     highs = [p.max for p in base if p.max is not None]
     volumes = [p.volume_m3 for p in valid if p.volume_m3 is not None]
     cous = [p.cou for p in parts if p.cou is not None]
-    how = "flow-weighted" if flow_weighted else "arithmetic"
+    how = "flow-weighted" if flow_weighted else "arithmetic"  # arithmetic where a volume is missing
     return WindowResult(
         start,
         end,
