@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, changes, history, limits, notify, repo, rules, windows
+from compliance import alerts, changes, days, history, limits, notify, repo, rules, windows
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -213,17 +213,17 @@ def _condition(
 
 def close_windows(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Close park-local hours and days; on each closed day run the park rules and the daily report."""
-    hours = days = 0
+    hours = closed_days = 0
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         hours += windows.close_hours(conn, park_id, now, ctx.rules)
-        for d0, d1 in windows.close_days(conn, park_id, now, ctx.rules):
-            days += 1
+        for d0, d1 in days.close_days(conn, park_id, now, ctx.rules):
+            closed_days += 1
             park_day(conn, ctx, park_id, d0, d1)
-    # closed days whose windows late data re-judged (windows.rejudge_late): park rules and report again
+    # closed days whose windows were re-judged (days.rejudge): park rules and report again
     redone = repo.take_park_days(conn, park)
     for day in sorted(redone, key=lambda d: (d.park_id, d.day_start)):
         park_day(conn, ctx, day.park_id, day.day_start, day.day_end)
-    return f"{hours} hours, {days} days closed, {len(redone)} days re-judged after late data"
+    return f"{hours} hours, {closed_days} days closed, {len(redone)} days re-judged after late data"
 
 
 def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime, d1: datetime) -> None:
@@ -403,10 +403,16 @@ JOBS: tuple[Job, ...] = (
 BY_NAME = {j.name: j for j in JOBS}
 
 
+def trigger_of(job: Job, runtime: RuntimeSettings) -> str:
+    """The job's trigger: a job given a period (``job_periods``) runs on that interval, a cron job too
+    (the end-to-end tests close windows every few seconds instead of each minute)."""
+    return "interval" if job.name in runtime.job_periods else job.trigger
+
+
 def schedule_of(job: Job, runtime: RuntimeSettings) -> dict[str, int | str | float]:
-    """The job's trigger arguments; an interval job's period may be set (``job_periods``)."""
+    """The job's trigger arguments; its period may be set (``job_periods``)."""
     period = runtime.job_periods.get(job.name)
-    if period is not None and job.trigger == "interval":
+    if period is not None:
         return {"seconds": period}
     return dict(job.schedule)
 
@@ -414,7 +420,7 @@ def schedule_of(job: Job, runtime: RuntimeSettings) -> dict[str, int | str | flo
 def period_s(job: Job, runtime: RuntimeSettings) -> float:
     """How often the job runs, in seconds (cron jobs: their longest gap), for health checks."""
     sched = schedule_of(job, runtime)
-    if job.trigger == "interval":
+    if trigger_of(job, runtime) == "interval":
         return float(sched.get("seconds", 0)) + 60 * float(sched.get("minutes", 0))
     return 86_400.0 if "hour" in sched else 60.0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,8 +23,27 @@ class RuleSettings(BaseSettings):
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)  # >= 80 % of the limit: warning
     clear_fraction: float = Field(default=0.9, gt=0, le=1)  # hysteresis: clear below 90 % of the limit
     clear_hold_s: float = Field(default=300, ge=0)  # ... held this long before resolving
-    # ASSUMPTION pending HJ 356-2019 §7 (data validity): share of expected values needed for a mean.
+    # Validity of the stored means (compliance/validity.py, README "The legal record"). HJ 356-2019
+    # ch. 7 ("calculation of the effective mean value") sets these, but its text could not be read: the
+    # figures are settings, defaulting to the 75 % of HJ/T 356-2007 practice. A valid hour: at least
+    # this share of the values the point's interval makes expected are valid (N, S, plausible) ...
     min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    # ... per parameter code where it differs (JSON, e.g. '{"cod": 0.5}' for a 2-hour analyser cycle)
+    min_valid_fraction_by_parameter: dict[str, float] = Field(default_factory=dict)
+    # A valid day: at least this share of its hours are valid hours (0.75: 18 of 24) ...
+    day_min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    day_min_valid_fraction_by_parameter: dict[str, float] = Field(default_factory=dict)
+    # A valid month: at least this share of its days have a valid daily mean.
+    month_min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    # Daily and monthly concentration means: "arithmetic" (of the valid hourly / daily means) or
+    # "flow_weighted" (weighted by each hour's / day's volume); HJ 212-2017 Annex D gives both.
+    concentration_mean: Literal["arithmetic", "flow_weighted"] = "arithmetic"
+    # Values read while the point's flow is 0 are invalid (HJ/T 356-2007 practice, secondary source;
+    # unconfirmed for the 2019 edition): off by default.
+    zero_flow_invalid: bool = False
+    # KPIs: effective transmission rate (transmission x validity) below this warns (assessments began
+    # at a 75 % pass mark in 2014; targets are now 90 %).
+    kpi_target: float = Field(default=0.9, gt=0, le=1)
     offline_k: float = Field(default=5, gt=1)  # offline after k x the point's expected interval
     # A gap found in data time asks the point's logger for its records of the gap (HJ 212 2051
     # minute, 2061 hourly, 2031 daily, with BeginTime/EndTime), so it back-fills what it holds.
@@ -49,8 +69,9 @@ class RuntimeSettings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0)  # real-time inbox poll when no NOTIFY arrives
     inbox_chunk: int = Field(default=20_000, ge=1)
     notify_group_s: float = Field(default=10, ge=0)  # alerts of one plant within this window: one message
-    # Periods of interval jobs in seconds, by job name, overriding the job table (JSON in the
-    # environment, e.g. OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
+    # Periods of jobs in seconds, by job name, overriding the job table; a cron job given one runs on
+    # that interval instead (JSON in the environment, e.g.
+    # OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
     job_periods: dict[str, float] = Field(default_factory=dict)
 
 

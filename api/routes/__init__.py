@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, events, hj212, maintenance, readings, registry, reports, status, system
+from api.routes import (
+    alerts,
+    events,
+    hj212,
+    maintenance,
+    readings,
+    record,
+    registry,
+    reports,
+    status,
+    system,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -18,5 +29,6 @@ def routers() -> list[APIRouter]:
         events.v1,
         maintenance.v1,
         reports.v1,
+        record.v1,
         hj212.v1,
     ]

@@ -49,6 +49,7 @@ E2E_SETTINGS: dict[str, str] = {
             "refresh_limits": 30,
             "dead_letter_retention": 2,
             "sm4_rotation": 2,
+            "close_windows": 5,  # hours and days close within seconds of their grace, not each minute
         }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
