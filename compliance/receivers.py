@@ -64,8 +64,14 @@ class Subscription:
     target: str
     plant: str | None
     min_severity: str
+    # officer (the default): changes of alerts before officers; operator: the plant's operators, who
+    # also get abnormal data before it is referred to officers (compliance/routing.py).
+    audience: str = "officer"
 
-    def wants(self, plant: str, severity: str) -> bool:
+    def wants(self, plant: str, severity: str, audience: str = "everyone") -> bool:
+        """``audience``: the outbox row's (routing.audience): operator rows go to operators only."""
+        if audience == "operator" and self.audience != "operator":
+            return False
         return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
             self.min_severity
         ]
@@ -78,7 +84,9 @@ def subscriptions(config: dict[str, object]) -> list[Subscription]:
         channel = "webhook" if e.get("webhook") else "email"
         target = str(e.get("webhook") or e.get("email"))
         sev = str(e.get("min_severity", "violation"))
-        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
+        audience = "operator" if e.get("audience") == "operator" else "officer"
+        name = str(e.get("name", f"sub-{i}"))
+        out.append(Subscription(name, channel, target, e.get("plant"), sev, audience))
     return out
 
 
