@@ -48,11 +48,15 @@ E2E_SETTINGS: dict[str, str] = {
             "deliver": 1,
             "refresh_limits": 30,
             "dead_letter_retention": 2,
+            "refer_abnormal": 1,
         }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
     "OUTFALL_COMPLIANCE_FLATLINE_MIN_COUNT": "5",
+    "OUTFALL_COMPLIANCE_ZERO_S": "10",
+    # abnormal data goes before officers 20 s after it opened when the plant has not explained it
+    "OUTFALL_COMPLIANCE_ABNORMAL_REFER_AFTER_S": "20",
     "OUTFALL_COMPLIANCE_ESCALATE_AFTER_S": "20",
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
