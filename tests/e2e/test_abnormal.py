@@ -85,9 +85,11 @@ def test_abnormal_data_goes_to_the_operator_first(system: System) -> None:
 
     # the two left unexplained come before the officer once the delay has passed
     inbox = system.wait_for(
-        lambda: (found := _abnormal(system, officer, park)).keys()
-        == {"negative_value", "zero_value", "rate_of_change"}
-        and found,
+        lambda: (
+            (found := _abnormal(system, officer, park)).keys()
+            == {"negative_value", "zero_value", "rate_of_change"}
+            and found
+        ),
         timeout=40,
         message="the unexplained alerts referred to the officer",
     )
