@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
 from compliance.repo.reads import AlertRecord
+from compliance.routing import Explanation
 from compliance.rules import ValueLevel
 from ingest.hj212.repo import SampleRow
 
@@ -232,6 +233,7 @@ class Alert(AlertView):
     kind: AlertKind
     severity: Severity
     state: AlertState
+    explanation: Explanation | None
     updated_at: datetime
     # Sample retention (HJ 212 CN 3015) sent when the violation opened: the bottle the point's
     # sampler kept as evidence, or why there is none. None: no sample was asked for.
@@ -338,8 +340,19 @@ class AlertAction(BaseModel):
 
 
 class AnnotateAction(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "取样送检"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"note": "取样送检"},
+                {"note": "停产检修，进水为零，分析仪空测", "kind": "explanation"},
+            ]
+        },
+    )
     note: str = Field(min_length=1, max_length=2000)
+    # explanation: the plant's explanation of an abnormal-data alert (operators and admins), which an
+    # officer then accepts or rejects
+    kind: Literal["note", "explanation"] = "note"
     _check = field_validator("note")(_no_nul)
 
 

@@ -86,6 +86,10 @@ def judge_days(
         )
         items.append(windows.judged(pt, qid, res, limits.get((pid, qid))))
     windows.store_all_and_alert(conn, DAY, d0, items, settings)
+    for it in items:  # discharge held just under the limit, from the day's stored hourly verdicts
+        if it.limit is not None and it.limit.upper is not None and it.limit.lower is None:
+            hours_of = repo.hour_windows(conn, it.point.id, it.parameter_id, d0, d1)
+            windows.judge_near_limit(conn, it.point, it.parameter_id, it.result, hours_of, settings)
 
 
 def store_months(

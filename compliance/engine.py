@@ -25,6 +25,7 @@ from compliance.models import (
     INHIBITING_KINDS,
     INSTRUMENT_FAULT,
     INTEGRITY,
+    NEGATIVE_VALUE,
     OFFLINE,
     OVER_RANGE,
     WHOLE_POINT,
@@ -174,10 +175,17 @@ def _evaluate_key(c: Chunk, pt: repo.PointRow, qid: int, rows: list[repo.InboxRo
     valid = [r for r in rows if r.flag in ("N", "S") and r.value is not None]
     plausible = [r for r in valid if rules.is_plausible(code, r.value or 0.0)]
     _exceedance(c, pt, qid, plausible)
-    suspect = [r for r in valid if r not in plausible]
+    # a value below zero is the negative-value rule's; any other value outside the plausible range
+    # the implausible rule's (one owner each); neither is ever judged against a limit
+    negative = [r for r in valid if rules.is_negative(code, r.value or 0.0)]
+    suspect = [r for r in valid if r not in plausible and r not in negative]
     last_plausible = max((r.time for r in plausible), default=None)
     last_valid = max((r.time for r in valid), default=None)
+    last_not_negative = max((r.time for r in valid if r not in negative), default=None)
     _condition(c, pt, qid, IMPLAUSIBLE, suspect, last_plausible, "warning", "plausible value")
+    _condition(
+        c, pt, qid, NEGATIVE_VALUE, negative, last_not_negative, "warning", "value back at or above zero"
+    )
     status = _status_rows(qid, rows)
     if status:
         latest = max(status, key=lambda r: r.time)
@@ -234,12 +242,14 @@ def quiet_after(
 
 def first_clearing(later: Sequence[repo.Sample], after: datetime, kind: str, code: str) -> datetime | None:
     """Pure: the first reading after ``after`` that ends a status condition (valid; plausible for
-    implausible), or None. Instrument-fault runs end on a valid value too."""
+    implausible, not below zero for negative values), or None. Instrument-fault runs end on a valid
+    value too."""
     for s in later:
         if (
             s.time > after
             and rules.is_valid(s.flag)
             and (kind != IMPLAUSIBLE or rules.is_plausible(code, s.value))
+            and (kind != NEGATIVE_VALUE or not rules.is_negative(code, s.value))
         ):
             return s.time
     return None

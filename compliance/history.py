@@ -5,8 +5,10 @@ Each ingest batch queues the span of each series it stored (compliance/repo/span
 data_quality job takes the queue and looks at the stored series around each span:
 - a gap between two readings of a point longer than offline_k x its interval is an offline episode,
   with the gap as its evidence window (last reading before, first reading after);
-- a run of the same valid value for flatline_s over flatline_min_count readings is a flatline, with
-  the run as its evidence window; it resolves when the data shows the value changed.
+- a run of the same valid value for flatline_s over flatline_min_count readings is a flatline
+  (constant values), a run of exact zeros for zero_s over zero_min_count readings is zero values
+  (rules.constant_run_kind), with the run as its evidence window; it resolves when the data shows the
+  value changed.
 An episode already recorded (a re-scan, a re-sent history, the wall-clock sweep's offline alert) is the
 same alert: its window is widened, never doubled. The wall-clock offline sweep stays, for data that
 never comes.
@@ -24,7 +26,6 @@ import psycopg
 from compliance import alerts, changes, repo, rules
 from compliance.models import (
     ACTIVE_STATES,
-    FLATLINE,
     OFFLINE,
     WHOLE_POINT,
     AlertChange,
@@ -34,6 +35,7 @@ from compliance.models import (
 )
 from compliance.repo import spans
 from compliance.settings import RuleSettings
+from ingest.core.parameters import BY_ID
 from ingest.hj212 import repo as hj212_repo
 
 log = logging.getLogger(__name__)
@@ -141,15 +143,18 @@ def _pull_history(conn: psycopg.Connection, pt: repo.PointRow, t0: datetime, t1:
 
 
 def _flat_runs(conn: psycopg.Connection, pt: repo.PointRow, span: spans.Span, s: RuleSettings) -> int:
+    """Runs of one value (constant values, zero values: ``rules.constant_run_kind``)."""
     runs = spans.value_runs(
-        conn, pt.id, span.parameter_id, span.first_time, span.last_time, s.flatline_min_count, LOOK_S
+        conn, pt.id, span.parameter_id, span.first_time, span.last_time, rules.min_run_count(s), LOOK_S
     )
     meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, span.parameter_id, "status")
+    code = BY_ID[span.parameter_id].code
     written = 0
     for run in runs:
-        if rules.is_flat(run, s.flatline_s, s.flatline_min_count):
+        kind = rules.constant_run_kind(run, code, s)
+        if kind is not None:
             ep = Episode(run.start, run.end, run.value, run.count, run.next_time)
-            written += _record(conn, meta, FLATLINE, ep, "warning", "the value changed", True)
+            written += _record(conn, meta, kind, ep, "warning", "the value changed", True)
     return written
 
 

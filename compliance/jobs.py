@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, changes, days, history, limits, notify, repo, rules, windows
+from compliance import alerts, changes, days, history, limits, notify, repo, routing, rules, windows
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -289,6 +289,16 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
     return f"{len(overdue)} escalated, {len(repeats)} repeated"
 
 
+def refer_abnormal(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Abnormal-data alerts still unexplained past the setting go before officers (routing.py)."""
+    after = timedelta(seconds=ctx.rules.abnormal_refer_after_s)
+    referred = 0
+    for a in repo.operator_only(conn, now - after, park):
+        if routing.referral_due(a.created_at, a.explanation, a.officer_visible_at, now, after):
+            referred += changes.refer(conn, a.id, a.state, routing.UNEXPLAINED)
+    return f"{referred} abnormal-data alerts referred to officers"
+
+
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
     t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store, ctx.robots)
@@ -362,6 +372,13 @@ JOBS: tuple[Job, ...] = (
         {"minutes": 1},
         "escalate unacknowledged violations; repeat criticals",
         escalate,
+    ),
+    Job(
+        "refer_abnormal",
+        "interval",
+        {"seconds": 30},
+        "refer abnormal-data alerts unexplained past the setting to officers",
+        refer_abnormal,
     ),
     Job(
         "deliver",

@@ -24,8 +24,11 @@ OFFLINE = "offline"
 INSTRUMENT_FAULT = "instrument_fault"  # D, B, F (and T on non-metals) held too long
 OVER_RANGE = "over_range"  # T on a heavy metal: the true value is at least the range ceiling
 IMPLAUSIBLE = "implausible"
-FLATLINE = "flatline"
-RATE_OF_CHANGE = "rate_of_change"
+FLATLINE = "flatline"  # constant values (恒值): the same non-zero value over a window
+RATE_OF_CHANGE = "rate_of_change"  # sudden jumps (突变)
+ZERO_VALUE = "zero_value"  # a concentration held at exactly zero over a window (零值)
+NEGATIVE_VALUE = "negative_value"  # a valid value below zero where zero is the physical floor (负值)
+NEAR_LIMIT = "near_limit"  # discharge held just under the limit over a park-local day (贴限排放)
 REUSE_RATIO = "reuse_ratio"
 MASS_BALANCE = "mass_balance"
 # A second, different value arrived for a stored reading's key: a fault or tampering. An event, not a
@@ -44,7 +47,15 @@ ALERT_KINDS = (
     REUSE_RATIO,
     MASS_BALANCE,
     INTEGRITY,
+    ZERO_VALUE,
+    NEGATIVE_VALUE,
+    NEAR_LIMIT,
 )
+# Abnormal data (异常数据): kinds the plant's operator is told of first, to explain or repair; officers
+# see such an alert only once compliance refers it to them (compliance/routing.py: unexplained past
+# RuleSettings.abnormal_refer_after_s, or its explanation rejected). The one list of these kinds: a
+# rule that adds an abnormal-data kind adds it here.
+ABNORMAL_DATA_KINDS = frozenset({ZERO_VALUE, NEGATIVE_VALUE, FLATLINE, RATE_OF_CHANGE, NEAR_LIMIT})
 # Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
 # same point are muted (inhibition, as in Alertmanager).
 INHIBITING_KINDS = frozenset({OFFLINE, INSTRUMENT_FAULT})
@@ -205,3 +216,9 @@ class AlertView:
     # The approved maintenance window a critical breach opened this alert in (criticals are never
     # silenced), or None.
     during_maintenance: int | None
+    # When compliance put the alert before officers: at opening, or for abnormal data when it was
+    # referred (compliance/routing.py). None: the plant's operator only, so far.
+    officer_visible_at: datetime | None
+    # The operator's explanation of an abnormal-data alert: None (none asked or given), pending (an
+    # officer is to decide), accepted or rejected.
+    explanation: str | None

@@ -6,9 +6,12 @@ Subscriptions live in the park file's config; their secrets do not (compliance/r
     subscriptions:
       - {name: officers, webhook: "https://example.org/hook", min_severity: violation}
       - {name: dingtalk, webhook: secret-store, min_severity: critical}   # URL with a token: in the store
-      - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning}
+      - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning, audience: operator}
       - {name: duty, dingtalk: secret-store, min_severity: violation, mention: ["13800000000"]}
 Each webhook subscription is signed with its own key (``receiver/{park}/{name}/webhook-secret``).
+``audience: operator`` marks the plant's own receivers: they also get abnormal-data alerts while those
+are the operator's only (compliance/routing.py); officers' receivers (the default) get them once
+referred.
 
 Delivery is at-least-once: a crash after sending but before the outcome is recorded sends again when
 the claim's lease ends, so every message carries X-Outfall-Delivery (a stable id) for the receiver to
@@ -67,7 +70,7 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
     for (park_id, plant_id), group in by_plant.items():
         views = {a.id: a for a in repo.get_alerts(conn, sorted({r.alert_id for r in group}))}
         for sub in receivers.subscriptions(repo.park_config(conn, park_id)):
-            chosen = [r for r in group if sub.wants(plant_id, r.severity) and r.alert_id in views]
+            chosen = [r for r in group if sub.wants(plant_id, r.severity, r.audience) and r.alert_id in views]
             if not chosen:
                 continue
             payload: dict[str, object] = {

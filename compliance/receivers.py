@@ -75,8 +75,14 @@ class Subscription:
     mention: tuple[str, ...] = ()  # mobiles to @ (DingTalk atMobiles, WeCom mentioned_mobile_list)
     sign: bool = True  # DingTalk/Feishu: sign with the robot's secret (off: a keyword or IP list guards it)
     rate_limit: int | None = None  # messages per OUTFALL_ROBOT_WINDOW_S, below the channel's setting
+    # officer (the default): changes of alerts before officers; operator: the plant's operators, who
+    # also get abnormal data before it is referred to officers (compliance/routing.py).
+    audience: str = "officer"
 
-    def wants(self, plant: str, severity: str) -> bool:
+    def wants(self, plant: str, severity: str, audience: str = "everyone") -> bool:
+        """``audience``: the outbox row's (routing.audience): operator rows go to operators only."""
+        if audience == "operator" and self.audience != "operator":
+            return False
         return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
             self.min_severity
         ]
@@ -106,6 +112,7 @@ def subscriptions(config: dict[str, object]) -> list[Subscription]:
                 robots.mobiles(e.get("mention")),
                 e.get("sign", True) is not False,
                 rate if isinstance(rate, int) and not isinstance(rate, bool) and rate > 0 else None,
+                "operator" if e.get("audience") == "operator" else "officer",
             )
         )
     return out

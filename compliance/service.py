@@ -1,6 +1,7 @@
 """What the API (and the command line) may do with alerts and maintenance windows. Each function runs
 in the caller's transaction; officer actions lock the alert row, validate the transition with the pure
-``alerts.officer_action`` and append the audit entry."""
+``alerts.officer_action`` (explanations of abnormal data: ``routing.explain`` / ``routing.decide``) and
+append the audit entry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, repo, rules
+from compliance import alerts, changes, repo, routing, rules
 from compliance.alerts import InvalidTransition
 from compliance.models import AlertView
 from compliance.repo.reads import MaintenanceWindow, maintenance_by_id
@@ -20,7 +21,9 @@ __all__ = [
     "act",
     "audit",
     "create_maintenance",
+    "decide_explanation",
     "decide_maintenance",
+    "explain",
     "get_alert",
     "list_alerts",
     "maintenance_window",
@@ -56,6 +59,43 @@ def act(
     repo.announce(conn, alert_id)
     view = repo.get_alert(conn, alert_id)
     assert view is not None
+    return view
+
+
+def explain(conn: psycopg.Connection, alert_id: int, actor: str, note: str) -> AlertView:
+    """The plant's operator explains an abnormal-data alert (a note of kind explanation): it waits for
+    an officer's decision, and meanwhile the alert is not referred for being unexplained. Raises
+    LookupError, or InvalidTransition (not abnormal data; an explanation already pending or accepted)."""
+    a = repo.routed_for_update(conn, alert_id)
+    if a is None:
+        raise LookupError(f"no alert {alert_id}")
+    entry = routing.explain(a.kind, a.state, a.explanation, actor, note)
+    repo.set_explanation(conn, alert_id, "pending")
+    repo.append_audit(conn, alert_id, entry)
+    repo.announce(conn, alert_id)
+    return _view(conn, alert_id)
+
+
+def decide_explanation(
+    conn: psycopg.Connection, alert_id: int, accept: bool, actor: str, note: str | None = None
+) -> AlertView:
+    """An officer accepts or rejects the pending explanation. A rejected one puts the alert before
+    officers at once (routing.REJECTED). Raises LookupError, or InvalidTransition (none pending)."""
+    a = repo.routed_for_update(conn, alert_id)
+    if a is None:
+        raise LookupError(f"no alert {alert_id}")
+    entry = routing.decide(a.state, a.explanation, accept, actor, note)
+    repo.set_explanation(conn, alert_id, "accepted" if accept else "rejected")
+    repo.append_audit(conn, alert_id, entry)
+    if not accept:
+        changes.refer(conn, alert_id, a.state, routing.REJECTED)
+    repo.announce(conn, alert_id)
+    return _view(conn, alert_id)
+
+
+def _view(conn: psycopg.Connection, alert_id: int) -> AlertView:
+    view = repo.get_alert(conn, alert_id)
+    assert view is not None, "locked in this transaction"
     return view
 
 

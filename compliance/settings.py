@@ -52,6 +52,18 @@ class RuleSettings(BaseSettings):
     flatline_s: float = Field(default=7200, gt=0)  # the same value this long: stuck or falsified
     flatline_min_count: int = Field(default=10, ge=3)
     rate_max_step_fraction: float = Field(default=2.0, gt=0)  # a jump of 2x the limit between readings
+    # Abnormal data (异常数据; README "Abnormal data"). The platforms name the patterns (zero,
+    # negative, constant values, sudden jumps, held just under the limit) but no public rule we found
+    # fixes their windows and fractions: every figure here is an assumption, to be set per park.
+    zero_s: float = Field(default=3600, gt=0)  # a concentration at exactly 0 this long: zero values
+    zero_min_count: int = Field(default=3, ge=2)
+    # Parameters for which zero is a normal reading: no flow at night, water at 0 °C in winter.
+    zero_exempt: list[str] = Field(default_factory=lambda: ["flow", "temp"])
+    near_limit_fraction: float = Field(default=0.9, gt=0, lt=1)  # an hourly mean in [0.9 L, L] ...
+    near_limit_share: float = Field(default=0.75, gt=0, le=1)  # ... in 75 % of the day's judged hours
+    near_limit_min_hours: int = Field(default=8, ge=1)  # a day with fewer judged hours is not judged
+    # Abnormal-data alerts go to the plant's operator first; unexplained this long, officers see them.
+    abnormal_refer_after_s: float = Field(default=4 * 3600, ge=0)
     reuse_target: float = Field(default=0.4, ge=0, le=1)  # when the park file sets none
     mass_balance_tolerance: float = Field(default=0.2, gt=0)  # |sum(plants) - inlet| / inlet
     escalate_after_s: float = Field(default=3600, gt=0)  # unacknowledged violations escalate

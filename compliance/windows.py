@@ -6,7 +6,7 @@ days.py's."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from compliance import alerts, changes, repo, rules, validity
-from compliance.models import DAILY_MEAN, HOURLY_MEAN, AlertChange, AlertState, Limit, WindowResult
+from compliance.models import (
+    DAILY_MEAN,
+    HOURLY_MEAN,
+    NEAR_LIMIT,
+    AlertChange,
+    AlertState,
+    Limit,
+    WindowResult,
+)
 from compliance.settings import RuleSettings
 from ingest.core import reads
 from ingest.core.parameters import BY_CODE, BY_ID
@@ -180,6 +188,54 @@ def judge_hour(
 
 def _zero_flow(conn: psycopg.Connection, point_id: int, start: datetime, end: datetime) -> set[datetime]:
     return {s.time for s in repo.series(conn, point_id, FLOW, start, end) if stopped(s.value, s.flag)}
+
+
+def judged_hours(hours: Iterable[repo.HourMean]) -> list[tuple[float, float]]:
+    """(valid mean, upper limit) of the hours whose sufficient mean was judged against an upper limit."""
+    return [
+        (h.mean, h.limit_upper)
+        for h in hours
+        if h.verdict in ("ok", "exceeded") and h.mean is not None and h.limit_upper is not None
+    ]
+
+
+def judge_near_limit(
+    conn: psycopg.Connection,
+    pt: repo.PointRow,
+    qid: int,
+    res: WindowResult,
+    hours: Sequence[repo.HourMean],
+    settings: RuleSettings,
+) -> None:
+    """Discharge held just under the limit (贴限排放) over the closed day, from its hourly valid means."""
+    judged = judged_hours(hours)
+    s = settings
+    day = rules.near_limit_day(judged, s.near_limit_fraction, s.near_limit_share, s.near_limit_min_hours)
+    current = repo.active_alerts(conn, [pt.id], [NEAR_LIMIT]).get((NEAR_LIMIT, pt.id, qid))
+    change = near_limit_change(current, res.start, day.held, res.mean)
+    if change is None:
+        return
+    detail: dict[str, object] = {"day_start": res.start.isoformat(), "hours_near": day.near}
+    detail |= {"hours_judged": day.judged, "fraction": s.near_limit_fraction, "share": s.near_limit_share}
+    upper = judged[-1][1] if judged else None
+    meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, qid, DAY, BY_ID[qid].unit, upper, detail=detail)
+    changes.write_change(conn, meta, NEAR_LIMIT, change)
+
+
+def near_limit_change(
+    current: AlertState | None, day_start: datetime, held: bool, mean: float | None
+) -> AlertChange | None:
+    """Pure: the change a day's near-limit verdict makes. A held day opens the alert or adds itself to
+    it (once: a re-judged day already in it changes nothing); a day not held ends it when it is the
+    newest day the alert knows of."""
+    if held:
+        if current is not None and current.first_time <= day_start <= current.last_time:
+            return None
+        return alerts.step_condition(current, NEAR_LIMIT, True, day_start, mean, "warning")
+    if current is None or day_start < current.last_time:
+        return None
+    note = "a later day was not held near the limit" if day_start > current.last_time else "re-judged"
+    return alerts.step_condition(current, NEAR_LIMIT, False, day_start, mean, "warning", note)
 
 
 def stopped(value: float, flag: str) -> bool:

@@ -60,7 +60,8 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         until = await _closed_until(conn, park, day0, now)
         in_force = await limit_periods(ids, now, now + _TICK).fetch_async(conn)
         lims = {(x.point_id, x.parameter_id): x for x in in_force}
-        query = alert_records(AlertFilter(park=park, plant=plant, states=OPEN), None, None, 500)
+        f = AlertFilter(park=park, plant=plant, states=OPEN, officer=caller.officer_view)
+        query = alert_records(f, None, None, 500)
         alerts = await query.fetch_async(conn)
     by_point: dict[int, list[str]] = defaultdict(list)
     for a in alerts:
@@ -157,7 +158,7 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
         seen: dict[int, datetime] = {}
         for r in await latest_readings([p.id for p in pts]).fetch_async(conn):
             seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
-        summary = await active_alert_counts(park, caller.plant).fetch_async(conn)
+        summary = await active_alert_counts(park, caller.plant, caller.officer_view).fetch_async(conn)
         central = await _central(conn, pts, found[0].config, now, found[0].timezone)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)

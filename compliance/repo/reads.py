@@ -41,6 +41,12 @@ class AlertFilter:
     end: datetime | None = None  # opened before
     before_id: int | None = None
     ids: Sequence[int] | None = None
+    explanations: Sequence[str] | None = None  # pending | accepted | rejected
+    # An officer's view: only alerts compliance put before officers (``officer_visible_at``,
+    # compliance/routing.py) - plus, with ``reviewing``, those whose operator explained them, which
+    # the officer decides on (the review queue, and the detail of one of its alerts).
+    officer: bool = False
+    reviewing: bool = False
 
 
 def alert_records(
@@ -53,8 +59,7 @@ def alert_records(
         " a.first_time, a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,"
         ' a.resolved_by, a.peak, a.last_value AS value, a.limit_upper AS "limit", a.limit_lower,'
         " a.limit_source, a.unit, a.count, a.escalation, a.muted, a.detail, a.during_maintenance,"
-        " a.updated_at, a.point_id,"
-        " a.parameter_id"
+        " a.officer_visible_at, a.explanation, a.updated_at, a.point_id, a.parameter_id"
         " FROM alerts a JOIN points pt ON pt.id = a.point_id"
         " LEFT JOIN parameters pa ON pa.id = a.parameter_id"
         " WHERE (%(sp)s::text IS NULL OR a.park_id = %(sp)s)"
@@ -69,6 +74,9 @@ def alert_records(
         " AND (%(end)s::timestamptz IS NULL OR a.opened_at < %(end)s)"
         " AND (%(before)s::bigint IS NULL OR a.id < %(before)s)"
         " AND (%(ids)s::bigint[] IS NULL OR a.id = ANY(%(ids)s))"
+        " AND (%(expl)s::text[] IS NULL OR a.explanation = ANY(%(expl)s))"
+        " AND (NOT %(officer)s OR a.officer_visible_at IS NOT NULL"
+        "  OR (%(reviewing)s AND a.explanation IS NOT NULL))"
         " ORDER BY a.id DESC LIMIT %(n)s",
         {
             "sp": scope_park,
@@ -84,6 +92,9 @@ def alert_records(
             "end": f.end,
             "before": f.before_id,
             "ids": list(f.ids) if f.ids is not None else None,
+            "expl": list(f.explanations) if f.explanations else None,
+            "officer": f.officer,
+            "reviewing": f.reviewing,
             "n": limit,
         },
         AlertRecord,
@@ -132,13 +143,15 @@ class SeverityCount:
     count: int
 
 
-def active_alert_counts(park: str, plant: str | None) -> Query[SeverityCount]:
-    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity."""
+def active_alert_counts(park: str, plant: str | None, officer: bool = False) -> Query[SeverityCount]:
+    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity; for an
+    officer, only those before officers (as ``AlertFilter.officer``)."""
     return Query(
         "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state = ANY(%(states)s)"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
+        " AND (NOT %(officer)s OR officer_visible_at IS NOT NULL)"
         " GROUP BY plant_id, point_id, severity",
-        {"park": park, "plant": plant, "states": list(ACTIVE_STATES)},
+        {"park": park, "plant": plant, "states": list(ACTIVE_STATES), "officer": officer},
         SeverityCount,
     )
 

@@ -144,6 +144,26 @@ def _cells(
 
 
 @dataclass(frozen=True)
+class HourMean:
+    mean: float | None
+    n_valid: int
+    verdict: str  # ok | exceeded (a sufficient mean against an upper limit) | insufficient | no_limit
+    limit_upper: float | None
+
+
+def hour_windows(
+    conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
+) -> list[HourMean]:
+    with conn.cursor(row_factory=class_row(HourMean)) as cur:
+        return cur.execute(
+            "SELECT mean, n_valid, verdict, limit_upper FROM compliance_windows WHERE point_id = %s"
+            " AND parameter_id = %s"
+            " AND span = 'hour' AND start_at >= %s AND start_at < %s",
+            (point_id, parameter_id, start, end),
+        ).fetchall()
+
+
+@dataclass(frozen=True)
 class SeriesKey:
     point_id: int
     parameter_id: int

@@ -166,9 +166,10 @@ def test_implausible_ph_is_suspect_not_a_breach(env, publisher, db) -> None:  # 
     publish(publisher, park, "shop-01", "total", T0 + timedelta(minutes=1), {"cod": -3, "ph": 7.1})
     publisher.flush()
     settle(db, park, 4)
+    # a negative COD is suspect as well, under the negative-value rule of its own (abnormal data)
     assert sorted(kinds(db, park)) == [
-        ("implausible", "total", "cod", "warning", "open"),
         ("implausible", "total", "ph", "warning", "resolved"),
+        ("negative_value", "total", "cod", "warning", "open"),
     ]
 
 

@@ -50,11 +50,15 @@ E2E_SETTINGS: dict[str, str] = {
             "dead_letter_retention": 2,
             "sm4_rotation": 2,
             "close_windows": 5,  # hours and days close within seconds of their grace, not each minute
+            "refer_abnormal": 1,
         }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
     "OUTFALL_COMPLIANCE_FLATLINE_S": "40",
     "OUTFALL_COMPLIANCE_FLATLINE_MIN_COUNT": "5",
+    "OUTFALL_COMPLIANCE_ZERO_S": "10",
+    # abnormal data goes before officers 20 s after it opened when the plant has not explained it
+    "OUTFALL_COMPLIANCE_ABNORMAL_REFER_AFTER_S": "20",
     "OUTFALL_COMPLIANCE_ESCALATE_AFTER_S": "20",
     "OUTFALL_COMPLIANCE_CRITICAL_REPEAT_S": "20",
     "OUTFALL_COMPLIANCE_CLEAR_HOLD_S": "5",
