@@ -31,6 +31,11 @@ MASS_BALANCE = "mass_balance"
 # A second, different value arrived for a stored reading's key: a fault or tampering. An event, not a
 # condition: it stays until an officer closes it.
 INTEGRITY = "integrity"
+# Abnormal data (issue 13 item 2): a point marked "stopped" (a data mark whose code claims the plant or
+# its monitor stopped, compliance/marks.yaml) whose flow or treatment-facility electricity (HJ 212-2025
+# ST 44, d3xxxx) shows activity during the mark (标停未停). An event, not a condition: it stays until
+# someone closes it. Routed like the other abnormal-data kinds (to the plant's operator first).
+STOPPED_RUNNING = "stopped_running"
 ALERT_KINDS = (
     EXCEEDANCE,
     HOURLY_MEAN,
@@ -44,6 +49,7 @@ ALERT_KINDS = (
     REUSE_RATIO,
     MASS_BALANCE,
     INTEGRITY,
+    STOPPED_RUNNING,
 )
 # Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
 # same point are muted (inhibition, as in Alertmanager).
@@ -63,12 +69,28 @@ class MaintenanceBounds:
     approval_over: timedelta  # longer than this: pending until an officer approves it
 
 
-class MaintenanceSpan(NamedTuple):
-    """An approved window as the rules see it: [start, end) and the window's id."""
+@dataclass(frozen=True)
+class MarkBounds:
+    """What a data mark other than maintenance may be (the ``mark_policy`` row; settings in
+    ``compliance/settings.py`` ``MarkSettings``). Maintenance marks keep ``MaintenanceBounds``."""
+
+    correction: timedelta  # marked at most this long afterwards; locked this long after its end
+    max_lead: timedelta  # how far ahead it may start
+    max_length: timedelta
+
+
+class MarkSpan(NamedTuple):
+    """A data mark in effect as the rules see it: [start, end), the mark's id, its code, and whether
+    the code makes the data invalid (not judged) or only records a state (compliance/marks.yaml)."""
 
     start: datetime
     end: datetime
     id: int
+    code: str = "maintenance"
+    invalidates: bool = True
+
+
+MaintenanceSpan = MarkSpan  # a maintenance window is a data mark with the code "maintenance"
 
 
 @dataclass(frozen=True)

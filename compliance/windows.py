@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from compliance import alerts, changes, repo, rules
-from compliance.models import DAILY_MEAN, HOURLY_MEAN, AlertChange, AlertState, Limit, WindowResult
+from compliance import alerts, changes, marks, repo, rules
+from compliance.models import DAILY_MEAN, HOURLY_MEAN, AlertChange, AlertState, Limit, MarkSpan, WindowResult
 from compliance.settings import RuleSettings
 from ingest.core.parameters import BY_ID
 
@@ -116,10 +116,15 @@ def judge_hour(
     start: datetime,
     settings: RuleSettings,
     samples: Sequence[repo.Sample] | None = None,
+    spans: Sequence[MarkSpan] | None = None,
 ) -> None:
+    """The valid mean of one park-local hour; data the marks in effect make invalid is left out
+    (``marks.judged``), so a marked hour may have too few valid values to judge."""
     end = start + timedelta(hours=1)
     rows = samples if samples is not None else repo.series(conn, pt.id, qid, start, end)
-    values = [(s.time, s.value, s.flag) for s in rows]
+    if spans is None:
+        spans = repo.mark_spans(conn, [pt.id], start, end).get(pt.id, [])
+    values = marks.judged([(s.time, s.value, s.flag) for s in rows], spans)
     res = rules.window_mean(values, start, end, pt.interval_s, settings.min_valid_fraction, BY_ID[qid].code)
     store_and_alert(conn, pt, qid, HOUR, res, settings)
 
@@ -187,6 +192,7 @@ def close_hours(
     pts = repo.points(conn, park_id=park_id)
     if not pts:
         return 0
+    repo.share_marks(conn)  # the marks read below stay as they are until the hours are stored
     tz = ZoneInfo(next(iter(pts.values())).timezone)
     horizon = now - timedelta(seconds=settings.late_grace_s)
     start = rules.local_hour_bounds(now - lookback, tz)[0]
@@ -196,9 +202,10 @@ def close_hours(
             by_key: dict[tuple[int, int], list[repo.Sample]] = defaultdict(list)
             for r in repo.park_series(conn, park_id, start, start + timedelta(hours=1)):
                 by_key[(r.point_id, r.parameter_id)].append(repo.Sample(r.time, r.value, r.flag))
+            marked = repo.mark_spans(conn, list(pts), start, start + timedelta(hours=1))
             for (pid, qid), rows in by_key.items():
                 if pid in pts:
-                    judge_hour(conn, pts[pid], qid, start, settings, rows)
+                    judge_hour(conn, pts[pid], qid, start, settings, rows, marked.get(pid, []))
             repo.mark_closed(conn, park_id, HOUR, start)
             closed += 1
         start += timedelta(hours=1)
