@@ -417,6 +417,7 @@ class Mark:
     withdrawn_by: str | None
     withdrawn_at: datetime | None
     evidence: int  # how many evidence files
+    locked_at: datetime | None  # the plant can no longer withdraw it or add evidence after this
 
 
 _MARKS = (
@@ -424,7 +425,8 @@ _MARKS = (
     ' c.invalidates, c.claims_stopped, lower(m.during) AS start, upper(m.during) AS "end", m.reason,'
     " m.created_by, m.source, m.created_at, m.status, m.decided_by, m.decided_at, m.decision_note,"
     " m.withdrawn_by, m.withdrawn_at,"
-    " (SELECT count(*) FROM data_mark_evidence e WHERE e.mark_id = m.id)::int AS evidence"
+    " (SELECT count(*) FROM data_mark_evidence e WHERE e.mark_id = m.id)::int AS evidence,"
+    " upper(m.during) + (SELECT correction FROM mark_policy) AS locked_at"
     " FROM data_marks m JOIN mark_codes c ON c.code = m.code LEFT JOIN points p ON p.id = m.point_id"
 )
 
