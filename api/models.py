@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
 from compliance.repo.reads import AlertRecord
@@ -441,7 +441,7 @@ class MarkView(BaseModel):
     claims_stopped: bool
     start: datetime = Field(serialization_alias="from")
     end: datetime | None = Field(serialization_alias="to")
-    note: str = Field(validation_alias="reason")
+    note: str = Field(validation_alias=AliasChoices("reason", "note"))
     created_by: str
     source: str
     created_at: datetime

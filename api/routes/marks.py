@@ -216,7 +216,11 @@ async def add_evidence(
 
 
 @v1.get(
-    "/marks/{mark_id}/evidence/{evidence_id}", responses={200: {"content": {"application/octet-stream": {}}}}
+    "/marks/{mark_id}/evidence/{evidence_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "the file, with its own type", "content": {t: {} for t in EVIDENCE_TYPES}}
+    },
 )
 async def get_evidence(
     request: Request, caller: Caller, mark_id: MarkId, evidence_id: Annotated[int, Path(ge=1, le=2**62)]
