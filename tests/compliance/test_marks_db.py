@@ -6,6 +6,9 @@ stopped whose flow shows it running gets a stopped_running alert from the data-t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -209,3 +212,36 @@ def test_a_plant_marked_stopped_whose_flow_runs_gets_an_abnormal_data_alert(
     assert alert.detail["mark"] == mark.id and alert.detail["code"] == "production_stopped"
     # the marked cod is not judged, and the mark withdrew nothing of the kind
     assert [a.kind for a in alerts_of(db, park)] == ["stopped_running"]
+
+
+def test_outfall_mark_shows_the_codes_the_marks_and_their_trail(
+    services,
+    db: psycopg.Connection,
+    make_park: Callable[..., ParkSpec],  # type: ignore[no-untyped-def]
+) -> None:
+    park = make_park(PARK).id
+    now = datetime.now(UTC)
+    with db.transaction():
+        made = service.create_mark(
+            db, park, "shop-01", None, "production_stopped", now, now + D, "holiday", "op"
+        )
+        service.decide_mark(db, made.id, True, "officer:li#3", "notice filed")
+    env = {**os.environ, "OUTFALL_DATABASE_URL": services.database_url}
+
+    def outfall(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "outfall", "mark", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    assert "production_stopped   production" in outfall("codes") and "停产" in outfall("codes")
+    listed = outfall("list", "--park", park)
+    assert f"{park}/shop-01/*" in listed and "approved by officer:li#3" in listed
+    shown = outfall("show", str(made.id))
+    assert (
+        "op create None -> approved holiday" in shown and "officer:li#3 accept approved -> approved" in shown
+    )
