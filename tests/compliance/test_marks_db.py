@@ -11,14 +11,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance import jobs, marks, service
+from compliance import jobs, marks, rules, service
 from compliance.repo import marks as mrepo
+from compliance.repo.reads import day_judgements
 from compliance.settings import MaintenanceSettings, MarkSettings
 from ingest.core.models import ParkSpec
 from tests.compliance.conftest import alerts_of, kinds, publish, settle
@@ -41,6 +43,16 @@ plants:
         parameters: {{cod: mg/L, flow: L/s}}
 """
 COD_LIMIT = 80.0  # GB 21900-2008 Table 2, total outlet
+
+
+def _exceedances(db: psycopg.Connection, park: str, t: datetime) -> int:
+    """What the daily report counts for the park-local day of ``t``."""
+    tz = ZoneInfo("Asia/Shanghai")
+    d0, d1 = rules.local_day_bounds(rules.local_day_of(t, tz), tz)
+    rows = day_judgements(park, None, d0, d1, ["exceedance"], ["violation", "critical"], "exceedance").fetch(
+        db
+    )
+    return sum(r.exceedances for r in rows)
 
 
 def _now(db: psycopg.Connection) -> datetime:
@@ -139,11 +151,13 @@ def test_marking_a_breach_withdraws_its_alert_and_rejecting_the_mark_reinstates_
     settle(db, park, 20)
     assert kinds(db, park) == [("exceedance", "total", "cod", "violation", "cleared")]
     (alert,) = alerts_of(db, park)
+    assert _exceedances(db, park, t0) == 2
     with db.transaction():
         mark = service.create_mark(
             db, park, "shop-01", None, "calibration", t0 - MINUTE, t0 + 3 * MINUTE, "cal", "op"
         )
     assert kinds(db, park) == [("exceedance", "total", "cod", "violation", "resolved")]
+    assert _exceedances(db, park, t0) == 0  # the report no longer counts the marked breaches
     withdraw = service.audit(db, alert.id)[-1]
     assert (withdraw.action, withdraw.actor) == ("withdraw", "compliance")
     assert f"data marked calibration by op (mark {mark.id})" in (withdraw.note or "")
@@ -151,6 +165,7 @@ def test_marking_a_breach_withdraws_its_alert_and_rejecting_the_mark_reinstates_
         rejected = service.decide_mark(db, mark.id, False, "officer:li#3", "no calibration record")
     assert rejected.status == "rejected"
     assert kinds(db, park) == [("exceedance", "total", "cod", "violation", "cleared")]  # as it was
+    assert _exceedances(db, park, t0) == 2
     back = service.audit(db, alert.id)[-1]
     assert (back.action, back.to_state) == ("reinstate", "cleared")
     assert f"mark {mark.id} (calibration) rejected by officer:li#3" in (back.note or "")
