@@ -516,6 +516,15 @@ class CommandRequest(BaseModel):
     params: dict[str, str] = Field(default_factory=dict, max_length=16)
 
 
+class RotationRequest(BaseModel):
+    """An HJ 212-2025 SM4 key rotation for one logger, by its point."""
+
+    model_config = ConfigDict(extra="forbid")
+    park: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    plant: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    point: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+
+
 class CommandView(BaseModel):
     """A queued command with the logger's answers (9011 QnRtn, 9012 ExeRtn) and who asked for it."""
 
@@ -538,6 +547,7 @@ class CommandView(BaseModel):
     exe_rtn: int | None
     answer: dict[str, str]
     reason: str | None
+    key_generation: int | None = None  # a key rotation (CN 1014): its new key's pending generation
     audit: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, marks, repo, rules, windows
+from compliance import alerts, days, marks, repo, rules
 from compliance.changes import write_change
 from compliance.models import (
     EXCEEDANCE,
@@ -119,7 +119,7 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
         _evaluate_key(chunk, pts[pid], qid, key_rows)
     _data_returned(chunk, pts, by_key)
     if late:
-        windows.rejudge_late(conn, pts, late, settings)
+        days.rejudge_late(conn, pts, late, settings)
 
 
 def _load(

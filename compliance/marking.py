@@ -3,11 +3,12 @@ with the marks lock held exclusively: repo.lock_marks).
 
 - A mark takes effect (made, or accepted while pending): the alerts at its points whose data it makes
   invalid (``marks.covered``: the marks in effect cover the alert's whole evidence) are withdrawn, each
-  with an audit entry naming the mark; the closed hours and days of its period are judged again (the
-  engine, from late markers), so the stored means leave the marked data out.
+  with an audit entry naming the mark; the closed hours, days and months of its period are judged again
+  in the same transaction (``days.rejudge_period``), so the legal record leaves the marked data out.
 - A mark loses effect (rejected by an officer, or withdrawn by the plant): the alerts it withdrew come
-  back (unless another mark in effect still covers them), and its period is queued for the real-time
-  engine again, so breaches the mark kept from ever opening an alert are raised now.
+  back (unless another mark in effect still covers them), its closed hours, days and months are judged
+  again (``days.rejudge_period``), and its readings are queued for the real-time engine again, so
+  breaches the mark kept from ever opening an alert are raised now.
 - A mark that claims the plant stopped queues its period's flow and treatment-facility electricity for
   the data-time scan, which raises "marked stopped but still running" (compliance/stopped.py).
 """
@@ -19,19 +20,22 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from compliance import marks, repo
+from compliance import days, marks, repo
 from compliance.changes import ENGINE
 from compliance.models import CONCENTRATION_KINDS, INHIBITING_KINDS, AuditEntry
 from compliance.repo import marks as mrepo
+from compliance.settings import RuleSettings
 from ingest.core import parameters
 
 log = logging.getLogger(__name__)
 LOOK_BACK = timedelta(days=1)  # a day-mean alert's evidence starts up to a day before its data ends
 
 
-def took_effect(conn: psycopg.Connection, m: mrepo.MarkRow, now: datetime) -> int:
-    """Withdraw the alerts whose data the mark (with the other marks in effect) makes invalid; queue
-    the period's windows to be judged again. Returns how many alerts were withdrawn."""
+def took_effect(
+    conn: psycopg.Connection, m: mrepo.MarkRow, now: datetime, settings: RuleSettings | None = None
+) -> int:
+    """Withdraw the alerts whose data the mark (with the other marks in effect) makes invalid; judge the
+    period's closed windows again. Returns how many alerts were withdrawn."""
     pts = mrepo.covered_points(conn, m)
     if not pts:
         return 0
@@ -53,16 +57,22 @@ def took_effect(conn: psycopg.Connection, m: mrepo.MarkRow, now: datetime) -> in
             repo.sync_inhibition(conn, c.point_id, sorted(INHIBITING_KINDS), sorted(CONCENTRATION_KINDS))
         withdrawn += 1
     if m.start < now:
-        mrepo.requeue_windows(conn, pts, m.start, min(m.end, now))
+        _rejudge(conn, pts, m.start, min(m.end, now), settings)
     log.info("mark %d (%s) took effect: %d alerts withdrawn", m.id, m.code, withdrawn)
     return withdrawn
 
 
 def lost_effect(
-    conn: psycopg.Connection, m: mrepo.MarkRow, why: str, actor: str, now: datetime
+    conn: psycopg.Connection,
+    m: mrepo.MarkRow,
+    why: str,
+    actor: str,
+    now: datetime,
+    settings: RuleSettings | None = None,
 ) -> tuple[int, int]:
-    """Reinstate the alerts the mark withdrew that no other mark in effect covers; queue its period for
-    the engine again. Returns (alerts reinstated, readings queued)."""
+    """Reinstate the alerts the mark withdrew that no other mark in effect covers; judge its period's
+    closed windows again and queue its readings for the engine. Returns (alerts reinstated, readings
+    queued)."""
     pts = mrepo.covered_points(conn, m)
     if not pts:
         return 0, 0
@@ -89,11 +99,22 @@ def lost_effect(
     if m.start < now:
         end = min(m.end, now)
         queued = mrepo.requeue_readings(conn, pts, m.start, end, skip)
-        mrepo.requeue_windows(conn, pts, m.start, end)
+        _rejudge(conn, pts, m.start, end, settings)
     log.info(
         "mark %d (%s) %s: %d alerts reinstated, %d readings judged again", m.id, m.code, why, back, queued
     )
     return back, queued
+
+
+def _rejudge(
+    conn: psycopg.Connection, pts: list[int], start: datetime, end: datetime, settings: RuleSettings | None
+) -> None:
+    """The legal record's closed hours, days and months of the period, judged again with the marks as
+    they are now. Without settings, the engine's own (OUTFALL_COMPLIANCE_*, as the API's app.state.rules):
+    a re-judged window is judged as the engine judges it."""
+    rule = settings if settings is not None else RuleSettings()
+    for pid in pts:
+        days.rejudge_period(conn, pid, start, end, rule)
 
 
 def check_stopped(conn: psycopg.Connection, m: mrepo.MarkRow, now: datetime) -> None:

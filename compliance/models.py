@@ -132,7 +132,9 @@ class Resolution:
 
 @dataclass(frozen=True)
 class WindowResult:
-    """A valid mean over a park-local calendar hour or day."""
+    """A park-local hour, day or month of one series as the legal record keeps it (compliance/validity.py
+    makes it): the mean of its valid values and whether it is a valid mean by the rule applied (``rule``,
+    in words), with what it stands on."""
 
     start: datetime
     end: datetime
@@ -140,6 +142,17 @@ class WindowResult:
     n_valid: int
     n_expected: int
     sufficient: bool
+    n_total: int = 0  # values received, whatever their flag
+    min: float | None = None  # of the valid values
+    max: float | None = None
+    flags: dict[str, int] = field(default_factory=dict)  # received per flag; "implausible", "zero_flow"
+    rule: str = ""
+    parts: int | None = None  # day: hours in it; month: days in it
+    parts_valid: int | None = None  # ... that are valid hours / valid days
+    volume_m3: float | None = None  # flow: the volume of the valid hours
+    mass_kg: float | None = None  # pollutants: discharged mass (day, month)
+    mass_method: str | None = None
+    cou: float | None = None  # the logger's own HJ 212 Cou total over the window
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,13 @@ def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def local_month_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime, int]:
+    """UTC start and end of the park-local calendar month containing ``day``, and its number of days."""
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return local_day_bounds(first, tz)[0], local_day_bounds(nxt, tz)[0], (nxt - first).days
+
+
 def local_day_of(t: datetime, tz: ZoneInfo) -> date:
     return t.astimezone(tz).date()
 

@@ -1,14 +1,17 @@
 """Settings of the compliance engine, one class per concern, read from ``OUTFALL_COMPLIANCE_*``,
-``OUTFALL_MAINTENANCE_*``, ``OUTFALL_WEBHOOK_*`` and ``OUTFALL_SMTP_*`` in ``main()``, never at import."""
+``OUTFALL_MAINTENANCE_*``, ``OUTFALL_WEBHOOK_*``, ``OUTFALL_SMTP_*`` and ``OUTFALL_ROBOT_*`` in
+``main()``, never at import."""
 
 from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from compliance.digest import Limit
 from compliance.models import MaintenanceBounds, MarkBounds
 
 
@@ -20,8 +23,27 @@ class RuleSettings(BaseSettings):
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)  # >= 80 % of the limit: warning
     clear_fraction: float = Field(default=0.9, gt=0, le=1)  # hysteresis: clear below 90 % of the limit
     clear_hold_s: float = Field(default=300, ge=0)  # ... held this long before resolving
-    # ASSUMPTION pending HJ 356-2019 §7 (data validity): share of expected values needed for a mean.
+    # Validity of the stored means (compliance/validity.py, README "The legal record"). HJ 356-2019
+    # ch. 7 ("calculation of the effective mean value") sets these, but its text could not be read: the
+    # figures are settings, defaulting to the 75 % of HJ/T 356-2007 practice. A valid hour: at least
+    # this share of the values the point's interval makes expected are valid (N, S, plausible) ...
     min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    # ... per parameter code where it differs (JSON, e.g. '{"cod": 0.5}' for a 2-hour analyser cycle)
+    min_valid_fraction_by_parameter: dict[str, float] = Field(default_factory=dict)
+    # A valid day: at least this share of its hours are valid hours (0.75: 18 of 24) ...
+    day_min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    day_min_valid_fraction_by_parameter: dict[str, float] = Field(default_factory=dict)
+    # A valid month: at least this share of its days have a valid daily mean.
+    month_min_valid_fraction: float = Field(default=0.75, gt=0, le=1)
+    # Daily and monthly concentration means: "arithmetic" (of the valid hourly / daily means) or
+    # "flow_weighted" (weighted by each hour's / day's volume); HJ 212-2017 Annex D gives both.
+    concentration_mean: Literal["arithmetic", "flow_weighted"] = "arithmetic"
+    # Values read while the point's flow is 0 are invalid (HJ/T 356-2007 practice, secondary source;
+    # unconfirmed for the 2019 edition): off by default.
+    zero_flow_invalid: bool = False
+    # KPIs: effective transmission rate (transmission x validity) below this warns (assessments began
+    # at a 75 % pass mark in 2014; targets are now 90 %).
+    kpi_target: float = Field(default=0.9, gt=0, le=1)
     offline_k: float = Field(default=5, gt=1)  # offline after k x the point's expected interval
     # A gap found in data time asks the point's logger for its records of the gap (HJ 212 2051
     # minute, 2061 hourly, 2031 daily, with BeginTime/EndTime), so it back-fills what it holds.
@@ -57,8 +79,9 @@ class RuntimeSettings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0)  # real-time inbox poll when no NOTIFY arrives
     inbox_chunk: int = Field(default=20_000, ge=1)
     notify_group_s: float = Field(default=10, ge=0)  # alerts of one plant within this window: one message
-    # Periods of interval jobs in seconds, by job name, overriding the job table (JSON in the
-    # environment, e.g. OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
+    # Periods of jobs in seconds, by job name, overriding the job table; a cron job given one runs on
+    # that interval instead (JSON in the environment, e.g.
+    # OUTFALL_COMPLIANCE_JOB_PERIODS='{"offline_sweep": 5}').
     job_periods: dict[str, float] = Field(default_factory=dict)
 
 
@@ -153,3 +176,50 @@ class SmtpSettings(BaseSettings):
     starttls: bool = True
     sender: str = "outfall@localhost"
     timeout_s: float = 10.0
+
+
+class EvidenceSettings(BaseSettings):
+    """An alert's evidence bundle (``OUTFALL_EVIDENCE_*``; compliance/evidence.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_EVIDENCE_")
+
+    # Data time before the alert's first and after its last evidence that the bundle covers too.
+    margin_s: float = Field(default=1800, ge=0, le=7 * 86_400)
+    # A bundle is built in memory: caps on what it holds (a long-open alert at minute data has about
+    # 1,500 messages a day). Past a cap the oldest rows are kept and the manifest says so.
+    max_messages: int = Field(default=50_000, ge=1)
+    max_readings: int = Field(default=400_000, ge=1)
+
+
+class RobotSettings(BaseSettings):
+    """Chat robots (``OUTFALL_ROBOT_*``): a rate limit per robot below the vendor's, and the size of
+    one message. Vendors' figures (compliance/robots.py): WeCom 20 a minute, markdown ≤ 4,096 bytes;
+    DingTalk 20 a minute (over that, throttled for 10 minutes); Feishu 100 a minute and 5 a second,
+    body ≤ 20 KB. DingTalk does not state a size for markdown: ASSUMPTION 5,000 bytes. A subscription
+    may set a lower ``rate_limit`` (a robot shared with another system)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_ROBOT_")
+
+    timeout_s: float = Field(default=10.0, gt=0)
+    window_s: float = Field(default=60.0, gt=0, le=3600)  # the vendors count per minute
+    wecom_per_window: int = Field(default=15, ge=1)
+    dingtalk_per_window: int = Field(default=15, ge=1)
+    feishu_per_window: int = Field(default=80, ge=1)
+    wecom_per_second: int = Field(default=5, ge=1)
+    dingtalk_per_second: int = Field(default=5, ge=1)
+    feishu_per_second: int = Field(default=4, ge=1)
+    wecom_max_bytes: int = Field(default=4000, ge=1000)  # markdown content ≤ 4,096 (text: 2,048)
+    dingtalk_max_bytes: int = Field(default=5000, ge=1000)
+    feishu_max_bytes: int = Field(default=18000, ge=1000)  # the whole body ≤ 20 KB
+
+    def limit(self, channel: str, rate_limit: int | None = None) -> Limit:
+        per_window = int(getattr(self, f"{channel}_per_window"))
+        if rate_limit is not None:
+            per_window = max(1, min(per_window, rate_limit))
+        window = timedelta(seconds=self.window_s)
+        return Limit(per_window, window, int(getattr(self, f"{channel}_per_second")))
+
+    def max_bytes(self, channel: str, mention: bool = False) -> int:
+        if channel == "wecom" and mention:  # a text message (the one that can mention) ≤ 2,048 bytes
+            return min(self.wecom_max_bytes, 2000)
+        return int(getattr(self, f"{channel}_max_bytes"))

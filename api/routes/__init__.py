@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, events, hj212, maintenance, marks, readings, registry, reports, status, system
+from api.routes import (
+    alerts,
+    events,
+    hj212,
+    maintenance,
+    marks,
+    readings,
+    record,
+    registry,
+    reports,
+    status,
+    system,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -19,5 +31,6 @@ def routers() -> list[APIRouter]:
         maintenance.v1,
         marks.v1,
         reports.v1,
+        record.v1,
         hj212.v1,
     ]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.deps import ERRORS, FORBIDDEN, ID_PATTERN, Caller, aware, forbidden, not_found, pool, write
 from api.models import (
@@ -148,6 +148,43 @@ async def acknowledge(
 async def resolve(request: Request, caller: Caller, alert_id: int, body: AlertAction | None = None) -> Alert:
     """Officers and admins: resolve an open or acknowledged alert, with an optional note."""
     return await _act(request, caller, alert_id, "resolve", body.note if body else None)
+
+
+EVIDENCE_ZIP: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/zip": {}},
+        "description": "the evidence zip; its SHA-256 is in X-Evidence-SHA256 and in the audit log",
+    }
+}
+
+
+@v1.get(
+    "/alerts/{alert_id}/evidence",
+    response_class=Response,
+    responses={**EVIDENCE_ZIP, **FORBIDDEN},
+)
+async def alert_evidence(request: Request, caller: Caller, alert_id: int) -> Response:
+    """Officers and admins: one zip with the alert's evidence (the messages as received, the readings,
+    the limit and its source, notes, commands sent, audit trails) and a manifest with every file's
+    SHA-256; check it with `outfall evidence verify FILE.zip`. Each export is audited."""
+    if not 0 < alert_id < 2**62:
+        raise not_found(f"alert {alert_id}")
+    await _visible(request, caller, alert_id)
+    if not caller.may_change_alerts:
+        raise forbidden("evidence export is for officers and admins")
+    from api import evidence
+
+    settings = request.app.state.evidence
+    scope = (caller.park, caller.plant)
+    done = await write(request, lambda conn: evidence.export(conn, alert_id, caller.actor, scope, settings))
+    if done is None:
+        raise not_found(f"alert {alert_id}")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{done.filename}"',
+        "X-Evidence-SHA256": done.sha256,
+        "Cache-Control": "no-store",
+    }
+    return Response(done.data, media_type="application/zip", headers=headers)
 
 
 @v1.post("/alerts/{alert_id}/annotate", response_model=Alert, responses=CONFLICT)

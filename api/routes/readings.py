@@ -14,13 +14,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from api import charts
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
+from compliance.repo import legal
 from compliance.repo.reads import limit_periods
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
-BUCKETS = {"1h": "1 hour", "1d": "1 day"}
+BUCKETS = {"1h": "hour", "1d": "day"}  # the legal record's spans
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=400)
 CSV_EXAMPLE = (
@@ -75,8 +76,11 @@ async def readings(
         Literal["json", "csv"], Query(alias="format", description="csv for a spreadsheet")
     ] = "json",
 ) -> ReadingsPage | Response:
-    """Values are in the catalogue unit (see `units`). Means count only valid values (flags N and S);
-    `valid`/`total` say how many values each mean stands on. Default window: the last 24 hours."""
+    """Values are in the catalogue unit (see `units`). `bucket=1h|1d`: the park-local hourly or daily
+    means compliance stored when it closed the hour or day (the legal record: valid values only, flags N
+    and S and plausible; re-judged when late data arrives), for hours and days starting in the window
+    that received data; an hour or day not closed yet has none. `valid`/`total` say how many values each
+    mean stands on; `.../record` has the rest. Default window: the last 24 hours."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
     async with pool(request).connection() as conn:
@@ -94,7 +98,7 @@ async def readings(
                 for r in rows[:cap]
             ]
         else:
-            query = ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS[bucket], row.timezone)
+            query = legal.window_means(row.id, ids, BUCKETS[bucket], start, end)
             rows = []
             items = [
                 BucketMean(
@@ -191,8 +195,9 @@ async def chart(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> Response:
-    """One parameter over time as SVG: raw valid values, hourly means, the limit line, breaches (red dots)
-    and values with invalid flags (grey marks) — what the dashboard's point page shows."""
+    """One parameter over time as SVG: raw valid values, the stored hourly means, the limit line,
+    breaches (red dots) and values with invalid flags (grey marks) — what the dashboard's point page
+    shows."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
     async with pool(request).connection() as conn:
@@ -201,8 +206,7 @@ async def chart(
             raise not_found(f"point {park}/{plant}/{point}")
         ids = _parameter_ids(parameter, row.parameters)
         raw = await ingest_reads.raw_readings(row.id, ids, start, end, CHART_POINTS).fetch_async(conn)
-        query = ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS["1h"], row.timezone)
-        means = await query.fetch_async(conn)
+        means = await legal.window_means(row.id, ids, BUCKETS["1h"], start, end).fetch_async(conn)
         lims = await limit_periods([row.id], end - timedelta(seconds=1), end).fetch_async(conn)
     c = parameters.BY_ID[ids[0]]
     lim = next((x for x in lims if x.parameter_id == ids[0]), None)

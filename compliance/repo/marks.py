@@ -335,21 +335,6 @@ def requeue_readings(
         return cur.rowcount
 
 
-def requeue_windows(
-    conn: psycopg.Connection, point_ids: Sequence[int], start: datetime, end: datetime
-) -> None:
-    """Queue a late marker per series and half hour of the period: the engine judges each closed hour and
-    day again (compliance/windows.py rejudge_late), with the marks as they are now."""
-    conn.execute(
-        "INSERT INTO compliance_inbox (point_id, parameter_id, time, value, flag, late)"
-        " SELECT pp.point_id, pp.parameter_id, t, NULL, NULL, true FROM point_parameters pp"
-        " CROSS JOIN generate_series(time_bucket('30 minutes', %(s)s::timestamptz), %(e)s::timestamptz,"
-        "  interval '30 minutes') t"
-        " WHERE pp.point_id = ANY(%(ids)s) AND t < %(e)s",
-        {"ids": list(point_ids), "s": start, "e": end},
-    )
-
-
 def queue_spans(
     conn: psycopg.Connection,
     point_ids: Sequence[int],
@@ -459,6 +444,19 @@ def marks_in_scope(f: MarkFilter, limit: int) -> Query[Mark]:
             "b": f.end,
             "n": limit,
         },
+        Mark,
+    )
+
+
+def marks_at_point(point_id: int, start: datetime, end: datetime, limit: int) -> Query[Mark]:
+    """Every mark covering a point (its own or its plant's), whatever its status, overlapping [start, end]
+    (both ends included, as an evidence window), oldest first: an alert's evidence bundle."""
+    return Query(
+        _MARKS + " JOIN points q ON q.id = %(pid)s AND q.park_id = m.park_id AND q.plant_id = m.plant_id"
+        " WHERE (m.point_id IS NULL OR m.point_id = q.id)"
+        " AND m.during && tstzrange(%(a)s::timestamptz, %(b)s::timestamptz, '[]')"
+        " ORDER BY lower(m.during), m.id LIMIT %(n)s",
+        {"pid": point_id, "a": start, "b": end, "n": limit},
         Mark,
     )
 

@@ -101,6 +101,30 @@ def audit_trail(alert_id: int) -> Query[AuditRow]:
 
 
 @dataclass(frozen=True)
+class AuditLogRow:
+    """One change of an alert as its audit log holds it, with the change's detail."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+    detail: dict[str, Any]
+
+
+def audit_log(alert_id: int) -> Query[AuditLogRow]:
+    """Every change of one alert with its detail, oldest first (an evidence bundle's trail)."""
+    return Query(
+        "SELECT id, at, actor, action, from_state, to_state, note, detail FROM alert_audit"
+        " WHERE alert_id = %s ORDER BY id",
+        (alert_id,),
+        AuditLogRow,
+    )
+
+
+@dataclass(frozen=True)
 class SeverityCount:
     plant: str
     point_id: int
@@ -351,5 +375,8 @@ class Pending:
 def pending_deliveries() -> Query[Pending]:
     """Notification deliveries not yet delivered."""
     return Query(
-        "SELECT count(*) AS deliveries FROM notify_deliveries WHERE delivered_at IS NULL", (), Pending
+        "SELECT count(*) AS deliveries FROM notify_deliveries"
+        " WHERE delivered_at IS NULL AND superseded_at IS NULL",
+        (),
+        Pending,
     )

@@ -69,6 +69,12 @@ MATRIX = [
     ("GET", P + "/reports/2026-11-29", {"format": "html"}, READ),
     ("GET", PLANT + "/reports/2026-11-29", {"format": "csv"}, READ),
     ("GET", PLANT + "/reports/2026-11-29", {"format": "html"}, READ),
+    ("GET", P + "/kpis", {"day": "2026-11-29"}, READ),
+    ("GET", PLANT + "/kpis", {"month": "2026-11"}, READ),
+    ("GET", POINT + "/kpis", {"day": "2026-11-29"}, READ),
+    ("GET", P + "/mass", {"month": "2026-11"}, READ),
+    ("GET", PLANT + "/mass", {"day": "2026-11-29"}, READ),
+    ("GET", POINT + "/record", {**WINDOW, "span": "hour"}, READ),
 ]
 
 

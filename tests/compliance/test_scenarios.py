@@ -200,12 +200,13 @@ def test_late_data_rejudges_a_closed_hour(env, publisher, db, services, ctx) -> 
         ("exceedance", "total", "cod", "violation", "open"),
         ("hourly_mean", "total", "cod", "violation", "open"),
     ]
+    d0 = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=tz)
     row = db.execute(
-        "SELECT verdict, n_valid FROM compliance_windows w JOIN points p ON p.id = w.point_id"
-        " WHERE p.park_id = %s AND span = 'day' AND parameter_id = 9",
-        (park,),
+        "SELECT verdict, n_valid, n_total FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %s AND span = 'day' AND parameter_id = 9 AND start_at = %s",
+        (park, d0),
     ).fetchone()
-    assert row == ("insufficient", 60)
+    assert row == ("insufficient", 60, 60)
 
 
 CENTRAL = """

@@ -48,6 +48,8 @@ E2E_SETTINGS: dict[str, str] = {
             "deliver": 1,
             "refresh_limits": 30,
             "dead_letter_retention": 2,
+            "sm4_rotation": 2,
+            "close_windows": 5,  # hours and days close within seconds of their grace, not each minute
         }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
@@ -70,6 +72,8 @@ E2E_SETTINGS: dict[str, str] = {
     # The secret store's key (receivers' signing secrets are sealed under it), as `outfall run` makes one.
     "OUTFALL_SECRET_KEY": "5e" * 32,
     "OUTFALL_SMTP_STARTTLS": "false",  # local test SMTP servers speak plain SMTP
+    # Chat robots count their rate per 8 s instead of per minute, so a burst's digests drain in seconds
+    "OUTFALL_ROBOT_WINDOW_S": "8",
 }
 
 # A small park whose points report every 2 s; `{id}` is replaced by a unique park id.
