@@ -260,3 +260,39 @@ def test_outfall_mark_shows_the_codes_the_marks_and_their_trail(
     assert (
         "op create None -> approved holiday" in shown and "officer:li#3 accept approved -> approved" in shown
     )
+
+
+def _hour_record(db: psycopg.Connection, point: int, start: datetime) -> tuple[str, int]:
+    row = db.execute(
+        "SELECT verdict, n_valid FROM compliance_windows WHERE point_id = %s AND parameter_id = 9"
+        " AND span = 'hour' AND start_at = %s",
+        (point, start),
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_a_mark_rejudges_the_closed_hours_it_covers_and_withdrawing_it_restores_them(
+    env,
+    db,
+    services,
+    ctx,  # type: ignore[no-untyped-def]
+) -> None:
+    park = env(PARK).id
+    (point,) = db.execute("SELECT id FROM points WHERE park_id = %s", (park,)).fetchone()
+    tz = ZoneInfo("Asia/Shanghai")
+    h0 = rules.local_hour_bounds(datetime.now(UTC) - 3 * H, tz)[0]
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO readings (point_id, parameter_id, time, value, flag, source)"
+            " VALUES (%s, 9, %s, %s, 'N', 'test')",
+            [(point, h0 + i * MINUTE, 2 * COD_LIMIT) for i in range(60)],
+        )
+    jobs.run(services.database_url, ctx, "close_windows", park=park)
+    assert _hour_record(db, point, h0) == ("exceeded", 60)
+    with db.transaction():
+        mark = service.create_mark(db, park, "shop-01", "total", "fault", h0, h0 + H, "probe", "op")
+    assert _hour_record(db, point, h0) == ("insufficient", 0)  # marked invalid: not in the mean
+    with db.transaction():
+        service.withdraw_mark(db, mark.id, "op", "entered on the wrong hour")
+    assert _hour_record(db, point, h0) == ("exceeded", 60)
