@@ -17,7 +17,7 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, days, repo, rules
+from compliance import alerts, days, marks, repo, rules
 from compliance.changes import write_change
 from compliance.models import (
     EXCEEDANCE,
@@ -31,7 +31,7 @@ from compliance.models import (
     WHOLE_POINT,
     AlertState,
     Limit,
-    MaintenanceSpan,
+    MarkSpan,
     Severity,
 )
 from compliance.rules import policy
@@ -53,7 +53,7 @@ class Chunk:
     inhibited: frozenset[int]  # points with an offline or instrument-fault alert open
     later: dict[Key, list[repo.Sample]]  # stored readings after each key's first inbox row
     fault_starts: dict[Key, datetime]  # start of the invalid run ending at each key's last status row
-    maint: dict[int, list[MaintenanceSpan]]  # approved maintenance windows per point
+    maint: dict[int, list[MarkSpan]]  # data marks in effect per point (maintenance windows among them)
 
 
 def _meta(
@@ -74,10 +74,11 @@ def _meta(
     )
 
 
-def _silenced(r: repo.InboxRow, spans: Sequence[MaintenanceSpan], pol: rules.Policy) -> bool:
-    """A reading inside an approved maintenance window is not judged, unless it is a critical breach:
-    criticals are never silenced (they open an alert marked during maintenance, see ``_fold``)."""
-    if rules.window_at(r.time, spans) is None:
+def _silenced(r: repo.InboxRow, spans: Sequence[MarkSpan], pol: rules.Policy) -> bool:
+    """A reading a data mark in effect makes invalid (a maintenance window among them) is not judged,
+    unless it is a critical breach: criticals are never silenced (they open an alert marked with the
+    mark, see ``_fold``). The check is ``marks.excluded``, as on every judging path."""
+    if marks.covering(r.time, spans) is None:
         return False
     if r.flag not in ("N", "S") or r.value is None or r.upper is None:
         return True
@@ -85,7 +86,7 @@ def _silenced(r: repo.InboxRow, spans: Sequence[MaintenanceSpan], pol: rules.Pol
     if not rules.is_plausible(code, r.value):
         return True
     limit = Limit(r.upper, r.lower, "", r.limit_source, None, True, r.not_detected)
-    return rules.silenced_by_maintenance(rules.severity(code, r.value, limit, pol))
+    return marks.excluded(r.time, spans, rules.severity(code, r.value, limit, pol)) is not None
 
 
 def _status_rows(qid: int, rows: Sequence[repo.InboxRow]) -> list[repo.InboxRow]:
@@ -97,9 +98,10 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     """The real-time rules over one chunk of inbox rows (taken in this transaction)."""
     if not rows:
         return
+    repo.share_marks(conn)  # marks read below stay as they are until this chunk commits
     point_ids = sorted({r.point_id for r in rows})
     pts = repo.points(conn, point_ids)
-    maint = repo.maintenance_windows(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
+    maint = repo.mark_spans(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
     pol = policy(settings)
     active = repo.active_alerts(conn, point_ids)
     by_key: dict[Key, list[repo.InboxRow]] = defaultdict(list)
@@ -126,7 +128,7 @@ def _load(
     settings: RuleSettings,
     active: Active,
     by_key: dict[Key, list[repo.InboxRow]],
-    maint: dict[int, list[MaintenanceSpan]],
+    maint: dict[int, list[MarkSpan]],
 ) -> Chunk:
     """Read, for all keys at once, what the decisions of the chunk need besides its rows."""
     firsts = [repo.KeyTime(p, q, min(r.time for r in rs)) for (p, q), rs in by_key.items()]
@@ -269,8 +271,8 @@ def _fold(
     )
     meta = _meta(pt, qid, "instant", limit, muted)
     for change in changes:
-        if change.alert is not None and change.alert.id == 0:  # a new alert: opened in a window?
-            window = rules.window_at(change.alert.first_time, c.maint.get(pt.id, ()))
+        if change.alert is not None and change.alert.id == 0:  # a new alert: opened under a mark?
+            window = marks.covering(change.alert.first_time, c.maint.get(pt.id, ()))
             meta = replace(meta, during_maintenance=window.id if window else None)
         alert_id = write_change(c.conn, meta, EXCEEDANCE, change)
         if change.action == "resolve":

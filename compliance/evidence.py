@@ -1,7 +1,8 @@
 """An alert's evidence, gathered from the tables of their owners (named queries) and bundled into one
 checkable zip (compliance/bundle.py): the messages as received, byte for byte (JSON v1 payloads, HJ 212
 frames with their CRC), the readings stored from them, the limit with its source, the notes, the
-commands sent to the logger (sample retention, 3015) and the audit trails.
+commands sent to the logger (sample retention, 3015), the data marks over the window and the audit
+trails.
 
 ``gather`` reads in the caller's transaction (the API's request, `outfall evidence export`), which also
 records the export in its audit log; ``files`` turns the parts into the bundle's files, the one place
@@ -23,7 +24,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from compliance import bundle
+from compliance.repo import marks as mrepo
 from compliance.repo import reads
+from compliance.repo.marks import Mark
 from compliance.repo.reads import AlertFilter, AlertRecord, AuditLogRow, LimitPeriod
 from compliance.settings import EvidenceSettings
 from ingest.core import parameters
@@ -34,12 +37,15 @@ from ingest.hj212.repo import AuditRow as CommandAudit
 from ingest.hj212.repo import CommandRow
 
 _MN = re.compile(rb"MN=([0-9A-Za-z_-]{1,64})[;&]")
+# a bound, not a cap met in practice: a mark's maximum length and the trigger keep a window's marks few
+MAX_MARKS = 10_000
 
 
 @dataclass(frozen=True)
 class Parts:
-    """What an alert's bundle is made of. Data marks (MEE Announcement 2022 No. 21) over the window
-    join here once they exist: a field gathered like ``limits``, written by ``files``."""
+    """What an alert's bundle is made of; ``marks``: the data marks (MEE Announcement 2022 No. 21) at
+    the alert's point overlapping the window, whatever their status (a rejected or withdrawn mark is
+    part of the record too)."""
 
     alert: AlertRecord
     point: PointRow
@@ -51,6 +57,7 @@ class Parts:
     audit: Sequence[AuditLogRow]
     commands: Sequence[CommandRow]
     command_audit: Sequence[CommandAudit]
+    marks: Sequence[Mark] = ()
     capped: Mapping[str, int] = field(default_factory=dict)  # what reached its cap, and the cap
 
 
@@ -83,6 +90,7 @@ def gather(
     until = (alert.resolved_at or datetime.now(alert.created_at.tzinfo)) + margin
     commands = hj212_repo.evidence_commands(alert.id, point.id, alert.created_at - margin, until).fetch(conn)
     trail = hj212_repo.audits_of([c.id for c in commands]).fetch(conn) if commands else []
+    marked = mrepo.marks_at_point(point.id, start, end, MAX_MARKS).fetch(conn)
     return Parts(
         alert=alert,
         point=point,
@@ -94,6 +102,7 @@ def gather(
         audit=reads.audit_log(alert.id).fetch(conn),
         commands=commands,
         command_audit=trail,
+        marks=marked,
         capped=capped,
     )
 
@@ -104,8 +113,8 @@ def export(parts: Parts, exported_by: str, at: datetime) -> bytes:
 
 
 def files(parts: Parts) -> list[bundle.File]:
-    """The bundle's files, in the order the zip holds them. New evidence (data marks: ``marks.csv``
-    from a ``Parts.marks`` field, say) is added here, and listed in the README's table below."""
+    """The bundle's files, in the order the zip holds them. New evidence is added here, and listed in the
+    README's table below."""
     zone = ZoneInfo(parts.point.timezone)
     raw, index = _raw_files(parts, zone)
     out = [
@@ -115,6 +124,7 @@ def files(parts: Parts) -> list[bundle.File]:
         bundle.File("readings.csv", _csv(_READINGS, _readings(parts.readings, zone))),
         bundle.File("raw/index.csv", _csv(_INDEX, index)),
         *raw,
+        bundle.File("marks.csv", _csv(_MARKS, [_mark(m) for m in parts.marks])),
         bundle.File("notes.csv", _csv(_NOTES, _notes(parts.audit))),
         bundle.File("commands.json", _json([asdict(c) for c in parts.commands])),
         bundle.File("audit/alert_audit.csv", _csv(_AUDIT, [_row(asdict(a)) for a in parts.audit])),
@@ -150,6 +160,27 @@ _INDEX = ("file", "time", "time_local", "received_at", "source", "topic", "peer"
 _NOTES = ("at", "actor", "action", "note")
 _AUDIT = ("id", "at", "actor", "action", "from_state", "to_state", "note", "detail")
 _COMMAND_AUDIT = ("command_id", "at", "event", "actor", "frame", "detail")
+_MARKS = (
+    "id",
+    "point",
+    "code",
+    "group",
+    "invalidates",
+    "claims_stopped",
+    "start",
+    "end",
+    "status",
+    "reason",
+    "created_by",
+    "source",
+    "created_at",
+    "decided_by",
+    "decided_at",
+    "decision_note",
+    "withdrawn_by",
+    "withdrawn_at",
+    "evidence",
+)
 
 
 def _raw_files(parts: Parts, zone: ZoneInfo) -> tuple[list[bundle.File], list[dict[str, Any]]]:
@@ -228,6 +259,12 @@ def _limit(p: LimitPeriod) -> dict[str, Any]:
     }
 
 
+def _mark(m: Mark) -> dict[str, Any]:
+    values = asdict(m)
+    values["point"] = m.point or "(whole plant)"
+    return _row({k: values[k] for k in _MARKS})
+
+
 def _notes(trail: Iterable[AuditLogRow]) -> list[dict[str, Any]]:
     return [_row({"at": a.at, "actor": a.actor, "action": a.action, "note": a.note}) for a in trail if a.note]
 
@@ -249,6 +286,8 @@ raw/index.csv                   the messages received for the point over the win
                                 receipt time, how they came (topic or TCP peer), size, SHA-256
 raw/*.json, raw/*.hj212         each message exactly as received (JSON v1 payloads; HJ 212 frames
                                 with header, CRC and CR LF; a split packet as its parts joined)
+marks.csv                       the data marks at the point overlapping the window (HJ 212 / MEE
+                                2022 No. 21 codes), with status, who made and decided them, and why
 notes.csv                       notes written on the alert
 commands.json                   commands sent to the point's data logger for the alert or meanwhile
                                 (e.g. 3015 sample retention), with their answers

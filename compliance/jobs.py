@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, changes, days, history, limits, notify, repo, routing, rules, windows
+from compliance import alerts, changes, days, history, limits, marks, notify, repo, routing, rules, windows
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -142,13 +142,13 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
     pts = repo.points(conn, park_id=park)
     seen = _alive(conn, list(pts), now - timedelta(days=2))
     active = repo.active_alerts(conn, list(pts), [OFFLINE])
-    maint = repo.maintenance_windows(conn, list(pts), now, now)
+    marked = repo.mark_spans(conn, list(pts), now, now)
     opened = 0
     for pid, pt in pts.items():
         current = active.get((OFFLINE, pid, WHOLE_POINT))
         down = rules.is_offline(now, seen.get(pid), pt.interval_s, ctx.rules.offline_k)
-        if down and pid in maint:
-            continue  # a declared maintenance window silences the point
+        if down and marks.excluded(now, marked.get(pid, [])) is not None:
+            continue  # a data mark in effect (a maintenance window, a stop) explains the silence
         last = seen.get(pid)
         change = alerts.step_condition(current, OFFLINE, down, now, None, "violation", "data returned")
         if current is not None and down:
@@ -176,8 +176,13 @@ def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: st
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         pts = repo.points(conn, park_id=park_id)
         series: dict[tuple[int, int], list[tuple[datetime, float]]] = {}
+        marked = repo.mark_spans(conn, list(pts), start, now)
         for r in repo.park_series(conn, park_id, start, now):
-            if rules.is_valid(r.flag) and r.point_id in pts:
+            if (
+                rules.is_valid(r.flag)
+                and r.point_id in pts
+                and not marks.excluded(r.time, marked.get(r.point_id, []))
+            ):
                 series.setdefault((r.point_id, r.parameter_id), []).append((r.time, r.value))
         active = repo.active_alerts(conn, list(pts), [RATE_OF_CHANGE])
         for (pid, qid), values in series.items():

@@ -34,6 +34,11 @@ MASS_BALANCE = "mass_balance"
 # A second, different value arrived for a stored reading's key: a fault or tampering. An event, not a
 # condition: it stays until an officer closes it.
 INTEGRITY = "integrity"
+# Abnormal data (issue 13 item 2): a point marked "stopped" (a data mark whose code claims the plant or
+# its monitor stopped, compliance/marks.yaml) whose flow or treatment-facility electricity (HJ 212-2025
+# ST 44, d3xxxx) shows activity during the mark (标停未停). An event, not a condition: it stays until
+# someone closes it. Routed like the other abnormal-data kinds (to the plant's operator first).
+STOPPED_RUNNING = "stopped_running"
 ALERT_KINDS = (
     EXCEEDANCE,
     HOURLY_MEAN,
@@ -50,12 +55,15 @@ ALERT_KINDS = (
     ZERO_VALUE,
     NEGATIVE_VALUE,
     NEAR_LIMIT,
+    STOPPED_RUNNING,
 )
 # Abnormal data (异常数据): kinds the plant's operator is told of first, to explain or repair; officers
 # see such an alert only once compliance refers it to them (compliance/routing.py: unexplained past
 # RuleSettings.abnormal_refer_after_s, or its explanation rejected). The one list of these kinds: a
 # rule that adds an abnormal-data kind adds it here.
-ABNORMAL_DATA_KINDS = frozenset({ZERO_VALUE, NEGATIVE_VALUE, FLATLINE, RATE_OF_CHANGE, NEAR_LIMIT})
+ABNORMAL_DATA_KINDS = frozenset(
+    {ZERO_VALUE, NEGATIVE_VALUE, FLATLINE, RATE_OF_CHANGE, NEAR_LIMIT, STOPPED_RUNNING}
+)
 # Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
 # same point are muted (inhibition, as in Alertmanager).
 INHIBITING_KINDS = frozenset({OFFLINE, INSTRUMENT_FAULT})
@@ -74,12 +82,28 @@ class MaintenanceBounds:
     approval_over: timedelta  # longer than this: pending until an officer approves it
 
 
-class MaintenanceSpan(NamedTuple):
-    """An approved window as the rules see it: [start, end) and the window's id."""
+@dataclass(frozen=True)
+class MarkBounds:
+    """What a data mark other than maintenance may be (the ``mark_policy`` row; settings in
+    ``compliance/settings.py`` ``MarkSettings``). Maintenance marks keep ``MaintenanceBounds``."""
+
+    correction: timedelta  # marked at most this long afterwards; locked this long after its end
+    max_lead: timedelta  # how far ahead it may start
+    max_length: timedelta
+
+
+class MarkSpan(NamedTuple):
+    """A data mark in effect as the rules see it: [start, end), the mark's id, its code, and whether
+    the code makes the data invalid (not judged) or only records a state (compliance/marks.yaml)."""
 
     start: datetime
     end: datetime
     id: int
+    code: str = "maintenance"
+    invalidates: bool = True
+
+
+MaintenanceSpan = MarkSpan  # a maintenance window is a data mark with the code "maintenance"
 
 
 @dataclass(frozen=True)

@@ -360,7 +360,8 @@ def mass_balance_gap(plants_m3: float, inlet_m3: float) -> float | None:
 # 12 h to 5 working days (Chongqing 2020 draft, Shaanxi 48 h, Bengbu 24 h). See MaintenanceSettings.
 
 
-def _hours(d: timedelta) -> str:
+def hours_text(d: timedelta) -> str:
+    """An interval in hours, as the refusals word it ("72 h", "1.50 h"; migration 030 says the same)."""
     h = d.total_seconds() / 3600
     return f"{h:.0f} h" if h == int(h) else f"{h:.2f} h"
 
@@ -371,12 +372,12 @@ def maintenance_refusal(start: datetime, end: datetime, now: datetime, b: Mainte
     if end <= start:
         return "a maintenance window must end after it starts"
     if end - start > b.max_length:
-        longest, this = _hours(b.max_length), _hours(end - start)
+        longest, this = hours_text(b.max_length), hours_text(end - start)
         return f"a maintenance window may last at most {longest} (this one: {this})"
     if start < now - b.max_backdate:
-        return f"a maintenance window may start at most {_hours(b.max_backdate)} before now"
+        return f"a maintenance window may start at most {hours_text(b.max_backdate)} before now"
     if start > now + b.max_lead:
-        return f"a maintenance window may start at most {_hours(b.max_lead)} ahead"
+        return f"a maintenance window may start at most {hours_text(b.max_lead)} ahead"
     return None
 
 

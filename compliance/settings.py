@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from compliance.digest import Limit
-from compliance.models import MaintenanceBounds
+from compliance.models import MaintenanceBounds, MarkBounds
 
 
 class RuleSettings(BaseSettings):
@@ -70,6 +70,16 @@ class RuleSettings(BaseSettings):
     critical_repeat_s: float = Field(default=3600, gt=0)  # repeat notification of open critical alerts
     late_grace_s: float = Field(default=120, ge=0)  # an hour is closed this long after it ends
     retention_days: int = Field(default=3 * 365, gt=0)
+    # Marked stopped but still running (标停未停): during a data mark whose code claims the plant stopped,
+    # at least stopped_min_count valid readings above these levels within stopped_window_s show it
+    # running (canonical parameter code -> level in the catalogue's unit: flow L/s; HJ 212-2025 ST 44
+    # treatment-facility power kW, current A). ASSUMPTION: no source gives the levels; they sit above
+    # metering noise.
+    stopped_activity: dict[str, float] = Field(
+        default_factory=lambda: {"flow": 0.5, "elec_treat_power": 0.5, "elec_treat_current": 0.5}
+    )
+    stopped_min_count: int = Field(default=3, ge=1)
+    stopped_window_s: float = Field(default=3600, gt=0)  # ... within this long of each other
 
 
 class RuntimeSettings(BaseSettings):
@@ -112,6 +122,46 @@ class MaintenanceSettings(BaseSettings):
             timedelta(hours=self.max_backdate_h),
             timedelta(days=self.max_lead_days),
             timedelta(hours=self.approval_over_h),
+        )
+
+
+class MarkSettings(BaseSettings):
+    """Data marks (``OUTFALL_MARKS_*``; MEE Announcement 2022 No. 21, README "Data marks"). `outfall db
+    upgrade` writes the bounds into the ``mark_policy`` row (the API and the database's trigger judge
+    marks by it) and the code catalogue into ``mark_codes``; change a setting, then upgrade again.
+
+    - ``correction_days``: a mark may start at most this long before now, and is locked for the plant
+      this long after its end (the national platform gives 10 days to correct or back-fill, medium-low
+      confidence: one secondary source).
+    - ``max_lead_days``, ``max_length_days``: marks other than maintenance (maintenance keeps the
+      ``OUTFALL_MAINTENANCE_*`` bounds). ASSUMPTION: a month covers a stop over a holiday.
+    - ``catalogue``: another mark-code file with the fields of compliance/marks.yaml.
+    - Evidence files are stored in the database (``data_mark_evidence``), at most ``evidence_max_bytes``
+      each (it must stay under the API's OUTFALL_API_MAX_BODY_BYTES, default 1 MiB, which the request
+      guard enforces first) and ``evidence_max_files`` per mark, of the listed content types.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_MARKS_")
+
+    correction_days: float = Field(default=10, gt=0, le=366)
+    max_lead_days: float = Field(default=30, ge=0, le=366)
+    max_length_days: float = Field(default=31, gt=0, le=366)
+    catalogue: str | None = None
+    evidence_max_bytes: int = Field(default=900_000, ge=1, le=16 * 1024 * 1024)
+    evidence_max_files: int = Field(default=10, ge=1, le=100)
+    evidence_types: tuple[str, ...] = (
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "text/plain",
+        "text/csv",
+    )
+
+    def bounds(self) -> MarkBounds:
+        return MarkBounds(
+            timedelta(days=self.correction_days),
+            timedelta(days=self.max_lead_days),
+            timedelta(days=self.max_length_days),
         )
 
 

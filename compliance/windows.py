@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from compliance import alerts, changes, repo, rules, validity
+from compliance import alerts, changes, marks, repo, rules, validity
 from compliance.models import (
     DAILY_MEAN,
     HOURLY_MEAN,
@@ -21,6 +21,7 @@ from compliance.models import (
     AlertChange,
     AlertState,
     Limit,
+    MarkSpan,
     WindowResult,
 )
 from compliance.settings import RuleSettings
@@ -158,6 +159,7 @@ class HourData:
     samples: Sequence[repo.Sample]
     zero_flow: Collection[datetime] = ()
     cou: float | None = None
+    marks: Sequence[MarkSpan] = ()  # the data marks in effect at its point
 
 
 def judge_hour(
@@ -171,15 +173,17 @@ def judge_hour(
     limit_known: bool = False,
 ) -> None:
     """Judge and store one closed hour of a series (what it is judged on, and its limit, are read unless
-    given)."""
+    given). Data the marks in effect make invalid is left out (``marks.judged``), so a marked hour may
+    have too few valid values to judge."""
     end = start + timedelta(hours=1)
     code = BY_ID[qid].code
     rule = validity.rule_for(settings, code)
     if data is None:
         zero = _zero_flow(conn, pt.id, start, end) if rule.zero_flow_invalid and qid != FLOW else set()
         cou = totals_of(conn, [pt.id], start, end).get((pt.id, qid))
-        data = HourData(repo.series(conn, pt.id, qid, start, end), zero, cou)
-    values = [(s.time, s.value, s.flag) for s in data.samples]
+        spans = repo.mark_spans(conn, [pt.id], start, end).get(pt.id, [])
+        data = HourData(repo.series(conn, pt.id, qid, start, end), zero, cou, spans)
+    values = marks.judged([(s.time, s.value, s.flag) for s in data.samples], data.marks)
     res = validity.hour_record(values, start, end, pt.interval_s, rule, code, data.zero_flow)
     if not limit_known:
         found = repo.limit_at(conn, pt.id, qid, start)
@@ -261,6 +265,7 @@ def close_hours(
     pts = repo.points(conn, park_id=park_id)
     if not pts:
         return 0
+    repo.share_marks(conn)  # the marks read below stay as they are until the hours are stored
     tz = ZoneInfo(next(iter(pts.values())).timezone)
     horizon = now - timedelta(seconds=settings.late_grace_s)
     start = rules.local_hour_bounds(now - lookback, tz)[0]
@@ -290,7 +295,8 @@ def _close_hour(
         return
     totals = totals_of(conn, list(pts), start, end)
     limits = repo.limits_at(conn, list(pts), start)
+    marked = repo.mark_spans(conn, list(pts), start, end)
     for (pid, qid), rows in by_key.items():
         if pid in pts:
-            data = HourData(rows, at_zero[pid], totals.get((pid, qid)))
+            data = HourData(rows, at_zero[pid], totals.get((pid, qid)), marked.get(pid, []))
             judge_hour(conn, pts[pid], qid, start, settings, data, limits.get((pid, qid)), True)

@@ -50,6 +50,12 @@ def _cmd_receiver(args: argparse.Namespace) -> int:
     return cli.receiver_command(args, _database_url)
 
 
+def _cmd_mark(args: argparse.Namespace) -> int:
+    from compliance import markcli
+
+    return markcli.command(args, _database_url)
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     from api import tokens
 
@@ -202,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from compliance.cli import add_receiver_parser
 
     _robot_test_server_parser(add_receiver_parser(sub, _cmd_receiver))
+    from compliance.markcli import add_parser as mark_parser
+
+    mark_parser(sub, _cmd_mark)
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)

@@ -166,11 +166,12 @@ class OpenedAlert:
 
 
 def alerts_opened(park: str, plant: str | None, start: datetime, end: datetime) -> Query[OpenedAlert]:
-    """Alerts of a park (or one plant) opened in [start, end)."""
+    """Alerts of a park (or one plant) opened in [start, end), but those a data mark withdrew."""
     return Query(
         "SELECT plant_id AS plant, point_id, parameter_id, kind, severity FROM alerts"
         " WHERE park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
-        " AND opened_at >= %(d0)s AND opened_at < %(d1)s",
+        " AND opened_at >= %(d0)s AND opened_at < %(d1)s AND NOT EXISTS (SELECT 1 FROM data_mark_alerts wd"
+        "  WHERE wd.alert_id = alerts.id AND wd.reinstated_at IS NULL)",
         {"park": park, "plant": plant, "d0": start, "d1": end},
         OpenedAlert,
     )
@@ -266,13 +267,16 @@ def day_judgements(
     breach_severities: Sequence[str],
     instant_kind: str,
 ) -> Query[DayJudgement]:
-    """Compliance's alerts whose evidence lies in [start, end), and its stored windows starting in it."""
+    """Compliance's alerts whose evidence lies in [start, end) (but those a data mark withdrew: their data
+    is not judged), and its stored windows starting in it."""
     return Query(
         "WITH pts AS (SELECT id FROM points WHERE park_id = %(park)s"
         "  AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)),"
         " al AS (SELECT point_id, parameter_id, sum(count) FILTER (WHERE kind = %(instant)s) AS n"
         "  FROM alerts WHERE point_id IN (SELECT id FROM pts) AND kind = ANY(%(kinds)s)"
-        "  AND severity = ANY(%(sevs)s) AND first_time < %(d1)s AND last_time >= %(d0)s GROUP BY 1, 2),"
+        "  AND severity = ANY(%(sevs)s) AND first_time < %(d1)s AND last_time >= %(d0)s"
+        "  AND NOT EXISTS (SELECT 1 FROM data_mark_alerts wd WHERE wd.alert_id = alerts.id"
+        "   AND wd.reinstated_at IS NULL) GROUP BY 1, 2),"
         " w AS (SELECT point_id, parameter_id, bool_or(verdict = 'exceeded') AS exceeded,"
         "  min(verdict) FILTER (WHERE span = 'day' AND start_at = %(d0)s) AS day_verdict"
         "  FROM compliance_windows WHERE point_id IN (SELECT id FROM pts)"

@@ -13,8 +13,9 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import psycopg
 
-from compliance import bundle
+from compliance import bundle, service
 from tests.api.conftest import open_alert
 from tests.support import ROOT, wait_for
 
@@ -41,6 +42,16 @@ def test_officer_exports_an_alerts_evidence_and_the_export_is_audited(
     )
     assert noted.status_code == 200, noted.text
 
+    minute = timedelta(minutes=1)
+    with psycopg.connect(services.database_url) as conn, conn.transaction():
+        # after the alert's evidence, inside the bundle's margin; before it, outside; another plant's
+        made = service.create_mark(
+            conn, park.id, "shop-01", None, "fault", at + 5 * minute, at + 9 * minute, "probe", "op"
+        )
+        service.create_mark(
+            conn, park.id, "shop-01", "total", "fault", at - 3 * 60 * minute, at - 2 * 60 * minute, "x", "op"
+        )
+        service.create_mark(conn, park.id, "shop-02", None, "fault", at, at + minute, "x", "op")
     got = client.get(f"/api/v1/alerts/{alert_id}/evidence", headers=officer)
     assert got.status_code == 200, got.text
     assert got.headers["content-type"] == "application/zip"
@@ -54,6 +65,9 @@ def test_officer_exports_an_alerts_evidence_and_the_export_is_audited(
     alert = orjson.loads(files["alert.json"])
     assert (alert["id"], alert["limit"], alert["limit_source"]) == (alert_id, 80.0, "test limit")
     assert "采样送检 sample sent" in files["notes.csv"].decode("utf-8-sig")
+    (header, *marked) = files["marks.csv"].decode("utf-8-sig").splitlines()
+    assert header.startswith("id,point,code,") and len(marked) == 1
+    assert marked[0].startswith(f"{made.id},(whole plant),fault,") and ",approved,probe,op," in marked[0]
     assert ",compliance,open,,open," in files["audit/alert_audit.csv"].decode("utf-8-sig")
     audited = db.execute(
         "SELECT actor, park_id, detail->>'sha256' FROM api_audit WHERE action = 'alert.evidence'"

@@ -29,6 +29,14 @@ MAINT = {
     "to": (_SOON + timedelta(hours=1)).isoformat(),
     "reason": "electrode swap",
 }
+MARK = {
+    "plant": "shop-01",
+    "point": "total",
+    "code": "calibration",
+    "from": _SOON.isoformat(),
+    "to": (_SOON + timedelta(hours=1)).isoformat(),
+    "note": "quarterly calibration",
+}
 
 # (method, path, params or body, expected by role)
 MATRIX = [
@@ -53,6 +61,9 @@ MATRIX = [
     ("POST", "/api/v1/alerts/{alert}/annotate", {"note": "sampled"}, READ),
     ("GET", "/api/v1/maintenance", None, LIST),
     ("POST", "/api/v1/maintenance", MAINT, OPERATOR),
+    ("GET", "/api/v1/marks", None, LIST),
+    ("GET", "/api/v1/marks/codes", None, LIST),
+    ("POST", "/api/v1/marks", MARK, OPERATOR),
     ("GET", "/api/v1/audit", None, LIST),
     ("GET", P + "/reports/2026-11-29", None, READ),
     ("GET", P + "/reports/2026-11-29", {"format": "html"}, READ),
@@ -98,7 +109,7 @@ def test_role_matrix(client, services, callers, method, path, data, expected):
         if method == "GET":
             r = client.get(url, params=payload, headers=headers[role])
         else:
-            body = {**payload, "park": spec.id} if path.endswith("maintenance") else payload
+            body = {**payload, "park": spec.id} if path.endswith(("maintenance", "marks")) else payload
             r = client.request(method, url, json=body, headers=headers[role])
         assert r.status_code == expected[role], f"{role}: {r.status_code} {r.text[:300]}"
         if r.status_code == HIDDEN:

@@ -133,11 +133,14 @@ class System:
         self._publishers: dict[str, Publisher] = {}
 
     # -- processes -------------------------------------------------------------------------------
-    def outfall(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
-        """Run a one-shot `outfall` command to completion; its output, or a failure with it."""
+    def outfall(
+        self, *args: str, timeout: float = 120, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> str:
+        """Run a one-shot `outfall` command to completion (``env``: settings of this run only); its output,
+        or a failure with it."""
         done = subprocess.run(
             [sys.executable, "-m", "outfall", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=ROOT,
             capture_output=True,
             text=True,
