@@ -29,6 +29,10 @@ KIND_ZH = {
     "reuse_ratio": "回用率不达标",
     "mass_balance": "水量不平衡",
     "integrity": "数据被改写",
+    "zero_value": "数据零值",
+    "negative_value": "数据负值",
+    "near_limit": "贴限排放",
+    "stopped_running": "标记停产但仍在运行",
 }
 SEVERITY_ZH = {"warning": "预警", "violation": "报警", "critical": "严重"}
 EVENT_ZH = {
