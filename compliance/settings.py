@@ -35,7 +35,6 @@ class RuleSettings(BaseSettings):
     escalate_after_s: float = Field(default=3600, gt=0)  # unacknowledged violations escalate
     critical_repeat_s: float = Field(default=3600, gt=0)  # repeat notification of open critical alerts
     late_grace_s: float = Field(default=120, ge=0)  # an hour is closed this long after it ends
-    retention_days: int = Field(default=3 * 365, gt=0)
 
 
 class RuntimeSettings(BaseSettings):

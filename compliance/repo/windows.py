@@ -185,18 +185,6 @@ def day_flows(conn: psycopg.Connection, park_id: str, day_start: datetime, flow_
         ).fetchall()
 
 
-def timescale_licensed(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-    return bool(row and row[0] == "timescale")
-
-
-def drop_old_chunks(conn: psycopg.Connection, older_than_days: int) -> int:
-    rows = conn.execute(
-        "SELECT drop_chunks('readings', older_than => now() - make_interval(days => %s))", (older_than_days,)
-    ).fetchall()
-    return len(rows)
-
-
 def job_started(conn: psycopg.Connection, name: str, at: datetime) -> None:
     conn.execute(
         "INSERT INTO compliance_job_runs (name, started_at) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"

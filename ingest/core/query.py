@@ -7,7 +7,7 @@ over a table is written once, in its owner's module, whichever kind of connectio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Generic, LiteralString, TypeVar
 
@@ -60,3 +60,11 @@ class Query(Generic[R]):
         async with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             return await cur.fetchone()
+
+    async def stream_async(self, conn: AsyncConnection[Any], size: int) -> AsyncIterator[list[R]]:
+        """The rows in lists of at most ``size`` from a server-side cursor, so a large result is never
+        held whole, here or in the database's client buffer. Run it inside a transaction."""
+        async with conn.cursor(name="outfall_stream", row_factory=dataclass_row(self.row)) as cur:
+            await cur.execute(self.sql, self.params)
+            while rows := await cur.fetchmany(size):
+                yield rows

@@ -12,7 +12,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from ingest.core import parameters
 from ingest.core.query import Query
+
+# Every parameter id, for reads over all parameters of some points (readings_range takes both lists).
+ALL_PARAMETERS = [p.id for p in parameters.CATALOGUE]
 
 
 # --- registry -------------------------------------------------------------------------------------------
@@ -131,9 +135,10 @@ class RawReading:
 def raw_readings(
     point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, limit: int
 ) -> Query[RawReading]:
+    """Stored and archived readings alike (``readings_range``, migration 070), in time order."""
     return Query(
-        "SELECT time, parameter_id, value, flag::text AS flag FROM readings"
-        " WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
+        "SELECT time, parameter_id, value, flag::text AS flag"
+        " FROM readings_range(ARRAY[%s]::integer[], %s::smallint[], %s, %s)"
         " ORDER BY time, parameter_id LIMIT %s",
         (point_id, list(parameter_ids), start, end, limit),
         RawReading,
@@ -150,16 +155,22 @@ class BucketMean:
 
 
 def bucket_means(
-    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, bucket: str, timezone: str
+    point_id: int,
+    parameter_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    timezone: str,
+    limit: int | None = None,
 ) -> Query[BucketMean]:
     # time_bucket with a time zone puts hour and day boundaries on the park's local calendar.
     return Query(
         "SELECT time_bucket(%s::interval, time, %s) AS time, parameter_id,"
         " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
         " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid, count(*) AS total"
-        " FROM readings WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
-        " GROUP BY 1, parameter_id ORDER BY 1, parameter_id",
-        (bucket, timezone, point_id, list(parameter_ids), start, end),
+        " FROM readings_range(ARRAY[%s]::integer[], %s::smallint[], %s, %s)"
+        " GROUP BY 1, parameter_id ORDER BY 1, parameter_id LIMIT %s",
+        (bucket, timezone, point_id, list(parameter_ids), start, end, limit),
         BucketMean,
     )
 
@@ -177,9 +188,9 @@ def hourly_means(
 ) -> Query[HourlyMean]:
     return Query(
         "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS time,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean FROM readings"
-        " WHERE point_id = ANY(%s) AND time >= %s AND time < %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        (timezone, list(point_ids), start, end),
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean"
+        " FROM readings_range(%s::integer[], %s::smallint[], %s, %s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (timezone, list(point_ids), ALL_PARAMETERS, start, end),
         HourlyMean,
     )
 
@@ -195,7 +206,8 @@ class LatestReading:
 
 def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
     """The newest reading of every (point, parameter) in the last two days. The bound lets TimescaleDB
-    skip all but the newest chunks; an instrument silent for longer shows as never seen."""
+    skip all but the newest chunks; an instrument silent for longer shows as never seen. Two days are
+    always in the hot table (compaction leaves at least three)."""
     return Query(
         "SELECT pp.point_id, pp.parameter_id, r.time, r.value, r.flag::text AS flag FROM point_parameters pp"
         " CROSS JOIN LATERAL (SELECT time, value, flag FROM readings r WHERE r.point_id = pp.point_id"
@@ -216,6 +228,8 @@ class ReadingCount:
 
 
 def counts_since(point_ids: Sequence[int], since: datetime) -> Query[ReadingCount]:
+    """Counts since a recent time (today's): the hot table only, which always holds the last few days
+    (``HistorySettings.compact_after_days`` is at least 3)."""
     return Query(
         "SELECT point_id, parameter_id, count(*) AS received,"
         " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid"
@@ -234,10 +248,11 @@ class Sample:
 
 
 def samples(point_ids: Sequence[int], parameter_id: int, start: datetime, end: datetime) -> Query[Sample]:
-    """Every value of one parameter at these points, in time order (what a window mean takes)."""
+    """Every value of one parameter at these points, in time order (what a window mean takes), stored or
+    archived."""
     return Query(
-        "SELECT point_id, time, value, flag::text AS flag FROM readings"
-        " WHERE point_id = ANY(%s) AND parameter_id = %s AND time >= %s AND time < %s ORDER BY time",
+        "SELECT point_id, time, value, flag::text AS flag"
+        " FROM readings_range(%s::integer[], ARRAY[%s]::smallint[], %s, %s) ORDER BY time",
         (list(point_ids), parameter_id, start, end),
         Sample,
     )
@@ -261,10 +276,10 @@ def day_statistics(park: str, plant: str | None, start: datetime, end: datetime)
         " count(*) FILTER (WHERE r.flag IN ('N', 'S')) AS valid,"
         " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS mean,"
         " max(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS max"
-        " FROM readings r JOIN points p ON p.id = r.point_id"
-        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
-        " AND r.time >= %(d0)s AND r.time < %(d1)s GROUP BY r.point_id, r.parameter_id",
-        {"park": park, "plant": plant, "d0": start, "d1": end},
+        " FROM readings_range(ARRAY(SELECT id FROM points WHERE park_id = %(park)s"
+        "  AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)), %(params)s::smallint[], %(d0)s, %(d1)s) r"
+        " GROUP BY r.point_id, r.parameter_id",
+        {"park": park, "plant": plant, "params": ALL_PARAMETERS, "d0": start, "d1": end},
         DayStatistics,
     )
 
