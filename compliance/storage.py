@@ -72,16 +72,17 @@ def _readings(conn: psycopg.Connection, h: HistorySettings, now: datetime) -> in
     """Archived days (Apache build) or compressed chunks (Timescale licence) past the period, per park
     only up to its first day not closed."""
     legal = now - timedelta(days=h.readings_retention_days)
-    oldest = archive.oldest_day(conn)
-    if oldest is None or archive.day_start(oldest) >= legal:
-        return 0
-    licensed, since = archive.licensed(conn), archive.day_start(oldest) - timedelta(days=1)
-    dropped, floors = 0, []
+    licensed, dropped, floors = archive.licensed(conn), 0, []
     for k in reads.parks(None, None).fetch(conn):
+        ids = [p.id for p in reads.points(k.id).fetch(conn)]
+        # On the Apache build only archived readings are ever dropped: a hot one is compacted first.
+        oldest = archive.oldest_day(conn, ids, hot=licensed)
+        if oldest is None or archive.day_start(oldest) >= legal:
+            continue
+        since = archive.day_start(oldest) - timedelta(days=1)
         upto = closed_until(conn, k.id, ZoneInfo(k.timezone), since, legal)
         floors.append(upto)
         if not licensed:
-            ids = [p.id for p in reads.points(k.id).fetch(conn)]
             dropped += archive.drop_archived(conn, ids, upto.astimezone(UTC).date())
     if licensed and floors:
         dropped += archive.drop_compressed_chunks(conn, min(floors))

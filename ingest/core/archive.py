@@ -235,12 +235,14 @@ def drop_compressed_chunks(conn: psycopg.Connection, before: datetime) -> int:
     return len(rows)
 
 
-def oldest_day(conn: psycopg.Connection) -> date | None:
-    """The UTC day of the oldest reading kept, archived or in a chunk (None: no readings)."""
+def oldest_day(conn: psycopg.Connection, point_ids: Sequence[int], hot: bool) -> date | None:
+    """The UTC day of the oldest reading of these points in the archive, and in the hypertable too when
+    ``hot`` (None: no readings)."""
     row = conn.execute(
-        "SELECT least((SELECT min(day) FROM readings_archive),"
-        " (SELECT min(range_start AT TIME ZONE 'UTC')::date FROM timescaledb_information.chunks"
-        "  WHERE hypertable_name = 'readings'))"
+        "SELECT least((SELECT min(day) FROM readings_archive WHERE point_id = ANY(%(ids)s)),"
+        " CASE WHEN %(hot)s THEN (SELECT (min(time) AT TIME ZONE 'UTC')::date FROM readings"
+        "  WHERE point_id = ANY(%(ids)s)) END)",
+        {"ids": list(point_ids), "hot": hot},
     ).fetchone()
     return row[0] if row else None
 
