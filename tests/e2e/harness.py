@@ -48,6 +48,7 @@ E2E_SETTINGS: dict[str, str] = {
             "deliver": 1,
             "refresh_limits": 30,
             "dead_letter_retention": 2,
+            "compact_readings": 2,
         }
     ).decode(),
     "OUTFALL_COMPLIANCE_OFFLINE_K": "3",
