@@ -3,10 +3,10 @@ cut into pages. The endpoint streams (``api/routes/readings.py``); these decide 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from fastapi import HTTPException
 
@@ -33,12 +33,7 @@ def choose_bucket(
     return "1h" if span <= hourly_window else "1d"
 
 
-class Timed(Protocol):
-    @property
-    def time(self) -> datetime: ...
-
-
-R = TypeVar("R", bound=Timed)
+R = TypeVar("R")
 
 
 @dataclass
@@ -49,6 +44,7 @@ class Pager(Generic[R]):
     there is more."""
 
     cap: int
+    time_of: Callable[[R], datetime]
     seen: int = 0
     held: list[R] = field(default_factory=list)  # rows of the latest time, not released yet
 
@@ -57,7 +53,7 @@ class Pager(Generic[R]):
         out: list[R] = []
         for row in rows:
             self.seen += 1
-            if self.held and row.time != self.held[0].time:
+            if self.held and self.time_of(row) != self.time_of(self.held[0]):
                 out.extend(self.held)
                 self.held = []
             self.held.append(row)
@@ -68,4 +64,4 @@ class Pager(Generic[R]):
         if self.seen <= self.cap:
             return self.held, None
         # The extra row's time is incomplete on this page: it starts the next one.
-        return [], self.held[0].time if self.held else None
+        return [], self.time_of(self.held[0]) if self.held else None

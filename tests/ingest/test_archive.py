@@ -39,9 +39,24 @@ def insert(db: psycopg.Connection, rows: list[tuple[int, int, datetime, float, s
 def served(
     db: psycopg.Connection, ids: list[int], start: datetime, end: datetime
 ) -> list[tuple[object, ...]]:
-    """Every reading of these points in [start, end) as readings_range gives it, receipt to the second."""
+    """Every reading of these points in [start, end), hot or archived, with its receipt (to the second)
+    and source, in key order."""
     return db.execute(
         "SELECT point_id, parameter_id, time, value, flag::text, date_trunc('second', received_at), source"
+        " FROM readings WHERE point_id = ANY(%(ids)s) AND time >= %(a)s AND time < %(b)s"
+        " UNION ALL SELECT a.point_id, a.parameter_id, u.time, u.value, u.flag::text, u.received_at, u.source"
+        " FROM readings_archive a CROSS JOIN LATERAL readings_archive_rows(a) u"
+        " WHERE a.point_id = ANY(%(ids)s) AND u.time >= %(a)s AND u.time < %(b)s ORDER BY 1, 2, 3",
+        {"ids": ids, "a": start, "b": end},
+    ).fetchall()
+
+
+def ranged(
+    db: psycopg.Connection, ids: list[int], start: datetime, end: datetime
+) -> list[tuple[object, ...]]:
+    """What readers get: readings_range (migration 070)."""
+    return db.execute(
+        "SELECT point_id, parameter_id, time, value, flag::text"
         " FROM readings_range(%s::integer[], %s::smallint[], %s, %s) ORDER BY 1, 2, 3",
         (ids, list(range(1, 100)), start, end),
     ).fetchall()
@@ -91,6 +106,7 @@ def test_compaction_gives_back_every_reading_exactly_and_twice_is_once(db, servi
     assert (done.series, done.readings) == (2, len(before))
     assert hot_count(db, list(ids.values()), day) == 0
     assert served(db, list(ids.values()), d0, d1) == before
+    assert ranged(db, list(ids.values()), d0, d1) == [r[:5] for r in before]
     kinds = db.execute(
         "SELECT point_id, values_i2 IS NOT NULL, values_f8 IS NOT NULL, cardinality(sources)"
         " FROM readings_archive WHERE point_id = ANY(%s) ORDER BY point_id",
