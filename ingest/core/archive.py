@@ -189,7 +189,9 @@ def compact_day(conn: psycopg.Connection, day: date, point_ids: Sequence[int] | 
         raise NotExact(f"readings of {day} would not come back exactly from the archive")
     if pts is None:
         # Every reading of the day is archived now: the day's chunk goes whole (no dead rows to vacuum).
-        conn.execute("SELECT drop_chunks('readings', older_than => %s, newer_than => %s)", (d1, d0))
+        sql = "SELECT drop_chunks('readings', older_than => %s, newer_than => %s)"
+        if conn.execute(sql, (d1, d0)).fetchall():
+            return Compacted(day, int(series), int(moved))
     conn.execute(
         "DELETE FROM readings WHERE time >= %(d0)s AND time < %(d1)s"
         " AND (%(pts)s::integer[] IS NULL OR point_id = ANY(%(pts)s))",

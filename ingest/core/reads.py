@@ -12,11 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from ingest.core import parameters
 from ingest.core.query import Query
-
-# Every parameter id, for reads over all parameters of some points (readings_range takes both lists).
-ALL_PARAMETERS = [p.id for p in parameters.CATALOGUE]
 
 
 # --- registry -------------------------------------------------------------------------------------------
@@ -189,8 +185,8 @@ def hourly_means(
     return Query(
         "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS time,"
         " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean"
-        " FROM readings_range(%s::integer[], %s::smallint[], %s, %s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        (timezone, list(point_ids), ALL_PARAMETERS, start, end),
+        " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (timezone, list(point_ids), start, end),
         HourlyMean,
     )
 
@@ -268,18 +264,16 @@ class DayStatistics:
     max: float | None
 
 
-def day_statistics(park: str, plant: str | None, start: datetime, end: datetime) -> Query[DayStatistics]:
-    """Per (point, parameter) of a park (or one plant) over [start, end): values received and valid,
-    valid mean and max."""
+def day_statistics(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[DayStatistics]:
+    """Per (point, parameter) of these points over [start, end), stored or archived: values received and
+    valid, valid mean and max."""
     return Query(
-        "SELECT r.point_id, r.parameter_id, count(*) AS received,"
-        " count(*) FILTER (WHERE r.flag IN ('N', 'S')) AS valid,"
-        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS mean,"
-        " max(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS max"
-        " FROM readings_range(ARRAY(SELECT id FROM points WHERE park_id = %(park)s"
-        "  AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)), %(params)s::smallint[], %(d0)s, %(d1)s) r"
-        " GROUP BY r.point_id, r.parameter_id",
-        {"park": park, "plant": plant, "params": ALL_PARAMETERS, "d0": start, "d1": end},
+        "SELECT point_id, parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid,"
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
+        " max(value) FILTER (WHERE flag IN ('N', 'S')) AS max"
+        " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY point_id, parameter_id",
+        (list(point_ids), start, end),
         DayStatistics,
     )
 

@@ -85,21 +85,21 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WINDOW w AS (ORDER BY u.i)
 $$;
 
--- Every reading of these points and parameters in [from, to), stored or archived (a key is in one of
--- the two, never both). Callers filter, order and limit; an inlined SQL function, so the planner sees
--- through it.
+-- Every reading of these points and parameters (NULL: all) in [from, to), stored or archived (a key is in
+-- one of the two, never both). Callers filter, order and limit. PostgreSQL inlines it (the planner sees
+-- through it) when its arguments are values, not sub-selects.
 CREATE FUNCTION readings_range(p_points integer[], p_parameters smallint[], p_from timestamptz,
                                p_to timestamptz)
 RETURNS TABLE (point_id integer, parameter_id smallint, "time" timestamptz, value double precision,
                flag "char")
 LANGUAGE sql STABLE AS $$
     SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag FROM readings r
-    WHERE r.point_id = ANY(p_points) AND r.parameter_id = ANY(p_parameters)
+    WHERE r.point_id = ANY(p_points) AND (p_parameters IS NULL OR r.parameter_id = ANY(p_parameters))
       AND r.time >= p_from AND r.time < p_to
     UNION ALL
     SELECT a.point_id, a.parameter_id, u.time, u.value, u.flag
     FROM readings_archive a CROSS JOIN LATERAL readings_archive_values(a) u
-    WHERE a.point_id = ANY(p_points) AND a.parameter_id = ANY(p_parameters)
+    WHERE a.point_id = ANY(p_points) AND (p_parameters IS NULL OR a.parameter_id = ANY(p_parameters))
       AND a.day >= (p_from AT TIME ZONE 'UTC')::date AND a.day <= (p_to AT TIME ZONE 'UTC')::date
       AND u.time >= p_from AND u.time < p_to
 $$;
