@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -24,8 +24,13 @@ from compliance.repo import retention as retention_repo
 from ingest.core import archive, reads
 from ingest.core.settings import HistorySettings
 
-if TYPE_CHECKING:
-    from compliance.jobs import Context
+
+class Context(Protocol):
+    """What these jobs need of the job context (``jobs.Context``, which imports this module)."""
+
+    @property
+    def history(self) -> HistorySettings: ...
+
 
 log = logging.getLogger(__name__)
 RUN_BUDGET_S = 20 * 60  # no new day is started after this (the job runs hourly)
