@@ -17,7 +17,7 @@ from api.events import Broadcaster
 from api.guard import Guard
 from api.routes import dashboard
 from api.settings import ApiSettings
-from compliance.settings import RuleSettings, RuntimeSettings
+from compliance.settings import EvidenceSettings, MarkSettings, RuleSettings, RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def create_app(settings: ApiSettings, database_url: str, broker: tuple[str, int]
         # The engine's own rule settings (OUTFALL_COMPLIANCE_*): status shows a value as the engine
         # judges it, and a point the API shows offline is one the engine alerts on.
         app.state.rules = RuleSettings()
+        app.state.marks = MarkSettings()  # evidence files' limits
+        app.state.evidence = EvidenceSettings()  # OUTFALL_EVIDENCE_*: an alert's evidence bundle
         try:
             yield
         finally:

@@ -96,6 +96,17 @@ class Principal:
     def may_change_registry(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def may_explain(self) -> bool:
+        """The plant's side explains its abnormal data (an admin may, for it)."""
+        return self.role in ("admin", "operator")
+
+    @property
+    def officer_view(self) -> bool:
+        """An officer sees alerts as compliance routed them to officers (compliance/routing.py):
+        abnormal data only once referred. Operators and admins see every alert in their scope."""
+        return self.role == "officer"
+
 
 # --- what a caller may see of a park's config ------------------------------------------------------------
 RECEIVERS = "subscriptions"  # compliance/notify.py reads the receivers from this key

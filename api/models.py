@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from compliance.models import ALERT_KINDS, AlertStateName, AlertView, Severity
 from compliance.repo.reads import AlertRecord
+from compliance.routing import Explanation
 from compliance.rules import ValueLevel
 from ingest.hj212.repo import SampleRow
 
@@ -234,6 +235,7 @@ class Alert(AlertView):
     kind: AlertKind
     severity: Severity
     state: AlertState
+    explanation: Explanation | None
     updated_at: datetime
     # Sample retention (HJ 212 CN 3015) sent when the violation opened: the bottle the point's
     # sampler kept as evidence, or why there is none. None: no sample was asked for.
@@ -340,8 +342,19 @@ class AlertAction(BaseModel):
 
 
 class AnnotateAction(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "取样送检"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"note": "取样送检"},
+                {"note": "停产检修，进水为零，分析仪空测", "kind": "explanation"},
+            ]
+        },
+    )
     note: str = Field(min_length=1, max_length=2000)
+    # explanation: the plant's explanation of an abnormal-data alert (operators and admins), which an
+    # officer then accepts or rejects
+    kind: Literal["note", "explanation"] = "note"
     _check = field_validator("note")(_no_nul)
 
 
@@ -383,7 +396,7 @@ class Maintenance(BaseModel):
     created_by: str
     source: str
     created_at: datetime
-    status: Literal["pending", "approved", "rejected"]  # only approved windows silence anything
+    status: Literal["pending", "approved", "rejected", "withdrawn"]  # only approved windows silence anything
     decided_by: str | None  # the officer who approved or rejected it
     decided_at: datetime | None
     decision_note: str | None
@@ -395,6 +408,120 @@ class MaintenanceDecision(BaseModel):
     _check = field_validator("note")(_no_nul)
 
 
+class MarkIn(BaseModel):
+    """A data mark (MEE Announcement 2022 No. 21): a code from GET /api/v1/marks/codes over [from, to),
+    for a point or (without `point`) the whole plant, with a note saying why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "park": "demo-plating",
+                    "plant": "shop-01",
+                    "point": "total",
+                    "code": "calibration",
+                    "from": "2026-11-29T09:00:00+08:00",
+                    "to": "2026-11-29T10:30:00+08:00",
+                    "note": "COD 分析仪季度校准",
+                }
+            ]
+        },
+    )
+    park: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    plant: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    point: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,64}$")
+    code: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    note: str = Field(min_length=1, max_length=2000)
+    _check = field_validator("note")(_no_nul)
+
+
+class MarkView(BaseModel):
+    """A data mark. `status`: pending (waits for an officer, changes nothing: a maintenance window over
+    the approval threshold), approved (in effect; `decided_by` null until an officer reviews it),
+    rejected (by an officer: its data is judged), withdrawn (by the plant, within the correction
+    window). `invalidates`: the code makes marked data invalid, so it is not judged. `locked_at`: the
+    end of the correction window, after which the plant can no longer withdraw it or add evidence."""
+
+    id: int
+    park: str
+    plant: str
+    point: str | None  # null: the whole plant
+    code: str
+    group: str  # equipment | production
+    invalidates: bool
+    claims_stopped: bool
+    start: datetime = Field(serialization_alias="from")
+    end: datetime | None = Field(serialization_alias="to")
+    note: str = Field(validation_alias=AliasChoices("reason", "note"))
+    created_by: str
+    source: str
+    created_at: datetime
+    status: Literal["pending", "approved", "rejected", "withdrawn"]
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    withdrawn_by: str | None
+    withdrawn_at: datetime | None
+    evidence: int
+    locked_at: datetime | None
+
+
+class MarkAuditItem(BaseModel):
+    at: datetime
+    actor: str
+    action: str  # create | accept | reject | withdraw | evidence
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    detail: dict[str, Any]
+
+
+class EvidenceItem(BaseModel):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+class MarkedAlertItem(BaseModel):
+    """An alert the mark withdrew (its data was marked invalid), and whether it came back."""
+
+    alert_id: int
+    from_state: str
+    withdrawn_at: datetime
+    reinstated_at: datetime | None
+
+
+class MarkDetail(MarkView):
+    audit: list[MarkAuditItem]
+    evidence_files: list[EvidenceItem]
+    alerts: list[MarkedAlertItem]
+
+
+class MarkCodeView(BaseModel):
+    code: str
+    group: str
+    name_zh: str
+    name_en: str
+    hj212_flag: str | None  # the HJ 212-2017 data flag of the same state
+    invalidates: bool
+    claims_stopped: bool
+    confidence: str  # how sure the catalogue is of the code (README "Data marks")
+
+
+class MarkNote(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "运维台账已核实"}]})
+    note: str | None = Field(default=None, max_length=2000)
+    _check = field_validator("note")(_no_nul)
+
+
 class CommandRequest(BaseModel):
     """An HJ 212 command to a logger: CN (e.g. 1061, 1062, 1063, 1064, 3019, 3020, 3021) and its CP fields."""
 
@@ -402,6 +529,15 @@ class CommandRequest(BaseModel):
     mn: str = Field(pattern=r"^[0-9A-Za-z_-]{6,32}$")
     cn: str = Field(pattern=r"^[0-9]{4}$")
     params: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
+class RotationRequest(BaseModel):
+    """An HJ 212-2025 SM4 key rotation for one logger, by its point."""
+
+    model_config = ConfigDict(extra="forbid")
+    park: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    plant: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    point: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
 
 
 class CommandView(BaseModel):
@@ -426,6 +562,7 @@ class CommandView(BaseModel):
     exe_rtn: int | None
     answer: dict[str, str]
     reason: str | None
+    key_generation: int | None = None  # a key rotation (CN 1014): its new key's pending generation
     audit: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -107,6 +107,7 @@ def measure_outfall(env: Env) -> dict[str, Any]:
     proc.send_signal(signal.SIGTERM)
     _, _, usage = os.wait4(proc.pid, 0)
     return {
+        **_raw_message_bytes(env),
         "ingest_readings_per_s": round(expected / elapsed),
         "ingest_messages": sent,
         "ingest_readings": expected,
@@ -114,6 +115,25 @@ def measure_outfall(env: Env) -> dict[str, Any]:
         "ingest_worker_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "ingest_worker_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "preload_publish_msgs_per_s": round(sent / pub_s),
+    }
+
+
+def _raw_message_bytes(env: Env) -> dict[str, Any]:
+    """What keeping the messages' bytes costs: table and index bytes per stored message (the payloads
+    here are JSON v1 messages of 8 values)."""
+    with psycopg.connect(env.database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE raw_messages")
+        row = conn.execute(
+            "SELECT hypertable_size('raw_messages'), count(*), avg(length(payload)) FROM raw_messages"
+        ).fetchone()
+    assert row is not None
+    size, count, payload = row
+    if not count:
+        return {"ingest_raw_messages": 0}
+    return {
+        "ingest_raw_messages": count,
+        "ingest_raw_bytes_per_message": round(size / count, 1),
+        "ingest_raw_payload_bytes_avg": round(float(payload), 1),
     }
 
 

@@ -3,7 +3,8 @@ history, scheduled jobs): the alert row, its audit entries, the notification out
 the inhibition of concentration alerts while an offline or instrument-fault alert is open.
 
 The caller owns the transaction, so an alert change, its audit entry and its notification commit
-together or not at all.
+together or not at all. Who sees a new alert first is compliance/routing.py's decision, recorded here
+as the alert is inserted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 import psycopg
 
-from compliance import repo
+from compliance import repo, routing
 from compliance.models import CONCENTRATION_KINDS, INHIBITING_KINDS, AlertChange, AuditEntry
 from ingest.hj212 import repo as hj212_repo
 
@@ -79,10 +80,12 @@ def _insert(
     a = change.alert
     assert a is not None
     resolved_at = change.resolved_at if change.action == "resolve" else None
-    alert_id, inserted = repo.insert_alert(conn, meta, replace(a, kind=kind), resolved_at)
+    visible = routing.officer_visible_on_open(kind)
+    alert_id, inserted = repo.insert_alert(conn, meta, replace(a, kind=kind), resolved_at, visible)
     if inserted:
         detail: dict[str, object] = {"value": a.peak, "limit": meta.limit_upper, "source": meta.limit_source}
-        repo.append_audit(conn, alert_id, AuditEntry("open", ENGINE, None, "open", None, detail))
+        note = None if visible else routing.OPERATOR_FIRST
+        repo.append_audit(conn, alert_id, AuditEntry("open", ENGINE, None, "open", note, detail))
     events = change.events if inserted else tuple(e for e in change.events if e != "opened")
     if resolved_at is not None:
         repo.append_audit(conn, alert_id, _ended(a.state, "open", change.note))
@@ -92,3 +95,14 @@ def _insert(
 def _ended(state: str, before: str, note: str | None) -> AuditEntry:
     """The audit entry of a condition that cleared by the data (``cleared``: still with the officer)."""
     return AuditEntry("clear" if state == "cleared" else "resolve", ENGINE, before, state, note)
+
+
+def refer(conn: psycopg.Connection, alert_id: int, state: str, reason: str) -> bool:
+    """Put an alert that was the plant's operator's only before officers (compliance/routing.py
+    decided it): recorded on the alert, audited, notified to everyone; False when it already was."""
+    if not repo.refer(conn, alert_id):
+        return False
+    repo.append_audit(conn, alert_id, AuditEntry("refer", ENGINE, state, state, reason))
+    repo.enqueue_notification(conn, alert_id, "referred")
+    repo.announce(conn, alert_id)
+    return True

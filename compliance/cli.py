@@ -101,7 +101,10 @@ def limits_show(args: argparse.Namespace, database_url: Callable[[], str]) -> in
     return 0
 
 
-def add_receiver_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], handler: Handler) -> None:
+def add_receiver_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], handler: Handler
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`outfall receiver secret ...`; returns the subcommands, for the root to add its own."""
     from compliance import receivers
 
     r = sub.add_parser("receiver", help="notification receivers' secrets (in the secret store)")
@@ -119,6 +122,7 @@ def add_receiver_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     ls = s_sub.add_parser("list", help="names and generations (never the values)")
     ls.add_argument("receiver", nargs="?")
     r.set_defaults(func=handler)
+    return r_sub
 
 
 def receiver_command(args: argparse.Namespace, database_url: Callable[[], str]) -> int:

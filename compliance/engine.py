@@ -17,7 +17,7 @@ from datetime import datetime
 
 import psycopg
 
-from compliance import alerts, repo, rules, windows
+from compliance import alerts, days, marks, repo, rules
 from compliance.changes import write_change
 from compliance.models import (
     EXCEEDANCE,
@@ -25,12 +25,13 @@ from compliance.models import (
     INHIBITING_KINDS,
     INSTRUMENT_FAULT,
     INTEGRITY,
+    NEGATIVE_VALUE,
     OFFLINE,
     OVER_RANGE,
     WHOLE_POINT,
     AlertState,
     Limit,
-    MaintenanceSpan,
+    MarkSpan,
     Severity,
 )
 from compliance.rules import policy
@@ -52,7 +53,7 @@ class Chunk:
     inhibited: frozenset[int]  # points with an offline or instrument-fault alert open
     later: dict[Key, list[repo.Sample]]  # stored readings after each key's first inbox row
     fault_starts: dict[Key, datetime]  # start of the invalid run ending at each key's last status row
-    maint: dict[int, list[MaintenanceSpan]]  # approved maintenance windows per point
+    maint: dict[int, list[MarkSpan]]  # data marks in effect per point (maintenance windows among them)
 
 
 def _meta(
@@ -73,10 +74,11 @@ def _meta(
     )
 
 
-def _silenced(r: repo.InboxRow, spans: Sequence[MaintenanceSpan], pol: rules.Policy) -> bool:
-    """A reading inside an approved maintenance window is not judged, unless it is a critical breach:
-    criticals are never silenced (they open an alert marked during maintenance, see ``_fold``)."""
-    if rules.window_at(r.time, spans) is None:
+def _silenced(r: repo.InboxRow, spans: Sequence[MarkSpan], pol: rules.Policy) -> bool:
+    """A reading a data mark in effect makes invalid (a maintenance window among them) is not judged,
+    unless it is a critical breach: criticals are never silenced (they open an alert marked with the
+    mark, see ``_fold``). The check is ``marks.excluded``, as on every judging path."""
+    if marks.covering(r.time, spans) is None:
         return False
     if r.flag not in ("N", "S") or r.value is None or r.upper is None:
         return True
@@ -84,7 +86,7 @@ def _silenced(r: repo.InboxRow, spans: Sequence[MaintenanceSpan], pol: rules.Pol
     if not rules.is_plausible(code, r.value):
         return True
     limit = Limit(r.upper, r.lower, "", r.limit_source, None, True, r.not_detected)
-    return rules.silenced_by_maintenance(rules.severity(code, r.value, limit, pol))
+    return marks.excluded(r.time, spans, rules.severity(code, r.value, limit, pol)) is not None
 
 
 def _status_rows(qid: int, rows: Sequence[repo.InboxRow]) -> list[repo.InboxRow]:
@@ -96,9 +98,10 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     """The real-time rules over one chunk of inbox rows (taken in this transaction)."""
     if not rows:
         return
+    repo.share_marks(conn)  # marks read below stay as they are until this chunk commits
     point_ids = sorted({r.point_id for r in rows})
     pts = repo.points(conn, point_ids)
-    maint = repo.maintenance_windows(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
+    maint = repo.mark_spans(conn, point_ids, min(r.time for r in rows), max(r.time for r in rows))
     pol = policy(settings)
     active = repo.active_alerts(conn, point_ids)
     by_key: dict[Key, list[repo.InboxRow]] = defaultdict(list)
@@ -117,7 +120,7 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
         _evaluate_key(chunk, pts[pid], qid, key_rows)
     _data_returned(chunk, pts, by_key)
     if late:
-        windows.rejudge_late(conn, pts, late, settings)
+        days.rejudge_late(conn, pts, late, settings)
 
 
 def _load(
@@ -125,7 +128,7 @@ def _load(
     settings: RuleSettings,
     active: Active,
     by_key: dict[Key, list[repo.InboxRow]],
-    maint: dict[int, list[MaintenanceSpan]],
+    maint: dict[int, list[MarkSpan]],
 ) -> Chunk:
     """Read, for all keys at once, what the decisions of the chunk need besides its rows."""
     firsts = [repo.KeyTime(p, q, min(r.time for r in rs)) for (p, q), rs in by_key.items()]
@@ -174,10 +177,17 @@ def _evaluate_key(c: Chunk, pt: repo.PointRow, qid: int, rows: list[repo.InboxRo
     valid = [r for r in rows if r.flag in ("N", "S") and r.value is not None]
     plausible = [r for r in valid if rules.is_plausible(code, r.value or 0.0)]
     _exceedance(c, pt, qid, plausible)
-    suspect = [r for r in valid if r not in plausible]
+    # a value below zero is the negative-value rule's; any other value outside the plausible range
+    # the implausible rule's (one owner each); neither is ever judged against a limit
+    negative = [r for r in valid if rules.is_negative(code, r.value or 0.0)]
+    suspect = [r for r in valid if r not in plausible and r not in negative]
     last_plausible = max((r.time for r in plausible), default=None)
     last_valid = max((r.time for r in valid), default=None)
+    last_not_negative = max((r.time for r in valid if r not in negative), default=None)
     _condition(c, pt, qid, IMPLAUSIBLE, suspect, last_plausible, "warning", "plausible value")
+    _condition(
+        c, pt, qid, NEGATIVE_VALUE, negative, last_not_negative, "warning", "value back at or above zero"
+    )
     status = _status_rows(qid, rows)
     if status:
         latest = max(status, key=lambda r: r.time)
@@ -234,12 +244,14 @@ def quiet_after(
 
 def first_clearing(later: Sequence[repo.Sample], after: datetime, kind: str, code: str) -> datetime | None:
     """Pure: the first reading after ``after`` that ends a status condition (valid; plausible for
-    implausible), or None. Instrument-fault runs end on a valid value too."""
+    implausible, not below zero for negative values), or None. Instrument-fault runs end on a valid
+    value too."""
     for s in later:
         if (
             s.time > after
             and rules.is_valid(s.flag)
             and (kind != IMPLAUSIBLE or rules.is_plausible(code, s.value))
+            and (kind != NEGATIVE_VALUE or not rules.is_negative(code, s.value))
         ):
             return s.time
     return None
@@ -259,8 +271,8 @@ def _fold(
     )
     meta = _meta(pt, qid, "instant", limit, muted)
     for change in changes:
-        if change.alert is not None and change.alert.id == 0:  # a new alert: opened in a window?
-            window = rules.window_at(change.alert.first_time, c.maint.get(pt.id, ()))
+        if change.alert is not None and change.alert.id == 0:  # a new alert: opened under a mark?
+            window = marks.covering(change.alert.first_time, c.maint.get(pt.id, ()))
             meta = replace(meta, during_maintenance=window.id if window else None)
         alert_id = write_change(c.conn, meta, EXCEEDANCE, change)
         if change.action == "resolve":

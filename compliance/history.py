@@ -5,8 +5,13 @@ Each ingest batch queues the span of each series it stored (compliance/repo/span
 data_quality job takes the queue and looks at the stored series around each span:
 - a gap between two readings of a point longer than offline_k x its interval is an offline episode,
   with the gap as its evidence window (last reading before, first reading after);
-- a run of the same valid value for flatline_s over flatline_min_count readings is a flatline, with
-  the run as its evidence window; it resolves when the data shows the value changed.
+- a run of the same valid value for flatline_s over flatline_min_count readings is a flatline
+  (constant values), a run of exact zeros for zero_s over zero_min_count readings is zero values
+  (rules.constant_run_kind), with the run as its evidence window; it resolves when the data shows the
+  value changed;
+- flow or treatment-facility electricity showing activity during a mark that claims the plant stopped
+  is "marked stopped but still running" (compliance/stopped.py).
+A gap or a run that data marks in effect explain (``marks.covered``) is not an episode.
 An episode already recorded (a re-scan, a re-sent history, the wall-clock sweep's offline alert) is the
 same alert: its window is widened, never doubled. The wall-clock offline sweep stays, for data that
 never comes.
@@ -21,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from compliance import alerts, changes, repo, rules
+from compliance import alerts, changes, marks, repo, rules, stopped
 from compliance.models import (
     ACTIVE_STATES,
-    FLATLINE,
     OFFLINE,
+    STOPPED_RUNNING,
     WHOLE_POINT,
     AlertChange,
     AlertState,
@@ -34,6 +39,7 @@ from compliance.models import (
 )
 from compliance.repo import spans
 from compliance.settings import RuleSettings
+from ingest.core.parameters import BY_ID
 from ingest.hj212 import repo as hj212_repo
 
 log = logging.getLogger(__name__)
@@ -93,6 +99,7 @@ def scan(conn: psycopg.Connection, settings: RuleSettings, park: str | None) -> 
 def _judge(conn: psycopg.Connection, settings: RuleSettings, queued: list[spans.Span]) -> tuple[int, int]:
     if not queued:
         return 0, 0
+    repo.share_marks(conn)  # the marks read below stay as they are until this chunk commits
     pts = repo.points(conn, sorted({s.point_id for s in queued}))
     per_point: dict[int, tuple[datetime, datetime]] = {}
     for s in queued:
@@ -100,6 +107,9 @@ def _judge(conn: psycopg.Connection, settings: RuleSettings, queued: list[spans.
         per_point[s.point_id] = (min(lo, s.first_time), max(hi, s.last_time))
     gaps = sum(_gaps(conn, pts[p], a, b, settings) for p, (a, b) in per_point.items() if p in pts)
     flats = sum(_flat_runs(conn, pts[s.point_id], s, settings) for s in queued if s.point_id in pts)
+    for meta, act in stopped.activity(conn, settings, pts, queued):
+        ep = Episode(act.start, act.end, act.peak, act.count, None)
+        _record(conn, meta, STOPPED_RUNNING, ep, "violation", "", False)
     return gaps, flats
 
 
@@ -107,8 +117,8 @@ def _gaps(conn: psycopg.Connection, pt: repo.PointRow, a: datetime, b: datetime,
     pairs = spans.spaced_readings(conn, pt.id, a, b, pt.interval_s, LOOK_S)
     written = 0
     for t0, t1 in rules.offline_gaps(pairs, pt.interval_s, s.offline_k):
-        if repo.maintenance_windows(conn, [pt.id], t0, t1):
-            continue  # a declared maintenance window explains the silence
+        if any(m.invalidates for m in repo.mark_spans(conn, [pt.id], t0, t1).get(pt.id, [])):
+            continue  # a data mark in effect (a maintenance window, a stop) explains the silence
         gap_s = (t1 - t0).total_seconds()
         note = f"data returned after a {gap_s / 60:.0f}-minute gap in the data"
         detail: dict[str, object] = {"gap_s": gap_s, "found_in": "data time"}
@@ -141,15 +151,22 @@ def _pull_history(conn: psycopg.Connection, pt: repo.PointRow, t0: datetime, t1:
 
 
 def _flat_runs(conn: psycopg.Connection, pt: repo.PointRow, span: spans.Span, s: RuleSettings) -> int:
+    """Runs of one value (constant values, zero values: ``rules.constant_run_kind``)."""
     runs = spans.value_runs(
-        conn, pt.id, span.parameter_id, span.first_time, span.last_time, s.flatline_min_count, LOOK_S
+        conn, pt.id, span.parameter_id, span.first_time, span.last_time, rules.min_run_count(s), LOOK_S
     )
     meta = repo.AlertMeta(pt.park_id, pt.plant_id, pt.id, span.parameter_id, "status")
+    code = BY_ID[span.parameter_id].code
     written = 0
     for run in runs:
-        if rules.is_flat(run, s.flatline_s, s.flatline_min_count):
+        kind = rules.constant_run_kind(run, code, s)
+        if kind is not None:
+            if marks.covered(
+                run.start, run.end, repo.mark_spans(conn, [pt.id], run.start, run.end).get(pt.id, [])
+            ):
+                continue  # marked invalid: not judged
             ep = Episode(run.start, run.end, run.value, run.count, run.next_time)
-            written += _record(conn, meta, FLATLINE, ep, "warning", "the value changed", True)
+            written += _record(conn, meta, kind, ep, "warning", "the value changed", True)
     return written
 
 

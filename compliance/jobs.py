@@ -14,7 +14,20 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, changes, history, limits, notify, repo, rules, storage, windows
+from compliance import (
+    alerts,
+    changes,
+    days,
+    history,
+    limits,
+    marks,
+    notify,
+    repo,
+    routing,
+    rules,
+    storage,
+    windows,
+)
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -24,11 +37,12 @@ from compliance.models import (
     AlertState,
     AuditEntry,
 )
-from compliance.settings import RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
+from compliance.settings import RobotSettings, RuleSettings, RuntimeSettings, SmtpSettings, WebhookSettings
 from ingest.core import parameters, reads
 from ingest.core import repo as ingest_repo
 from ingest.core.secrets import SecretSettings
-from ingest.core.settings import HistorySettings, IntakeSettings
+from ingest.core.settings import HistorySettings, IntakeSettings, SM4RotationSettings
+from ingest.hj212 import rotation
 
 log = logging.getLogger(__name__)
 FLOW = parameters.BY_CODE["flow"].id
@@ -43,6 +57,8 @@ class Context:
     intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
     store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
     history: HistorySettings = field(default_factory=HistorySettings)  # compaction and retention
+    sm4: SM4RotationSettings = field(default_factory=SM4RotationSettings)  # HJ 212-2025 key rotation
+    robots: RobotSettings = field(default_factory=RobotSettings)  # chat robots' rate limits
 
 
 JobFn = Callable[[psycopg.Connection, Context, datetime, str | None], str]
@@ -140,13 +156,13 @@ def offline_sweep(conn: psycopg.Connection, ctx: Context, now: datetime, park: s
     pts = repo.points(conn, park_id=park)
     seen = _alive(conn, list(pts), now - timedelta(days=2))
     active = repo.active_alerts(conn, list(pts), [OFFLINE])
-    maint = repo.maintenance_windows(conn, list(pts), now, now)
+    marked = repo.mark_spans(conn, list(pts), now, now)
     opened = 0
     for pid, pt in pts.items():
         current = active.get((OFFLINE, pid, WHOLE_POINT))
         down = rules.is_offline(now, seen.get(pid), pt.interval_s, ctx.rules.offline_k)
-        if down and pid in maint:
-            continue  # a declared maintenance window silences the point
+        if down and marks.excluded(now, marked.get(pid, [])) is not None:
+            continue  # a data mark in effect (a maintenance window, a stop) explains the silence
         last = seen.get(pid)
         change = alerts.step_condition(current, OFFLINE, down, now, None, "violation", "data returned")
         if current is not None and down:
@@ -174,8 +190,13 @@ def data_quality(conn: psycopg.Connection, ctx: Context, now: datetime, park: st
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         pts = repo.points(conn, park_id=park_id)
         series: dict[tuple[int, int], list[tuple[datetime, float]]] = {}
+        marked = repo.mark_spans(conn, list(pts), start, now)
         for r in repo.park_series(conn, park_id, start, now):
-            if rules.is_valid(r.flag) and r.point_id in pts:
+            if (
+                rules.is_valid(r.flag)
+                and r.point_id in pts
+                and not marks.excluded(r.time, marked.get(r.point_id, []))
+            ):
                 series.setdefault((r.point_id, r.parameter_id), []).append((r.time, r.value))
         active = repo.active_alerts(conn, list(pts), [RATE_OF_CHANGE])
         for (pid, qid), values in series.items():
@@ -211,17 +232,17 @@ def _condition(
 
 def close_windows(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Close park-local hours and days; on each closed day run the park rules and the daily report."""
-    hours = days = 0
+    hours = closed_days = 0
     for park_id in [park] if park else list(repo.parks_loaded_at(conn)):
         hours += windows.close_hours(conn, park_id, now, ctx.rules)
-        for d0, d1 in windows.close_days(conn, park_id, now, ctx.rules):
-            days += 1
+        for d0, d1 in days.close_days(conn, park_id, now, ctx.rules):
+            closed_days += 1
             park_day(conn, ctx, park_id, d0, d1)
-    # closed days whose windows late data re-judged (windows.rejudge_late): park rules and report again
+    # closed days whose windows were re-judged (days.rejudge): park rules and report again
     redone = repo.take_park_days(conn, park)
     for day in sorted(redone, key=lambda d: (d.park_id, d.day_start)):
         park_day(conn, ctx, day.park_id, day.day_start, day.day_end)
-    return f"{hours} hours, {days} days closed, {len(redone)} days re-judged after late data"
+    return f"{hours} hours, {closed_days} days closed, {len(redone)} days re-judged after late data"
 
 
 def park_day(conn: psycopg.Connection, ctx: Context, park_id: str, d0: datetime, d1: datetime) -> None:
@@ -287,9 +308,20 @@ def escalate(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | 
     return f"{len(overdue)} escalated, {len(repeats)} repeated"
 
 
+def refer_abnormal(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Abnormal-data alerts still unexplained past the setting go before officers (routing.py)."""
+    after = timedelta(seconds=ctx.rules.abnormal_refer_after_s)
+    referred = 0
+    for a in repo.operator_only(conn, now - after, park):
+        if routing.referral_due(a.created_at, a.explanation, a.officer_visible_at, now, after):
+            referred += changes.refer(conn, a.id, a.state, routing.UNEXPLAINED)
+    return f"{referred} abnormal-data alerts referred to officers"
+
+
 def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Owns its transactions: group, claim, send with none open, record each outcome."""
-    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store)
+    t = notify.deliver(conn, now, ctx.runtime.notify_group_s, ctx.webhook, ctx.smtp, ctx.store, ctx.robots)
+    repo.prune_robot_sends(conn, now - timedelta(hours=1))  # longer than any robot's rate window
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 
@@ -299,6 +331,22 @@ def dead_letter_retention(conn: psycopg.Connection, ctx: Context, now: datetime,
     runs exactly once and whose jobs /healthz watches."""
     cutoff = now - timedelta(days=ctx.intake.dead_letter_retention_days)
     return f"{ingest_repo.prune_dead_letters(conn, cutoff)} dead letters deleted"
+
+
+def sm4_rotation(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """HJ 212-2025: start the SM4 key rotations that are due (a pending key and its CN 1014 in the
+    command queue; the gateway sends it and settles the rotation on the logger's answer). The tables
+    are ingest's (``ingest/hj212/rotation.py`` writes them); the leader runs it because the schedule
+    must run exactly once, as ``dead_letter_retention`` does."""
+    started = rotation.run_due(conn, ctx.sm4, now, park)
+    return f"{len(started)} key rotations started"
+
+
+def raw_message_retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
+    """Drop the raw messages (ingest's table, by its owner's function) whose data time is older than
+    the retention, whole chunks at a time; run by the leader like ``dead_letter_retention``."""
+    cutoff = now - timedelta(days=ctx.intake.raw_message_retention_days)
+    return f"{ingest_repo.drop_raw_messages(conn, cutoff)} chunks of raw messages dropped"
 
 
 JOBS: tuple[Job, ...] = (
@@ -338,10 +386,17 @@ JOBS: tuple[Job, ...] = (
         escalate,
     ),
     Job(
+        "refer_abnormal",
+        "interval",
+        {"seconds": 30},
+        "refer abnormal-data alerts unexplained past the setting to officers",
+        refer_abnormal,
+    ),
+    Job(
         "deliver",
         "interval",
         {"seconds": 5},
-        "group the outbox per plant and deliver webhooks/e-mail",
+        "group the outbox per plant and deliver webhooks, e-mail and chat robots",
         deliver,
         owns_transactions=True,
     ),
@@ -369,14 +424,34 @@ JOBS: tuple[Job, ...] = (
         "delete dead letters older than OUTFALL_INGEST_DEAD_LETTER_RETENTION_DAYS",
         dead_letter_retention,
     ),
+    Job(
+        "sm4_rotation",
+        "interval",
+        {"minutes": 10},
+        "HJ 212-2025: rotate SM4 keys older than OUTFALL_HJ212_SM4_ROTATE_DAYS through CN 1014",
+        sm4_rotation,
+    ),
+    Job(
+        "raw_message_retention",
+        "interval",
+        {"minutes": 60},
+        "drop raw messages older than OUTFALL_INGEST_RAW_MESSAGE_RETENTION_DAYS (5 years)",
+        raw_message_retention,
+    ),
 )
 BY_NAME = {j.name: j for j in JOBS}
 
 
+def trigger_of(job: Job, runtime: RuntimeSettings) -> str:
+    """The job's trigger: a job given a period (``job_periods``) runs on that interval, a cron job too
+    (the end-to-end tests close windows every few seconds instead of each minute)."""
+    return "interval" if job.name in runtime.job_periods else job.trigger
+
+
 def schedule_of(job: Job, runtime: RuntimeSettings) -> dict[str, int | str | float]:
-    """The job's trigger arguments; an interval job's period may be set (``job_periods``)."""
+    """The job's trigger arguments; its period may be set (``job_periods``)."""
     period = runtime.job_periods.get(job.name)
-    if period is not None and job.trigger == "interval":
+    if period is not None:
         return {"seconds": period}
     return dict(job.schedule)
 
@@ -384,7 +459,7 @@ def schedule_of(job: Job, runtime: RuntimeSettings) -> dict[str, int | str | flo
 def period_s(job: Job, runtime: RuntimeSettings) -> float:
     """How often the job runs, in seconds (cron jobs: their longest gap), for health checks."""
     sched = schedule_of(job, runtime)
-    if job.trigger == "interval":
+    if trigger_of(job, runtime) == "interval":
         return float(sched.get("seconds", 0)) + 60 * float(sched.get("minutes", 0))
     return 86_400.0 if "hour" in sched else 60.0
 

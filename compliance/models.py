@@ -24,13 +24,21 @@ OFFLINE = "offline"
 INSTRUMENT_FAULT = "instrument_fault"  # D, B, F (and T on non-metals) held too long
 OVER_RANGE = "over_range"  # T on a heavy metal: the true value is at least the range ceiling
 IMPLAUSIBLE = "implausible"
-FLATLINE = "flatline"
-RATE_OF_CHANGE = "rate_of_change"
+FLATLINE = "flatline"  # constant values (恒值): the same non-zero value over a window
+RATE_OF_CHANGE = "rate_of_change"  # sudden jumps (突变)
+ZERO_VALUE = "zero_value"  # a concentration held at exactly zero over a window (零值)
+NEGATIVE_VALUE = "negative_value"  # a valid value below zero where zero is the physical floor (负值)
+NEAR_LIMIT = "near_limit"  # discharge held just under the limit over a park-local day (贴限排放)
 REUSE_RATIO = "reuse_ratio"
 MASS_BALANCE = "mass_balance"
 # A second, different value arrived for a stored reading's key: a fault or tampering. An event, not a
 # condition: it stays until an officer closes it.
 INTEGRITY = "integrity"
+# Abnormal data (issue 13 item 2): a point marked "stopped" (a data mark whose code claims the plant or
+# its monitor stopped, compliance/marks.yaml) whose flow or treatment-facility electricity (HJ 212-2025
+# ST 44, d3xxxx) shows activity during the mark (标停未停). An event, not a condition: it stays until
+# someone closes it. Routed like the other abnormal-data kinds (to the plant's operator first).
+STOPPED_RUNNING = "stopped_running"
 ALERT_KINDS = (
     EXCEEDANCE,
     HOURLY_MEAN,
@@ -44,6 +52,17 @@ ALERT_KINDS = (
     REUSE_RATIO,
     MASS_BALANCE,
     INTEGRITY,
+    ZERO_VALUE,
+    NEGATIVE_VALUE,
+    NEAR_LIMIT,
+    STOPPED_RUNNING,
+)
+# Abnormal data (异常数据): kinds the plant's operator is told of first, to explain or repair; officers
+# see such an alert only once compliance refers it to them (compliance/routing.py: unexplained past
+# RuleSettings.abnormal_refer_after_s, or its explanation rejected). The one list of these kinds: a
+# rule that adds an abnormal-data kind adds it here.
+ABNORMAL_DATA_KINDS = frozenset(
+    {ZERO_VALUE, NEGATIVE_VALUE, FLATLINE, RATE_OF_CHANGE, NEAR_LIMIT, STOPPED_RUNNING}
 )
 # Kinds that say "the monitor is not telling the truth"; while one is open, concentration alerts at the
 # same point are muted (inhibition, as in Alertmanager).
@@ -63,12 +82,28 @@ class MaintenanceBounds:
     approval_over: timedelta  # longer than this: pending until an officer approves it
 
 
-class MaintenanceSpan(NamedTuple):
-    """An approved window as the rules see it: [start, end) and the window's id."""
+@dataclass(frozen=True)
+class MarkBounds:
+    """What a data mark other than maintenance may be (the ``mark_policy`` row; settings in
+    ``compliance/settings.py`` ``MarkSettings``). Maintenance marks keep ``MaintenanceBounds``."""
+
+    correction: timedelta  # marked at most this long afterwards; locked this long after its end
+    max_lead: timedelta  # how far ahead it may start
+    max_length: timedelta
+
+
+class MarkSpan(NamedTuple):
+    """A data mark in effect as the rules see it: [start, end), the mark's id, its code, and whether
+    the code makes the data invalid (not judged) or only records a state (compliance/marks.yaml)."""
 
     start: datetime
     end: datetime
     id: int
+    code: str = "maintenance"
+    invalidates: bool = True
+
+
+MaintenanceSpan = MarkSpan  # a maintenance window is a data mark with the code "maintenance"
 
 
 @dataclass(frozen=True)
@@ -110,7 +145,9 @@ class Resolution:
 
 @dataclass(frozen=True)
 class WindowResult:
-    """A valid mean over a park-local calendar hour or day."""
+    """A park-local hour, day or month of one series as the legal record keeps it (compliance/validity.py
+    makes it): the mean of its valid values and whether it is a valid mean by the rule applied (``rule``,
+    in words), with what it stands on."""
 
     start: datetime
     end: datetime
@@ -118,6 +155,17 @@ class WindowResult:
     n_valid: int
     n_expected: int
     sufficient: bool
+    n_total: int = 0  # values received, whatever their flag
+    min: float | None = None  # of the valid values
+    max: float | None = None
+    flags: dict[str, int] = field(default_factory=dict)  # received per flag; "implausible", "zero_flow"
+    rule: str = ""
+    parts: int | None = None  # day: hours in it; month: days in it
+    parts_valid: int | None = None  # ... that are valid hours / valid days
+    volume_m3: float | None = None  # flow: the volume of the valid hours
+    mass_kg: float | None = None  # pollutants: discharged mass (day, month)
+    mass_method: str | None = None
+    cou: float | None = None  # the logger's own HJ 212 Cou total over the window
 
 
 @dataclass(frozen=True)
@@ -192,3 +240,9 @@ class AlertView:
     # The approved maintenance window a critical breach opened this alert in (criticals are never
     # silenced), or None.
     during_maintenance: int | None
+    # When compliance put the alert before officers: at opening, or for abnormal data when it was
+    # referred (compliance/routing.py). None: the plant's operator only, so far.
+    officer_visible_at: datetime | None
+    # The operator's explanation of an abnormal-data alert: None (none asked or given), pending (an
+    # officer is to decide), accepted or rejected.
+    explanation: str | None

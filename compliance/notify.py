@@ -1,12 +1,17 @@
 """Notifications from the transactional outbox: grouped per plant, delivered by webhook (HMAC-SHA256
-signed) and e-mail (SMTP), retried with exponential backoff until delivered.
+signed), e-mail (SMTP) and chat robots (WeCom, DingTalk, Feishu: compliance/robotdelivery.py, each under
+its rate limit, a burst as digests), retried with exponential backoff until delivered.
 
 Subscriptions live in the park file's config; their secrets do not (compliance/receivers.py):
     subscriptions:
       - {name: officers, webhook: "https://example.org/hook", min_severity: violation}
       - {name: dingtalk, webhook: secret-store, min_severity: critical}   # URL with a token: in the store
-      - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning}
+      - {name: shop-01, email: ops@example.org, plant: shop-01, min_severity: warning, audience: operator}
+      - {name: duty, dingtalk: secret-store, min_severity: violation, mention: ["13800000000"]}
 Each webhook subscription is signed with its own key (``receiver/{park}/{name}/webhook-secret``).
+``audience: operator`` marks the plant's own receivers: they also get abnormal-data alerts while those
+are the operator's only (compliance/routing.py); officers' receivers (the default) get them once
+referred.
 
 Delivery is at-least-once: a crash after sending but before the outcome is recorded sends again when
 the claim's lease ends, so every message carries X-Outfall-Delivery (a stable id) for the receiver to
@@ -30,9 +35,10 @@ from email.message import EmailMessage
 import orjson
 import psycopg
 
-from compliance import receivers, repo
+from compliance import receivers, repo, robotdelivery
 from compliance.models import AlertView
-from compliance.settings import SmtpSettings, WebhookSettings
+from compliance.robots import CHANNELS
+from compliance.settings import RobotSettings, SmtpSettings, WebhookSettings
 from ingest.core.secrets import SecretSettings, SecretStoreError
 
 log = logging.getLogger(__name__)
@@ -60,10 +66,11 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
     for r in rows:
         by_plant[(r.park_id, r.plant_id)].append(r)
     made = 0
+    names: dict[str, robotdelivery.Names] = {}
     for (park_id, plant_id), group in by_plant.items():
         views = {a.id: a for a in repo.get_alerts(conn, sorted({r.alert_id for r in group}))}
         for sub in receivers.subscriptions(repo.park_config(conn, park_id)):
-            chosen = [r for r in group if sub.wants(plant_id, r.severity) and r.alert_id in views]
+            chosen = [r for r in group if sub.wants(plant_id, r.severity, r.audience) and r.alert_id in views]
             if not chosen:
                 continue
             payload: dict[str, object] = {
@@ -72,6 +79,9 @@ def group_pending(conn: psycopg.Connection, now: datetime, group_s: float) -> in
                 "alerts": [_alert_json(views[r.alert_id], r.event) for r in chosen],
             }
             ids = [r.id for r in chosen]
+            if sub.robot:
+                known = names.setdefault(park_id, robotdelivery.Names(park_id))
+                payload = robotdelivery.robot_payload(conn, known, payload, ids)
             repo.insert_delivery(
                 conn, sub.name, sub.channel, sub.target, park_id, plant_id, ids, payload, now
             )
@@ -101,6 +111,7 @@ def deliver(
     webhook: WebhookSettings,
     smtp: SmtpSettings,
     store: SecretSettings,
+    robots: RobotSettings,
 ) -> Tally:
     """Group, claim, send and record, each database step in its own short transaction on ``conn``
     (autocommit) and every send with no transaction open: a receiver that hangs holds one sender
@@ -116,12 +127,12 @@ def deliver(
             if elapsed < RUN_BUDGET_S:
                 with conn.transaction():
                     tally.grouped += group_pending(conn, at, group_s)
+                until = at + lease(webhook, smtp, robots)
                 with conn.transaction():
-                    claimed = repo.claim_deliveries(
-                        conn, at, at + lease(webhook, smtp), SENDERS - len(inflight)
-                    )
+                    claimed = repo.claim_deliveries(conn, at, until, SENDERS - len(inflight))
+                claimed += robotdelivery.take(conn, at, until, robots, SENDERS - len(inflight) - len(claimed))
                 for d, ready in _with_secrets(conn, claimed, opener, at, tally):
-                    inflight[pool.submit(_send, d, ready, webhook, smtp)] = d
+                    inflight[pool.submit(_send, d, ready, webhook, smtp, robots)] = d
             if not inflight:
                 return tally
             done, _ = wait(inflight, timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -132,13 +143,14 @@ def deliver(
                 tally.failed += not ok
 
 
-def lease(webhook: WebhookSettings, smtp: SmtpSettings) -> timedelta:
+def lease(webhook: WebhookSettings, smtp: SmtpSettings, robots: RobotSettings) -> timedelta:
     """How long a claimed delivery is left alone: longer than one send can take (connect and answer
     each wait up to the timeout), so only a crashed sender's delivery is taken again."""
-    return timedelta(seconds=2 * max(webhook.timeout_s, smtp.timeout_s) + 30)
+    return timedelta(seconds=2 * max(webhook.timeout_s, smtp.timeout_s, robots.timeout_s) + 30)
 
 
-Secrets = receivers.Webhook | str | None  # a webhook's URL and key, or the SMTP password
+# a webhook's URL and key, a robot's URL and secret, or the SMTP password
+Secrets = receivers.Webhook | receivers.Robot | str | None
 
 
 def _with_secrets(
@@ -157,6 +169,8 @@ def _with_secrets(
             with conn.transaction():
                 if d.channel == "webhook":
                     found: Secrets = receivers.webhook(conn, opener, d.park_id, d.subscription, d.target)
+                elif d.channel in CHANNELS:
+                    found = receivers.robot(conn, opener, d.park_id, d.subscription, d.channel)
                 else:
                     found = receivers.smtp_password(conn, opener)
         except (receivers.MissingSecret, SecretStoreError) as exc:
@@ -167,9 +181,13 @@ def _with_secrets(
     return ready
 
 
-def _send(d: repo.Delivery, found: Secrets, webhook: WebhookSettings, smtp: SmtpSettings) -> None:
+def _send(
+    d: repo.Delivery, found: Secrets, webhook: WebhookSettings, smtp: SmtpSettings, robots: RobotSettings
+) -> None:
     if isinstance(found, receivers.Webhook):
         _post(d, found, webhook)
+    elif isinstance(found, receivers.Robot):
+        robotdelivery.post(d, found, robots)
     else:
         _mail(d, smtp, found)
 

@@ -9,6 +9,10 @@ park file's):
                                             ``webhook: secret-store``
     receiver/smtp/password                  the SMTP relay's password (OUTFALL_SMTP_USERNAME's)
 
+Chat robots (``wecom: secret-store``, ``dingtalk: ...``, ``feishu: ...``) always keep their URL in the
+store as ``webhook-url`` (the URL's key or token is the credential), and DingTalk's and Feishu's
+signing secret, which the vendor issues (``SEC...``), as ``webhook-secret``.
+
 Set or rotate them with `outfall receiver secret set RECEIVER WHAT` (value on stdin, or --generate).
 Every subscription has its own signing secret: a receiver that learns its key cannot forge messages to
 another. A webhook with no signing secret is never sent unsigned; its delivery fails with the command to
@@ -22,7 +26,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from compliance import repo
+from compliance import repo, robots
 from compliance.models import SEVERITY_RANK
 from ingest.core import secrets
 from ingest.core.secrets import SecretSettings
@@ -57,41 +61,94 @@ def token_in_url(url: str) -> bool:
     return bool(parts.username or parts.password or parts.query)
 
 
+CHANNEL_KEYS = ("webhook", "email", *robots.CHANNELS)  # a subscription names exactly one
+
+
 @dataclass(frozen=True)
 class Subscription:
     name: str
-    channel: str  # webhook | email
-    target: str
+    channel: str  # webhook | email | wecom | dingtalk | feishu
+    target: str  # the URL, the address, or STORED_URL
     plant: str | None
     min_severity: str
+    # chat robots only
+    mention: tuple[str, ...] = ()  # mobiles to @ (DingTalk atMobiles, WeCom mentioned_mobile_list)
+    sign: bool = True  # DingTalk/Feishu: sign with the robot's secret (off: a keyword or IP list guards it)
+    rate_limit: int | None = None  # messages per OUTFALL_ROBOT_WINDOW_S, below the channel's setting
+    # officer (the default): changes of alerts before officers; operator: the plant's operators, who
+    # also get abnormal data before it is referred to officers (compliance/routing.py).
+    audience: str = "officer"
 
-    def wants(self, plant: str, severity: str) -> bool:
+    def wants(self, plant: str, severity: str, audience: str = "everyone") -> bool:
+        """``audience``: the outbox row's (routing.audience): operator rows go to operators only."""
+        if audience == "operator" and self.audience != "operator":
+            return False
         return (self.plant in (None, "*", plant)) and SEVERITY_RANK[severity] >= SEVERITY_RANK[
             self.min_severity
         ]
+
+    @property
+    def robot(self) -> bool:
+        return self.channel in robots.CHANNELS
 
 
 def subscriptions(config: dict[str, object]) -> list[Subscription]:
     out = []
     entries = config.get("subscriptions") or []
     for i, e in enumerate(entries if isinstance(entries, list) else []):
-        channel = "webhook" if e.get("webhook") else "email"
-        target = str(e.get("webhook") or e.get("email"))
+        if not isinstance(e, dict):
+            continue
+        channel = next((k for k in CHANNEL_KEYS if e.get(k)), "email")
+        target = str(e.get(channel))
         sev = str(e.get("min_severity", "violation"))
-        out.append(Subscription(str(e.get("name", f"sub-{i}")), channel, target, e.get("plant"), sev))
+        rate = e.get("rate_limit")
+        out.append(
+            Subscription(
+                str(e.get("name", f"sub-{i}")),
+                channel,
+                target,
+                e.get("plant"),
+                sev if sev in SEVERITY_RANK else "violation",
+                robots.mobiles(e.get("mention")),
+                e.get("sign", True) is not False,
+                rate if isinstance(rate, int) and not isinstance(rate, bool) and rate > 0 else None,
+                "operator" if e.get("audience") == "operator" else "officer",
+            )
+        )
     return out
+
+
+def find(config: dict[str, object], name: str) -> Subscription | None:
+    return next((s for s in subscriptions(config) if s.name == name), None)
 
 
 def check_subscriptions(config: dict[str, object]) -> list[str]:
     """What is wrong with a park file's subscriptions: a webhook URL carrying a token belongs in the
-    secret store (the park file and its config are served by the API and kept in files)."""
+    secret store (the park file and its config are served by the API and kept in files); a chat
+    robot's URL always does (its token is the credential), so the park file says only ``secret-store``."""
     problems = []
+    entries = config.get("subscriptions") or []
+    for i, e in enumerate(entries if isinstance(entries, list) else []):
+        kinds = [k for k in CHANNEL_KEYS if isinstance(e, dict) and e.get(k)]
+        if len(kinds) != 1:
+            problems.append(f"subscription {i + 1}: name exactly one of {', '.join(CHANNEL_KEYS)}")
+        elif str(e.get("min_severity", "violation")) not in SEVERITY_RANK:
+            problems.append(
+                f"subscription {e.get('name')}: min_severity is one of {', '.join(SEVERITY_RANK)}"
+            )
     for sub in subscriptions(config):
         if sub.channel == "webhook" and token_in_url(sub.target):
             problems.append(
                 f"subscription {sub.name}: its webhook URL carries credentials; write `webhook:"
                 f" {STORED_URL}` and put the URL in the secret store with `outfall receiver"
                 f" secret set PARK/{sub.name} webhook-url`"
+            )
+        if sub.robot and sub.target != STORED_URL:
+            problems.append(
+                f"subscription {sub.name}: a {sub.channel} robot's URL carries its token; write"
+                f" `{sub.channel}: {STORED_URL}` and put the URL in the secret store with `outfall"
+                f" receiver secret set PARK/{sub.name} webhook-url` (its signing secret, if any, as"
+                " webhook-secret)"
             )
     return problems
 
@@ -139,6 +196,41 @@ def webhook(conn: psycopg.Connection, opener: Opener, park: str, subscription: s
             )
         url = stored
     return Webhook(url, key.encode())
+
+
+@dataclass(frozen=True)
+class Robot:
+    """A chat robot subscription, ready to send: its URL (token included), its signing secret (None:
+    unsigned, as its ``sign: false`` says, or WeCom) and the mobiles to mention."""
+
+    channel: str
+    url: str
+    secret: str | None
+    mention: tuple[str, ...]
+
+
+def robot(conn: psycopg.Connection, opener: Opener, park: str, name: str, channel: str) -> Robot:
+    """Where a robot subscription's messages go, from the secret store. Raises MissingSecret (with the
+    command that fixes it) or secrets.SecretStoreError. A subscription since removed from the park file
+    keeps its deliveries going to its stored robot, signed."""
+    rid = receiver_id(park, name)
+    sub = find(repo.park_config(conn, park), name)
+    url = opener.open(conn, secret_name(rid, "webhook-url"))
+    if url is None:
+        raise MissingSecret(
+            f"no URL for {channel} robot {rid}: set it with `outfall receiver secret set {rid}"
+            " webhook-url` (the robot's webhook address on stdin)"
+        )
+    secret = None
+    if channel in robots.SIGNED and (sub is None or sub.sign):
+        secret = opener.open(conn, secret_name(rid, "webhook-secret"))
+        if secret is None:
+            raise MissingSecret(
+                f"no signing secret for {channel} robot {rid}: set the robot's secret (加签 / 签名校验)"
+                f" with `outfall receiver secret set {rid} webhook-secret` (on stdin), or write"
+                " `sign: false` in its subscription when a keyword or IP list guards the robot"
+            )
+    return Robot(channel, url, secret, sub.mention if sub else ())
 
 
 def smtp_password(conn: psycopg.Connection, opener: Opener) -> str | None:

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from compliance.models import Limit, MaintenanceBounds, MaintenanceSpan, Severity, WindowResult
+from compliance.models import (
+    FLATLINE,
+    ZERO_VALUE,
+    Limit,
+    MaintenanceBounds,
+    MaintenanceSpan,
+    Severity,
+    WindowResult,
+)
 from ingest.core.models import VALID_FLAGS
 from ingest.core.parameters import BY_CODE
 
@@ -136,6 +144,13 @@ def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def local_month_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime, int]:
+    """UTC start and end of the park-local calendar month containing ``day``, and its number of days."""
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return local_day_bounds(first, tz)[0], local_day_bounds(nxt, tz)[0], (nxt - first).days
+
+
 def local_day_of(t: datetime, tz: ZoneInfo) -> date:
     return t.astimezone(tz).date()
 
@@ -220,10 +235,39 @@ def value_runs(series: Sequence[tuple[datetime, float]]) -> list[Run]:
 
 
 def is_flat(run: Run, min_duration_s: float, min_count: int) -> bool:
-    """A stuck sensor or falsified data: the same value for at least ``min_duration_s`` over at least
-    ``min_count`` readings. Runs of exact zero are not: a plant that is not discharging reports flow
-    0 all night."""
+    """Constant values (恒值), a stuck sensor or falsified data: the same value for at least
+    ``min_duration_s`` over at least ``min_count`` readings. Runs of exact zero are the zero-value
+    rule's (``is_zero_run``): a plant that is not discharging reports flow 0 all night."""
     return run.value != 0 and run.count >= min_count and run.duration_s >= min_duration_s
+
+
+def is_zero_run(run: Run, code: str, min_duration_s: float, min_count: int, exempt: Collection[str]) -> bool:
+    """Zero values (零值): a parameter held at exactly zero for at least ``min_duration_s`` over at least
+    ``min_count`` readings, where zero is neither normal (``exempt``: flow, temperature) nor
+    implausible (pH 0 is the implausible rule's). A COD of 0 mg/L is a dry cell, a switched-off
+    analyser or a plant that stopped; the operator is asked which."""
+    return (
+        run.value == 0
+        and code not in exempt
+        and is_plausible(code, 0.0)
+        and run.count >= min_count
+        and run.duration_s >= min_duration_s
+    )
+
+
+def constant_run_kind(run: Run, code: str, settings: RuleSettings) -> str | None:
+    """The one rule over runs of identical valid values (constant values, generalised): a non-zero run
+    held ``flatline_s`` is a flatline, a zero run held ``zero_s`` is zero values, else None."""
+    if is_flat(run, settings.flatline_s, settings.flatline_min_count):
+        return FLATLINE
+    if is_zero_run(run, code, settings.zero_s, settings.zero_min_count, settings.zero_exempt):
+        return ZERO_VALUE
+    return None
+
+
+def min_run_count(settings: RuleSettings) -> int:
+    """The fewest readings a run needs for ``constant_run_kind`` to name it (a store-side prefilter)."""
+    return min(settings.flatline_min_count, settings.zero_min_count)
 
 
 def flatline(series: Sequence[tuple[datetime, float]], min_duration_s: float, min_count: int) -> Run | None:
@@ -252,6 +296,36 @@ def rate_of_change(
         if (t1 - t0).total_seconds() <= max_gap_s and step > max_step and (worst is None or step > worst[1]):
             worst = (t1, step)
     return worst
+
+
+# --- abnormal data (异常数据) ------------------------------------------------------------------------
+def is_negative(code: str, value: float) -> bool:
+    """Negative values (负值): a value below zero for a parameter whose physical floor is zero (every
+    concentration, flow; not temperature). Never judged against a limit, like an implausible value,
+    but its own rule: analysers drift below zero near their detection limit, and the operator is
+    asked to explain or recalibrate."""
+    return math.isfinite(value) and value < 0 and BY_CODE[code].plausible_min >= 0
+
+
+@dataclass(frozen=True)
+class NearLimitDay:
+    """Discharge held just under the limit (贴限排放) over one park-local day, from its hourly means."""
+
+    near: int  # judged hours whose valid mean lay in [fraction x limit, limit]
+    judged: int  # hours with a sufficient valid mean against an upper limit
+    held: bool
+
+
+def near_limit_day(
+    hours: Iterable[tuple[float, float]], fraction: float, share: float, min_hours: int
+) -> NearLimitDay:
+    """``hours``: (valid mean, upper limit) of each hour of the day judged against an upper limit. Held
+    when at least ``min_hours`` were judged and at least ``share`` of them were between ``fraction`` of
+    their limit and the limit (an hour over its limit is a breach, not near it)."""
+    judged = [(m, u) for m, u in hours if u > 0 and math.isfinite(m)]
+    near = sum(1 for m, u in judged if fraction * u <= m <= u)
+    held = len(judged) >= min_hours and near >= share * len(judged)
+    return NearLimitDay(near, len(judged), held)
 
 
 # --- park water balance -----------------------------------------------------------------------------
@@ -286,7 +360,8 @@ def mass_balance_gap(plants_m3: float, inlet_m3: float) -> float | None:
 # 12 h to 5 working days (Chongqing 2020 draft, Shaanxi 48 h, Bengbu 24 h). See MaintenanceSettings.
 
 
-def _hours(d: timedelta) -> str:
+def hours_text(d: timedelta) -> str:
+    """An interval in hours, as the refusals word it ("72 h", "1.50 h"; migration 030 says the same)."""
     h = d.total_seconds() / 3600
     return f"{h:.0f} h" if h == int(h) else f"{h:.2f} h"
 
@@ -297,12 +372,12 @@ def maintenance_refusal(start: datetime, end: datetime, now: datetime, b: Mainte
     if end <= start:
         return "a maintenance window must end after it starts"
     if end - start > b.max_length:
-        longest, this = _hours(b.max_length), _hours(end - start)
+        longest, this = hours_text(b.max_length), hours_text(end - start)
         return f"a maintenance window may last at most {longest} (this one: {this})"
     if start < now - b.max_backdate:
-        return f"a maintenance window may start at most {_hours(b.max_backdate)} before now"
+        return f"a maintenance window may start at most {hours_text(b.max_backdate)} before now"
     if start > now + b.max_lead:
-        return f"a maintenance window may start at most {_hours(b.max_lead)} ahead"
+        return f"a maintenance window may start at most {hours_text(b.max_lead)} ahead"
     return None
 
 

@@ -73,7 +73,7 @@ def build(conninfo: str, ctx: jobs.Context) -> BackgroundScheduler:
         first: dict[str, datetime] = {"next_run_time": now} if job.name in CATCH_UP else {}
         scheduler.add_job(
             _run_job,
-            job.trigger,
+            jobs.trigger_of(job, ctx.runtime),
             args=(conninfo, ctx, job.name),
             id=job.name,
             max_instances=1,

@@ -50,10 +50,24 @@ def _cmd_receiver(args: argparse.Namespace) -> int:
     return cli.receiver_command(args, _database_url)
 
 
+def _cmd_mark(args: argparse.Namespace) -> int:
+    from compliance import markcli
+
+    return markcli.command(args, _database_url)
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     from api import tokens
 
     return tokens.command(args, _database_url())
+
+
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from api import evidence
+
+    if args.evidence_command == "verify":
+        return evidence.verify_command(args)  # no database: a bundle is checked on its own
+    return evidence.export_command(args, _database_url())
 
 
 def _cmd_api(_args: argparse.Namespace) -> int:
@@ -106,6 +120,16 @@ def _cmd_hj212_send(args: argparse.Namespace) -> int:
     from ingest.hj212 import cli as hj212_cli
 
     return hj212_cli.send(_database_url(), args.mn, args.cn, args.fields, args.wait, sys.stdout)
+
+
+def _cmd_hj212_rotate(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from ingest.hj212 import cli as hj212_cli
+
+    os.environ.update(secret_key_env(create=False))  # `outfall run`'s key, when it made one here
+    return hj212_cli.rotate_key(_database_url(), args.rotate_logger, args.wait, sys.stdout)
 
 
 def _cmd_hj212_enrol(args: argparse.Namespace) -> int:
@@ -183,10 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub, _cmd_compliance, _cmd_limits)
     from compliance.cli import add_receiver_parser
 
-    add_receiver_parser(sub, _cmd_receiver)
+    _robot_test_server_parser(add_receiver_parser(sub, _cmd_receiver))
+    from compliance.markcli import add_parser as mark_parser
+
+    mark_parser(sub, _cmd_mark)
     from api.tokens import add_parser as token_parser
 
     token_parser(sub).set_defaults(func=_cmd_token)
+    from api.evidence import add_parser as evidence_parser
+
+    evidence_parser(sub).set_defaults(func=_cmd_evidence)
     from ingest.mqtt.brokercli import add_parsers as broker_parsers
 
     logger_sub = broker_parsers(sub)
@@ -202,17 +232,52 @@ def build_parser() -> argparse.ArgumentParser:
     decode.set_defaults(func=_cmd_hj212_decode)
     hj_sub.add_parser("serve", help="the HJ 212 TCP gateway (port 8212)").set_defaults(func=_cmd_hj212_serve)
     _sm4_parser(logger_sub)
+    _command_parsers(hj_sub)
+    return parser
+
+
+def _command_parsers(hj_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`outfall hj212 send | rotate-key | enrol`: reverse control."""
     send = hj_sub.add_parser("send", help="queue a command to a logger and wait for its answer")
     send.add_argument("mn", help="the logger's MN")
     send.add_argument("cn", help="command code, e.g. 1061 (get real-time interval), 1012, 3015, 3020")
     send.add_argument("fields", nargs="*", help="CP fields as key=value, e.g. RtdInterval=60")
     send.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
     send.set_defaults(func=_cmd_hj212_send)
+    rotate = hj_sub.add_parser(
+        "rotate-key", help="HJ 212-2025: give a logger a new SM4 key now, through CN 1014"
+    )
+    rotate.add_argument("rotate_logger", metavar="PARK/PLANT/POINT")
+    rotate.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the logger's answer (default: do not)"
+    )
+    rotate.set_defaults(func=_cmd_hj212_rotate)
     enrol = hj_sub.add_parser("enrol", help="loggers waiting to enter the network; assign one to a point")
     enrol.add_argument("serial", nargs="?", help="the hardware serial the logger sent (CN 1001)")
     enrol.add_argument("point", nargs="?", help="PARK/PLANT/POINT whose MN it gets")
     enrol.set_defaults(func=_cmd_hj212_enrol)
-    return parser
+
+
+def _robot_test_server_parser(receiver_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ts = receiver_sub.add_parser(
+        "test-server",
+        help="a local chat robot (WeCom, DingTalk, Feishu) that checks messages as the vendor does",
+    )
+    ts.add_argument("--kind", required=True, choices=("wecom", "dingtalk", "feishu"))
+    ts.add_argument("--token", default="test-token", help="the key / access token in its URL")
+    ts.add_argument("--secret", help="its signing secret (DingTalk 加签, Feishu 签名校验); none: unsigned")
+    ts.add_argument("--host", default="127.0.0.1")
+    ts.add_argument("--port", type=int, default=0, help="0: any free port (the URL is printed)")
+    ts.add_argument("--limit", type=int, default=20, help="requests per window before refusing (20)")
+    ts.add_argument("--window", type=float, default=60.0, help="rate window in seconds (60)")
+    ts.set_defaults(func=_cmd_robot_test_server)
+
+
+def _cmd_robot_test_server(args: argparse.Namespace) -> int:
+    from simulators import robotreceiver
+
+    robot = robotreceiver.Robot(args.kind, args.token, args.secret, args.limit, args.window)
+    return robotreceiver.serve(robot, args.host, args.port)
 
 
 def _decode_options(decode: argparse.ArgumentParser) -> None:

@@ -53,6 +53,7 @@ def _ingest(n: int) -> Process:
     return Process(f"ingest-{n}", ("ingest",), env)
 
 
+HJ212_2025 = ("simulate", "--protocol", "hj212", "--edition", "2025", "--transport", "tcp")
 MIGRATE = migrate()
 PROCESSES: tuple[Process, ...] = (
     _ingest(1),
@@ -66,7 +67,17 @@ PROCESSES: tuple[Process, ...] = (
     # Rewrites the broker's password file and ACL when a secret is issued, rotated or revoked, or an
     # overlap ends, and has the broker reload them (no restart, no client of an unchanged account lost).
     Process("broker-sync", ("broker", "sync")),
-    Process("simulator", ("simulate", "--speed", "1", "--live"), demo=True),
+    # The demo's loggers: JSON v1 over MQTT, but those the park file says speak HJ 212-2025
+    # (config.hj212.edition / edition_points: shops 01-04 of the sample park), which upload over TCP to
+    # the gateway, SM4-encrypted, with heartbeats. Both simulate the whole park from the same seed and
+    # start and send their share; with a park of no 2025 logger, simulator-hj212 has nothing to send.
+    Process("simulator", ("simulate", "--speed", "1", "--live", "--skip-edition", "2025"), demo=True),
+    Process(
+        "simulator-hj212",
+        (*HJ212_2025, "--speed", "1", "--live", "--only-edition", "2025"),
+        {"OUTFALL_SIMULATOR_HEARTBEAT_S": "20"},
+        demo=True,
+    ),
 )
 BY_NAME = {p.name: p for p in PROCESSES}
 

@@ -197,6 +197,9 @@ def run_all(args: argparse.Namespace) -> int:
         # A session token for the demo, in the dashboard link; revoked when `outfall run` stops, renewed
         # while it runs, so it expires soon after a kill.
         token_id, token = tokens.create(db_url, "admin", None, None, "outfall-run session", SESSION_TOKEN_TTL)
+        # the secret store's key (.local/secret.key, made once): for the children, and for this process,
+        # which issues the demo loggers' credentials (SM4 keys are sealed under it)
+        os.environ.update(secret_key_env())
         hj212_host = os.environ.get("OUTFALL_HJ212_HOST", "127.0.0.1")
         hj212_port = int(os.environ.get("OUTFALL_HJ212_PORT") or _port_or_free(DEFAULT_HJ212_PORT))
         env = {
@@ -205,7 +208,8 @@ def run_all(args: argparse.Namespace) -> int:
             "OUTFALL_MQTT_URL": mqtt_url,
             "OUTFALL_HJ212_HOST": hj212_host,
             "OUTFALL_HJ212_PORT": str(hj212_port),
-            **secret_key_env(),  # the secret store's key (.local/secret.key, made once)
+            # where the demo's HJ 212 TCP loggers (simulator-hj212) connect
+            "OUTFALL_SIMULATOR_GATEWAY": f"{_reachable(hj212_host)}:{hj212_port}",
         }
         credentials = None
         if svc.mosquitto is not None and svc.mosquitto.auth is not None:
@@ -230,6 +234,11 @@ def run_all(args: argparse.Namespace) -> int:
             _terminate(kids)
             tokens.revoke(db_url, token_id)
     return 0
+
+
+def _reachable(host: str) -> str:
+    """The address a local client connects to for a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - compared, not bound
 
 
 def _terminate(kids: list[Child]) -> None:

@@ -23,15 +23,25 @@ def database_url() -> str:
 def db_upgrade(database_url: str) -> None:
     import psycopg
 
+    from compliance import marks
     from compliance import repo as compliance_repo
-    from compliance.settings import MaintenanceSettings
+    from compliance.repo import marks as mark_repo
+    from compliance.settings import MaintenanceSettings, MarkSettings
     from ingest.core import migrate, repo
 
     applied = migrate.upgrade(database_url)
+    mark_settings = MarkSettings()
+    try:
+        codes = marks.catalogue(mark_settings.catalogue)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"outfall db upgrade: OUTFALL_MARKS_CATALOGUE: {exc}") from None
     with psycopg.connect(database_url) as conn:
         repo.sync_catalogue(conn)
-        # the bounds of maintenance windows, which the API and the database's trigger both judge by
+        # the bounds of maintenance windows and data marks, which the API and the database's trigger
+        # both judge by, and the mark codes
         compliance_repo.set_maintenance_policy(conn, MaintenanceSettings().bounds())
+        mark_repo.set_mark_policy(conn, mark_settings.bounds())
+        mark_repo.sync_codes(conn, codes.values())
     log.info("database up to date (%s)", f"applied {applied}" if applied else "nothing to apply")
 
 

@@ -112,6 +112,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         " anonymous publishers) and its HJ 212 frames carry its hj212_pw"
         " (default $OUTFALL_SIMULATOR_CREDENTIALS)",
     )
+    p.add_argument(
+        "--only-edition",
+        choices=("2025", "2017", "2005"),
+        default=None,
+        help="send only the loggers the park file says speak this HJ 212 edition (config.hj212.edition,"
+        " edition_points); the simulation still covers the whole park, so two runs can split it",
+    )
+    p.add_argument(
+        "--skip-edition",
+        choices=("2025", "2017", "2005"),
+        default=None,
+        help="send every logger but those of this HJ 212 edition",
+    )
     hj212_tcp.add_arguments(p)
     return p
 
@@ -127,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, park.ParkFileError, scenario.ScenarioError, replay.ReplayError, ValueError) as exc:
         print(f"outfall simulate: {exc}", file=sys.stderr)
         return 2
+    if plan.idle:
+        print(f"outfall simulate: nothing to send: {plan.idle}", flush=True)
+        return 0
     if args.transport == "tcp":
         return hj212_tcp.run(args, plan, finish)
     host, port = broker.host_port()

@@ -29,6 +29,8 @@ class SimulatorSettings(BaseSettings):
     # HJ 212-2025 (--edition 2025): seconds a TCP logger with nothing to send waits before a CN 9015
     # heartbeat; the gateway counts a beating logger online (its offline rule is 3 x the point interval).
     heartbeat_s: float = 60.0
+    # --transport tcp: the HJ 212 gateway's HOST:PORT when --gateway is not given (`outfall run` sets it)
+    gateway: str = "127.0.0.1:8212"
 
 
 class CredentialsError(ValueError):

@@ -2,10 +2,11 @@
 9011 (QnRtn), the data the command asks for with the request's QN, then 9012 (ExeRtn).
 
 A ``Device`` holds what the commands change: its clock (an offset from true park-local time), the
-real-time and minute intervals, device information, and the bottles its sampler has retained. The
-scenario decides how reliable the logger is: ``refuse`` and ``silent`` are the shares of commands it
-refuses (QnRtn=2) or never answers (so the platform times out and retries); the choice is seeded by
-the request's QN, so a re-sent request (same QN) is treated the same way every time.
+real-time and minute intervals, device information, the bottles its sampler has retained, and (HJ
+212-2025) a new SM4 key given with CN 1014. The scenario decides how reliable the logger is:
+``refuse`` and ``silent`` are the shares of commands it refuses (QnRtn=2) or never answers (so the
+platform times out and retries); the choice is seeded by the request's QN, so a re-sent request
+(same QN) is treated the same way every time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ingest.hj212 import codec as hj212
+from ingest.hj212 import sm4
 
 SUPPORTED = frozenset(
-    {"1000", "1002", "1011", "1012", "1061", "1062", "1063", "1064", "3015", "3019", "3020", "3021"}
+    {"1000", "1002", "1011", "1012", "1014", "1061", "1062", "1063", "1064", "3015", "3019", "3020", "3021"}
 )
 
 
@@ -31,6 +33,10 @@ class Device:
     info: dict[str, str] = field(default_factory=lambda: {"i13004": "1.0.0"})  # InfoId -> value
     retained: list[tuple[datetime, str]] = field(default_factory=list)  # (logger time, PolId)
     seed: int = 0
+    # HJ 212-2025 key rotation (CN 1014): the CP field of the new key (OUTFALL_HJ212_SM4_KEY_FIELD), and
+    # the key taken: the link encrypts with it once its 9012 is out
+    key_field: str = "NewKey"
+    new_key: bytes | None = None
 
     def clock(self, true_local: datetime) -> datetime:
         return true_local + self.clock_offset
@@ -78,6 +84,12 @@ def _execute(
         if not cp.get(key, "").isdigit():
             return None, False
         setattr(device, "rtd_interval" if cn == "1062" else "min_interval", int(cp[key]))
+        return None, True
+    if cn == "1014":
+        try:
+            device.new_key = sm4.parse_key(cp.get(device.key_field, ""))
+        except sm4.SM4KeyError:
+            return None, False  # 9012 ExeRtn=2: no usable key, the old one stays
         return None, True
     if cn == "3015":
         device.retained.append((device.clock(true_local), cp.get("PolId", "")))

@@ -15,6 +15,7 @@ HJ 212-2025 (``--edition 2025``): a logger with an SM4 key (``sm4_key`` in the c
 the data area of its data frames encrypted, in the park's text form (``config.hj212.sm4_text``); the
 gateway's frames are read encrypted or plain. With nothing to send for ``OUTFALL_SIMULATOR_HEARTBEAT_S``
 it sends a CN 9015 heartbeat, and the records it sends again for a back-fill request carry ``RF=1``.
+A CN 1014 from the platform gives it a new key: once its 9012 is out it encrypts under the new key.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 from ingest.core.models import ParkSpec
+from ingest.core.settings import SM4RotationSettings
 from ingest.hj212 import codec as hj212
 from ingest.hj212 import keys, sm4
 from simulators import hj212_device, hj212_logger, report
@@ -64,6 +66,7 @@ class LinkSettings:
     heartbeat: float = 60.0  # HJ 212-2025: seconds idle before a CN 9015 heartbeat
     keys: Mapping[str, bytes] = field(default_factory=dict)  # MN -> SM4 key (HJ 212-2025)
     forms: Mapping[str, str] = field(default_factory=dict)  # MN -> SM4 text form (default hex)
+    key_field: str = "NewKey"  # the CP field of CN 1014's new key (OUTFALL_HJ212_SM4_KEY_FIELD)
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Totals:
     reconnects: int = 0
     commands: int = 0
     heartbeats: int = 0
+    key_changes: int = 0  # HJ 212-2025: new SM4 keys taken with CN 1014
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,7 +87,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--transport", choices=("mqtt", "tcp"), default="mqtt",
         help="mqtt (default) or tcp: one connection per MN to the HJ 212 gateway, as data loggers do",
     )  # fmt: skip
-    p.add_argument("--gateway", default="127.0.0.1:8212", help="HJ 212 gateway HOST:PORT (--transport tcp)")
+    p.add_argument(
+        "--gateway",
+        default=None,
+        help="HJ 212 gateway HOST:PORT for --transport tcp ($OUTFALL_SIMULATOR_GATEWAY or 127.0.0.1:8212)",
+    )
     p.add_argument("--min-interval", type=int, default=10, help="minutes per 2051 minute record (default 10)")
     p.add_argument("--over-time", type=float, default=10.0, help="seconds to wait for a 9014 (default 10)")
     p.add_argument("--re-count", type=int, default=3, help="re-sends before giving a frame up (default 3)")
@@ -117,7 +125,10 @@ class Link:
         self.edition: int | None = None  # of the last upload: heartbeats are HJ 212-2025's
         self.pw = ""
         self.device = hj212_device.Device(
-            settings.command_refuse, settings.command_silent, seed=sum(mn.encode())
+            settings.command_refuse,
+            settings.command_silent,
+            seed=sum(mn.encode()),
+            key_field=settings.key_field,
         )
 
     async def run(self) -> None:
@@ -310,6 +321,19 @@ class Link:
         log.info("MN %s: CN %s QN %s answered with %d frames", self.mn, frame.cn, frame.qn, len(answers))
         if answers and self.writer is not None and not self.writer.is_closing():
             self.writer.write(b"".join(answers))
+            self._switch_key()
+
+    def _switch_key(self) -> None:
+        """After answering a CN 1014 (HJ 212-2025 key rotation) with its 9012: what the logger sends
+        from now is encrypted under the new key; the platform's frames are read under both (a request
+        may already be on its way under the old one)."""
+        new, old = self.device.new_key, self.key
+        if new is None or new == old:
+            return
+        self.key = new
+        self.policy = hj212.Policy(keys=(new, old) if old else (new,))
+        self.totals.key_changes += 1
+        log.info("MN %s: switched to its new SM4 key (CN 1014)", self.mn)
 
     async def _finish(self) -> None:
         """Answer the back-fill requests that came with the last replies, then half-close and wait
@@ -346,9 +370,11 @@ async def send(
     pacer: Pacer,
     count: int | None = None,
     on_sent: Callable[[Message], None] | None = None,
+    totals: Totals | None = None,
 ) -> Totals:
-    """Dispatch the paced stream to one link per MN; returns when every link has finished."""
-    totals = Totals()
+    """Dispatch the paced stream to one link per MN; returns when every link has finished. The
+    ``totals`` given are counted into as it goes (an interrupted run still sums up what it did)."""
+    totals = totals if totals is not None else Totals()
     links: dict[str, Link] = {}
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -395,7 +421,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     try:
         if args.protocol != "hj212" and not raw_replay:
             raise ValueError("--transport tcp speaks HJ 212: add --protocol hj212")
-        host, port = gateway_address(args.gateway)
+        host, port = gateway_address(args.gateway or SimulatorSettings().gateway)
         if args.over_time <= 0 or args.re_count < 0:
             raise ValueError("--over-time must be > 0 and --re-count >= 0")
         until = (
@@ -425,6 +451,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         SimulatorSettings().heartbeat_s,
         plan.sm4_keys,
         sm4_forms(plan.park),
+        SM4RotationSettings().key_field,
     )
     track = plan.tracker(args.progress)
 
@@ -432,8 +459,8 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
     totals = Totals()
     signal.signal(signal.SIGTERM, _interrupt)  # `outfall run` stops us with SIGTERM: still sum up
     try:
-        totals = asyncio.run(
-            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, track.sent)
+        asyncio.run(
+            send(stream, settings, Pacer(args.speed, args.rate, args.live), args.count, track.sent, totals)
         )
     except KeyboardInterrupt:
         interrupted = True
@@ -442,7 +469,7 @@ def run(args: argparse.Namespace, plan: Plan, finish: Finish) -> int:
         f"HJ 212 TCP    : {host}:{port}, {totals.answered} of {totals.sent} uploads answered,"
         f" {totals.resent} re-sent, {totals.given_up} given up, {totals.backfill_requests} back-fill"
         f" requests, {totals.reconnects} reconnects, {totals.commands} commands answered,"
-        f" {totals.heartbeats} heartbeats"
+        f" {totals.heartbeats} heartbeats, {totals.key_changes} key changes"
     )
     finish(plan, track.tally, args.truth, interrupted)
     return 0

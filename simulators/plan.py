@@ -14,6 +14,7 @@ from typing import Any
 
 from ingest.core import park
 from ingest.core.models import ParkSpec
+from ingest.hj212 import keys
 from ingest.mqtt import jsonv1
 from simulators import credentials, encode, replay, report, scenario
 from simulators.engine import Engine
@@ -38,6 +39,7 @@ class Plan:
     by_mn: dict[str, str] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)  # MN -> the HJ 212 PW its logger sends
     sm4_keys: dict[str, bytes] = field(default_factory=dict)  # MN -> its HJ 212-2025 SM4 key
+    idle: str = ""  # why nothing is to be sent (no logger selected), or empty
 
     def messages(self) -> Iterator[Message]:
         for record in self.records:
@@ -112,10 +114,32 @@ def make_plan(args: argparse.Namespace) -> Plan:
     engine = Engine(spec, start, args.seed, events, until)
     label = f"park {spec.id}" + (f", scenario {scen.name}" if scen else "")
     total = (until - start).total_seconds() if until else 0.0
-    plan = Plan(spec, label, engine.records(), render, engine.truth, start, total)
+    keep = _edition_filter(spec, getattr(args, "only_edition", None), getattr(args, "skip_edition", None))
+    records = (
+        engine.records() if keep is None else (r for r in engine.records() if (r.plant, r.point) in keep)
+    )
+    plan = Plan(spec, label, records, render, engine.truth, start, total)
+    if keep is not None:
+        plan.label += f", {len(keep)} loggers"
+        plan.idle = "" if keep else f"no logger of park {spec.id} is selected by its HJ 212 edition"
     plan.by_mn = _mn_names(spec)
     plan.passwords, plan.sm4_keys = passwords, sm4_keys
     return plan
+
+
+def _edition_filter(spec: ParkSpec, only: str | None, skip: str | None) -> set[tuple[str, str]] | None:
+    """The (plant, point) loggers this run sends, by the HJ 212 edition the park file gives each
+    (``--only-edition``, ``--skip-edition``); None: all. The engine simulates the whole park either way
+    (the central plant's inflow is the plants' sum), so two runs with the same seed and start split
+    one park without a gap or a twin."""
+    if only is None and skip is None:
+        return None
+    return {
+        (plant.id, pt.id)
+        for plant in spec.plants
+        for pt in plant.points
+        if (edition := keys.edition_of(spec.config, plant.id, pt.id)) == (only or edition) and edition != skip
+    }
 
 
 def _scenario(path: Path | None) -> scenario.Scenario | None:

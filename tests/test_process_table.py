@@ -15,8 +15,12 @@ from tests.support import ROOT
 # TLS proxy in front of the API.
 INFRASTRUCTURE = {"db", "broker", "proxy"}
 # Environment a container needs and a local process must not have: the API listens on every interface
-# inside its container, on 127.0.0.1 under `outfall run`.
-DEPLOYMENT_ONLY = {"api": {"OUTFALL_API_HOST": "0.0.0.0"}}
+# inside its container, on 127.0.0.1 under `outfall run`; the demo's TCP loggers reach the gateway by its
+# service name.
+DEPLOYMENT_ONLY = {
+    "api": {"OUTFALL_API_HOST": "0.0.0.0"},
+    "simulator-hj212": {"OUTFALL_SIMULATOR_GATEWAY": "hj212:8212"},  # `outfall run` sets its own
+}
 
 
 def _compose() -> dict[str, Any]:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, events, hj212, maintenance, readings, registry, reports, status, system
+from api.routes import (
+    alerts,
+    events,
+    hj212,
+    maintenance,
+    marks,
+    readings,
+    record,
+    registry,
+    reports,
+    status,
+    system,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -17,6 +29,8 @@ def routers() -> list[APIRouter]:
         alerts.v1,
         events.v1,
         maintenance.v1,
+        marks.v1,
         reports.v1,
+        record.v1,
         hj212.v1,
     ]

@@ -117,10 +117,13 @@ async def _changes(
     if not rows:
         return rows, {}, {}
     ids = [r.alert_id for r in rows if r.alert_id is not None]
-    query = alert_records(AlertFilter(ids=ids), caller.park, caller.plant, len(ids))
+    # an officer's stream skips the changes of alerts not before officers (not found here)
+    query = alert_records(
+        AlertFilter(ids=ids, officer=caller.officer_view), caller.park, caller.plant, len(ids)
+    )
     alerts = {a.id: a for a in await query.fetch_async(conn)}
     plants = {(r.park, r.plant) for r in rows}
-    summaries = {p: await active_alert_counts(*p).fetch_async(conn) for p in plants}
+    summaries = {p: await active_alert_counts(*p, caller.officer_view).fetch_async(conn) for p in plants}
     return rows, alerts, summaries
 
 

@@ -1,5 +1,6 @@
 """HJ 212 reverse control for admins: queue a command to a logger (audited in ``api_audit``; the
-command row carries the caller as its actor), follow it, and list loggers waiting to enter the network.
+command row carries the caller as its actor), rotate a logger's SM4 key, follow them, and list loggers
+waiting to enter the network.
 The queue belongs to ingest/hj212 (``repo.enqueue``); the gateway delivers it."""
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from api import repo
 from api.auth import Principal
 from api.deps import ERRORS, FORBIDDEN, Caller, forbidden, not_found, pool, write
-from api.models import CommandRequest, CommandView, EnrolmentView
-from ingest.hj212 import commands
+from api.models import CommandRequest, CommandView, EnrolmentView, RotationRequest
+from ingest.core import secrets
+from ingest.core.settings import SM4RotationSettings
+from ingest.hj212 import commands, rotation
 from ingest.hj212 import repo as hj212_repo
 
 v1 = APIRouter(prefix="/api/v1/hj212", tags=["hj212"], responses=ERRORS)
@@ -41,6 +44,31 @@ async def send_command(request: Request, caller: Caller, body: CommandRequest) -
         command_id = await write(request, _do)
     except commands.CommandError as exc:
         raise HTTPException(422, str(exc)) from None
+    return await get_command(request, caller, command_id)
+
+
+@v1.post("/rotations", response_model=CommandView, status_code=202, responses=FORBIDDEN)
+async def rotate_key(request: Request, caller: Caller, body: RotationRequest) -> CommandView:
+    """HJ 212-2025: give a logger a new SM4 key now (the scheduled rotation, started by hand): a new
+    pending key and its CN 1014, which the gateway sends encrypted under the current key. The logger's
+    answer switches keys or keeps the old one; poll `GET /api/v1/hj212/commands/{id}`."""
+    _admin(caller)
+    settings = SM4RotationSettings()
+
+    def _do(conn: psycopg.Connection) -> int:
+        started = rotation.start_for(conn, body.park, body.plant, body.point, caller.actor, settings)
+        target = f"logger {body.park}/{body.plant}/{body.point}"
+        detail = {"command": started.command_id, "key_generation": started.generation}
+        repo.audit(conn, caller.actor, "hj212.rotate_key", target, body.park, body.plant, detail)
+        return started.command_id
+
+    try:
+        command_id = await write(request, _do)
+    except rotation.RotationError as exc:
+        status = {"missing": 404, "busy": 409}.get(exc.kind, 422)
+        raise HTTPException(status, str(exc)) from None
+    except secrets.SecretStoreError as exc:  # the API was started without the secret store's key
+        raise HTTPException(503, f"keys cannot be issued here: {exc}") from None
     return await get_command(request, caller, command_id)
 
 

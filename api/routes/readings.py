@@ -20,6 +20,7 @@ from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
 from api.history import Pager, choose_bucket
 from api.models import LimitPeriod, ReadingsPage
 from api.settings import ApiSettings
+from compliance.repo import legal
 from compliance.repo import reads as compliance_reads
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
@@ -27,7 +28,7 @@ from ingest.core.query import Query as Named
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
-BUCKETS = {"1h": "1 hour", "1d": "1 day"}
+BUCKETS = {"1h": "hour", "1d": "day"}  # the legal record's spans
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=400)
 STREAM_CHUNK = 5_000  # rows per fetch from the server-side cursor
@@ -92,12 +93,16 @@ async def readings(
         Literal["json", "csv"], Query(alias="format", description="csv for a spreadsheet")
     ] = "json",
 ) -> Response:
-    """Values are in the catalogue unit (see `units`). Means count only valid values (flags N and S);
-    `valid`/`total` say how many values each mean stands on. Default window: the last 24 hours. Without
-    `bucket`, a range longer than `OUTFALL_API_RAW_WINDOW_DAYS` (7) gets hourly means, longer than
-    `OUTFALL_API_HOURLY_WINDOW_DAYS` (92) daily means, unless `raw=true`; `bucket` in the answer says
-    which. A page holds at most `OUTFALL_API_MAX_RAW_ROWS` rows and never splits one time: `next` (in
-    CSV, a last line `# more rows: ...`) is the `from` of the next page, null on the last one."""
+    """Values are in the catalogue unit (see `units`). `bucket=1h|1d`: the park-local hourly or daily
+    means compliance stored when it closed the hour or day (the legal record: valid values only, flags N
+    and S and plausible; re-judged when late data arrives), for hours and days starting in the window
+    that received data; an hour or day not closed yet has none. `valid`/`total` say how many values each
+    mean stands on; `.../record` has the rest. Default window: the last 24 hours. Without `bucket`, a
+    range longer than `OUTFALL_API_RAW_WINDOW_DAYS` (7) gets the hourly means, longer than
+    `OUTFALL_API_HOURLY_WINDOW_DAYS` (92) the daily ones, unless `raw=true`; `bucket` in the answer says
+    which. Raw readings come stored or archived alike. A page holds at most `OUTFALL_API_MAX_RAW_ROWS`
+    rows and never splits one time: `next` (in CSV, a last line `# more rows: ...`) is the `from` of the
+    next page, null on the last one. The answer is streamed from the database."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
     chosen = _bucket(request, start, end, bucket, raw)
@@ -111,7 +116,7 @@ async def readings(
     query: Named[Any] = (
         ingest_reads.raw_readings(row.id, ids, start, end, cap + 1)
         if chosen is None
-        else ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS[chosen], row.timezone, cap + 1)
+        else legal.window_means(row.id, ids, BUCKETS[chosen], start, end)
     )
     head = ReadingsPage(
         park=park,
@@ -153,10 +158,14 @@ async def _paged(db: AsyncConnectionPool, query: Named[Any], cap: int) -> AsyncI
     """The query's rows a chunk at a time from a server-side cursor, cut into one page."""
     pager: Pager[tuple[Any, ...]] = Pager(cap, _time)
     async with db.connection() as conn, conn.transaction():
-        async for chunk in query.stream_async(conn, STREAM_CHUNK):
-            out = pager.push(chunk)
+        chunks = query.stream_async(conn, STREAM_CHUNK)
+        async for chunk in chunks:
+            out = pager.push(chunk[: cap + 1 - pager.seen])
             if out:
                 yield out
+            if pager.seen > cap:
+                break  # the row after the page is read: the rest is for the next page
+        await chunks.aclose()  # closes the server-side cursor
     rest, next_from = pager.finish()
     yield rest
     yield next_from
@@ -249,9 +258,10 @@ async def chart(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> Response:
-    """One parameter over time as SVG: raw valid values, hourly means, the limit line, breaches (red dots)
-    and values with invalid flags (grey marks) — what the dashboard's point page shows. A range that the
-    readings endpoint would answer with means (see there) is drawn with hourly means only."""
+    """One parameter over time as SVG: raw valid values, the stored hourly means, the limit line,
+    breaches (red dots) and values with invalid flags (grey marks) — what the dashboard's point page
+    shows. A range that the readings endpoint answers with means (see there) is drawn with the hourly
+    means only."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
     with_raw = _bucket(request, start, end, None, False) is None
@@ -265,8 +275,7 @@ async def chart(
             if with_raw
             else []
         )
-        query = ingest_reads.bucket_means(row.id, ids, start, end, BUCKETS["1h"], row.timezone)
-        means = await query.fetch_async(conn)
+        means = await legal.window_means(row.id, ids, BUCKETS["1h"], start, end).fetch_async(conn)
         lims = await compliance_reads.limit_periods([row.id], end - timedelta(seconds=1), end).fetch_async(
             conn
         )

@@ -15,11 +15,12 @@ from api import charts, reports, status
 from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
 from api.routes.status import central_flows
 from compliance.models import CONCENTRATION_KINDS, EXCEEDANCE, SEVERITY_RANK
+from compliance.repo import legal
 from compliance.repo.reads import alerts_opened, day_judgements, limit_periods, stored_report
 from compliance.settings import RuleSettings
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
-from ingest.core.reads import day_statistics, hourly_means
+from ingest.core.reads import day_statistics
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
 # A breach is a concentration alert (instant value, hourly or daily mean) at violation or above; a
@@ -122,7 +123,7 @@ async def _reuse(
     if not {"central_outlet", "reuse_outlet"} <= kinds:
         return None
     end = min(d1, datetime.now(UTC))
-    flows = await central_flows(conn, pts, d0, end, settings) if end > d0 else {}
+    flows = await central_flows(conn, pts, d0, end) if end > d0 else {}
     found = await stored_report(park.id, day).first_async(conn)
     stored = found.body if found else {}
     target = park.config.get("reuse_target", settings.reuse_target)
@@ -148,14 +149,14 @@ def _total(means: list[float | None] | None) -> float | None:
 async def _charts(
     conn: AsyncConnection, pts: list[ingest_reads.PointRow], df: Any, d0: datetime, d1: datetime, tz: str
 ) -> list[str]:
-    means = await hourly_means([p.id for p in pts], d0, d1, tz).fetch_async(conn)
+    means = await legal.hours_in([p.id for p in pts], d0, d1).fetch_async(conn)  # the stored hours
     out = []
     for p in pts:
         for pid in sorted(p.parameters):
             c = parameters.BY_ID.get(pid)
             if c is None:
                 continue
-            series = [(m.time, m.mean) for m in means if m.point_id == p.id and m.parameter_id == pid]
+            series = [(m.start, m.mean) for m in means if m.point_id == p.id and m.parameter_id == pid]
             row = df[(df.point_id == p.id) & (df.parameter_id == pid)]
             upper = row.limit_upper.iloc[0] if len(row) and row.limit_upper.iloc[0] is not None else None
             lower = row.limit_lower.iloc[0] if len(row) and row.limit_lower.iloc[0] is not None else None

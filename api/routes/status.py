@@ -21,13 +21,13 @@ from api.models import (
     PointStatus,
     public_alert,
 )
-from compliance import engine, rules
+from compliance import engine, rules, validity
 from compliance.models import ACTIVE_STATES, Limit
+from compliance.repo import legal
 from compliance.repo.reads import AlertFilter, LimitPeriod, active_alert_counts, alert_records, limit_periods
-from compliance.settings import RuleSettings
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
-from ingest.core.reads import LatestReading, counts_since, latest_readings, samples
+from ingest.core.reads import LatestReading, latest_readings
 
 v1 = APIRouter(prefix="/api/v1", tags=["status"], responses=ERRORS)
 FLOW = parameters.BY_CODE["flow"].id
@@ -40,7 +40,8 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
     """Per point: online or offline and last seen; per parameter: the latest value with its flag, the
     limit in force, the ratio to it and its level as compliance judges it (invalid, implausible,
     no_limit, ok, warning, violation, critical); the plant's open alerts and today's valid-data rate
-    (valid values / expected values since park-local midnight)."""
+    (valid values / expected values from park-local midnight to the end of the last hour compliance has
+    closed, from the legal record; null before the day's first hour closes)."""
     require_plant(caller, park, plant)
     now = datetime.now(UTC)
     settings = rule_settings(request)
@@ -53,10 +54,14 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         tz = pts[0].timezone if pts else "Asia/Shanghai"
         day0, _ = status.local_day(now, tz)
         latest = {(r.point_id, r.parameter_id): r for r in await latest_readings(ids).fetch_async(conn)}
-        counts = {(r.point_id, r.parameter_id): r for r in await counts_since(ids, day0).fetch_async(conn)}
+        valid_today: dict[tuple[int, int], int] = defaultdict(int)
+        for h in await legal.hours_in(ids, day0, now).fetch_async(conn):
+            valid_today[(h.point_id, h.parameter_id)] += h.n_valid
+        until = await _closed_until(conn, park, day0, now)
         in_force = await limit_periods(ids, now, now + _TICK).fetch_async(conn)
         lims = {(x.point_id, x.parameter_id): x for x in in_force}
-        query = alert_records(AlertFilter(park=park, plant=plant, states=OPEN), None, None, 500)
+        f = AlertFilter(park=park, plant=plant, states=OPEN, officer=caller.officer_view)
+        query = alert_records(f, None, None, 500)
         alerts = await query.fetch_async(conn)
     by_point: dict[int, list[str]] = defaultdict(list)
     for a in alerts:
@@ -67,9 +72,9 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
     for p in pts:
         params = []
         for pid in sorted(p.parameters):
-            got, lim, cnt = latest.get((p.id, pid)), lims.get((p.id, pid)), counts.get((p.id, pid))
-            expected = status.expected_count(day0, now, p.interval_s)
-            valid = cnt.valid if cnt else 0
+            got, lim = latest.get((p.id, pid)), lims.get((p.id, pid))
+            expected = status.expected_count(day0, until, p.interval_s)
+            valid = valid_today[(p.id, pid)]
             valid_total, expected_total = valid_total + valid, expected_total + expected
             params.append(_parameter(pid, got, lim, status.valid_rate(valid, expected), policy))
         seen = max((latest[(p.id, q)].time for q in p.parameters if (p.id, q) in latest), default=None)
@@ -97,6 +102,12 @@ async def plant_status(request: Request, caller: Caller, park: Id, plant: Id) ->
         open_alerts=[public_alert(a) for a in alerts],
         valid_rate_today=status.valid_rate(valid_total, expected_total),
     )
+
+
+async def _closed_until(conn: AsyncConnection, park: str, day0: datetime, now: datetime) -> datetime:
+    """The end of the park's last hour closed today (``day0`` when none is)."""
+    hours = await legal.closed(park, "hour", day0, now).fetch_async(conn)
+    return hours[-1].start + timedelta(hours=1) if hours else day0
 
 
 def _limit(lim: LimitPeriod | None, unit: str) -> Limit | None:
@@ -133,8 +144,8 @@ def _parameter(
 @v1.get("/parks/{park}/status", response_model=ParkOverview)
 async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverview:
     """One line per plant the caller may see: points online, last seen, open alerts and the worst open
-    severity; the central plant's inflow, outflow and reuse ratio so far today (park-local day), from
-    valid, plausible flows by compliance's rule."""
+    severity; the central plant's inflow, outflow and reuse ratio so far today (park-local day): the
+    mean flows of the hours compliance has closed today, from the legal record."""
     require_park(caller, park)
     now = datetime.now(UTC)
     settings = rule_settings(request)
@@ -147,8 +158,8 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
         seen: dict[int, datetime] = {}
         for r in await latest_readings([p.id for p in pts]).fetch_async(conn):
             seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
-        summary = await active_alert_counts(park, caller.plant).fetch_async(conn)
-        central = await _central(conn, pts, found[0].config, now, found[0].timezone, settings)
+        summary = await active_alert_counts(park, caller.plant, caller.officer_view).fetch_async(conn)
+        central = await _central(conn, pts, found[0].config, now, found[0].timezone)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
     for s in summary:
@@ -187,13 +198,12 @@ async def _central(
     config: dict[str, Any],
     now: datetime,
     tz: str,
-    settings: RuleSettings,
 ) -> CentralPlant | None:
     central = [p for p in pts if p.kind in CENTRAL_KINDS]
     if not central:
         return None
     day0, _ = status.local_day(now, tz)
-    flows = await central_flows(conn, central, day0, now, settings)
+    flows = await central_flows(conn, central, day0, now)
 
     def total(kind: str) -> float | None:
         means = flows.get(kind)
@@ -217,18 +227,15 @@ async def central_flows(
     pts: list[ingest_reads.PointRow],
     start: datetime,
     end: datetime,
-    settings: RuleSettings,
 ) -> dict[str, list[float | None]]:
-    """Mean flow (L/s) of each central-plant point over [start, end), by kind: compliance's window mean
-    of valid, plausible values."""
+    """Mean flow (L/s) of each central-plant point over the closed hours starting in [start, end), by
+    kind: compliance's mean of the stored valid hourly means (validity.running_mean)."""
     central = [p for p in pts if p.kind in CENTRAL_KINDS and FLOW in p.parameters]
-    by_point: dict[int, list[tuple[datetime, float, str]]] = defaultdict(list)
-    for s in await samples([p.id for p in central], FLOW, start, end).fetch_async(conn):
-        by_point[s.point_id].append((s.time, s.value, s.flag))
+    by_point: dict[int, list[tuple[float | None, bool]]] = defaultdict(list)
+    for h in await legal.hours_in([p.id for p in central], start, end).fetch_async(conn):
+        if h.parameter_id == FLOW:
+            by_point[h.point_id].append((h.mean, h.sufficient))
     out: dict[str, list[float | None]] = defaultdict(list)
     for p in central:
-        res = rules.window_mean(
-            by_point.get(p.id, []), start, end, p.interval_s, settings.min_valid_fraction, "flow"
-        )
-        out[p.kind].append(res.mean)
+        out[p.kind].append(validity.running_mean(by_point.get(p.id, [])))
     return out

@@ -12,6 +12,7 @@ import orjson
 import psycopg
 from psycopg.rows import args_row, class_row
 
+from compliance import routing
 from compliance.models import SEVERITY_RANK, AlertState, AlertView, AuditEntry
 from compliance.repo.channels import ALERTS_CHANNEL
 
@@ -70,16 +71,23 @@ def alerts_overlapping(
 
 
 def insert_alert(
-    conn: psycopg.Connection, meta: AlertMeta, a: AlertState, resolved_at: datetime | None
+    conn: psycopg.Connection,
+    meta: AlertMeta,
+    a: AlertState,
+    resolved_at: datetime | None,
+    officer_visible: bool = True,
 ) -> tuple[int, bool]:
     """Insert (or, if another writer got there first, merge into) the active alert of this key.
-    Returns (id, inserted)."""
+    ``officer_visible``: before officers from its opening (compliance/routing.py decides). Returns
+    (id, inserted)."""
     row = conn.execute(
         "INSERT INTO alerts (kind, park_id, plant_id, point_id, parameter_id, severity, state,"
         " basis, opened_at,"
         " first_time, last_time, peak, last_value, limit_upper, limit_lower, limit_source, unit, count,"
-        " clear_since, muted, detail, resolved_at, resolved_by, cleared_at, during_maintenance)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " clear_since, muted, detail, resolved_at, resolved_by, cleared_at, during_maintenance,"
+        " officer_visible_at)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
+        " CASE WHEN %s THEN clock_timestamp() END)"
         " ON CONFLICT (kind, point_id, parameter_id) WHERE state IN ('open', 'acknowledged') DO UPDATE SET"
         " count = alerts.count + EXCLUDED.count, peak = greatest(alerts.peak, EXCLUDED.peak),"
         " last_value = EXCLUDED.last_value, first_time = least(alerts.first_time, EXCLUDED.first_time),"
@@ -113,6 +121,7 @@ def insert_alert(
             "compliance" if resolved_at and a.state == "resolved" else None,
             resolved_at if a.state == "cleared" else None,
             meta.during_maintenance,
+            officer_visible,
             _SEVERITIES,
             _SEVERITIES,
         ),
@@ -162,7 +171,7 @@ def enqueue_notification(conn: psycopg.Connection, alert_id: int, event: str) ->
     """The transactional outbox: this row commits (or not) together with the alert change. A muted
     alert's change is withheld, and the audit log says so: when the mute ends while the alert is still
     active, ``sync_inhibition`` notifies it then (once)."""
-    row = conn.execute("SELECT muted FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    row = conn.execute("SELECT muted, officer_visible_at FROM alerts WHERE id = %s", (alert_id,)).fetchone()
     if row is None:
         return
     if row[0] is not None:
@@ -170,9 +179,9 @@ def enqueue_notification(conn: psycopg.Connection, alert_id: int, event: str) ->
         append_audit(conn, alert_id, AuditEntry(WITHHELD, "compliance", None, None, note, {"event": event}))
         return
     conn.execute(
-        "INSERT INTO notify_outbox (alert_id, event, park_id, plant_id, severity)"
-        " SELECT id, %s, park_id, plant_id, severity FROM alerts WHERE id = %s",
-        (event, alert_id),
+        "INSERT INTO notify_outbox (alert_id, event, park_id, plant_id, severity, audience)"
+        " SELECT id, %s, park_id, plant_id, severity, %s FROM alerts WHERE id = %s",
+        (event, routing.audience(row[1]), alert_id),
     )
     conn.execute("UPDATE alerts SET last_notified_at = clock_timestamp() WHERE id = %s", (alert_id,))
 
@@ -210,7 +219,7 @@ _LIST = (
     " coalesce(pa.code, '') AS parameter, a.kind, a.severity, a.state, a.basis, a.opened_at, a.first_time,"
     " a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,"
     " a.peak, a.last_value AS value, a.limit_upper AS limit, a.limit_lower, a.limit_source, a.unit,"
-    " a.count, a.escalation, a.muted, a.detail, a.during_maintenance"
+    " a.count, a.escalation, a.muted, a.detail, a.during_maintenance, a.officer_visible_at, a.explanation"
     " FROM alerts a JOIN points pt ON pt.id = a.point_id LEFT JOIN parameters pa ON pa.id = a.parameter_id"
 )
 
@@ -250,13 +259,14 @@ class OutboxRow:
     park_id: str
     plant_id: str
     severity: str
+    audience: str  # everyone | operator (compliance/routing.py)
 
 
 def pending_outbox(conn: psycopg.Connection, created_before: datetime) -> list[OutboxRow]:
     """Outbox rows of every plant whose oldest pending row is older than the grouping window."""
     with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
         return cur.execute(
-            "SELECT id, alert_id, event, park_id, plant_id, severity FROM notify_outbox o"
+            "SELECT id, alert_id, event, park_id, plant_id, severity, audience FROM notify_outbox o"
             " WHERE grouped_at IS NULL AND EXISTS (SELECT 1 FROM notify_outbox f WHERE f.grouped_at IS NULL"
             "  AND f.park_id = o.park_id AND f.plant_id = o.plant_id AND f.created_at <= %s)"
             " ORDER BY id FOR UPDATE SKIP LOCKED",
@@ -299,11 +309,12 @@ class Overdue:
 
 
 def overdue_alerts(conn: psycopg.Connection, opened_before: datetime) -> list[Overdue]:
-    """Open (unacknowledged) violations and criticals not escalated since ``opened_before``."""
+    """Open (unacknowledged) violations and criticals before officers, not escalated since
+    ``opened_before`` (counted from when officers first saw them)."""
     with conn.cursor(row_factory=class_row(Overdue)) as cur:
         return cur.execute(
             "SELECT id, escalation FROM alerts WHERE state = 'open' AND severity <> 'warning' AND"
-            " muted IS NULL AND coalesce(escalated_at, created_at) < %s FOR UPDATE SKIP LOCKED",
+            " muted IS NULL AND coalesce(escalated_at, officer_visible_at) < %s FOR UPDATE SKIP LOCKED",
             (opened_before,),
         ).fetchall()
 
@@ -317,7 +328,7 @@ def critical_to_repeat(conn: psycopg.Connection, notified_before: datetime) -> l
         r[0]
         for r in conn.execute(
             "SELECT id FROM alerts WHERE state IN ('open', 'acknowledged') AND severity = 'critical'"
-            " AND muted IS NULL"
+            " AND muted IS NULL AND officer_visible_at IS NOT NULL"
             " AND coalesce(last_notified_at, created_at) < %s FOR UPDATE SKIP LOCKED",
             (notified_before,),
         )
@@ -361,3 +372,52 @@ def sync_inhibition(
         append_audit(conn, alert_id, AuditEntry("unmute", "compliance", state, state, note))
         if missed:
             enqueue_notification(conn, alert_id, "unmuted")
+
+
+# --- abnormal data: the operator's explanation and the referral to officers (compliance/routing.py) --
+@dataclass(frozen=True)
+class Routed:
+    """What the routing decisions of one alert need, read locked."""
+
+    id: int
+    kind: str
+    state: str
+    created_at: datetime
+    officer_visible_at: datetime | None
+    explanation: str | None
+
+
+_ROUTED = "SELECT id, kind, state, created_at, officer_visible_at, explanation FROM alerts"
+
+
+def routed_for_update(conn: psycopg.Connection, alert_id: int) -> Routed | None:
+    with conn.cursor(row_factory=class_row(Routed)) as cur:
+        return cur.execute(_ROUTED + " WHERE id = %s FOR UPDATE", (alert_id,)).fetchone()
+
+
+def operator_only(conn: psycopg.Connection, created_before: datetime, park_id: str | None) -> list[Routed]:
+    """Alerts not yet before officers opened before ``created_before`` (of one park, or all), locked
+    (a second sweep, or an explanation being posted, waits or skips them)."""
+    with conn.cursor(row_factory=class_row(Routed)) as cur:
+        return cur.execute(
+            _ROUTED + " WHERE officer_visible_at IS NULL AND created_at < %s"
+            " AND (%s::text IS NULL OR park_id = %s) ORDER BY id FOR UPDATE SKIP LOCKED",
+            (created_before, park_id, park_id),
+        ).fetchall()
+
+
+def set_explanation(conn: psycopg.Connection, alert_id: int, explanation: str) -> None:
+    conn.execute(
+        "UPDATE alerts SET explanation = %s, updated_at = clock_timestamp() WHERE id = %s",
+        (explanation, alert_id),
+    )
+
+
+def refer(conn: psycopg.Connection, alert_id: int) -> bool:
+    """Put an alert before officers (once); False when it already was."""
+    row = conn.execute(
+        "UPDATE alerts SET officer_visible_at = clock_timestamp(), updated_at = clock_timestamp()"
+        " WHERE id = %s AND officer_visible_at IS NULL RETURNING id",
+        (alert_id,),
+    ).fetchone()
+    return row is not None

@@ -3,4 +3,4 @@
 ALERTS_CHANNEL = "outfall_alerts"  # NOTIFY payload: alert id, on every alert change
 INBOX_CHANNEL = "outfall_compliance"  # NOTIFY: the inbox has rows
 # Kinds whose active alert makes every reading at its key interesting to the real-time rules.
-WATCHED_KINDS = ("exceedance", "offline", "instrument_fault", "over_range", "implausible")
+WATCHED_KINDS = ("exceedance", "offline", "instrument_fault", "over_range", "implausible", "negative_value")

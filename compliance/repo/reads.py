@@ -41,6 +41,12 @@ class AlertFilter:
     end: datetime | None = None  # opened before
     before_id: int | None = None
     ids: Sequence[int] | None = None
+    explanations: Sequence[str] | None = None  # pending | accepted | rejected
+    # An officer's view: only alerts compliance put before officers (``officer_visible_at``,
+    # compliance/routing.py) - plus, with ``reviewing``, those whose operator explained them, which
+    # the officer decides on (the review queue, and the detail of one of its alerts).
+    officer: bool = False
+    reviewing: bool = False
 
 
 def alert_records(
@@ -53,8 +59,7 @@ def alert_records(
         " a.first_time, a.last_time, a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at,"
         ' a.resolved_by, a.peak, a.last_value AS value, a.limit_upper AS "limit", a.limit_lower,'
         " a.limit_source, a.unit, a.count, a.escalation, a.muted, a.detail, a.during_maintenance,"
-        " a.updated_at, a.point_id,"
-        " a.parameter_id"
+        " a.officer_visible_at, a.explanation, a.updated_at, a.point_id, a.parameter_id"
         " FROM alerts a JOIN points pt ON pt.id = a.point_id"
         " LEFT JOIN parameters pa ON pa.id = a.parameter_id"
         " WHERE (%(sp)s::text IS NULL OR a.park_id = %(sp)s)"
@@ -69,6 +74,9 @@ def alert_records(
         " AND (%(end)s::timestamptz IS NULL OR a.opened_at < %(end)s)"
         " AND (%(before)s::bigint IS NULL OR a.id < %(before)s)"
         " AND (%(ids)s::bigint[] IS NULL OR a.id = ANY(%(ids)s))"
+        " AND (%(expl)s::text[] IS NULL OR a.explanation = ANY(%(expl)s))"
+        " AND (NOT %(officer)s OR a.officer_visible_at IS NOT NULL"
+        "  OR (%(reviewing)s AND a.explanation IS NOT NULL))"
         " ORDER BY a.id DESC LIMIT %(n)s",
         {
             "sp": scope_park,
@@ -84,6 +92,9 @@ def alert_records(
             "end": f.end,
             "before": f.before_id,
             "ids": list(f.ids) if f.ids is not None else None,
+            "expl": list(f.explanations) if f.explanations else None,
+            "officer": f.officer,
+            "reviewing": f.reviewing,
             "n": limit,
         },
         AlertRecord,
@@ -101,6 +112,30 @@ def audit_trail(alert_id: int) -> Query[AuditRow]:
 
 
 @dataclass(frozen=True)
+class AuditLogRow:
+    """One change of an alert as its audit log holds it, with the change's detail."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+    detail: dict[str, Any]
+
+
+def audit_log(alert_id: int) -> Query[AuditLogRow]:
+    """Every change of one alert with its detail, oldest first (an evidence bundle's trail)."""
+    return Query(
+        "SELECT id, at, actor, action, from_state, to_state, note, detail FROM alert_audit"
+        " WHERE alert_id = %s ORDER BY id",
+        (alert_id,),
+        AuditLogRow,
+    )
+
+
+@dataclass(frozen=True)
 class SeverityCount:
     plant: str
     point_id: int
@@ -108,13 +143,15 @@ class SeverityCount:
     count: int
 
 
-def active_alert_counts(park: str, plant: str | None) -> Query[SeverityCount]:
-    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity."""
+def active_alert_counts(park: str, plant: str | None, officer: bool = False) -> Query[SeverityCount]:
+    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity; for an
+    officer, only those before officers (as ``AlertFilter.officer``)."""
     return Query(
         "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state = ANY(%(states)s)"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
+        " AND (NOT %(officer)s OR officer_visible_at IS NOT NULL)"
         " GROUP BY plant_id, point_id, severity",
-        {"park": park, "plant": plant, "states": list(ACTIVE_STATES)},
+        {"park": park, "plant": plant, "states": list(ACTIVE_STATES), "officer": officer},
         SeverityCount,
     )
 
@@ -129,11 +166,12 @@ class OpenedAlert:
 
 
 def alerts_opened(park: str, plant: str | None, start: datetime, end: datetime) -> Query[OpenedAlert]:
-    """Alerts of a park (or one plant) opened in [start, end)."""
+    """Alerts of a park (or one plant) opened in [start, end), but those a data mark withdrew."""
     return Query(
         "SELECT plant_id AS plant, point_id, parameter_id, kind, severity FROM alerts"
         " WHERE park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
-        " AND opened_at >= %(d0)s AND opened_at < %(d1)s",
+        " AND opened_at >= %(d0)s AND opened_at < %(d1)s AND NOT EXISTS (SELECT 1 FROM data_mark_alerts wd"
+        "  WHERE wd.alert_id = alerts.id AND wd.reinstated_at IS NULL)",
         {"park": park, "plant": plant, "d0": start, "d1": end},
         OpenedAlert,
     )
@@ -229,13 +267,16 @@ def day_judgements(
     breach_severities: Sequence[str],
     instant_kind: str,
 ) -> Query[DayJudgement]:
-    """Compliance's alerts whose evidence lies in [start, end), and its stored windows starting in it."""
+    """Compliance's alerts whose evidence lies in [start, end) (but those a data mark withdrew: their data
+    is not judged), and its stored windows starting in it."""
     return Query(
         "WITH pts AS (SELECT id FROM points WHERE park_id = %(park)s"
         "  AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)),"
         " al AS (SELECT point_id, parameter_id, sum(count) FILTER (WHERE kind = %(instant)s) AS n"
         "  FROM alerts WHERE point_id IN (SELECT id FROM pts) AND kind = ANY(%(kinds)s)"
-        "  AND severity = ANY(%(sevs)s) AND first_time < %(d1)s AND last_time >= %(d0)s GROUP BY 1, 2),"
+        "  AND severity = ANY(%(sevs)s) AND first_time < %(d1)s AND last_time >= %(d0)s"
+        "  AND NOT EXISTS (SELECT 1 FROM data_mark_alerts wd WHERE wd.alert_id = alerts.id"
+        "   AND wd.reinstated_at IS NULL) GROUP BY 1, 2),"
         " w AS (SELECT point_id, parameter_id, bool_or(verdict = 'exceeded') AS exceeded,"
         "  min(verdict) FILTER (WHERE span = 'day' AND start_at = %(d0)s) AS day_verdict"
         "  FROM compliance_windows WHERE point_id IN (SELECT id FROM pts)"
@@ -347,5 +388,8 @@ class Pending:
 def pending_deliveries() -> Query[Pending]:
     """Notification deliveries not yet delivered."""
     return Query(
-        "SELECT count(*) AS deliveries FROM notify_deliveries WHERE delivered_at IS NULL", (), Pending
+        "SELECT count(*) AS deliveries FROM notify_deliveries"
+        " WHERE delivered_at IS NULL AND superseded_at IS NULL",
+        (),
+        Pending,
     )

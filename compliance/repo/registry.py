@@ -1,4 +1,5 @@
-"""SQL of the compliance package: Registry, resolved limits and maintenance windows."""
+"""SQL of the compliance package: Registry, resolved limits, the maintenance policy and the maintenance
+windows of park files (data marks of the code "maintenance"; the marks themselves: repo/marks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 
 import psycopg
 
-from compliance.models import MaintenanceBounds, MaintenanceSpan
+from compliance.models import MaintenanceBounds, MarkSpan
+from compliance.repo.marks import mark_spans
 from ingest.core.models import ParkSpec, PlantSpec, PointSpec
 
 
@@ -105,21 +107,22 @@ def sync_park_maintenance(
     are returned with the reason, and the others stored."""
     wanted = set(rows)
     stored = conn.execute(
-        "SELECT id, plant_id, point_id, lower(during), upper(during), reason FROM maintenance_windows"
-        " WHERE park_id = %s AND source = 'park_file'",
+        "SELECT id, plant_id, point_id, lower(during), upper(during), reason FROM data_marks"
+        " WHERE park_id = %s AND source = 'park_file' AND code = 'maintenance'",
         (park_id,),
     ).fetchall()
     have = {tuple(r[1:]): r[0] for r in stored}
     gone = [wid for key, wid in have.items() if key not in wanted]
-    conn.execute("DELETE FROM maintenance_windows WHERE id = ANY(%s)", (gone,))
+    conn.execute("DELETE FROM data_marks WHERE id = ANY(%s)", (gone,))
     refused = []
     for key in sorted(wanted - set(have), key=str):
         try:
             with conn.transaction():  # a savepoint: one refused window leaves the others stored
                 conn.execute(
-                    "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason,"
+                    "INSERT INTO data_marks (park_id, plant_id, point_id, code, during, reason,"
                     " created_by, source, decided_by)"
-                    " VALUES (%s, %s, %s, tstzrange(%s, %s), %s, 'park file', 'park_file', 'park file')",
+                    " VALUES (%s, %s, %s, 'maintenance', tstzrange(%s, %s), %s, 'park file', 'park_file',"
+                    " 'park file')",
                     (park_id, *key),
                 )
         except psycopg.errors.CheckViolation as exc:
@@ -127,71 +130,9 @@ def sync_park_maintenance(
     return refused
 
 
-def create_maintenance(
-    conn: psycopg.Connection,
-    park_id: str,
-    plant_id: str,
-    point_code: str | None,
-    during: tuple[datetime, datetime],
-    reason: str,
-    actor: str,
-    status: str,
-) -> int:
-    row = conn.execute(
-        "INSERT INTO maintenance_windows (park_id, plant_id, point_id, during, reason, created_by, status)"
-        " SELECT %(park)s, %(plant)s, (SELECT id FROM points WHERE park_id = %(park)s AND plant_id ="
-        " %(plant)s"
-        "  AND code = %(point)s), tstzrange(%(s)s, %(e)s), %(reason)s, %(actor)s, %(status)s"
-        " WHERE EXISTS (SELECT 1 FROM plants WHERE park_id = %(park)s AND id = %(plant)s) RETURNING id",
-        {
-            "park": park_id,
-            "plant": plant_id,
-            "point": point_code,
-            "s": during[0],
-            "e": during[1],
-            "reason": reason,
-            "actor": actor,
-            "status": status,
-        },
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no plant {park_id}/{plant_id}")
-    return int(row[0])
-
-
-def maintenance_status_for_update(conn: psycopg.Connection, window_id: int) -> str | None:
-    row = conn.execute(
-        "SELECT status FROM maintenance_windows WHERE id = %s FOR UPDATE", (window_id,)
-    ).fetchone()
-    return str(row[0]) if row else None
-
-
-def decide_maintenance(
-    conn: psycopg.Connection, window_id: int, status: str, actor: str, note: str | None
-) -> None:
-    conn.execute(
-        "UPDATE maintenance_windows SET status = %s, decided_by = %s, decided_at = now(),"
-        " decision_note = %s WHERE id = %s",
-        (status, actor, note, window_id),
-    )
-
-
 def maintenance_windows(
     conn: psycopg.Connection, point_ids: Sequence[int], start: datetime, end: datetime
-) -> dict[int, list[MaintenanceSpan]]:
-    """Approved windows that silence each point (its own or its plant's) and overlap [start, end],
-    clipped to it (so a window stored before the bounds existed is still a time Python can hold).
-    Pending and rejected windows silence nothing."""
-    rows = conn.execute(
-        "SELECT p.id, greatest(lower(m.during), %(start)s), least(upper(m.during), %(end)s + interval '1 s'),"
-        " m.id"
-        " FROM points p JOIN maintenance_windows m ON m.park_id = p.park_id AND m.plant_id = p.plant_id"
-        " AND (m.point_id IS NULL OR m.point_id = p.id)"
-        " WHERE p.id = ANY(%(ids)s) AND m.status = 'approved'"
-        " AND m.during && tstzrange(%(start)s, %(end)s, '[]')",
-        {"ids": list(point_ids), "start": start, "end": end},
-    ).fetchall()
-    found: dict[int, list[MaintenanceSpan]] = {}
-    for pid, lo, hi, wid in rows:
-        found.setdefault(pid, []).append(MaintenanceSpan(lo, hi, wid))
-    return found
+) -> dict[int, list[MarkSpan]]:
+    """The data marks in effect at these points over [start, end] (maintenance windows are marks of the
+    code "maintenance"; compliance/repo/marks.py)."""
+    return mark_spans(conn, point_ids, start, end)

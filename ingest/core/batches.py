@@ -15,7 +15,7 @@ import orjson
 import psycopg
 
 from ingest.core import deadletters, repo
-from ingest.core.decoded import DeadRow, StatusRow
+from ingest.core.decoded import CheckRow, DeadRow, StatusRow
 from ingest.core.settings import IntakeSettings
 
 
@@ -43,9 +43,11 @@ class Parts:
     copy_text: bytes = b""  # readings, COPY text (``decoded.copy_line``)
     stats_text: bytes = b""  # HJ 212 logger statistics, COPY text
     status: Sequence[StatusRow] = ()  # HJ 212 CN 2021 equipment status
+    checks: Sequence[CheckRow] = ()  # HJ 212-2025 CN 2062 standard-sample checks (raw frames over MQTT)
     dead: Sequence[DeadRow] = field(default_factory=list)
     readings: int = 0  # lines in copy_text
     messages: int = 0  # MQTT messages or HJ 212 frames, for the counters
+    raw_rows: bytes = b""  # the accepted messages' bytes, binary COPY rows (``decoded.raw_row``)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Written:
     statistics: int  # new logger statistics (HJ 212 minute/hourly/daily records)
     status: int  # new equipment status rows (HJ 212 CN 2021)
     dead: int  # dead letters, including the second values of stored readings
+    raw: int = 0  # messages whose bytes were kept (a re-sent copy is kept once)
 
 
 def write_parts(
@@ -65,13 +68,19 @@ def write_parts(
     intake: IntakeSettings,
 ) -> Written:
     """What one ingest transaction writes, for the MQTT worker and the HJ 212 gateway alike: readings
-    (duplicates dropped by key), statistics, status, dead letters (as runs, capped: ``deadletters``),
-    the counters, then the compliance hook. The caller commits."""
+    (duplicates dropped by key), the accepted messages' bytes (the evidence of their readings, in the
+    same transaction: one COPY per batch), statistics, status, dead letters (as runs, capped:
+    ``deadletters``), the counters, then the compliance hook. The caller commits."""
     readings = parts.readings
     inserted = repo.copy_readings(conn, parts.copy_text) if parts.copy_text else 0
+    # Without a duplicate reading, no message of the batch is a re-sent copy (its readings would be):
+    # its bytes go straight in. Otherwise, or if that guess fails, through staging, each copy once.
+    raw = repo.copy_raw_messages(conn, parts.raw_rows, inserted == readings) if parts.raw_rows else 0
     conflicts = repo.set_aside_duplicates(conn) if inserted < readings else []
     statistics = repo.copy_statistics(conn, parts.stats_text) if parts.stats_text else 0
     status_new = repo.insert_status(conn, parts.status) if parts.status else 0
+    if parts.checks:
+        repo.save_sample_checks(conn, parts.checks)
     dead = [*parts.dead, *(conflict_letter(c) for c in conflicts)]
     if dead:
         runs = deadletters.runs(dead, intake.dead_letter_max_bytes)
@@ -79,7 +88,7 @@ def write_parts(
     repo.add_counters(conn, worker, parts.messages, inserted, readings - inserted, len(dead))
     if before_commit is not None:
         before_commit(conn, StagedBatch(inserted, readings - inserted, len(conflicts)))
-    return Written(inserted, readings - inserted, statistics, status_new, len(dead))
+    return Written(inserted, readings - inserted, statistics, status_new, len(dead), raw)
 
 
 def conflict_letter(c: repo.Conflict) -> DeadRow:

@@ -133,17 +133,24 @@ class _Park(_Strict):
     def _hj212_config(cls, value: dict[str, Any]) -> dict[str, Any]:
         """``config.hj212``: ``strict`` (refuse frames with quirks), ``sm4_text`` and ``sm4_text_points``
         (how SM4 ciphertext is written: hex | hex-tail | brace; see ingest/hj212/keys.py), ``edition``
-        (2017 | 2025: the park's loggers speak 2025, so `outfall broker provision` issues SM4 keys)."""
+        (2017 | 2025: the park's loggers speak 2025, so `outfall broker provision` issues SM4 keys) and
+        ``edition_points`` (per ``plant`` or ``plant/point``), ``sm4_rotate_days`` (how old an SM4 key
+        gets before it is rotated through CN 1014; 0: never on schedule)."""
         hj = value.get("hj212", {})
         if not isinstance(hj, dict):
             raise ValueError("config.hj212 must be a mapping")
-        unknown = set(hj) - {"strict", "sm4_text", "sm4_text_points", "edition"}
+        known = {"strict", "sm4_text", "sm4_text_points", "edition", "edition_points", "sm4_rotate_days"}
+        unknown = set(hj) - known
         if unknown:
             raise ValueError(f"config.hj212: unknown setting(s) {', '.join(sorted(unknown))}")
         if not isinstance(hj.get("strict", False), bool):
             raise ValueError("config.hj212.strict must be true or false")
-        if str(hj.get("edition", "2017")) not in ("2005", "2017", "2025"):
-            raise ValueError("config.hj212.edition must be 2005, 2017 or 2025")
+        editions = [hj.get("edition", "2017"), *dict(hj.get("edition_points") or {}).values()]
+        if any(str(e) not in ("2005", "2017", "2025") for e in editions):
+            raise ValueError("config.hj212.edition (and edition_points) must be 2005, 2017 or 2025")
+        days = hj.get("sm4_rotate_days", 0)
+        if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+            raise ValueError("config.hj212.sm4_rotate_days must be a number of days, 0 or more")
         forms = [hj.get("sm4_text", "hex"), *dict(hj.get("sm4_text_points") or {}).values()]
         bad = [f for f in forms if f not in SM4_TEXT_FORMS]
         if bad:

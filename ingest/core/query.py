@@ -7,7 +7,7 @@ over a table is written once, in its owner's module, whichever kind of connectio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Generic, LiteralString, TypeVar
 
@@ -63,7 +63,7 @@ class Query(Generic[R]):
 
     async def stream_async(
         self, conn: AsyncConnection[Any], size: int
-    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """The rows in lists of at most ``size`` from a server-side cursor, so a large result is never
         held whole, here or in the client's buffer; run it inside a transaction. Rows come as plain
         tuples in the order of the row class's fields (checked): a streamed result is usually long

@@ -142,52 +142,50 @@ def raw_readings(
 
 
 @dataclass(frozen=True)
-class BucketMean:
-    time: datetime  # the bucket's start
+class StoredReading:
+    """A reading as stored, with when and how it arrived (an evidence bundle's readings.csv)."""
+
+    time: datetime
     parameter_id: int
-    mean: float | None  # of valid values
-    valid: int
-    total: int
+    value: float
+    flag: str
+    received_at: datetime
+    source: str
 
 
-def bucket_means(
-    point_id: int,
-    parameter_ids: Sequence[int],
-    start: datetime,
-    end: datetime,
-    bucket: str,
-    timezone: str,
-    limit: int | None = None,
-) -> Query[BucketMean]:
-    # time_bucket with a time zone puts hour and day boundaries on the park's local calendar.
+def stored_readings(point_id: int, start: datetime, end: datetime, limit: int) -> Query[StoredReading]:
+    """Every parameter of a point over [start, end] of data time, oldest first, stored or archived (an
+    archived reading's receipt is kept to the second)."""
     return Query(
-        "SELECT time_bucket(%s::interval, time, %s) AS time, parameter_id,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
-        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid, count(*) AS total"
-        " FROM readings_range(ARRAY[%s]::integer[], %s::smallint[], %s, %s)"
-        " GROUP BY 1, parameter_id ORDER BY 1, parameter_id LIMIT %s",
-        (bucket, timezone, point_id, list(parameter_ids), start, end, limit),
-        BucketMean,
+        "SELECT time, parameter_id, value, flag::text AS flag, received_at, source FROM readings"
+        " WHERE point_id = %(p)s AND time >= %(a)s AND time <= %(b)s"
+        " UNION ALL SELECT u.time, a.parameter_id, u.value, u.flag::text, u.received_at, u.source"
+        " FROM readings_archive a CROSS JOIN LATERAL readings_archive_rows(a) u WHERE a.point_id = %(p)s"
+        " AND a.day >= (%(a)s AT TIME ZONE 'UTC')::date AND a.day <= (%(b)s AT TIME ZONE 'UTC')::date"
+        " AND u.time >= %(a)s AND u.time <= %(b)s ORDER BY 1, 2 LIMIT %(n)s",
+        {"p": point_id, "a": start, "b": end, "n": limit},
+        StoredReading,
     )
 
 
 @dataclass(frozen=True)
-class HourlyMean:
-    point_id: int
-    parameter_id: int
-    time: datetime  # the park-local hour's start
-    mean: float | None  # of valid values
+class RawMessage:
+    """An accepted message as received (``raw_messages``): the bytes, and when and how they came."""
+
+    time: datetime  # the data time it carries
+    received_at: datetime
+    source: str
+    peer: str | None  # the TCP peer of a frame from the gateway
+    payload: bytes
 
 
-def hourly_means(
-    point_ids: Sequence[int], start: datetime, end: datetime, timezone: str
-) -> Query[HourlyMean]:
+def raw_messages(point_id: int, start: datetime, end: datetime, limit: int) -> Query[RawMessage]:
+    """A point's messages carrying a data time in [start, end], in data time then arrival order."""
     return Query(
-        "SELECT point_id, parameter_id, time_bucket('1 hour', time, %s) AS time,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean"
-        " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        (timezone, list(point_ids), start, end),
-        HourlyMean,
+        "SELECT time, received_at, source, peer, payload FROM raw_messages"
+        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, received_at, digest LIMIT %s",
+        (point_id, start, end, limit),
+        RawMessage,
     )
 
 
@@ -216,45 +214,6 @@ def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
 
 
 @dataclass(frozen=True)
-class ReadingCount:
-    point_id: int
-    parameter_id: int
-    received: int
-    valid: int
-
-
-def counts_since(point_ids: Sequence[int], since: datetime) -> Query[ReadingCount]:
-    """Counts since a recent time (today's): the hot table only, which always holds the last few days
-    (``HistorySettings.compact_after_days`` is at least 3)."""
-    return Query(
-        "SELECT point_id, parameter_id, count(*) AS received,"
-        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid"
-        " FROM readings WHERE point_id = ANY(%s) AND time >= %s GROUP BY point_id, parameter_id",
-        (list(point_ids), since),
-        ReadingCount,
-    )
-
-
-@dataclass(frozen=True)
-class Sample:
-    point_id: int
-    time: datetime
-    value: float
-    flag: str
-
-
-def samples(point_ids: Sequence[int], parameter_id: int, start: datetime, end: datetime) -> Query[Sample]:
-    """Every value of one parameter at these points, in time order (what a window mean takes), stored or
-    archived."""
-    return Query(
-        "SELECT point_id, time, value, flag::text AS flag"
-        " FROM readings_range(%s::integer[], ARRAY[%s]::smallint[], %s, %s) ORDER BY time",
-        (list(point_ids), parameter_id, start, end),
-        Sample,
-    )
-
-
-@dataclass(frozen=True)
 class DayStatistics:
     point_id: int
     parameter_id: int
@@ -275,6 +234,27 @@ def day_statistics(point_ids: Sequence[int], start: datetime, end: datetime) -> 
         " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY point_id, parameter_id",
         (list(point_ids), start, end),
         DayStatistics,
+    )
+
+
+@dataclass(frozen=True)
+class LoggerTotal:
+    point_id: int
+    parameter_id: int
+    cou: float  # m3 for flow, kg for pollutants (logger_statistics)
+
+
+def logger_totals(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[LoggerTotal]:
+    """The data loggers' own HJ 212 ``Cou`` totals over [start, end) per (point, parameter): the sum of
+    their hourly records (CN 2061) flagged N or S, or of their minute records (CN 2051) for a series
+    that sends no hourly ones. Records are timed at the start of their interval (HJ 212 DataTime)."""
+    return Query(
+        "SELECT point_id, parameter_id, coalesce(sum(cou) FILTER (WHERE period = 'hour'),"
+        " sum(cou) FILTER (WHERE period = 'minute')) AS cou FROM logger_statistics"
+        " WHERE point_id = ANY(%s) AND period IN ('hour', 'minute') AND time >= %s AND time < %s"
+        " AND flag IN ('N', 'S') AND cou IS NOT NULL GROUP BY point_id, parameter_id",
+        (list(point_ids), start, end),
+        LoggerTotal,
     )
 
 

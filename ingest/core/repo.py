@@ -11,9 +11,9 @@ import orjson
 import psycopg
 from psycopg.rows import class_row
 
-from ingest.core import archive, parameters, units
+from ingest.core import archive, decoded, parameters, units
 from ingest.core.deadletters import Run
-from ingest.core.decoded import StatusRow
+from ingest.core.decoded import CheckRow, StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
 
 
@@ -127,8 +127,8 @@ def registry(conn: psycopg.Connection) -> list[RegistryPoint]:
 
 
 def prepare_staging(conn: psycopg.Connection) -> None:
-    """Per-connection staging tables, emptied at every commit: the batch's readings (COPY), and the
-    second values of stored readings (see ``set_aside_duplicates``)."""
+    """Per-connection staging tables, emptied at every commit: the batch's readings (COPY), the second
+    values of stored readings (see ``set_aside_duplicates``), and the batch's raw messages."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_readings ("
         " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
@@ -139,6 +139,10 @@ def prepare_staging(conn: psycopg.Connection) -> None:
         " point_id integer, parameter_id smallint, time timestamptz, value double precision,"
         ' flag "char", source text, stored_value double precision, stored_flag "char",'
         " stored_source text, stored_at timestamptz) ON COMMIT DELETE ROWS"
+    )
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_raw_messages (time timestamptz, digest bigint,"
+        " point_id integer, source text, peer text, payload bytea) ON COMMIT DELETE ROWS"
     )
 
 
@@ -157,6 +161,44 @@ def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
             " ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
+
+
+def copy_raw_messages(conn: psycopg.Connection, rows: bytes, fresh: bool) -> int:
+    """Store the batch's accepted messages (binary COPY rows, ``decoded.raw_row``), each once: a re-sent
+    copy (same point, data time and bytes) is dropped. ``fresh``: the caller knows of no re-sent copy
+    among them, so they are copied straight in, under a savepoint; should one be there after all (its
+    first copy's readings gone), or when not ``fresh``, they go through the staging table. Returns how
+    many were new."""
+    data = decoded.RAW_COPY_HEADER + rows + decoded.RAW_COPY_TRAILER
+    with conn.cursor() as cur:
+        if fresh:
+            try:
+                with conn.transaction(), cur.copy(_COPY_RAW) as copy:
+                    copy.write(data)
+                return cur.rowcount
+            except psycopg.errors.UniqueViolation:
+                pass  # rolled back to the savepoint: the staged way below keeps each copy once
+        with cur.copy(_COPY_RAW_STAGED) as copy:
+            copy.write(data)
+        cur.execute(
+            "INSERT INTO raw_messages (time, digest, point_id, source, peer, payload)"
+            " SELECT time, digest, point_id, source, peer, payload FROM staging_raw_messages"
+            " ON CONFLICT DO NOTHING"
+        )
+        return cur.rowcount
+
+
+_COPY_RAW = "COPY raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN (FORMAT BINARY)"
+_COPY_RAW_STAGED = (
+    "COPY staging_raw_messages (time, digest, point_id, source, peer, payload) FROM STDIN (FORMAT BINARY)"
+)
+
+
+def drop_raw_messages(conn: psycopg.Connection, before: datetime) -> int:
+    """Drop the chunks of raw messages whose data times all lie before ``before`` (the retention);
+    how many chunks."""
+    rows = conn.execute("SELECT drop_chunks('raw_messages', older_than => %s::timestamptz)", (before,))
+    return len(rows.fetchall())
 
 
 # Rows this transaction inserted carry its start time: ``received_at`` defaults to now(), the
@@ -408,9 +450,7 @@ def logger_beat(conn: psycopg.Connection, point_id: int, at: datetime) -> None:
     )
 
 
-def save_sample_checks(
-    conn: psycopg.Connection, rows: Sequence[tuple[int, str, datetime, dict[str, object], str]]
-) -> None:
+def save_sample_checks(conn: psycopg.Connection, rows: Sequence[CheckRow]) -> None:
     """CN 2062 results (point, factor, DataTime, fields, source); a re-sent result changes nothing."""
     for point_id, factor, at, fields, source in rows:
         conn.execute(

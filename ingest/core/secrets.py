@@ -19,6 +19,8 @@ Names (one scheme for every owner):
     logger/{park}/{plant}/{point}/mqtt       hash     the logger's MQTT password
     logger/{park}/{plant}/{point}/hj212-pw   hash     the HJ 212 PW field
     logger/{park}/{plant}/{point}/sm4        sealed   HJ 212-2025 data-area key (hex)
+    logger/{park}/{plant}/{point}/sm4-next   sealed   a key sent to the logger with CN 1014, not yet
+                                                      confirmed (ingest/hj212/rotation.py)
     receiver/{subscription}/{what}           sealed   a notification receiver's secret
 """
 
@@ -196,18 +198,20 @@ def issue(
     form: str,
     value: str,
     created_by: str,
-    overlap: timedelta = timedelta(0),
+    overlap: timedelta | None = timedelta(0),
 ) -> int:
     """Add a generation of ``name`` holding ``value`` (already hashed or sealed); the live generations
-    stay accepted for ``overlap``. Returns the new generation. The caller commits."""
+    stay accepted for ``overlap`` (None: as long as they were). Returns the new generation. The caller
+    commits."""
     if form not in ("hash", "sealed"):
         raise ValueError(f"unknown secret form {form!r}")
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('secrets:' || %s))", (name,))
-    conn.execute(
-        "UPDATE secrets SET not_after = now() + %s"
-        " WHERE name = %s AND (not_after IS NULL OR not_after > now() + %s)",
-        (overlap, name, overlap),
-    )
+    if overlap is not None:
+        conn.execute(
+            "UPDATE secrets SET not_after = now() + %s"
+            " WHERE name = %s AND (not_after IS NULL OR not_after > now() + %s)",
+            (overlap, name, overlap),
+        )
     row = conn.execute(
         "INSERT INTO secrets (name, generation, form, value, created_by)"
         " SELECT %s, coalesce(max(generation), 0) + 1, %s, %s, %s FROM secrets WHERE name = %s"
@@ -223,6 +227,17 @@ def revoke(conn: psycopg.Connection, name: str) -> int:
     cur = conn.execute(
         "UPDATE secrets SET not_after = now() WHERE name = %s AND (not_after IS NULL OR not_after > now())",
         (name,),
+    )
+    return cur.rowcount
+
+
+def retire(conn: psycopg.Connection, name: str, generations: range, after: timedelta = timedelta(0)) -> int:
+    """End the live ``generations`` of ``name`` at now + ``after`` (sooner if they end sooner
+    already). Returns how many were live."""
+    cur = conn.execute(
+        "UPDATE secrets SET not_after = now() + %s WHERE name = %s AND generation >= %s AND generation < %s"
+        " AND (not_after IS NULL OR not_after > now() + %s)",
+        (after, name, generations.start, generations.stop, after),
     )
     return cur.rowcount
 

@@ -84,6 +84,12 @@ class IntakeSettings(BaseSettings):
     # Dead letters whose last item is older than this are deleted, by the compliance leader's
     # dead_letter_retention job (hourly; /healthz reports it overdue like every scheduled job).
     dead_letter_retention_days: float = Field(default=90.0, gt=0)
+    # Accepted messages are kept byte for byte (raw_messages, the evidence of their readings) for this
+    # many days of data time, then dropped a chunk at a time by the compliance leader's
+    # raw_message_retention job. 排污许可管理条例 (State Council Decree 736, 2021) Art. 19: "原始监测记录
+    # 保存期限不得少于5年" (original monitoring records: at least 5 years; see the README). 1827 days is 5
+    # years with two leap days, never less.
+    raw_message_retention_days: float = Field(default=1827.0, gt=0)
 
     @property
     def max_skew(self) -> timedelta:
@@ -146,6 +152,29 @@ class HJ212LoggerSettings(BaseSettings):
     split_parts_total: int = Field(default=8_192, ge=1)
 
 
+class SM4RotationSettings(BaseSettings):
+    """HJ 212-2025 SM4 key rotation through CN 1014 (``ingest/hj212/rotation.py``): the compliance
+    leader's ``sm4_rotation`` job starts the scheduled ones, the gateway sends them and records the
+    logger's answer, the CLI and the API start one by hand."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_HJ212_SM4_")
+
+    # A logger's key is rotated when its current generation is this old (0: never on schedule). The
+    # 90 days are the catalogue summary's (medium confidence); a park file may set its own
+    # (``config.hj212.sm4_rotate_days``).
+    rotate_days: float = Field(default=90.0, ge=0)
+    # After the logger switched, its previous key stays accepted this long (frames sent before the
+    # switch and re-sent after it, a backlog uploaded late).
+    overlap_hours: float = Field(default=24.0, ge=0)
+    # A rotation the logger refused, failed or never answered is tried again after this long.
+    retry_hours: float = Field(default=24.0, gt=0)
+    # How long a queued CN 1014 waits for its logger to connect before it expires.
+    wait_hours: float = Field(default=24.0, gt=0)
+    # The CP field that carries the new key (32 hex characters). Uncertain: no public source we could
+    # read names it; ``NewKey`` follows the 2017 edition's ``NewPW`` (CN 1072).
+    key_field: str = Field(default="NewKey", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+
+
 class HJ212Settings(HJ212LoggerSettings):
     """The HJ 212 TCP gateway (`outfall hj212 serve`)."""
 
@@ -204,6 +233,7 @@ class HJ212Settings(HJ212LoggerSettings):
     entry_serial_field: str = "SN"
     entry_mn_field: str = "NewMN"
     intake: IntakeSettings = Field(default_factory=IntakeSettings)  # OUTFALL_INGEST_*: the same rules
+    sm4: SM4RotationSettings = Field(default_factory=SM4RotationSettings)  # OUTFALL_HJ212_SM4_*
 
 
 class BrokerSettings(BaseSettings):

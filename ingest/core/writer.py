@@ -112,6 +112,7 @@ class Totals:
     statistics: int = 0
     status: int = 0
     dead: int = 0
+    raw: int = 0  # messages or frames whose bytes were kept (raw_messages)
     commits: int = 0
 
     @property
@@ -126,6 +127,7 @@ class Totals:
         self.statistics += written.statistics
         self.status += written.status
         self.dead += written.dead
+        self.raw += written.raw
         self.commits += 1
 
 

@@ -7,7 +7,8 @@ names the edition (2005, 2017, 2025), the quirks the frame has (``codec.QUIRKS``
 2025 frame opened with ``--sm4-key`` (or the logger's keys from the secret store, ``--from-store``),
 ``"encrypted": true`` and the decrypted fields.
 
-`outfall logger sm4 set PARK/PLANT/POINT --key HEX | --generate` issues a logger's SM4 key.
+`outfall logger sm4 set PARK/PLANT/POINT --key HEX | --generate` issues a logger's SM4 key;
+`outfall hj212 rotate-key PARK/PLANT/POINT` rotates it through CN 1014 (``rotation.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import psycopg
 
-from ingest.core import repo
-from ingest.hj212 import codec, commands, keys, sm4
+from ingest.core import repo, secrets
+from ingest.core.settings import SM4RotationSettings
+from ingest.hj212 import codec, commands, keys, rotation, sm4
 from ingest.hj212 import repo as queue
 
 
@@ -121,6 +123,11 @@ def send(database_url: str, mn: str, cn: str, items: list[str], wait_s: float, o
     except commands.CommandError as exc:
         out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")
         return 2
+    return _wait_and_show(database_url, command_id, wait_s, out)
+
+
+def _wait_and_show(database_url: str, command_id: int, wait_s: float, out: TextIO) -> int:
+    """Wait up to ``wait_s`` for the command to finish and print it; 0 when done, 1 otherwise."""
     deadline = time.monotonic() + wait_s
     with psycopg.connect(database_url, autocommit=True) as conn:
         while True:
@@ -132,6 +139,29 @@ def send(database_url: str, mn: str, cn: str, items: list[str], wait_s: float, o
     shown = {"ok": row.state == "done", **dataclasses.asdict(row)}
     out.write(orjson.dumps(shown, default=str).decode() + "\n")
     return 0 if row.state == "done" else 1
+
+
+def rotate_key(database_url: str, target: str, wait_s: float, out: TextIO) -> int:
+    """`outfall hj212 rotate-key PARK/PLANT/POINT`: start a key rotation now (actor ``cli:<user>``): a
+    new pending key and its CN 1014, which the gateway sends. With ``wait_s`` > 0, wait for the
+    logger's answer: exit 0 when it switched, 1 when it kept its key (or did not answer in time), 2 on
+    bad input. Without, print the queued command and exit 0."""
+    park, _, rest = target.partition("/")
+    plant, _, point = rest.partition("/")
+    if not (park and plant and point) or "/" in point:
+        out.write(
+            orjson.dumps({"ok": False, "error": f"{target!r}: expected PARK/PLANT/POINT"}).decode() + "\n"
+        )
+        return 2
+    try:
+        with psycopg.connect(database_url) as conn:
+            actor = f"cli:{getpass.getuser()}"
+            started = rotation.start_for(conn, park, plant, point, actor, SM4RotationSettings())
+    except (rotation.RotationError, secrets.SecretStoreError) as exc:
+        out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")
+        return 2
+    done = _wait_and_show(database_url, started.command_id, wait_s, out)
+    return done if wait_s > 0 else 0  # not waited for: queued is success
 
 
 def assign(database_url: str, serial: str, park: str, plant: str, point: str, out: TextIO) -> int:

@@ -93,6 +93,8 @@ class Frame:
     # keys of QUIRKS found while decoding; not part of the frame's value (a re-encoded frame has none)
     quirks: tuple[str, ...] = field(default=(), compare=False)
     encrypted: bool = field(default=False, compare=False)  # the data area arrived SM4-encrypted
+    # the SM4 key that opened it (a key rotation's pending key proves the logger switched)
+    key: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def version(self) -> int:
@@ -235,12 +237,12 @@ def decode(raw: bytes, policy: Policy | Lookup = TOLERANT) -> Frame:
     that, so there is deliberately no catch-all here to hide a parser bug."""
     length, data, carried = _unwrap(raw.rstrip(b"\r\n"))
     quirks: list[str] = []
-    text, strict, encrypted = _open(length, data, carried, policy, quirks)
+    text, strict, key = _open(length, data, carried, policy, quirks)
     cp_at = text.find("CP=&&")
     header = _header(text[:cp_at])
     factors, other, repeated = parse_cp(text[cp_at + 5 : -2])
     frame = _frame(header, factors, other, repeated, quirks)
-    frame = replace(frame, quirks=tuple(dict.fromkeys(quirks)), encrypted=encrypted)
+    frame = replace(frame, quirks=tuple(dict.fromkeys(quirks)), encrypted=key is not None, key=key)
     if strict and frame.quirks:
         raise HJ212Error(strict_refusal(frame))
     return frame
@@ -270,9 +272,10 @@ def _unwrap(raw: bytes) -> tuple[int, bytes, int]:
 
 def _open(
     length: int, data: bytes, carried: int, policy: Policy | Lookup, quirks: list[str]
-) -> tuple[str, bool, bool]:
+) -> tuple[str, bool, bytes | None]:
     """The plaintext data segment, checked against the CRC (decrypted first when the logger has SM4
-    keys and the frame is a 2025 data frame); with the park's strictness and whether it was encrypted."""
+    keys and the frame is a 2025 data frame); with the park's strictness and the key that opened it
+    (None: it came in clear)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -287,10 +290,9 @@ def _open(
         raise HJ212Error("data segment has no CP=&&...&& part")
     if not text.endswith("&&") or len(text) < cp_at + 7:
         raise HJ212Error("CP is not closed with && before the CRC")
-    plain, encrypted = text, False
+    plain, key = text, None
     if sealed:
-        plain = _decrypted(text, cp_at, carried, found.keys, head.get("MN", ""))
-        encrypted = True
+        plain, key = _decrypted(text, cp_at, carried, found.keys, head.get("MN", ""))
     elif crc16(data) != carried:
         if not _length_ok(length, data):
             raise HJ212Error(f"bad length: the length field says {length}, the data segment has {len(data)}")
@@ -299,7 +301,7 @@ def _open(
         raise HJ212Error(f"data segment is over the {MAX_DATA}-character limit")
     if not (_length_ok(length, data) or _length_ok(length, plain.encode())):
         quirks.append("length_field_wrong")
-    return plain, found.strict, encrypted
+    return plain, found.strict, key
 
 
 def may_be_sealed(raw: bytes) -> bool:
@@ -309,9 +311,9 @@ def may_be_sealed(raw: bytes) -> bool:
     return encryptable(found.get("CN", ""), _version(found.get("Flag")))
 
 
-def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn: str) -> str:
+def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn: str) -> tuple[str, bytes]:
     """The segment with its data area decrypted by the first key (newest first) and text form under
-    which the CRC matches; a frame no live key opens is refused, as is one sent in clear."""
+    which the CRC matches, and that key; a frame no live key opens is refused, as is one sent in clear."""
     head, area = text[: cp_at + 5], text[cp_at + 5 : -2]
     readings = sm4.readings_of(area)
     for key in keys:
@@ -321,7 +323,7 @@ def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn:
             except UnicodeDecodeError:
                 continue
             if crc16(plain.encode()) == carried:
-                return plain
+                return plain, key
     if crc16(text.encode()) == carried:
         raise HJ212Error(f"MN {mn} has an SM4 key, but this 2025 data frame came with its data area in clear")
     raise HJ212Error(

@@ -12,7 +12,7 @@ those of a logger firmware that implements the 2017 tables (xiaozhuweini/fyyp_rt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "1063": "get the minute data interval",
     "1064": "set the minute data interval (MinInterval)",
     "1002": "give the logger its MN (network entry)",
+    "1014": "give the logger a new SM4 key (HJ 212-2025 key rotation)",
     "2031": "upload daily records (BeginTime, EndTime)",
     "2051": "upload minute records (BeginTime, EndTime)",
     "2061": "upload hourly records (BeginTime, EndTime)",
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "3020": "get device information (PolId, InfoId)",
     "3021": "set device parameters (PolId, InfoId)",
 }
+KEY_EXCHANGE = "1014"  # HJ 212-2025: the platform sets the logger's new SM4 key (rotation.py)
 # A command whose CN the logger answers with data carrying the request's QN (between 9011 and 9012).
 DATA_ANSWERS = frozenset({"1011", "1061", "1063", "3019", "3020"})
 QN_RTN = {
@@ -116,6 +118,8 @@ def check(cn: str, params: dict[str, str]) -> dict[str, str]:
             raise CommandError(f"bad field name {key!r}: letters, digits, - and _ only")
         if any(c in value for c in ";,&=\r\n") or len(value) > 64:
             raise CommandError(f"bad value for {key}: {value[:40]!r} (no ; , & = or line ends, <= 64)")
+    if cn == KEY_EXCHANGE and params:
+        raise CommandError("CN 1014 takes no fields: the new key is put in when the request is sent")
     for key in ("SystemTime", "BeginTime", "EndTime"):
         if key in params and params[key] != "now":
             try:
@@ -187,6 +191,22 @@ def request(
         other=params,
     )
     return codec.encode(frame, key, form)
+
+
+def key_exchange(cmd: Pending, key_hex: str, key_field: str, now_local: datetime) -> Pending:
+    """A rotation's 1014 with its new key, put in as it is sent (the queue never holds the key): the key
+    first, then ``DataTime``. SM4 leaves a data area's last ``len % 16`` bytes plain, so a key at the
+    end could go out partly in clear; the 23 characters after it keep every key byte in a whole,
+    encrypted block whatever the field's name (``key_in_whole_blocks``)."""
+    params = {key_field: key_hex.upper(), "DataTime": codec.format_time(now_local)}
+    return replace(cmd, params=params)
+
+
+def key_in_whole_blocks(area: str, key_hex: str) -> bool:
+    """Whether every byte of ``key_hex`` in the data area ``area`` falls in its encrypted blocks."""
+    data, key = area.encode(), key_hex.upper().encode()
+    at = data.find(key)
+    return at >= 0 and at + len(key) <= len(data) // sm4.BLOCK * sm4.BLOCK
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ database, so commands survive a gateway restart and every process can enqueue.
 
 A command goes out in the edition of the logger's last valid frame (Flag version bits, ``Link``);
 to a 2025 logger with an SM4 key, the data area of CN 2000-2999, 1014 and 3020 is encrypted with
-its newest live key in its park's text form (``sealing``), as the logger's own uploads are.
+its current key in its park's text form (``sealing``), as the logger's own uploads are. A key
+rotation's 1014 (``rotation.py``) gets its new key only as it is sent, goes only to a 2025 logger
+with a current key, and its answers settle the rotation (switch keys, or keep the old one).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import psycopg
 
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import HJ212Settings
-from ingest.hj212 import codec, commands, repo
+from ingest.hj212 import codec, commands, repo, rotation
 from ingest.hj212.store import Store
 
 log = logging.getLogger(__name__)
@@ -91,16 +93,22 @@ class Control:
             return
         qn = frame.qn
 
-        def write(conn: psycopg.Connection) -> int | None:
+        def write(conn: psycopg.Connection) -> tuple[int | None, str | None]:
             with conn.transaction():
-                return repo.record_answer(conn, frame.mn, qn, found, raw)
+                command_id = repo.record_answer(conn, frame.mn, qn, found, raw)
+                if command_id is None or found.kind == "data":
+                    return command_id, None
+                return command_id, rotation.settle(conn, command_id, self.settings.sm4)
 
-        command_id = await self.store.call(write)
+        command_id, settled = await self.store.call(write)
         if command_id is None:
             # e.g. the answer to a back-fill request the session sent by itself (session.history_request)
             log.info("MN %s: CN %s for QN %s, which no queued command has", frame.mn, frame.cn, qn)
         else:
             log.info("MN %s: CN %s for command %d (code %s)", frame.mn, frame.cn, command_id, found.code)
+        if settled is not None:
+            log.info("MN %s: key rotation %d settled: %s", frame.mn, command_id, settled)
+            await self.store.refresh()  # the keys changed: what is sent and accepted from now
 
     # --- network entry (HJ 212-2025 CN 1001/1002) --------------------------------------------------
     async def enter(self, frame: codec.Frame, peer: str, writer: asyncio.StreamWriter) -> None:
@@ -183,11 +191,44 @@ class Control:
         log.info("MN %s: setting its clock (%s), command %d", mn, why, command_id)
 
     def sealing(self, mn: str) -> tuple[bytes | None, str]:
-        """The logger's newest live SM4 key (None without one) and its park's SM4 text form: what a
-        2025 request the standard encrypts is sealed with (``codec.encode`` leaves the rest plain)."""
+        """The logger's current SM4 key (None without one; never a rotation's pending key) and its
+        park's SM4 text form: what a 2025 request the standard encrypts is sealed with
+        (``codec.encode`` leaves the rest plain)."""
         policies = self.store.policies
-        keys = policies(mn).keys
-        return (keys[0] if keys else None), policies.form(mn)
+        return policies.current(mn), policies.form(mn)
+
+    # --- key rotation (HJ 212-2025 CN 1014) ---------------------------------------------------------
+    async def key_proven(self, frame: codec.Frame, point: RegistryPoint) -> None:
+        """A frame opened under one of the logger's pending keys: it has switched (``rotation.proven``)."""
+        assert frame.key is not None
+        key, where = frame.key, (point.id, point.park, point.plant, point.code)
+
+        def write(conn: psycopg.Connection) -> int | None:
+            with conn.transaction():
+                return rotation.proven(conn, where, key, self.settings.sm4)
+
+        command_id = await self.store.call(write)
+        log.info("MN %s: a frame under its new SM4 key: switched (rotation %s)", frame.mn, command_id)
+        await self.store.refresh()
+
+    async def _key_exchange(
+        self, cmd: commands.Pending, link: Link, key: bytes | None, now_local: datetime
+    ) -> commands.Pending | None:
+        """A rotation's 1014 with its new key, or None (the command expired) when it cannot go out
+        safely: only to a 2025 logger, encrypted under its current key, never in clear."""
+        why = None
+        if link.version != codec.VERSION_2025:
+            edition = codec.EDITIONS.get(link.version, "?")
+            why = f"the logger speaks HJ 212-{edition}: CN 1014 is a 2025 command (a key never goes in clear)"
+        elif key is None:
+            why = "the logger has no current SM4 key to send the new one under"
+        key_hex = None if why else await self.store.call(lambda conn: rotation.pending_key(conn, cmd.id))
+        if why is None and key_hex is None:
+            why = "its new key is no longer pending"
+        if why is not None or key_hex is None:
+            await self._expire(cmd, why or "")
+            return None
+        return commands.key_exchange(cmd, key_hex, self.settings.sm4.key_field, now_local)
 
     # --- delivery -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -205,16 +246,32 @@ class Control:
         for cmd in await self.store.call(repo.open_commands):
             step = commands.next_step(cmd, now, cmd.mn in self.links, self.timing)
             if isinstance(step, commands.Expire):
-                await self.store.call(lambda conn, c=cmd, s=step: _expire(conn, c.id, s.reason))  # type: ignore[misc]
-                log.info("command %d (CN %s to %s) expired: %s", cmd.id, cmd.cn, cmd.mn, step.reason)
+                await self._expire(cmd, step.reason)
             elif isinstance(step, commands.Send):
                 await self._send(cmd, step.resend)
+
+    async def _expire(self, cmd: commands.Pending, reason: str) -> None:
+        def write(conn: psycopg.Connection) -> str | None:
+            with conn.transaction():
+                repo.expire(conn, cmd.id, reason)
+                return rotation.settle(conn, cmd.id, self.settings.sm4)
+
+        settled = await self.store.call(write)
+        log.info("command %d (CN %s to %s) expired: %s", cmd.id, cmd.cn, cmd.mn, reason)
+        if settled is not None:
+            await self.store.refresh()
 
     async def _send(self, cmd: commands.Pending, resend: bool) -> None:
         link = self.links[cmd.mn]
         now_local = datetime.now(link.zone).replace(tzinfo=None)
         qn = cmd.qn if resend and cmd.qn else commands.new_qn(now_local)
         key, form = self.sealing(cmd.mn)
+        exchange = cmd.cn == commands.KEY_EXCHANGE
+        if exchange:
+            ready = await self._key_exchange(cmd, link, key, now_local)
+            if ready is None:
+                return
+            cmd = ready
         frame = commands.request(cmd, qn, link.st, link.pw, link.version, now_local, key, form)
 
         def write(conn: psycopg.Connection) -> None:
@@ -223,6 +280,8 @@ class Control:
 
         await self.store.call(write)
         self.sent_qns.setdefault(cmd.mn, set()).add(qn)
+        if exchange:
+            await self.store.refresh()  # frames under the new key are accepted from now
         if link.writer.is_closing():
             return  # the retry after over_time goes out on the logger's next connection
         try:
@@ -231,8 +290,3 @@ class Control:
             self.sent += 1
         except (ConnectionError, OSError):
             log.info("MN %s: command %d not delivered (connection gone); retried", cmd.mn, cmd.id)
-
-
-def _expire(conn: psycopg.Connection, command_id: int, reason: str) -> None:
-    with conn.transaction():
-        repo.expire(conn, command_id, reason)

@@ -32,7 +32,7 @@ import psycopg
 
 from ingest.core import logs, repo
 from ingest.core.batches import BeforeCommit
-from ingest.core.decoded import DeadRow, Rejected
+from ingest.core.decoded import DeadRow, Rejected, raw_row
 from ingest.core.models import RegistryPoint
 from ingest.core.settings import DatabaseSettings, HJ212Settings
 from ingest.hj212 import codec, records
@@ -165,6 +165,7 @@ class Connection:
         self.pending: asyncio.Queue[Pending | None] = asyncio.Queue(PENDING_REPLIES)
         self.junk_run = 0
         self.held: dict[tuple[str, str | None, str, int | None], list[bytes]] = {}
+        self.held_raw: dict[tuple[str, str | None, str, int | None], dict[int, bytes]] = {}  # by PNO
         self.trusted = False  # a frame with the logger's PW has arrived
         self.closing = False  # a refusal ends the connection
         self.deadline = time.monotonic() + gateway.settings.first_frame_s
@@ -244,6 +245,8 @@ class Connection:
             return
         if frame.quirks:  # counted once the PW proved the sender is the logger
             await self._count_quirks(frame, point)
+        if self.gw.store.policies.is_pending(frame.mn, frame.key):  # the logger took its new key
+            await self.gw.control.key_proven(frame, point)
         if await self._control(item, frame, point):
             return
         held = not frame.is_split or self.reassembler.reserve(frame)
@@ -253,9 +256,9 @@ class Connection:
             self.gw.refused["split_over_cap"] += 1
             await self._dead(item, self.gw.limit.refusal(frame.mn))
             return
-        target, replies = self._whole(frame, held)
+        target, replies, kept = self._whole(item, frame, held)
         if target is not None:
-            await self._store(item, target, point, replies)
+            await self._store(kept, target, point, replies)
 
     async def _decode(self, item: bytes) -> codec.Frame:
         """Decode under the logger's policy (SM4 keys, strict mode). A 2025 data frame that fails its
@@ -342,23 +345,32 @@ class Connection:
             refusal = records.PwRule((await store.refresh()).hj212_pw, require).refusal(frame)
         return refusal
 
-    def _whole(self, frame: codec.Frame, held: bool) -> tuple[codec.Frame | None, list[bytes]]:
+    def _whole(
+        self, raw: bytes, frame: codec.Frame, held: bool
+    ) -> tuple[codec.Frame | None, list[bytes], bytes]:
         """Split packets: a part with its own DataTime stands alone; one without waits for the rest,
         and its answer waits for the commit of the merged packet. A part the cap left unheld (with a
-        DataTime) is only stored alone."""
+        DataTime) is only stored alone. With the frame to store, its bytes as received: a merged
+        packet's are its parts' joined in packet order (as over MQTT)."""
         if not frame.is_split or not held:
-            return frame, _replies(frame)
+            return frame, _replies(frame), raw
+        if len(self.held) > 64 or len(self.held_raw) > 64:
+            self.held.clear()  # sets that never completed; their loggers re-send
+            self.held_raw.clear()
         merged = self.reassembler.add(frame, datetime.now(UTC))
         key = (frame.mn, frame.qn, frame.cn, frame.pnum)
+        parts = self.held_raw.setdefault(key, {})
+        parts[frame.pno or 0] = raw
+        if merged is not None:
+            del self.held_raw[key]
         if frame.data_time is None:
-            if len(self.held) > 64:
-                self.held.clear()  # sets that never completed; their loggers re-send
             self.held.setdefault(key, []).extend(_replies(frame))
             if merged is None:
-                return None, []
+                return None, [], b""
         if merged is not None and key in self.held:
-            return merged, self.held.pop(key) + (_replies(frame) if frame.data_time else [])
-        return frame, _replies(frame)
+            joined = b"".join(parts[n] for n in sorted(parts))
+            return merged, self.held.pop(key) + (_replies(frame) if frame.data_time else []), joined
+        return frame, _replies(frame), raw
 
     async def _store(
         self, raw: bytes, frame: codec.Frame, point: RegistryPoint, replies: list[bytes]
@@ -376,8 +388,9 @@ class Connection:
             return
         dead: list[DeadRow] = [(SOURCE, self.peer, raw, result.note)] if result.note else []
         origin = (SOURCE, self.peer, raw, "")
+        kept = b"" if result.raw_key is None else raw_row(result.raw_key, self.peer, raw)
         done = await self.gw.store.submit(
-            result.copy_text, result.stats_text, result.count, dead, origin, result.status
+            result.copy_text, result.stats_text, result.count, dead, origin, result.status, kept
         )
         period = records.PERIODS.get(frame.cn)
         if period is not None and result.stats_count:

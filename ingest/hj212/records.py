@@ -18,7 +18,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ingest.core import decoded, parameters
-from ingest.core.decoded import DEFAULT_MAX_SKEW, Rejected, StatusRow, copy_line, time_problem
+from ingest.core.decoded import DEFAULT_MAX_SKEW, RawKey, Rejected, StatusRow, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.core.secrets import Verifier
 from ingest.hj212 import codec
@@ -169,9 +169,10 @@ def records(
             lines.append(line)
     note = f"not stored: {'; '.join(skipped)}"[:2000] if skipped else None
     text = "".join(lines).encode()
+    kept = RawKey(point.id, when, source) if lines else None  # the frame's bytes, kept too
     if frame.cn == REALTIME:
-        return Accepted(text, len(lines), note=note)
-    return Accepted(b"", 0, stats_text=text, stats_count=len(lines), note=note)
+        return Accepted(text, len(lines), kept, note=note)
+    return Accepted(b"", 0, kept, stats_text=text, stats_count=len(lines), note=note)
 
 
 def _nothing_to_store(frame: codec.Frame) -> Accepted | None:
@@ -257,7 +258,7 @@ def _status(frame: codec.Frame, point: RegistryPoint, when: datetime, source: st
             rows.append((point.id, "", item, when, *_value(value), source))
     if not rows:
         return Accepted(b"", 0, note="CN 2021 frame without any status item")
-    return Accepted(b"", 0, status=tuple(rows))
+    return Accepted(b"", 0, RawKey(point.id, when, source), status=tuple(rows))
 
 
 def _value(value: float | str) -> tuple[str, float | None]:

@@ -29,18 +29,28 @@ def enqueue(
     ttl: timedelta = DEFAULT_TTL,
     point_id: int | None = None,
     alert_id: int | None = None,
+    key_generation: int | None = None,
 ) -> int:
     """Queue a command for the logger ``mn``; the gateway delivers it while the logger is connected.
-    Raises ``commands.CommandError`` for an unknown CN or a bad field."""
+    Raises ``commands.CommandError`` for an unknown CN or a bad field, and for a CN 1014 that is not
+    a key rotation's (``rotation.start``: the key it carries is the rotation's pending key)."""
     checked = commands.check(cn, params)
+    if (cn == commands.KEY_EXCHANGE) != (key_generation is not None):
+        raise commands.CommandError(
+            "CN 1014 (new SM4 key) is sent by a key rotation: `outfall hj212 rotate-key PARK/PLANT/POINT`"
+            " or POST /api/v1/hj212/rotations"
+        )
     row = conn.execute(
-        "INSERT INTO hj212_commands (mn, point_id, cn, params, purpose, alert_id, actor, expires_at)"
+        "INSERT INTO hj212_commands"
+        " (mn, point_id, cn, params, purpose, alert_id, actor, expires_at, key_generation)"
         " VALUES (%s, coalesce(%s, (SELECT id FROM points WHERE mn = %s AND active LIMIT 1)),"
-        "         %s, %s, %s, %s, %s, now() + %s) RETURNING id",
-        (mn, point_id, mn, cn, Jsonb(checked), purpose, alert_id, actor, ttl),
+        "         %s, %s, %s, %s, %s, now() + %s, %s) RETURNING id",
+        (mn, point_id, mn, cn, Jsonb(checked), purpose, alert_id, actor, ttl, key_generation),
     ).fetchone()
     assert row is not None
     detail = ";".join(f"{k}={v}" for k, v in checked.items()) or None
+    if key_generation is not None:
+        detail = f"new key: generation {key_generation} of the logger's pending SM4 key"
     audit(conn, row[0], "queued", actor, None, f"CN {cn} ({purpose}) {detail or ''}".strip())
     return int(row[0])
 
@@ -181,6 +191,95 @@ def last_of(conn: psycopg.Connection, mn: str, cn: str, since: datetime) -> int 
     return None if row is None or row[0] is None else int(row[0])
 
 
+# --- key rotation (CN 1014) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RotationRow:
+    """A key rotation's command with its logger's point (the secret names are per park/plant/point)."""
+
+    id: int
+    mn: str
+    state: str
+    attempts: int
+    key_generation: int
+    point_id: int
+    park: str
+    plant: str
+    point: str
+
+
+def rotation(conn: psycopg.Connection, command_id: int) -> RotationRow | None:
+    """The command as a key rotation; None for any other command."""
+    row = conn.execute(
+        "SELECT c.id, c.mn, c.state, c.attempts, c.key_generation, p.id, p.park_id, p.plant_id, p.code"
+        " FROM hj212_commands c JOIN points p ON p.id = c.point_id"
+        " WHERE c.id = %s AND c.cn = '1014' AND c.key_generation IS NOT NULL",
+        (command_id,),
+    ).fetchone()
+    return None if row is None else RotationRow(*row)
+
+
+def lock_rotations(conn: psycopg.Connection, point_id: int) -> None:
+    """Serialise the starting of rotations of one point (until the transaction ends)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('hj212-rotation:' || %s))", (str(point_id),))
+
+
+def rotation_of_generation(conn: psycopg.Connection, point_id: int, generation: int) -> int | None:
+    """The rotation (command) that carried the point's pending key ``generation``."""
+    row = conn.execute(
+        "SELECT max(id) FROM hj212_commands WHERE point_id = %s AND cn = '1014' AND key_generation = %s",
+        (point_id, generation),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def open_rotation(conn: psycopg.Connection, point_id: int) -> int | None:
+    """The point's key rotation under way (queued, sent or accepted), if any."""
+    row = conn.execute(
+        "SELECT max(id) FROM hj212_commands WHERE point_id = %s AND cn = '1014'"
+        " AND state IN ('queued', 'sent', 'accepted')",
+        (point_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def recent_rotations(conn: psycopg.Connection, since: datetime) -> set[int]:
+    """Points with a key rotation under way, or one started since ``since`` (not to retry sooner)."""
+    rows = conn.execute(
+        "SELECT DISTINCT point_id FROM hj212_commands WHERE cn = '1014' AND point_id IS NOT NULL"
+        " AND (created_at >= %s OR state IN ('queued', 'sent', 'accepted'))",
+        (since,),
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+@dataclass(frozen=True)
+class KeyedPoint:
+    id: int
+    mn: str | None
+    park: str
+    plant: str
+    point: str
+    config: dict[str, object]  # the park's config (``hj212.sm4_rotate_days``)
+
+
+def keyed_points(conn: psycopg.Connection, point_id: int | None = None) -> list[KeyedPoint]:
+    """Active points (or one) with their park's config, for rotations."""
+    rows = conn.execute(
+        "SELECT p.id, p.mn, p.park_id, p.plant_id, p.code, k.config FROM points p"
+        " JOIN parks k ON k.id = p.park_id WHERE p.active AND (%(id)s::bigint IS NULL OR p.id = %(id)s)",
+        {"id": point_id},
+    ).fetchall()
+    return [KeyedPoint(*r) for r in rows]
+
+
+def point_id_of(conn: psycopg.Connection, park: str, plant: str, point: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM points WHERE park_id = %s AND plant_id = %s AND code = %s AND active",
+        (park, plant, point),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 # --- network entry (CN 1001/1002) -------------------------------------------------------------------
 def enrolment_seen(conn: psycopg.Connection, serial: str, mn_sent: str, peer: str) -> None:
     conn.execute(
@@ -233,11 +332,13 @@ class CommandRow:
     exe_rtn: int | None
     answer: dict[str, str]
     reason: str | None
+    key_generation: int | None  # a key rotation's (CN 1014) new key: its pending generation
 
 
 _COLUMNS = (
     "SELECT id, mn, point_id, cn, params, purpose, alert_id, actor, state, qn, attempts, created_at,"
-    " expires_at, sent_at, accepted_at, finished_at, qn_rtn, exe_rtn, answer, reason FROM hj212_commands"
+    " expires_at, sent_at, accepted_at, finished_at, qn_rtn, exe_rtn, answer, reason, key_generation"
+    " FROM hj212_commands"
 )
 
 
@@ -250,6 +351,17 @@ def recent(mn: str | None, limit: int = 100) -> Query[CommandRow]:
     return Query(
         _COLUMNS + " WHERE (%(mn)s::text IS NULL OR mn = %(mn)s) ORDER BY id DESC LIMIT %(limit)s",
         {"mn": mn, "limit": limit},
+        CommandRow,
+    )
+
+
+def evidence_commands(alert_id: int, point_id: int, start: datetime, end: datetime) -> Query[CommandRow]:
+    """Commands an alert's evidence shows: those sent for it (sample retention, 3015) and every other
+    command to its point created in [start, end) (a clock set, an interval changed), oldest first."""
+    return Query(
+        _COLUMNS + " WHERE alert_id = %(alert)s"
+        " OR (point_id = %(point)s AND created_at >= %(start)s AND created_at < %(end)s) ORDER BY id",
+        {"alert": alert_id, "point": point_id, "start": start, "end": end},
         CommandRow,
     )
 
@@ -291,6 +403,16 @@ def audit_of(command_id: int) -> Query[AuditRow]:
         "SELECT command_id, at, event, actor, frame, detail FROM hj212_command_audit"
         " WHERE command_id = %s ORDER BY id",
         (command_id,),
+        AuditRow,
+    )
+
+
+def audits_of(command_ids: list[int]) -> Query[AuditRow]:
+    """The trails of several commands, in the order they were written."""
+    return Query(
+        "SELECT command_id, at, event, actor, frame, detail FROM hj212_command_audit"
+        " WHERE command_id = ANY(%s) ORDER BY id",
+        (command_ids,),
         AuditRow,
     )
 

@@ -49,6 +49,7 @@ class Item:
     done: asyncio.Future[None]
     origin: DeadRow | None = None  # (source, peer, raw frame, "") kept if the database refuses the item
     status: tuple[StatusRow, ...] = ()
+    raw_rows: bytes = b""  # the frame's bytes to keep (``decoded.raw_row``), when it stored something
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Frames:
             dead=[row for i in items for row in i.dead],
             readings=sum(i.readings for i in items),
             messages=len(items),
+            raw_rows=b"".join(i.raw_rows for i in items),
         )
 
     def singles(self, registry: Registry) -> Iterator[Single]:
@@ -115,10 +117,11 @@ class Store:
         dead: list[DeadRow],
         origin: DeadRow | None = None,
         status: tuple[StatusRow, ...] = (),
+        raw_rows: bytes = b"",
     ) -> asyncio.Future[None]:
         """Queue what one frame produced; waits while the queue is full. The future resolves on commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status))
+        await self._queue.put(Item(copy_text, stats_text, readings, dead, done, origin, status, raw_rows))
         return done
 
     # --- writes -----------------------------------------------------------------------------------

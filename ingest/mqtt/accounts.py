@@ -25,7 +25,7 @@ The credentials file that `outfall broker provision` writes (mode 0600) for loca
 simulator and the HJ 212 logger helpers::
 
     {"<park>/<plant>/<point>": {"mqtt_username": "...", "mqtt_password": "...", "hj212_pw": "...",
-                                "sm4_key": "..."}}     # sm4_key: parks with config.hj212.edition 2025
+                                "sm4_key": "..."}}     # sm4_key: loggers of HJ 212-2025 (config.hj212)
 """
 
 from __future__ import annotations
@@ -234,15 +234,14 @@ def ensure_services(conn: psycopg.Connection, usernames: list[str], folder: Path
 
 def provision(conn: psycopg.Connection, park: str, path: Path) -> int:
     """For local development: every logger of ``park`` gets an MQTT password and an HJ 212 PW (and an SM4
-    key when the park asks for HJ 212-2025: ``config.hj212.edition: 2025``) unless the credentials file
-    at ``path`` already holds live ones; the file is (re)written with mode 0600.
+    key when it speaks HJ 212-2025: ``config.hj212.edition`` or ``edition_points``) unless the
+    credentials file at ``path`` already holds live ones; the file is (re)written with mode 0600.
     Returns how many secrets were issued. The caller commits."""
     known: dict[str, dict[str, str]] = orjson.loads(path.read_bytes()) if path.exists() else {}
     issued = 0
-    wants_sm4 = any(
-        str(keys.hj212_config(p.config).get("edition")) == "2025" for p in reads.parks(park, None).fetch(conn)
-    )
+    configs = {p.id: p.config for p in reads.parks(park, None).fetch(conn)}
     for point in reads.logger_points(park).fetch(conn):
+        wants_sm4 = keys.edition_of(configs.get(point.park, {}), point.plant, point.point) == "2025"
         key = credentials_key(point.park, point.plant, point.point)
         entry = known.setdefault(key, {})
         if not _holds_live(conn, point, "mqtt", entry.get("mqtt_password"), entry.get("mqtt_username")):

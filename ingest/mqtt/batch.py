@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.core.batches import Parts
-from ingest.core.decoded import Accepted, DeadRow, Rejected, StatusRow
+from ingest.core.decoded import Accepted, CheckRow, DeadRow, RawKey, Rejected, StatusRow, raw_row
 from ingest.core.writer import Fresh, Registry, Single
 from ingest.hj212 import records as hj212_records
 
@@ -28,6 +28,7 @@ class Batch:
     copy_parts: list[bytes] = field(default_factory=list)
     stats_parts: list[bytes] = field(default_factory=list)  # HJ 212 logger statistics
     status_rows: list[StatusRow] = field(default_factory=list)  # HJ 212 CN 2021
+    check_rows: list[CheckRow] = field(default_factory=list)  # HJ 212-2025 CN 2062
     dead: list[DeadRow] = field(default_factory=list)
     # messages rejected only because the registry did not know them yet: retried after a refresh
     unknown: list[tuple[str, bytes]] = field(default_factory=list)
@@ -36,6 +37,9 @@ class Batch:
     raw: list[tuple[str, bytes]] = field(default_factory=list)
     # acks of held HJ 212 split-packet parts whose merged packet (in acks/raw) is in this batch
     held_acks: list[Ack] = field(default_factory=list)
+    # accepted messages whose bytes are kept (raw_messages); their COPY rows are made by ``parts``, in
+    # the writer thread, so the network thread only appends
+    kept: list[tuple[RawKey, bytes]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -46,9 +50,11 @@ class Batch:
             copy_text=b"".join(self.copy_parts),
             stats_text=b"".join(self.stats_parts),
             status=self.status_rows,
+            checks=self.check_rows,
             dead=self.dead,
             readings=self.readings,
             messages=self.messages,
+            raw_rows=b"".join([raw_row(key, None, payload) for key, payload in self.kept]),
         )
 
 
@@ -68,15 +74,18 @@ def collect(
     if isinstance(result, Accepted):
         batch.copy_parts.append(result.copy_text)
         batch.readings += result.count
+        if result.raw_key is not None:
+            batch.kept.append((result.raw_key, payload))
         if isinstance(result, hj212_records.Accepted):
             if result.stats_text:
                 batch.stats_parts.append(result.stats_text)
             batch.status_rows.extend(result.status)
             if result.note:
                 batch.dead.append((source, topic, payload, result.note))
-            if result.checks:  # CN 2062 is stored by the TCP gateway; over MQTT the frame is kept here
-                note = "CN 2062 sample checks are stored from the TCP gateway only: frame kept here"
-                batch.dead.append((source, topic, payload, note))
+            # CN 2062 results commit with the batch, so the message is acknowledged only once they are
+            batch.check_rows.extend(
+                (c.point_id, c.factor, c.time, dict(c.fields), c.source) for c in result.checks
+            )
     elif result.unknown and retry_unknown:
         batch.unknown.append((topic, payload))
     else:

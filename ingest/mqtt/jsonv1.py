@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from ingest.core import parameters
-from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, Rejected, copy_line, time_problem
+from ingest.core.decoded import DEFAULT_MAX_SKEW, Accepted, RawKey, Rejected, copy_line, time_problem
 from ingest.core.models import FLAGS, RegistryPoint
 from ingest.core.park import is_valid_id
 
@@ -62,9 +62,10 @@ def decode(
         return Rejected(f"payload is not valid UTF-8 JSON: {exc}")
     if not isinstance(body, dict):
         return Rejected("payload must be a JSON object with ts and values")
-    ts = _timestamp(body.get("ts"), received_at, max_skew)
-    if isinstance(ts, Rejected):
-        return ts
+    stamp = _timestamp(body.get("ts"), received_at, max_skew)
+    if isinstance(stamp, Rejected):
+        return stamp
+    when, ts = stamp
     values, flags = body.get("values"), body.get("flags", {})
     if not isinstance(values, dict) or not values:
         return Rejected("field values must be a non-empty object of parameter code -> number")
@@ -79,10 +80,11 @@ def decode(
     stray = [code for code in flags if code not in values]
     if stray:
         return Rejected(f"flags given for parameters without a value: {', '.join(map(str, stray))}")
-    return Accepted("".join(lines).encode(), len(lines))
+    return Accepted("".join(lines).encode(), len(lines), RawKey(point.id, when, source))
 
 
-def _timestamp(raw: object, received_at: datetime, max_skew: timedelta) -> str | Rejected:
+def _timestamp(raw: object, received_at: datetime, max_skew: timedelta) -> tuple[datetime, str] | Rejected:
+    """The time and its UTC text for the COPY lines."""
     if not isinstance(raw, str):
         return Rejected(
             "field ts is missing or not a string; send ISO 8601 with an offset,"
@@ -91,9 +93,8 @@ def _timestamp(raw: object, received_at: datetime, max_skew: timedelta) -> str |
     parsed = _parse_ts(raw)
     if isinstance(parsed, Rejected):
         return parsed
-    ts, utc_text = parsed
-    problem = time_problem(ts, received_at, max_skew)
-    return utc_text if problem is None else Rejected(f"ts {raw[:40]} {problem}")
+    problem = time_problem(parsed[0], received_at, max_skew)
+    return parsed if problem is None else Rejected(f"ts {raw[:40]} {problem}")
 
 
 @functools.lru_cache(maxsize=65_536)  # pure; every point of a park reports the same minute stamps

@@ -16,8 +16,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from compliance import jobs
 from ingest.core.models import ParkSpec
 from tests.compliance.conftest import publish, settle, wait_stored
+from tests.compliance.context import make_context
 from tests.support import ROOT, Services, wait_for
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -145,7 +147,7 @@ def test_a_single_critical_nickel_spike_counts_as_an_exceeded_parameter(
 
 
 def test_reuse_ratio_in_overview_and_report_is_compliances_figure(
-    client, db, make_park, rt_worker, publisher, compliance_process, admin
+    client, db, make_park, rt_worker, publisher, compliance_process, admin, services
 ) -> None:  # type: ignore[no-untyped-def]
     spec: ParkSpec = make_park(CENTRAL_PARK)
     rt_worker()
@@ -181,6 +183,15 @@ def test_reuse_ratio_in_overview_and_report_is_compliances_figure(
     report = client.get(f"/api/v1/parks/{spec.id}/reports/{yesterday}", headers=admin).json()
     assert report["reuse"]["judged"] is True and report["reuse"]["ratio"] == stored
 
+    # Today's figures are those of today's closed hours (the legal record): close the current hour now,
+    # ahead of the clock, so it is on record whatever the time of day.
+    ahead = datetime.now(UTC) + timedelta(hours=1, minutes=5)
+    jobs.run(services.database_url, make_context(), "close_windows", now=ahead, park=spec.id)
     overview = client.get(f"/api/v1/parks/{spec.id}/status", headers=admin).json()
     assert overview["central"]["reuse_ratio"] == pytest.approx(0.3)  # 30 / (30 + 70)
     assert overview["central"]["reuse"] == pytest.approx(30.0)
+    # today's valid-data rate: valid values over those expected until the end of the last closed hour
+    status = client.get(f"/api/v1/parks/{spec.id}/plants/central/status", headers=admin).json()
+    hours = datetime.fromisoformat(status["as_of"]).astimezone(SH).hour + 1  # interval 3600 s
+    rates = {p["point"]: p["parameters"][0]["valid_rate_today"] for p in status["points"]}
+    assert rates == {"reuse": min(1.0, 2 / hours), "outlet": min(1.0, 3 / hours)}  # 900000 is implausible

@@ -1,4 +1,5 @@
-"""The read API against the real database: raw readings, park-local hourly/daily means, errors."""
+"""The read API against the real database: raw readings, park-local hourly/daily means (the legal record
+compliance stores when it closes the hours and days), errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
+from compliance import jobs
+from tests.compliance.context import make_context
 
 
 @pytest.fixture
@@ -18,7 +21,7 @@ def client(client, admin):
 
 
 @pytest.fixture
-def park_with_readings(db, make_park):
+def park_with_readings(db, make_park, services):
     spec = make_park()
     point_id = db.execute(
         "SELECT id FROM points WHERE park_id = %s AND plant_id = 'shop-01' AND code = 'total'", (spec.id,)
@@ -36,7 +39,12 @@ def park_with_readings(db, make_park):
             " VALUES (%s, 9, %s, %s, %s, 'test')",
             [(point_id, t, v, f) for t, v, f in rows],
         )
+    # compliance closes the hours and days (the legal record the means are read from)
+    jobs.run(services.database_url, make_context(), "close_windows", now=CLOSED_BY, park=spec.id)
     return spec
+
+
+CLOSED_BY = datetime(2026, 12, 1, 4, tzinfo=UTC)  # noon on 1 Dec in Shanghai: the 29th and 30th closed
 
 
 def url(spec, point="total", plant="shop-01"):

@@ -29,6 +29,14 @@ MAINT = {
     "to": (_SOON + timedelta(hours=1)).isoformat(),
     "reason": "electrode swap",
 }
+MARK = {
+    "plant": "shop-01",
+    "point": "total",
+    "code": "calibration",
+    "from": _SOON.isoformat(),
+    "to": (_SOON + timedelta(hours=1)).isoformat(),
+    "note": "quarterly calibration",
+}
 
 # (method, path, params or body, expected by role)
 MATRIX = [
@@ -53,11 +61,20 @@ MATRIX = [
     ("POST", "/api/v1/alerts/{alert}/annotate", {"note": "sampled"}, READ),
     ("GET", "/api/v1/maintenance", None, LIST),
     ("POST", "/api/v1/maintenance", MAINT, OPERATOR),
+    ("GET", "/api/v1/marks", None, LIST),
+    ("GET", "/api/v1/marks/codes", None, LIST),
+    ("POST", "/api/v1/marks", MARK, OPERATOR),
     ("GET", "/api/v1/audit", None, LIST),
     ("GET", P + "/reports/2026-11-29", None, READ),
     ("GET", P + "/reports/2026-11-29", {"format": "html"}, READ),
     ("GET", PLANT + "/reports/2026-11-29", {"format": "csv"}, READ),
     ("GET", PLANT + "/reports/2026-11-29", {"format": "html"}, READ),
+    ("GET", P + "/kpis", {"day": "2026-11-29"}, READ),
+    ("GET", PLANT + "/kpis", {"month": "2026-11"}, READ),
+    ("GET", POINT + "/kpis", {"day": "2026-11-29"}, READ),
+    ("GET", P + "/mass", {"month": "2026-11"}, READ),
+    ("GET", PLANT + "/mass", {"day": "2026-11-29"}, READ),
+    ("GET", POINT + "/record", {**WINDOW, "span": "hour"}, READ),
 ]
 
 
@@ -92,7 +109,7 @@ def test_role_matrix(client, services, callers, method, path, data, expected):
         if method == "GET":
             r = client.get(url, params=payload, headers=headers[role])
         else:
-            body = {**payload, "park": spec.id} if path.endswith("maintenance") else payload
+            body = {**payload, "park": spec.id} if path.endswith(("maintenance", "marks")) else payload
             r = client.request(method, url, json=body, headers=headers[role])
         assert r.status_code == expected[role], f"{role}: {r.status_code} {r.text[:300]}"
         if r.status_code == HIDDEN:

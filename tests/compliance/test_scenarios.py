@@ -166,9 +166,10 @@ def test_implausible_ph_is_suspect_not_a_breach(env, publisher, db) -> None:  # 
     publish(publisher, park, "shop-01", "total", T0 + timedelta(minutes=1), {"cod": -3, "ph": 7.1})
     publisher.flush()
     settle(db, park, 4)
+    # a negative COD is suspect as well, under the negative-value rule of its own (abnormal data)
     assert sorted(kinds(db, park)) == [
-        ("implausible", "total", "cod", "warning", "open"),
         ("implausible", "total", "ph", "warning", "resolved"),
+        ("negative_value", "total", "cod", "warning", "open"),
     ]
 
 
@@ -200,12 +201,13 @@ def test_late_data_rejudges_a_closed_hour(env, publisher, db, services, ctx) -> 
         ("exceedance", "total", "cod", "violation", "open"),
         ("hourly_mean", "total", "cod", "violation", "open"),
     ]
+    d0 = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=tz)
     row = db.execute(
-        "SELECT verdict, n_valid FROM compliance_windows w JOIN points p ON p.id = w.point_id"
-        " WHERE p.park_id = %s AND span = 'day' AND parameter_id = 9",
-        (park,),
+        "SELECT verdict, n_valid, n_total FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %s AND span = 'day' AND parameter_id = 9 AND start_at = %s",
+        (park, d0),
     ).fetchone()
-    assert row == ("insufficient", 60)
+    assert row == ("insufficient", 60, 60)
 
 
 CENTRAL = """

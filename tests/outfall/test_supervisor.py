@@ -68,8 +68,9 @@ def test_the_demo_simulator_resumes_where_the_stored_data_ends(services, make_pa
     resume = resume_time(services.database_url, park, timedelta(hours=3))
     assert resume == last + timedelta(seconds=1)
     args = argparse.Namespace(no_simulator=False, speed=600.0, scenario=None, park=[Path("p.yaml")])
-    (sim,) = [c for c in children(args, {}, [Path("p.yaml")], resume) if c.process.demo]
-    assert sim.args[sim.args.index("--start") + 1] == resume.isoformat()
+    sims = [c for c in children(args, {}, [Path("p.yaml")], resume) if c.process.demo]
+    assert len(sims) == 2  # MQTT JSON and the HJ 212-2025 TCP loggers: both start where the data ends
+    assert all(sim.args[sim.args.index("--start") + 1] == resume.isoformat() for sim in sims)
 
 
 def test_the_demo_simulator_publishes_with_the_loggers_credentials() -> None:
@@ -81,6 +82,6 @@ def test_the_demo_simulator_publishes_with_the_loggers_credentials() -> None:
 
     args = argparse.Namespace(no_simulator=False, speed=600.0, scenario=None, park=[Path("p.yaml")])
     creds = Path("/tmp/credentials.json")
-    (sim,) = [c for c in children(args, {}, [Path("p.yaml")], None, creds) if c.process.demo]
-    assert sim.args[sim.args.index("--credentials") + 1] == str(creds)
+    sims = [c for c in children(args, {}, [Path("p.yaml")], None, creds) if c.process.demo]
+    assert sims and all(sim.args[sim.args.index("--credentials") + 1] == str(creds) for sim in sims)
     assert all("--credentials" not in c.args for c in children(args, {}, [Path("p.yaml")]) if c.process.demo)

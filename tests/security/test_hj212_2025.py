@@ -219,7 +219,12 @@ def test_an_encrypted_2025_frame_over_mqtt_is_opened_with_the_loggers_key(system
     topic = f"outfall/hj212/{mn}"
     good = codec.encode(_frame(mn, when, {"ph": 7.15}), bytes.fromhex(OLD))
     stray = codec.encode(_frame(mn, when + timedelta(seconds=1), {"ph": 3.0}), bytes.fromhex(WRONG))
+    # a standard-sample check (CN 2062), encrypted: stored in sample_checks with the worker's batch
+    check = replace(
+        _frame(mn, when, {}), cn="2062", factors={"w20121": {"StdValue": 0.5, "Check": 0.52, "Flag": "N"}}
+    )
     system.publish_raw(park, "shop-01", "workshop", good, topic=topic)
+    system.publish_raw(park, "shop-01", "workshop", codec.encode(check, bytes.fromhex(OLD)), topic=topic)
     system.publish_raw(park, "shop-01", "workshop", stray, topic=topic)
     system.wait_for(
         lambda: _values(system, park, "ph", when, when + timedelta(seconds=2)), message="stored over MQTT"
@@ -229,6 +234,17 @@ def test_an_encrypted_2025_frame_over_mqtt_is_opened_with_the_loggers_key(system
         message="the wrong-key frame dead-lettered",
     )
     assert any(r.startswith("SM4: the data area does not decrypt") for r in reasons), reasons
+    checks = system.wait_for(
+        lambda: _db(
+            system,
+            "SELECT c.factor, c.fields, c.source, c.time FROM sample_checks c"
+            " JOIN points p ON p.id = c.point_id WHERE p.park_id = %s",
+            park,
+        ),
+        message="the MQTT sample check stored",
+    )
+    assert len(reasons) == 1, reasons  # the 2062 frame is not among them
+    assert checks == [("w20121", {"StdValue": "0.5", "Check": "0.52", "Flag": "N"}, "mqtt-hj212", when)]
     assert _values(system, park, "ph", when, when + timedelta(seconds=2)) == [7.15]
     # a heartbeat and a frame with a quirk, over MQTT: recorded by the workers within a refresh
     beat = codec.Frame(st="32", cn="9015", mn=mn, qn="20260101000000000", pw="123456", flag=9)

@@ -1,6 +1,7 @@
-"""Commands to data loggers are an admin's: an officer or operator token may neither queue one nor read
-the queue, a malformed command is refused with its reason and queues nothing, and a 9012 forged for a
-QN the platform never sent changes nothing (running system, API and HJ 212 gateway)."""
+"""Commands to data loggers are an admin's: an officer or operator token may neither queue one (nor
+rotate an SM4 key) nor read the queue, a malformed command (or a 1014 not sent by a key rotation) is
+refused with its reason and queues nothing, and a 9012 forged for a QN the platform never sent changes
+nothing (running system, API and HJ 212 gateway)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,16 @@ def test_only_an_admin_commands_loggers(system: System) -> None:
         assert posted.status_code == 403, posted.text
         listed = httpx.get(system.api_url + "/api/v1/hj212/commands", headers=auth)
         assert listed.status_code == 403
+        target = {"park": park, "plant": "shop-01", "point": "workshop"}
+        rotated = httpx.post(system.api_url + "/api/v1/hj212/rotations", json=target, headers=auth)
+        assert rotated.status_code == 403, rotated.text  # a new SM4 key is an admin's
     admin = {"Authorization": f"Bearer {system.token}"}
     for body in (
         {"mn": "ABCDEF123456", "cn": "1062", "params": {"RtdInterval": "60;CN=1072"}},  # CP injection
         {"mn": "AB;CN=1072", "cn": "1062"},
         {"mn": "ABCDEF123456", "cn": "1072", "params": {"NewPW": "x"}},  # not a command we send
+        {"mn": "ABCDEF123456", "cn": "1014", "params": {"NewKey": "00" * 16}},  # a key of one's choosing
+        {"mn": "ABCDEF123456", "cn": "1014"},  # only a rotation sends 1014, with its pending key
     ):
         answer = httpx.post(system.api_url + "/api/v1/hj212/commands", json=body, headers=admin)
         assert answer.status_code == 422, answer.text
