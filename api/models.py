@@ -179,6 +179,7 @@ class ReadingsPage(BaseModel):
             ],
             "items": [{"time": "2026-11-29T00:00:00Z", "parameter": "cod", "value": 42.1, "flag": "N"}],
             "truncated": False,
+            "next": None,
         }
     )
     park: str
@@ -189,7 +190,8 @@ class ReadingsPage(BaseModel):
     units: dict[str, str]
     limits: list[LimitPeriod] = []
     items: list[RawReading] | list[BucketMean]
-    truncated: bool = False
+    truncated: bool = False  # more rows than one page: ask again with from = `next`
+    next: datetime | None = None
 
 
 # --- status -----------------------------------------------------------------------------------------

@@ -18,7 +18,12 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
-    max_raw_rows: int = Field(default=100_000, ge=1)
+    # Readings: rows per page (at least 100, so one time's rows, one per parameter, always fit a page);
+    # a range without `bucket` longer than raw_window_days gets hourly means, longer than
+    # hourly_window_days daily means, unless the request says raw=true (api/history.py).
+    max_raw_rows: int = Field(default=100_000, ge=100)
+    raw_window_days: float = Field(default=7, gt=0)
+    hourly_window_days: float = Field(default=92, gt=0)
     pool_max: int = Field(default=10, ge=2)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_requests: int = Field(default=64, ge=1)

@@ -1,6 +1,7 @@
 """`make bench`: prints one JSON object per line per benchmark, then a one-line summary.
 
-Headline keys: ingest_readings_per_s, alert_latency_p50_ms, alert_latency_p99_ms, api_p99_ms."""
+Headline keys: ingest_readings_per_s, alert_latency_p50_ms, alert_latency_p99_ms, api_p99_ms, and the
+history figures (bench/history.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import orjson
 from bench import common
 
 # Later benchmarks are optional modules with main(env) -> dict; a missing one is reported, not fatal.
-BENCHES = ("bench.ingest", "bench.alert_latency", "bench.api")
+BENCHES = ("bench.ingest", "bench.alert_latency", "bench.api", "bench.history")
 
 
 def main() -> int:
@@ -43,6 +44,10 @@ def main() -> int:
         "alert_latency_p50_ms",
         "alert_latency_p99_ms",
         "api_p99_ms",
+        "history_bytes_per_reading_archived",
+        "history_hourly_1y_p99_ms",
+        "history_raw_30d_p99_ms",
+        "history_monthly_report_s",
     )
     print("summary: " + ", ".join(f"{k}={summary[k]}" for k in keys if k in summary), flush=True)
     return 0

@@ -14,7 +14,20 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.range import Range
 
-from compliance import alerts, changes, days, history, limits, marks, notify, repo, routing, rules, windows
+from compliance import (
+    alerts,
+    changes,
+    days,
+    history,
+    limits,
+    marks,
+    notify,
+    repo,
+    routing,
+    rules,
+    storage,
+    windows,
+)
 from compliance.models import (
     MASS_BALANCE,
     OFFLINE,
@@ -28,7 +41,7 @@ from compliance.settings import RobotSettings, RuleSettings, RuntimeSettings, Sm
 from ingest.core import parameters, reads
 from ingest.core import repo as ingest_repo
 from ingest.core.secrets import SecretSettings
-from ingest.core.settings import IntakeSettings, SM4RotationSettings
+from ingest.core.settings import HistorySettings, IntakeSettings, SM4RotationSettings
 from ingest.hj212 import rotation
 
 log = logging.getLogger(__name__)
@@ -43,6 +56,7 @@ class Context:
     smtp: SmtpSettings
     intake: IntakeSettings = field(default_factory=IntakeSettings)  # dead-letter retention
     store: SecretSettings = field(default_factory=SecretSettings)  # opens receivers' sealed secrets
+    history: HistorySettings = field(default_factory=HistorySettings)  # compaction and retention
     sm4: SM4RotationSettings = field(default_factory=SM4RotationSettings)  # HJ 212-2025 key rotation
     robots: RobotSettings = field(default_factory=RobotSettings)  # chat robots' rate limits
 
@@ -311,13 +325,6 @@ def deliver(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | N
     return f"{t.grouped} messages grouped, {t.sent} sent, {t.failed} failed"
 
 
-def retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
-    licensed = repo.timescale_licensed(conn)
-    dropped = 0 if licensed else repo.drop_old_chunks(conn, ctx.rules.retention_days)
-    purged = repo.purge_delivered(conn, now - timedelta(days=90))
-    return f"{dropped} chunks dropped, {purged} old deliveries purged"
-
-
 def dead_letter_retention(conn: psycopg.Connection, ctx: Context, now: datetime, park: str | None) -> str:
     """Delete dead letters whose last item is older than the retention. The table is ingest's (its
     owner's function does the delete); the leader runs it because it is the one process that always
@@ -394,11 +401,21 @@ JOBS: tuple[Job, ...] = (
         owns_transactions=True,
     ),
     Job(
+        "compact_readings",
+        "interval",
+        {"minutes": 60},
+        "compact readings older than OUTFALL_HISTORY_COMPACT_AFTER_DAYS (archive, or the licensed"
+        " build's compression policy); merge late readings into their archived days",
+        storage.compact_readings,
+        owns_transactions=True,
+    ),
+    Job(
         "retention",
         "cron",
         {"hour": 3, "minute": 17},
-        "drop old chunks (Apache build) and old deliveries",
-        retention,
+        "delete history past its period (OUTFALL_HISTORY_*): archived readings of closed days, logger"
+        " statistics, event-stream rows, delivered notifications",
+        storage.retention,
     ),
     Job(
         "dead_letter_retention",

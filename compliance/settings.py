@@ -69,7 +69,6 @@ class RuleSettings(BaseSettings):
     escalate_after_s: float = Field(default=3600, gt=0)  # unacknowledged violations escalate
     critical_repeat_s: float = Field(default=3600, gt=0)  # repeat notification of open critical alerts
     late_grace_s: float = Field(default=120, ge=0)  # an hour is closed this long after it ends
-    retention_days: int = Field(default=3 * 365, gt=0)
     # Marked stopped but still running (标停未停): during a data mark whose code claims the plant stopped,
     # at least stopped_min_count valid readings above these levels within stopped_window_s show it
     # running (canonical parameter code -> level in the catalogue's unit: flow L/s; HJ 212-2025 ST 44

@@ -1,29 +1,37 @@
 """Readings of one point: raw values with flags, or park-local hourly/daily valid means, with the limits
-in force alongside; JSON or CSV."""
+in force alongside; JSON or CSV, streamed from the database (stored and archived readings alike), a
+page at a time."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from psycopg_pool import AsyncConnectionPool
 
 from api import charts
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_plant
-from api.models import BucketMean, LimitPeriod, RawReading, ReadingsPage
+from api.history import Pager, choose_bucket
+from api.models import LimitPeriod, ReadingsPage
+from api.settings import ApiSettings
 from compliance.repo import legal
-from compliance.repo.reads import limit_periods
+from compliance.repo import reads as compliance_reads
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
+from ingest.core.query import Query as Named
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
 BUCKETS = {"1h": "hour", "1d": "day"}  # the legal record's spans
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=400)
+STREAM_CHUNK = 5_000  # rows per fetch from the server-side cursor
 CSV_EXAMPLE = (
     "time,parameter,unit,value,flag,limit_upper,limit_lower\n"
     "2026-11-29T00:00:00+00:00,cod,mg/L,42.1,N,80.0,\n"
@@ -55,6 +63,12 @@ def _parameter_ids(requested: str | None, measured: dict[int, str]) -> list[int]
     return [param.id]
 
 
+def _bucket(request: Request, start: datetime, end: datetime, bucket: str | None, raw: bool) -> str | None:
+    s: ApiSettings = request.app.state.settings
+    raw_window, hourly_window = timedelta(days=s.raw_window_days), timedelta(days=s.hourly_window_days)
+    return choose_bucket(start, end, bucket, raw, raw_window, hourly_window)
+
+
 @v1.get("/parks/{park}/plants/{plant}/points/{point}/readings", response_model=ReadingsPage, responses=CSV)
 async def readings(
     request: Request,
@@ -72,69 +86,123 @@ async def readings(
     bucket: Annotated[
         Literal["1h", "1d"] | None, Query(description="park-local hourly/daily valid means")
     ] = None,
+    raw: Annotated[
+        bool, Query(description="raw readings whatever the range (a long range gets means otherwise)")
+    ] = False,
     fmt: Annotated[
         Literal["json", "csv"], Query(alias="format", description="csv for a spreadsheet")
     ] = "json",
-) -> ReadingsPage | Response:
+) -> Response:
     """Values are in the catalogue unit (see `units`). `bucket=1h|1d`: the park-local hourly or daily
     means compliance stored when it closed the hour or day (the legal record: valid values only, flags N
     and S and plausible; re-judged when late data arrives), for hours and days starting in the window
     that received data; an hour or day not closed yet has none. `valid`/`total` say how many values each
-    mean stands on; `.../record` has the rest. Default window: the last 24 hours."""
+    mean stands on; `.../record` has the rest. Default window: the last 24 hours. Without `bucket`, a
+    range longer than `OUTFALL_API_RAW_WINDOW_DAYS` (7) gets the hourly means, longer than
+    `OUTFALL_API_HOURLY_WINDOW_DAYS` (92) the daily ones, unless `raw=true`; `bucket` in the answer says
+    which. Raw readings come stored or archived alike. A page holds at most `OUTFALL_API_MAX_RAW_ROWS`
+    rows and never splits one time: `next` (in CSV, a last line `# more rows: ...`) is the `from` of the
+    next page, null on the last one. The answer is streamed from the database."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
+    chosen = _bucket(request, start, end, bucket, raw)
     async with pool(request).connection() as conn:
         row = await ingest_reads.points(park, plant, point).first_async(conn)
         if row is None:
             raise not_found(f"point {park}/{plant}/{point}")
         ids = _parameter_ids(parameter, row.parameters)
-        units = {_code(i): parameters.BY_ID[i].unit for i in ids}
-        cap = request.app.state.settings.max_raw_rows
-        items: list[RawReading] | list[BucketMean]
-        if bucket is None:
-            rows = await ingest_reads.raw_readings(row.id, ids, start, end, cap + 1).fetch_async(conn)
-            items = [
-                RawReading(time=r.time, parameter=_code(r.parameter_id), value=r.value, flag=r.flag)
-                for r in rows[:cap]
-            ]
-        else:
-            query = legal.window_means(row.id, ids, BUCKETS[bucket], start, end)
-            rows = []
-            items = [
-                BucketMean(
-                    time=m.time, parameter=_code(m.parameter_id), mean=m.mean, valid=m.valid, total=m.total
-                )
-                for m in await query.fetch_async(conn)
-            ]
-        periods = await limit_periods([row.id], start, end).fetch_async(conn)
-        lims = [lim for lim in periods if lim.parameter_id in ids]
-    page = ReadingsPage(
+        periods = await compliance_reads.limit_periods([row.id], start, end).fetch_async(conn)
+    cap: int = request.app.state.settings.max_raw_rows
+    query: Named[Any] = (
+        ingest_reads.raw_readings(row.id, ids, start, end, cap + 1)
+        if chosen is None
+        else legal.window_means(row.id, ids, BUCKETS[chosen], start, end)
+    )
+    head = ReadingsPage(
         park=park,
         plant=plant,
         point=point,
         timezone=row.timezone,
-        bucket=bucket,
-        units=units,
-        limits=[
-            LimitPeriod(
-                parameter=_code(lim.parameter_id),
-                valid_from=lim.valid_from,
-                valid_to=lim.valid_to,
-                upper=lim.upper,
-                lower=lim.lower,
-                source=lim.source,
-            )
-            for lim in lims
-        ],
-        items=items,
-        truncated=len(rows) > cap,
+        bucket=chosen,
+        units={_code(i): parameters.BY_ID[i].unit for i in ids},
+        limits=[_limit(lim) for lim in periods if lim.parameter_id in ids],
+        items=[],
     )
+    rows = _paged(pool(request), query, cap)
     if fmt == "csv":
-        return _csv(page)
-    # Serialised once, with orjson: FastAPI would otherwise validate the (large) page again against the
-    # model, which costs more than the query.
-    body = orjson.dumps(page.model_dump(), option=orjson.OPT_UTC_Z)
-    return Response(body, media_type="application/json")
+        name = f"{park}_{plant}_{point}{'_' + chosen if chosen else ''}.csv"
+        return StreamingResponse(
+            _csv(head, rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return StreamingResponse(_json(head, rows), media_type="application/json")
+
+
+def _limit(lim: compliance_reads.LimitPeriod) -> LimitPeriod:
+    return LimitPeriod(
+        parameter=_code(lim.parameter_id),
+        valid_from=lim.valid_from,
+        valid_to=lim.valid_to,
+        upper=lim.upper,
+        lower=lim.lower,
+        source=lim.source,
+    )
+
+
+# What _paged yields: lists of rows to send, then once where the next page starts (None: no more).
+Part = list[Any] | datetime | None
+
+
+async def _paged(db: AsyncConnectionPool, query: Named[Any], cap: int) -> AsyncIterator[Part]:
+    """The query's rows a chunk at a time from a server-side cursor, cut into one page."""
+    pager: Pager[tuple[Any, ...]] = Pager(cap, _time)
+    async with db.connection() as conn, conn.transaction():
+        chunks = query.stream_async(conn, STREAM_CHUNK)
+        async for chunk in chunks:
+            out = pager.push(chunk[: cap + 1 - pager.seen])
+            if out:
+                yield out
+            if pager.seen > cap:
+                break  # the row after the page is read: the rest is for the next page
+        await chunks.aclose()  # closes the server-side cursor
+    rest, next_from = pager.finish()
+    yield rest
+    yield next_from
+
+
+def _time(row: tuple[Any, ...]) -> datetime:
+    return row[0]  # type: ignore[no-any-return]  # raw_readings and bucket_means both start with it
+
+
+CODES = {p.id: p.code for p in parameters.CATALOGUE}
+
+
+def _raw_item(r: tuple[Any, ...]) -> dict[str, Any]:
+    # ingest_reads.RawReading: time, parameter_id, value, flag
+    return {"time": r[0], "parameter": CODES[r[1]], "value": r[2], "flag": r[3]}
+
+
+def _mean_item(r: tuple[Any, ...]) -> dict[str, Any]:
+    # ingest_reads.BucketMean: time, parameter_id, mean, valid, total
+    return {"time": r[0], "parameter": CODES[r[1]], "mean": r[2], "valid": r[3], "total": r[4]}
+
+
+async def _json(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[bytes]:
+    """ReadingsPage's JSON, its items written as they come (orjson: the model would validate each)."""
+    fields = head.model_dump(exclude={"items", "truncated", "next"})
+    yield orjson.dumps(fields, option=orjson.OPT_UTC_Z)[:-1] + b',"items":['
+    item = _raw_item if head.bucket is None else _mean_item
+    comma, next_from = b"", None
+    async for part in rows:
+        if isinstance(part, list):
+            if part:
+                yield comma + orjson.dumps([item(r) for r in part], option=orjson.OPT_UTC_Z)[1:-1]
+                comma = b","
+        else:
+            next_from = part
+    tail = {"truncated": next_from is not None, "next": next_from}
+    yield b"]," + orjson.dumps(tail, option=orjson.OPT_UTC_Z)[1:]
 
 
 def _limit_at(page: ReadingsPage, code: str, t: datetime) -> LimitPeriod | None:
@@ -148,36 +216,31 @@ def _limit_at(page: ReadingsPage, code: str, t: datetime) -> LimitPeriod | None:
     return None
 
 
-def _csv(page: ReadingsPage) -> Response:
+async def _csv(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[bytes]:
+    """A spreadsheet's CSV, written as the rows come; a page cut short ends with a line saying where the
+    next one starts."""
+    values = ["value", "flag"] if head.bucket is None else ["mean", "valid", "total"]
+    # A byte-order mark so that spreadsheet programs read the Chinese names and units as UTF-8.
+    header: list[object] = ["time", "parameter", "unit", *values, "limit_upper", "limit_lower"]
+    yield "\ufeff".encode() + _csv_lines([header])
+    async for part in rows:
+        if isinstance(part, list):
+            yield _csv_lines([_csv_row(head, r) for r in part])
+        elif part is not None:
+            yield f"# more rows: ask again with from={part.isoformat()}\n".encode()
+
+
+def _csv_row(head: ReadingsPage, r: tuple[Any, ...]) -> list[object]:
+    code = CODES[r[1]]
+    lim = _limit_at(head, code, r[0])
+    upper, lower = (lim.upper, lim.lower) if lim else (None, None)
+    return [r[0].isoformat(), code, head.units.get(code), *r[2:], upper, lower]
+
+
+def _csv_lines(rows: list[list[object]]) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    raw = page.bucket is None
-    w.writerow(
-        [
-            "time",
-            "parameter",
-            "unit",
-            *(["value", "flag"] if raw else ["mean", "valid", "total"]),
-            "limit_upper",
-            "limit_lower",
-        ]
-    )
-    for item in page.items:
-        lim = _limit_at(page, item.parameter, item.time)
-        cells = (
-            [item.value, item.flag] if isinstance(item, RawReading) else [item.mean, item.valid, item.total]
-        )
-        upper, lower = (lim.upper, lim.lower) if lim else (None, None)
-        w.writerow(
-            [item.time.isoformat(), item.parameter, page.units.get(item.parameter), *cells, upper, lower]
-        )
-    name = f"{page.park}_{page.plant}_{page.point}{'_' + page.bucket if page.bucket else ''}.csv"
-    return Response(
-        # A byte-order mark so that spreadsheet programs read the Chinese names and units as UTF-8.
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode()
 
 
 @v1.get(
@@ -197,17 +260,25 @@ async def chart(
 ) -> Response:
     """One parameter over time as SVG: raw valid values, the stored hourly means, the limit line,
     breaches (red dots) and values with invalid flags (grey marks) — what the dashboard's point page
-    shows."""
+    shows. A range that the readings endpoint answers with means (see there) is drawn with the hourly
+    means only."""
     require_plant(caller, park, plant)
     start, end = window(start, end)
+    with_raw = _bucket(request, start, end, None, False) is None
     async with pool(request).connection() as conn:
         row = await ingest_reads.points(park, plant, point).first_async(conn)
         if row is None:
             raise not_found(f"point {park}/{plant}/{point}")
         ids = _parameter_ids(parameter, row.parameters)
-        raw = await ingest_reads.raw_readings(row.id, ids, start, end, CHART_POINTS).fetch_async(conn)
+        raw = (
+            await ingest_reads.raw_readings(row.id, ids, start, end, CHART_POINTS).fetch_async(conn)
+            if with_raw
+            else []
+        )
         means = await legal.window_means(row.id, ids, BUCKETS["1h"], start, end).fetch_async(conn)
-        lims = await limit_periods([row.id], end - timedelta(seconds=1), end).fetch_async(conn)
+        lims = await compliance_reads.limit_periods([row.id], end - timedelta(seconds=1), end).fetch_async(
+            conn
+        )
     c = parameters.BY_ID[ids[0]]
     lim = next((x for x in lims if x.parameter_id == ids[0]), None)
     svg = charts.series_chart(

@@ -77,7 +77,7 @@ async def _report(
         pts = [p for p in await ingest_reads.points(park, plant).fetch_async(conn) if p.active]
         judging = day_judgements(park, plant, d0, d1, BREACH_KINDS, BREACH_SEVERITIES, EXCEEDANCE)
         judged = await judging.fetch_async(conn)
-        stats = await day_statistics(park, plant, d0, d1).fetch_async(conn)
+        stats = await day_statistics([p.id for p in pts], d0, d1).fetch_async(conn)
         df = reports.frame(pts, stats, judged, (d1 - d0).total_seconds())
         lims = await limit_periods([p.id for p in pts], d0, d0 + timedelta(seconds=1)).fetch_async(conn)
         df = reports.with_limits(df, lims, settings.min_valid_fraction)

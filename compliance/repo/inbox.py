@@ -187,10 +187,12 @@ def series_after(conn: psycopg.Connection, starts: Sequence[KeyTime]) -> dict[tu
 def series(
     conn: psycopg.Connection, point_id: int, parameter_id: int, start: datetime, end: datetime
 ) -> list[Sample]:
+    """A series' readings in [start, end), stored or archived: late data re-judges an hour whose other
+    readings may be compacted already."""
     with conn.cursor(row_factory=class_row(Sample)) as cur:
         return cur.execute(
-            "SELECT time, value, flag::text AS flag FROM readings WHERE point_id = %s AND parameter_id = %s"
-            " AND time >= %s AND time < %s ORDER BY time",
+            "SELECT time, value, flag::text AS flag"
+            " FROM readings_range(ARRAY[%s]::integer[], ARRAY[%s]::smallint[], %s, %s) ORDER BY time",
             (point_id, parameter_id, start, end),
         ).fetchall()
 

@@ -312,12 +312,12 @@ def requeue_readings(
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO compliance_inbox (point_id, parameter_id, time, value, flag, late)"
-            " SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag, false FROM readings r"
+            " SELECT r.point_id, r.parameter_id, r.time, r.value, r.flag, false"
+            " FROM readings_range(%(ids)s::integer[], NULL, %(s)s, %(e)s) r"
             " JOIN parameters p ON p.id = r.parameter_id"
             " LEFT JOIN compliance_limits l ON l.point_id = r.point_id AND l.parameter_id = r.parameter_id"
             "  AND l.valid @> r.time"
-            " WHERE r.point_id = ANY(%(ids)s) AND r.time >= %(s)s AND r.time < %(e)s"
-            " AND (r.flag NOT IN ('N', 'S') OR r.value < p.plausible_min OR r.value > p.plausible_max"
+            " WHERE (r.flag NOT IN ('N', 'S') OR r.value < p.plausible_min OR r.value > p.plausible_max"
             "  OR r.value >= l.watch_upper OR r.value < l.watch_lower)"
             " AND NOT EXISTS (SELECT 1 FROM unnest(%(sp)s::int[], %(sq)s::int[], %(sa)s::timestamptz[],"
             "  %(sb)s::timestamptz[]) k(p, q, a, b) WHERE k.p = r.point_id AND k.q = r.parameter_id"

@@ -212,10 +212,11 @@ def hours_on_record(
 def reading_hours(
     conn: psycopg.Connection, point_id: int, timezone: str, start: datetime, end: datetime
 ) -> list[tuple[int, datetime]]:
-    """(parameter, park-local hour start) of every hour with a stored reading of a point in [start, end)."""
+    """(parameter, park-local hour start) of every hour with a reading of a point in [start, end), stored
+    or archived (a data mark may reach back past the compaction age)."""
     rows = conn.execute(
-        "SELECT DISTINCT parameter_id, time_bucket('1 hour', time, %s::text) FROM readings"
-        " WHERE point_id = %s AND time >= %s AND time < %s",
+        "SELECT DISTINCT parameter_id, time_bucket('1 hour', time, %s::text)"
+        " FROM readings_range(ARRAY[%s]::integer[], NULL, %s, %s)",
         (timezone, point_id, start, end),
     ).fetchall()
     return [(int(q), t) for q, t in rows]
@@ -330,18 +331,6 @@ def day_flows(conn: psycopg.Connection, park_id: str, day_start: datetime, flow_
             " WHERE p.park_id = %s AND p.active",
             (flow_id, day_start, flow_id, park_id),
         ).fetchall()
-
-
-def timescale_licensed(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-    return bool(row and row[0] == "timescale")
-
-
-def drop_old_chunks(conn: psycopg.Connection, older_than_days: int) -> int:
-    rows = conn.execute(
-        "SELECT drop_chunks('readings', older_than => now() - make_interval(days => %s))", (older_than_days,)
-    ).fetchall()
-    return len(rows)
 
 
 def job_started(conn: psycopg.Connection, name: str, at: datetime) -> None:

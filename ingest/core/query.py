@@ -7,7 +7,7 @@ over a table is written once, in its owner's module, whichever kind of connectio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Generic, LiteralString, TypeVar
 
@@ -60,3 +60,27 @@ class Query(Generic[R]):
         async with conn.cursor(row_factory=dataclass_row(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             return await cur.fetchone()
+
+    async def stream_async(
+        self, conn: AsyncConnection[Any], size: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """The rows in lists of at most ``size`` from a server-side cursor, so a large result is never
+        held whole, here or in the client's buffer; run it inside a transaction. Rows come as plain
+        tuples in the order of the row class's fields (checked): a streamed result is usually long
+        enough for the objects' cost to count."""
+        async with conn.cursor(name="outfall_stream", row_factory=_checked_tuples(self.row)) as cur:
+            await cur.execute(self.sql, self.params)
+            while rows := await cur.fetchmany(size):
+                yield rows
+
+
+def _checked_tuples(cls: type[Any]) -> BaseRowFactory[tuple[Any, ...]]:
+    names = tuple(f.name for f in fields(cls))
+
+    def factory(cursor: Any) -> RowMaker[tuple[Any, ...]]:
+        got = tuple(c.name for c in cursor.description or ())
+        if got != names:
+            raise TypeError(f"{cls.__name__} has fields {names}; the query returns {got}")
+        return tuple
+
+    return factory

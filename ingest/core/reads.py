@@ -131,9 +131,10 @@ class RawReading:
 def raw_readings(
     point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, limit: int
 ) -> Query[RawReading]:
+    """Stored and archived readings alike (``readings_range``, migration 070), in time order."""
     return Query(
-        "SELECT time, parameter_id, value, flag::text AS flag FROM readings"
-        " WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
+        "SELECT time, parameter_id, value, flag::text AS flag"
+        " FROM readings_range(ARRAY[%s]::integer[], %s::smallint[], %s, %s)"
         " ORDER BY time, parameter_id LIMIT %s",
         (point_id, list(parameter_ids), start, end, limit),
         RawReading,
@@ -153,11 +154,16 @@ class StoredReading:
 
 
 def stored_readings(point_id: int, start: datetime, end: datetime, limit: int) -> Query[StoredReading]:
-    """Every parameter of a point over [start, end] of data time, oldest first."""
+    """Every parameter of a point over [start, end] of data time, oldest first, stored or archived (an
+    archived reading's receipt is kept to the second)."""
     return Query(
         "SELECT time, parameter_id, value, flag::text AS flag, received_at, source FROM readings"
-        " WHERE point_id = %s AND time >= %s AND time <= %s ORDER BY time, parameter_id LIMIT %s",
-        (point_id, start, end, limit),
+        " WHERE point_id = %(p)s AND time >= %(a)s AND time <= %(b)s"
+        " UNION ALL SELECT u.time, a.parameter_id, u.value, u.flag::text, u.received_at, u.source"
+        " FROM readings_archive a CROSS JOIN LATERAL readings_archive_rows(a) u WHERE a.point_id = %(p)s"
+        " AND a.day >= (%(a)s AT TIME ZONE 'UTC')::date AND a.day <= (%(b)s AT TIME ZONE 'UTC')::date"
+        " AND u.time >= %(a)s AND u.time <= %(b)s ORDER BY 1, 2 LIMIT %(n)s",
+        {"p": point_id, "a": start, "b": end, "n": limit},
         StoredReading,
     )
 
@@ -194,7 +200,8 @@ class LatestReading:
 
 def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
     """The newest reading of every (point, parameter) in the last two days. The bound lets TimescaleDB
-    skip all but the newest chunks; an instrument silent for longer shows as never seen."""
+    skip all but the newest chunks; an instrument silent for longer shows as never seen. Two days are
+    always in the hot table (compaction leaves at least three)."""
     return Query(
         "SELECT pp.point_id, pp.parameter_id, r.time, r.value, r.flag::text AS flag FROM point_parameters pp"
         " CROSS JOIN LATERAL (SELECT time, value, flag FROM readings r WHERE r.point_id = pp.point_id"
@@ -216,18 +223,16 @@ class DayStatistics:
     max: float | None
 
 
-def day_statistics(park: str, plant: str | None, start: datetime, end: datetime) -> Query[DayStatistics]:
-    """Per (point, parameter) of a park (or one plant) over [start, end): values received and valid,
-    valid mean and max."""
+def day_statistics(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[DayStatistics]:
+    """Per (point, parameter) of these points over [start, end), stored or archived: values received and
+    valid, valid mean and max."""
     return Query(
-        "SELECT r.point_id, r.parameter_id, count(*) AS received,"
-        " count(*) FILTER (WHERE r.flag IN ('N', 'S')) AS valid,"
-        " avg(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS mean,"
-        " max(r.value) FILTER (WHERE r.flag IN ('N', 'S')) AS max"
-        " FROM readings r JOIN points p ON p.id = r.point_id"
-        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
-        " AND r.time >= %(d0)s AND r.time < %(d1)s GROUP BY r.point_id, r.parameter_id",
-        {"park": park, "plant": plant, "d0": start, "d1": end},
+        "SELECT point_id, parameter_id, count(*) AS received,"
+        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid,"
+        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
+        " max(value) FILTER (WHERE flag IN ('N', 'S')) AS max"
+        " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY point_id, parameter_id",
+        (list(point_ids), start, end),
         DayStatistics,
     )
 

@@ -11,7 +11,7 @@ import orjson
 import psycopg
 from psycopg.rows import class_row
 
-from ingest.core import decoded, parameters, units
+from ingest.core import archive, decoded, parameters, units
 from ingest.core.deadletters import Run
 from ingest.core.decoded import CheckRow, StatusRow
 from ingest.core.models import ParkSpec, RegistryPoint
@@ -148,12 +148,13 @@ def prepare_staging(conn: psycopg.Connection) -> None:
 
 def copy_readings(conn: psycopg.Connection, copy_text: bytes) -> int:
     """COPY rows (tab-separated lines, see ``decoded.copy_line``) in and move them to ``readings``,
-    dropping any whose key is already stored. Returns the number of new readings."""
+    dropping any whose key is already stored, hot or archived. Returns the number of new readings."""
     with conn.cursor() as cur:
         with cur.copy(
             "COPY staging_readings (point_id, parameter_id, time, value, flag, source) FROM STDIN"
         ) as copy:
             copy.write(copy_text)
+        archive.check_archived(conn)  # a reading whose key is archived is not new either
         cur.execute(
             "INSERT INTO readings (point_id, parameter_id, time, value, flag, source)"
             " SELECT point_id, parameter_id, time, value, flag, source FROM staging_readings"

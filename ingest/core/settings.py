@@ -251,3 +251,30 @@ class BrokerSettings(BaseSettings):
     pid_file: Path | None = None
     sync_s: float = Field(default=5.0, gt=0)  # how often `outfall broker sync` re-renders the files
     file_mode: int = Field(default=0o600, ge=0, le=0o777)
+
+
+class HistorySettings(BaseSettings):
+    """How long history is kept and when it is compacted (``OUTFALL_HISTORY_*``); the compliance
+    leader's ``compact_readings`` and ``retention`` jobs act on them (README "History and retention").
+
+    Retention of monitoring records: 排污许可管理条例 (State Council decree 736, in force 2021-03-01)
+    art. 19 — the discharger keeps its original monitoring records (原始监测记录) for no less than
+    5 years; art. 21 says the same of the environmental management ledger. So readings (hot or
+    archived), the loggers' own minute/hourly/daily records and their status reports are kept
+    ``readings_retention_days`` = 5 years and a day (1827 days) by default; a setting, since a local
+    rule or a case may ask for longer. Nothing is dropped before it is compacted and its park-local
+    days are closed (``compliance_closed``)."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTFALL_HISTORY_")
+
+    # Readings older than this (whole UTC days) leave the hot table. At least 3 days: the closing of
+    # hours and days looks 48 h back in the hot table, and "today" on any park's clock must stay hot.
+    compact_after_days: int = Field(default=7, ge=3)
+    readings_retention_days: int = Field(default=1827, ge=1827)
+    # HJ 212 logger statistics (minute/hourly/daily records), equipment status, sample checks
+    statistics_retention_days: int = Field(default=1827, ge=1827)
+    # The live event stream's log (api_events): a client resumes from it after a disconnection; the
+    # alerts and their audit trails themselves are kept.
+    events_retention_days: int = Field(default=90, gt=0)
+    # Delivered (or given up) notifications
+    deliveries_retention_days: int = Field(default=90, gt=0)

@@ -48,6 +48,7 @@ E2E_SETTINGS: dict[str, str] = {
             "deliver": 1,
             "refresh_limits": 30,
             "dead_letter_retention": 2,
+            "compact_readings": 2,
             "sm4_rotation": 2,
             "close_windows": 5,  # hours and days close within seconds of their grace, not each minute
             "refer_abnormal": 1,
