@@ -68,6 +68,9 @@ class Query(Generic[R]):
         held whole, here or in the client's buffer; run it inside a transaction. Rows come as plain
         tuples in the order of the row class's fields (checked): a streamed result is usually long
         enough for the objects' cost to count."""
+        # The whole result is read: plan for it, not for its first tenth (a cursor's default), which
+        # prefers index orders that skip the sort and scan far more rows.
+        await conn.execute("SET LOCAL cursor_tuple_fraction = 1")
         async with conn.cursor(name="outfall_stream", row_factory=_checked_tuples(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             while rows := await cur.fetchmany(size):
