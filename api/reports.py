@@ -1,162 +1,404 @@
-"""The daily compliance report of a park or a plant, with pandas: per point and parameter the valid
-daily mean against its limit, what compliance decided (exceedances it alerted on, its verdict),
-valid-data and transmission rates; alerts opened; the central plant's reuse ratio. Pure: rows in,
-frames and markup out."""
+"""Compliance reports of a park or one plant over a park-local day, month or quarter, with pandas: the
+tables of a report built from the stored legal record (compliance_windows via compliance/repo/legal.py),
+the alerts of the period with their outcome, the data marks, and the day figures compliance stored.
+Nothing here judges or recomputes a mean: verdicts, valid means, counts, KPIs (api/record.py over
+compliance/kpis.py) and masses (compliance/discharge.py) are compliance's; this module only arranges
+them. Pure: rows in, frames out (api/reportformats.py renders them; api/reportdata.py reads the rows)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from html import escape
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from api import record
 from compliance import rules
-from compliance.repo.reads import DayJudgement, LimitPeriod, OpenedAlert
+from compliance.models import CONCENTRATION_KINDS, SEVERITY_RANK
+from compliance.repo.legal import DayWindow, ExceededHours, ParkWindow
+from compliance.repo.marks import Mark
+from compliance.repo.periods import DayReport, Incident
 from ingest.core import parameters
-from ingest.core.reads import DayStatistics, PointRow
+from ingest.core.reads import ParkRow, PointRow
 
-COLUMNS = [
-    "plant", "point", "point_kind", "parameter", "unit", "limit_upper", "limit_lower", "mean", "max",
-    "ratio", "exceedances", "exceedance_minutes", "received", "valid", "expected", "valid_rate",
-    "transmission_rate", "verdict",
+Kind = Literal["day", "month", "quarter"]
+EARLIEST = date(2000, 1, 1)
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+NOT_CLOSED = "not_closed"  # a day compliance has not closed yet: nothing on record
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: Kind
+    label: str  # 2026-11-29 | 2026-11 | 2026-Q4
+    timezone: str
+    days: tuple[date, ...]  # its park-local calendar days
+    parts: tuple[str, ...]  # what its summary is per: the day itself, or each month (2026-10, ...)
+    start: datetime  # UTC
+    end: datetime
+
+
+def period(kind: Kind, text: str, timezone: str, today: date) -> Period:
+    """The park-local day (2026-11-29), month (2026-11) or quarter (2026-Q4) asked for; ValueError with
+    the reason when it is malformed or outside [2000-01-01, tomorrow]."""
+    tz = ZoneInfo(timezone)
+    if kind == "day":
+        try:
+            first = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"day must look like 2026-11-29, not {text!r}") from None
+        months = 0
+    elif kind == "month":
+        m = MONTH.match(text)
+        if m is None:
+            raise ValueError(f"month must look like 2026-11, not {text!r}")
+        first, months = date(int(m[1]), int(m[2]), 1), 1
+    else:
+        q = QUARTER.match(text)
+        if q is None:
+            raise ValueError(f"quarter must look like 2026-Q4, not {text!r}")
+        first, months = date(int(q[1]), 3 * int(q[2]) - 2, 1), 3
+    if not EARLIEST <= first <= today + timedelta(days=1):
+        raise ValueError(f"the period must start between {EARLIEST} and tomorrow")
+    firsts = [_add_months(first, i) for i in range(max(months, 1))]
+    last = _add_months(first, months) if months else first + timedelta(days=1)
+    days = tuple(first + timedelta(days=i) for i in range((last - first).days))
+    parts = (text,) if kind == "day" else tuple(f"{f:%Y-%m}" for f in firsts)
+    start, end = rules.local_day_bounds(first, tz)[0], rules.local_day_bounds(last, tz)[0]
+    return Period(kind, text, timezone, days, parts, start, end)
+
+
+def _add_months(first: date, n: int) -> date:
+    y, m = divmod(first.month - 1 + n, 12)
+    return date(first.year + y, m + 1, 1)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What a report is made of, as read from the record (api/reportdata.py)."""
+
+    park: ParkRow
+    plant: str | None
+    period: Period
+    today: date  # park-local: days after it are not in the daily table
+    points: Sequence[PointRow]
+    days: Sequence[DayWindow]
+    hours: Sequence[ExceededHours]
+    windows: Sequence[tuple[str, Sequence[ParkWindow]]]  # per part: its stored day or month windows
+    incidents: Sequence[Incident]
+    marks: Sequence[Mark]
+    reuse: Sequence[DayReport]
+    days_closed: int
+    kpi_target: float
+    truncated: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    summary: dict[str, Any]
+    daily: pd.DataFrame  # per series and day: the stored valid daily mean against its limit
+    series: pd.DataFrame  # per series and part (month, or the day): exceedance days and hours
+    incidents: pd.DataFrame
+    marks: pd.DataFrame
+    kpis: pd.DataFrame
+    mass: pd.DataFrame
+    reuse: pd.DataFrame
+
+
+SERIES_KEYS = ["plant", "point", "point_kind", "parameter", "name", "unit"]
+DAILY = [
+    "date", *SERIES_KEYS, "mean", "max", "limit_upper", "ratio", "verdict", "valid", "received", "expected",
+    "exceeded_hours",
+]  # fmt: skip
+SERIES = [
+    "part", *SERIES_KEYS, "limit_upper", "mean", "sufficient", "max_daily_mean", "days_closed", "valid_days",
+    "exceeded_days", "exceeded_hours", "breach_alerts",
 ]  # fmt: skip
 
 
-def frame(
-    points: Sequence[PointRow],
-    stats: Sequence[DayStatistics],
-    judged: Sequence[DayJudgement],
-    seconds: float,
-) -> pd.DataFrame:
-    """One row per point and parameter measured, whether or not anything arrived. Exceedances are the
-    values compliance counted in its breach alerts over the day, never a count of our own."""
-    by_key = {(r.point_id, r.parameter_id): r for r in stats}
-    verdicts = {(j.point_id, j.parameter_id): j for j in judged}
-    rows = []
+def build(rows: Rows) -> Report:
+    tz = ZoneInfo(rows.period.timezone)
+    daily = daily_frame(rows.points, rows.days, rows.hours, rows.period, rows.today, tz)
+    incidents = incidents_frame(rows.incidents, tz)
+    series = series_frame(daily, rows.windows, rows.points, incidents, rows.period)
+    level: Literal["plant", "point"] = "point" if rows.plant else "plant"
+    kpis = kpi_frame(rows.windows, level, rows.kpi_target, rows.period)
+    mass = mass_frame(rows.windows, rows.period)
+    marks = marks_frame(rows.marks, tz)
+    reuse = reuse_frame(rows.reuse, rows.park.config.get("reuse_target"))
+    summary = summarise(rows, daily, incidents, marks, kpis, reuse)
+    return Report(summary, daily, series, incidents, marks, kpis, mass, reuse)
+
+
+def _series(points: Sequence[PointRow], on_record: set[tuple[int, int]]) -> pd.DataFrame:
+    """Every series of the scope: what an active point measures, and what any point has on record."""
+    out = []
     for p in points:
-        expected = max(1, int(seconds // p.interval_s))
         for pid in sorted(p.parameters):
             c = parameters.BY_ID.get(pid)
-            if c is None:
+            if c is None or not (p.active or (p.id, pid) in on_record):
                 continue
-            s, j = by_key.get((p.id, pid)), verdicts.get((p.id, pid))
-            rows.append(
-                {"plant": p.plant, "point": p.code, "point_kind": p.kind, "parameter": c.code,
-                 "unit": c.unit, "mean": s.mean if s else None, "max": s.max if s else None,
-                 "exceedances": j.exceedances if j else 0, "received": s.received if s else 0,
-                 "valid": s.valid if s else 0, "expected": expected, "interval_s": p.interval_s,
-                 "point_id": p.id, "parameter_id": pid, "exceeded": bool(j and j.exceeded),
-                 "day_verdict": j.day_verdict if j else None}
-            )  # fmt: skip
-    extra = ["interval_s", "point_id", "parameter_id", "exceeded", "day_verdict"]
-    df = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
-    df["exceedance_minutes"] = df["exceedances"] * df["interval_s"] / 60.0
-    df["valid_rate"] = (df["valid"] / df["expected"]).clip(upper=1.0)
-    df["transmission_rate"] = (df["received"] / df["expected"]).clip(upper=1.0)
+            name = f"{c.name_zh} {c.name_en}"
+            out.append((p.id, pid, p.plant, p.code, p.kind, c.code, name, c.unit))
+    return pd.DataFrame(out, columns=["point_id", "parameter_id", *SERIES_KEYS])
+
+
+def daily_frame(
+    points: Sequence[PointRow],
+    days: Sequence[DayWindow],
+    hours: Sequence[ExceededHours],
+    p: Period,
+    today: date,
+    tz: ZoneInfo,
+) -> pd.DataFrame:
+    """One row per series and park-local day of the period up to today: the stored day's valid mean, its
+    extremes and counts, its verdict against the limit in force (``not_closed`` before compliance closed
+    the day), and how many of its stored hours were judged over the limit."""
+    series = _series(points, {(d.point_id, d.parameter_id) for d in days})
+    grid = series.merge(pd.DataFrame({"date": [d for d in p.days if d <= today]}), how="cross")
+    win = pd.DataFrame(
+        [
+            (rules.local_day_of(d.start, tz), d.point_id, d.parameter_id, d.mean, d.max, d.limit_upper,
+             d.verdict, d.n_valid, d.n_total, d.n_expected)
+            for d in days
+        ],
+        columns=["date", "point_id", "parameter_id", "mean", "max", "limit_upper", "verdict", "valid",
+                 "received", "expected"],
+    )  # fmt: skip
+    hrs = pd.DataFrame(
+        [(h.day, h.point_id, h.parameter_id, h.hours) for h in hours],
+        columns=["date", "point_id", "parameter_id", "exceeded_hours"],
+    )
+    keys = ["date", "point_id", "parameter_id"]
+    df = grid.merge(win, on=keys, how="left").merge(hrs, on=keys, how="left")
+    df["verdict"] = df["verdict"].fillna(NOT_CLOSED)
+    df["exceeded_hours"] = df["exceeded_hours"].fillna(0).astype(int)
+    for col in ("mean", "max", "limit_upper"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["ratio"] = (df["mean"] / df["limit_upper"]).where(df["limit_upper"] > 0)
+    df["part"] = [d.isoformat() if p.kind == "day" else f"{d:%Y-%m}" for d in df["date"]]
+    return df.sort_values(["date", "plant", "point", "parameter"], kind="stable").reset_index(drop=True)
+
+
+def _breaches(i: Incident) -> bool:
+    """A breach of a concentration limit compliance alerted on (violation or worse), not withdrawn."""
+    severe = SEVERITY_RANK.get(i.severity, 0) >= SEVERITY_RANK["violation"]
+    return i.kind in CONCENTRATION_KINDS and severe and not i.withdrawn_by_mark
+
+
+def series_frame(
+    daily: pd.DataFrame,
+    windows: Sequence[tuple[str, Sequence[ParkWindow]]],
+    points: Sequence[PointRow],
+    incidents: pd.DataFrame,
+    p: Period,
+) -> pd.DataFrame:
+    """Per series and part of the period (each month; the day itself): the stored mean of the month's
+    valid values (a day report: the day's), the highest daily mean, days closed and valid, exceedance
+    days (stored daily verdict ``exceeded``), exceedance hours, and breach alerts opened."""
+    keys = ["part", "point_id", "parameter_id"]
+    g = daily.assign(
+        closed=daily["verdict"] != NOT_CLOSED,
+        valid_day=daily["verdict"].isin(["ok", "exceeded", "no_limit"]) & daily["mean"].notna(),
+        exceeded=daily["verdict"] == "exceeded",
+    ).groupby(keys, sort=False)
+    out = g.agg(
+        max_daily_mean=("mean", "max"),
+        limit_upper=("limit_upper", "last"),
+        days_closed=("closed", "sum"),
+        valid_days=("valid_day", "sum"),
+        exceeded_days=("exceeded", "sum"),
+        exceeded_hours=("exceeded_hours", "sum"),
+    ).reset_index()
+    stored = pd.DataFrame(
+        [(part, w.point_id, w.parameter_id, w.mean, w.sufficient) for part, rows in windows for w in rows],
+        columns=[*keys, "mean", "sufficient"],
+    )
+    out = out.merge(stored, on=keys, how="left")
+    info = daily.drop_duplicates(["point_id", "parameter_id"])[["point_id", "parameter_id", *SERIES_KEYS]]
+    out = out.merge(info, on=["point_id", "parameter_id"], how="left")
+    breach = incidents[incidents["counted"]] if len(incidents) else incidents
+    counts: dict[tuple[Any, ...], int] = {}
+    for r in breach.to_dict(orient="records"):
+        t: datetime = r["opened_at"]
+        k = (
+            t.date().isoformat() if p.kind == "day" else f"{t:%Y-%m}",
+            r["plant"],
+            r["point"],
+            r["parameter"],
+        )
+        counts[k] = counts.get(k, 0) + 1
+    keys4 = zip(out["part"], out["plant"], out["point"], out["parameter"], strict=True)
+    out["breach_alerts"] = [counts.get(tuple(k), 0) for k in keys4]
+    out["sufficient"] = out["sufficient"].astype(object).where(out["sufficient"].notna(), None)
+    return (
+        out[SERIES].sort_values(["part", "plant", "point", "parameter"], kind="stable").reset_index(drop=True)
+    )
+
+
+INCIDENTS = [
+    "id", "plant", "point", "parameter", "kind", "severity", "state", "outcome", "opened_at", "first_time",
+    "last_time", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "peak", "limit", "unit",
+    "count", "note", "counted",
+]  # fmt: skip
+TIMES = ["opened_at", "first_time", "last_time", "acknowledged_at", "resolved_at"]
+
+
+def _outcome(i: Incident) -> str:
+    if i.withdrawn_by_mark:
+        return "withdrawn: data mark in effect"
+    if i.state == "resolved":
+        return f"resolved by {i.resolved_by}" if i.resolved_by else "resolved"
+    return "acknowledged, still active" if i.state == "acknowledged" else "open"
+
+
+def incidents_frame(incidents: Sequence[Incident], tz: ZoneInfo) -> pd.DataFrame:
+    """The period's alerts with their outcome, times park-local; ``counted``: a breach the report counts
+    (a concentration alert at violation or worse that no data mark withdrew)."""
+    rows = [
+        {**{k: getattr(i, k) for k in INCIDENTS if hasattr(i, k)}, "outcome": _outcome(i),
+         "counted": _breaches(i)}
+        for i in incidents
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=INCIDENTS)
+    return _local(df, TIMES, tz)
+
+
+MARKS = [
+    "id", "plant", "point", "code", "group", "invalidates", "start", "end", "status", "reason", "created_by",
+    "decided_by", "decided_at", "decision_note",
+]  # fmt: skip
+
+
+def marks_frame(marks: Sequence[Mark], tz: ZoneInfo) -> pd.DataFrame:
+    """The data marks overlapping the period, whatever their status (pending, approved, rejected,
+    withdrawn): only an approved mark that invalidates takes data out of the record."""
+    df = pd.DataFrame([{k: getattr(m, k) for k in MARKS} for m in marks], columns=MARKS)
+    return _local(df, ["start", "end", "decided_at"], tz)
+
+
+def _local(df: pd.DataFrame, cols: Sequence[str], tz: ZoneInfo) -> pd.DataFrame:
+    for c in cols:
+        df[c] = pd.to_datetime(df[c], utc=True).dt.tz_convert(tz)
     return df
 
 
-def with_limits(df: pd.DataFrame, limits: Sequence[LimitPeriod], min_valid_fraction: float) -> pd.DataFrame:
-    lim = {(x.point_id, x.parameter_id): x for x in limits}
-    df = df.copy()
-    keys = list(zip(df.point_id, df.parameter_id, strict=True))
-    df["limit_upper"] = [getattr(lim.get(k), "upper", None) for k in keys]
-    df["limit_lower"] = [getattr(lim.get(k), "lower", None) for k in keys]
-    upper = pd.to_numeric(df["limit_upper"], errors="coerce")
-    mean = pd.to_numeric(df["mean"], errors="coerce")
-    df["ratio"] = (mean / upper).where(upper > 0)
-    df["verdict"] = [_verdict(r, min_valid_fraction) for r in df.itertuples()]
+KPIS = [
+    "part", "level", "id", "received", "valid", "expected", "transmission_rate", "validity_rate",
+    "effective_rate", "target", "warning",
+]  # fmt: skip
+
+
+def kpi_frame(
+    windows: Sequence[tuple[str, Sequence[ParkWindow]]],
+    level: Literal["plant", "point"],
+    target: float,
+    p: Period,
+) -> pd.DataFrame:
+    """Per part: the KPIs of the whole scope and of each plant (a park report) or point (a plant report),
+    as /kpis serves them (api/record.py); a quarter also over its three months together."""
+    parts = list(windows)
+    if p.kind == "quarter":
+        parts.append((p.label, [w for _part, rows in windows for w in rows]))
+    out = []
+    for part, rows in parts:
+        whole, items, _warnings = record.kpi_items(rows, level, target)
+        for lvl, key, k in [("all", "", whole), *((level, i.id, i.kpi) for i in items)]:
+            out.append({"part": part, "level": lvl, "id": key, **k.model_dump(exclude={"below_target"})})
+    return pd.DataFrame(out, columns=KPIS)
+
+
+MASS = ["part", "plant", "parameter", "mass_kg", "points", "method"]
+
+
+def mass_frame(windows: Sequence[tuple[str, Sequence[ParkWindow]]], p: Period) -> pd.DataFrame:
+    """Per part and plant, the discharged mass of each pollutant as /mass serves it (api/record.py); a
+    quarter adds each plant's three months together (a month without a figure adds nothing)."""
+    out = [
+        {"part": part, "plant": m.plant, "parameter": d.parameter, "mass_kg": d.mass_kg,
+         "points": ", ".join(d.points), "method": d.method}
+        for part, rows in windows
+        for m in record.plant_masses(rows)
+        for d in m.discharged
+    ]  # fmt: skip
+    df = pd.DataFrame(out, columns=MASS)
+    if p.kind == "quarter" and len(df):
+        total = df.groupby(["plant", "parameter"], as_index=False).agg(
+            mass_kg=("mass_kg", lambda s: s.sum(min_count=1)), points=("points", "last")
+        )
+        total = total.assign(part=p.label, method=f"sum of the months of {p.label}")
+        df = pd.concat([df, total[MASS]], ignore_index=True)
+    df["mass_kg"] = pd.to_numeric(df["mass_kg"], errors="coerce").astype(float)
     return df
 
 
-def _verdict(r: Any, min_valid_fraction: float) -> str:
-    """Compliance's decision: exceeded when it alerted on a breach that day or judged an hour or the
-    day over its limit; else the stored day verdict once the day is closed; before that, insufficient
-    data or pending (not judged yet)."""
-    if r.exceeded:
-        return "exceeded"
-    if isinstance(r.day_verdict, str):
-        return r.day_verdict
-    if pd.isna(r.limit_upper) and pd.isna(r.limit_lower):
-        return "no_limit"
-    if not rules.is_sufficient(int(r.valid), int(r.expected), min_valid_fraction):
-        return "insufficient"
-    return "pending"
+REUSE = ["date", "reuse_ratio", "reuse_target", "below_target", "mass_balance_gap"]
 
 
-def summary(df: pd.DataFrame, alerts: Sequence[OpenedAlert]) -> dict[str, Any]:
-    def _rate(col: str) -> float | None:
-        total = float(df["expected"].sum())
-        return float(min(1.0, df[col].sum() / total)) if total else None
+def reuse_frame(reports: Sequence[DayReport], park_target: object) -> pd.DataFrame:
+    """The central plant's daily reuse ratio and mass-balance gap as compliance stored them when it
+    closed each day (days it could not judge are left out)."""
+    out = []
+    for r in reports:
+        ratio, target = r.body.get("reuse_ratio"), r.body.get("reuse_target", park_target)
+        if ratio is None and r.body.get("mass_balance_gap") is None:
+            continue
+        below = ratio < target if isinstance(ratio, int | float) and isinstance(target, int | float) else None
+        out.append((r.day, ratio, target, below, r.body.get("mass_balance_gap")))
+    return pd.DataFrame(out, columns=REUSE)
 
-    by_kind: dict[str, int] = {}
-    for a in alerts:
-        by_kind[a.kind] = by_kind.get(a.kind, 0) + 1
-    exceeded = df[df["verdict"] == "exceeded"]
+
+def summarise(
+    rows: Rows,
+    daily: pd.DataFrame,
+    incidents: pd.DataFrame,
+    marks: pd.DataFrame,
+    kpis: pd.DataFrame,
+    reuse: pd.DataFrame,
+) -> dict[str, Any]:
+    p = rows.period
+    exceeded = daily[daily["verdict"] == "exceeded"]
+    counted = incidents[incidents["counted"]] if len(incidents) else incidents
+    whole = kpis[(kpis["level"] == "all") & (kpis["part"] == p.label)]
+    ratios = pd.to_numeric(reuse["reuse_ratio"], errors="coerce").dropna()
     return {
-        "parameters": len(df),
-        "exceeded": len(exceeded),
-        "insufficient": int((df["verdict"] == "insufficient").sum()),
-        "exceedances": int(df["exceedances"].sum()),
-        "exceedance_minutes": float(df["exceedance_minutes"].sum()),
-        "valid_rate": _rate("valid"),
-        "transmission_rate": _rate("received"),
-        "alerts_opened": len(alerts),
-        "alerts_by_kind": by_kind,
+        "park": rows.park.id,
+        "park_name": rows.park.name,
+        "plant": rows.plant,
+        "period": p.kind,
+        "label": p.label,
+        "timezone": p.timezone,
+        "start": p.start.astimezone(ZoneInfo(p.timezone)).isoformat(),
+        "end": p.end.astimezone(ZoneInfo(p.timezone)).isoformat(),
+        "days": len(p.days),
+        "days_closed": rows.days_closed,
+        "series": int(daily.groupby(["point_id", "parameter_id"]).ngroups) if len(daily) else 0,
+        "exceeded_days": len(exceeded),
+        "series_exceeded": int(exceeded.groupby(["point_id", "parameter_id"]).ngroups)
+        if len(exceeded)
+        else 0,
+        "exceeded_hours": int(daily["exceeded_hours"].sum()),
+        "insufficient_days": int((daily["verdict"] == "insufficient").sum()),
         "plants_exceeded": sorted(set(exceeded["plant"])),
+        "incidents": len(incidents),
+        "breach_alerts": len(counted),
+        "incidents_by_kind": {str(k): int(v) for k, v in incidents["kind"].value_counts().items()},
+        "incidents_withdrawn": int(incidents["id"][incidents["outcome"].str.startswith("withdrawn")].count()),
+        "incidents_active": int(incidents["state"].isin(["open", "acknowledged"]).sum()),
+        "marks_by_status": {str(k): int(v) for k, v in marks["status"].value_counts().items()},
+        "effective_rate": None if whole.empty else _num(whole["effective_rate"].iloc[0]),
+        "kpi_target": rows.kpi_target,
+        "reuse_days_judged": len(ratios),
+        "reuse_days_below_target": int(reuse["below_target"].eq(True).sum()),
+        "reuse_ratio_min": float(ratios.min()) if len(ratios) else None,
+        "truncated": dict(rows.truncated),
     }
 
 
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = df[COLUMNS].astype(object).where(df[COLUMNS].notna(), None)
-    return [{str(k): v for k, v in r.items()} for r in out.to_dict(orient="records")]
-
-
-def to_csv(df: pd.DataFrame) -> str:
-    text: str = df[COLUMNS].to_csv(index=False, float_format="%.6g")
-    return "\ufeff" + text
-
-
-def html(body: dict[str, Any], svgs: Sequence[str]) -> str:
-    """A printable page: headline figures, the charts, the table."""
-    s = body["summary"]
-    title = f"{body['park_name']} {body.get('plant') or ''} 日报 Daily compliance report {body['day']}"
-    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-    cells = []
-    for r in body["rows"]:
-        cls = ' class="bad"' if r["verdict"] == "exceeded" else ""
-        cells.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in COLUMNS) + "</tr>")
-    reuse = body.get("reuse") or {}
-    reuse_line = (
-        f"<p>回用率 Reuse ratio: {_fmt(reuse.get('ratio'))} (目标 target {_fmt(reuse.get('target'))})</p>"
-        if reuse
-        else ""
-    )
-    return (
-        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        # Styles from a file: the API's Content-Security-Policy allows no inline style.
-        "<link rel='stylesheet' href='/static/report.css'></head><body>"
-        f"<h1>{escape(title)}</h1><p>时区 Time zone {escape(body['timezone'])} · 生成 generated"
-        f" {escape(body['generated_at'])}</p>"
-        f"<p>超标参数 Parameters exceeded: <b>{s['exceeded']}</b> / {s['parameters']} · 超标次数 Exceedances:"
-        f" {s['exceedances']} ({s['exceedance_minutes']:.0f} min) · 有效数据率 Valid-data rate:"
-        f" {_fmt(s['valid_rate'])} · 传输率 Transmission rate: {_fmt(s['transmission_rate'])}"
-        f" · 告警 Alerts opened: {s['alerts_opened']}</p>{reuse_line}"
-        + "".join(f"<div>{svg}</div>" for svg in svgs)
-        + f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table></body></html>"
-    )
-
-
-def _fmt(v: object) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return escape(str(v))
-
-
-def park_bars(df: pd.DataFrame) -> list[tuple[str, float | None]]:
-    """Worst mean/limit ratio per plant."""
-    worst = df.dropna(subset=["ratio"]).groupby("plant")["ratio"].max()
-    return [(str(k), float(v)) for k, v in worst.sort_values(ascending=False).head(40).items()]
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)

@@ -70,6 +70,12 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     return evidence.export_command(args, _database_url())
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from api import reportdata
+
+    return reportdata.command(args, _database_url())
+
+
 def _cmd_api(_args: argparse.Namespace) -> int:
     from api.__main__ import main
 
@@ -217,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     from api.evidence import add_parser as evidence_parser
 
     evidence_parser(sub).set_defaults(func=_cmd_evidence)
+    from api.reportdata import add_parser as report_parser
+
+    report_parser(sub).set_defaults(func=_cmd_report)
     from ingest.mqtt.brokercli import add_parsers as broker_parsers
 
     logger_sub = broker_parsers(sub)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from ingest.core.query import Query
 
@@ -159,4 +159,61 @@ def hours_in(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[
         " AND start_at < %s ORDER BY start_at",
         (list(point_ids), start, end),
         HourSoFar,
+    )
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """A stored park-local day of one series, with its point: a cell of a report's daily table."""
+
+    start: datetime  # the day's UTC start
+    point_id: int
+    parameter_id: int
+    mean: float | None
+    max: float | None
+    n_valid: int
+    n_total: int
+    n_expected: int
+    sufficient: bool
+    verdict: str
+    limit_upper: float | None
+
+
+def day_windows(park: str, plant: str | None, start: datetime, end: datetime) -> Query[DayWindow]:
+    """Every stored day of a park (or one plant) starting in [start, end): a report's month or quarter."""
+    return Query(
+        "SELECT w.start_at AS start, w.point_id, w.parameter_id, w.mean, w.max, w.n_valid, w.n_total,"
+        " w.n_expected, w.sufficient, w.verdict, w.limit_upper"
+        " FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND w.span = 'day' AND w.start_at >= %(start)s AND w.start_at < %(end)s"
+        " ORDER BY w.start_at, w.point_id, w.parameter_id",
+        {"park": park, "plant": plant, "start": start, "end": end},
+        DayWindow,
+    )
+
+
+@dataclass(frozen=True)
+class ExceededHours:
+    """How many stored hours of a series' park-local day compliance judged over the limit."""
+
+    day: date
+    point_id: int
+    parameter_id: int
+    hours: int
+
+
+def exceeded_hours(
+    park: str, plant: str | None, start: datetime, end: datetime, timezone: str
+) -> Query[ExceededHours]:
+    """Per series and park-local day, the stored hours starting in [start, end) whose verdict is
+    ``exceeded`` (hourly valid mean over the limit in force; migration 080 indexes just those)."""
+    return Query(
+        "SELECT (w.start_at AT TIME ZONE %(tz)s)::date AS day, w.point_id, w.parameter_id,"
+        " count(*)::int AS hours FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND w.span = 'hour' AND w.verdict = 'exceeded' AND w.start_at >= %(start)s"
+        " AND w.start_at < %(end)s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        {"park": park, "plant": plant, "start": start, "end": end, "tz": timezone},
+        ExceededHours,
     )

@@ -1,55 +1,169 @@
-"""The daily report: valid means against limits, exceedance counts and minutes, valid-data and
-transmission rates on the park-local day; CSV and printable HTML with charts."""
+"""Reports against the real database: three park-local days of readings (one over the COD limit, one with
+implausible values, one with an instrument fault) closed by compliance's close_windows job, then the daily,
+monthly and quarterly reports read through the API as JSON, CSV, xlsx and HTML, their numbers checked
+against the stored ``compliance_windows`` rows."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import psycopg
+import pytest
+from openpyxl import load_workbook
 
 from compliance import jobs
-from tests.compliance.conftest import publish, settle
+from tests.api.test_legal_record import _insert, _point
+from tests.compliance.context import make_context
+
+SH = ZoneInfo("Asia/Shanghai")
+D19 = datetime(2026, 11, 19, tzinfo=SH)
+CLOSED_BY = datetime(2026, 11, 22, 12, tzinfo=SH)  # the 19th, 20th and 21st are closed
+COD = 9
 
 
-def test_daily_report_counts_exceedances_on_the_local_day(  # type: ignore[no-untyped-def]
-    client, services, db, make_park, admin, ctx, rt_worker, consumer, publisher
-):
+def _day(point: int, d0: datetime, value: float, flag: str = "N", hours: range = range(24)) -> list[tuple]:  # type: ignore[type-arg]
+    return [(point, COD, d0 + timedelta(hours=h, minutes=m), value, flag) for h in hours for m in range(60)]
+
+
+@pytest.fixture
+def park(db, make_park, services, client, admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """shop-01's total outlet, COD (limit 80 mg/L): the 19th at 40 with an hour of implausible negative
+    values flagged N; the 20th at 100 all day (an exceeded day, 24 hours over); the 21st at 40 but for
+    18 hours flagged D at 999 (not enough valid hours for a daily mean). shop-02 sends nothing."""
     spec = make_park()
-    jobs.run(services.database_url, ctx, "refresh_limits", park=spec.id)
-    rt_worker()
-    consumer()
-    # 29 Nov in Shanghai is 28 Nov 16:00 UTC to 29 Nov 16:00 UTC; one reading a minute for 2 hours,
-    # the first 10 over the 80 mg/L limit: compliance opens one alert counting those 10 values.
-    start = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)
-    for i in range(120):
-        publish(
-            publisher,
-            spec.id,
-            "shop-01",
-            "total",
-            start + timedelta(minutes=i),
-            {"cod": 100 if i < 10 else 40},
-        )
-    publish(
-        publisher, spec.id, "shop-01", "total", start - timedelta(minutes=1), {"cod": 30}
-    )  # the day before
-    settle(db, spec.id, 121)
-    r = client.get(f"/api/v1/parks/{spec.id}/plants/shop-01/reports/2026-11-29", headers=admin)
+    total = _point(db, spec.id, "shop-01", "total")
+    d20, d21 = D19 + timedelta(days=1), D19 + timedelta(days=2)
+    rows = _day(total, D19, 40.0, hours=range(23)) + _day(total, D19, -5.0, hours=range(23, 24))
+    rows += _day(total, d20, 100.0)
+    rows += _day(total, d21, 40.0, hours=range(6)) + _day(total, d21, 999.0, "D", hours=range(6, 24))
+    _insert(db, rows)
+    jobs.run(services.database_url, make_context(), "refresh_limits", park=spec.id)
+    for back in (2, 1, 0):  # day by day, as the running scheduler does
+        now = CLOSED_BY - timedelta(days=back)
+        jobs.run(services.database_url, make_context(), "close_windows", now=now, park=spec.id)
+    client.headers.update(admin)
+    yield spec.id
+
+
+def _stored_days(db: psycopg.Connection, park: str) -> pd.DataFrame:
+    """The stored day windows of the park's series, as compliance wrote them."""
+    rows = db.execute(
+        "SELECT (w.start_at AT TIME ZONE 'Asia/Shanghai')::date AS date, p.plant_id, p.code, pa.code,"
+        " w.mean, w.verdict, w.n_valid, w.n_expected FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " JOIN parameters pa ON pa.id = w.parameter_id WHERE p.park_id = %s AND w.span = 'day'",
+        (park,),
+    ).fetchall()
+    cols = ["date", "plant", "point", "parameter", "mean", "verdict", "valid", "expected"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _hours_exceeded(db: psycopg.Connection, park: str) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM compliance_windows w JOIN points p ON p.id = w.point_id WHERE p.park_id = %s"
+        " AND w.span = 'hour' AND w.verdict = 'exceeded'",
+        (park,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_monthly_report_as_xlsx_is_the_stored_record(client, park, db) -> None:  # type: ignore[no-untyped-def]
+    r = client.get(f"/api/v1/parks/{park}/reports/month/2026-11", params={"format": "xlsx"})
     assert r.status_code == 200, r.text
-    body = r.json()
-    cod = next(x for x in body["rows"] if x["point"] == "total" and x["parameter"] == "cod")
-    assert cod["received"] == 120 and cod["exceedances"] == 10 and cod["exceedance_minutes"] == 10.0
-    assert cod["limit_upper"] is not None and abs(cod["mean"] - 45.0) < 1e-9
-    # 120 of 1440 expected values are too few for a daily mean, but compliance alerted on the breaches
-    assert cod["expected"] == 1440 and cod["verdict"] == "exceeded"
-    assert body["summary"]["exceedances"] == 10 and body["summary"]["exceeded"] == 1
-    csv = client.get(
-        f"/api/v1/parks/{spec.id}/plants/shop-01/reports/2026-11-29", params={"format": "csv"}, headers=admin
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert f'filename="{park}_2026-11.xlsx"' in r.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(r.content))
+    assert book.sheetnames == [
+        "概要 Summary", "汇总 Series", "日均值 Daily means", "事件 Incidents", "数据标记 Marks", "指标 KPIs",
+        "排放量 Mass", "回用 Reuse",
+    ]  # fmt: skip
+    daily = pd.read_excel(io.BytesIO(r.content), sheet_name="日均值 Daily means")
+    stored = _stored_days(db, park)
+    assert len(stored) > 0
+    got = daily.rename(columns=lambda c: c.split(" ", 1)[1])  # "日期 Date" -> "Date"
+    got = got.dropna(subset=["Mean of valid values"])
+    merged = got.merge(
+        stored.dropna(subset=["mean"]).assign(date=lambda d: pd.to_datetime(d["date"])),
+        left_on=["Date", "Plant", "Point", "Parameter"],
+        right_on=["date", "plant", "point", "parameter"],
+        validate="one_to_one",
     )
-    assert csv.headers["content-type"].startswith("text/csv") and "exceedance_minutes" in csv.text
-    page = client.get(
-        f"/api/v1/parks/{spec.id}/plants/shop-01/reports/2026-11-29", params={"format": "html"}, headers=admin
-    )
-    assert page.text.count("<svg") >= 4 and 'class="limit"' in page.text
-    park = client.get(f"/api/v1/parks/{spec.id}/reports/2026-11-29", params={"format": "html"}, headers=admin)
-    assert park.status_code == 200 and "<svg" in park.text
-    bad = client.get(f"/api/v1/parks/{spec.id}/reports/1999-01-01", headers=admin)
-    assert bad.status_code == 422
+    assert len(merged) == len(got) == stored["mean"].notna().sum()  # every stored mean, none other
+    assert (merged["Mean of valid values"] - merged["mean"]).abs().max() < 1e-9
+    assert (merged["Verdict"] == merged["verdict"]).all()
+    cod = got[(got["Point"] == "total") & (got["Parameter"] == "cod")].set_index("Date")
+    assert cod.loc["2026-11-19", "Mean of valid values"] == 40.0  # the negative values are set aside, not counted
+    assert cod.loc["2026-11-19", "Valid"] == 23 * 60
+    assert cod.loc["2026-11-20", "Verdict"] == "exceeded" and cod.loc["2026-11-20", "Hours exceeded"] == 24
+    # 6 valid hours are too few for a valid daily mean; the values flagged D never count
+    assert (cod.loc["2026-11-21", "Verdict"], cod.loc["2026-11-21", "Valid"]) == ("insufficient", 360)
+    assert cod.loc["2026-11-21", "Mean of valid values"] == 40.0
+    series = pd.read_excel(io.BytesIO(r.content), sheet_name="汇总 Series")
+    series = series.rename(columns=lambda c: c.split(" ", 1)[1])
+    s = series[(series["Point"] == "total") & (series["Parameter"] == "cod")].iloc[0]
+    stored_cod = stored[(stored["point"] == "total") & (stored["parameter"] == "cod")]
+    assert s["Days exceeded"] == (stored_cod["verdict"] == "exceeded").sum() == 1
+    assert s["Hours exceeded"] == _hours_exceeded(db, park) == 24
+    assert s["Highest daily mean"] == 100.0
+    summary = dict(pd.read_excel(io.BytesIO(r.content), sheet_name="概要 Summary").values.tolist())
+    assert summary["时区 Time zone"] == "Asia/Shanghai" and summary["超标日数 Days exceeded"] == 1
+    incidents = pd.read_excel(io.BytesIO(r.content), sheet_name="事件 Incidents")
+    opened = incidents["开启 Opened"]
+    assert len(incidents) >= 1 and opened.min() >= pd.Timestamp("2026-11-20")  # local wall-clock times
+
+
+def test_json_csv_html_and_the_day_and_quarter(client, park, db) -> None:  # type: ignore[no-untyped-def]
+    month = client.get(f"/api/v1/parks/{park}/plants/shop-01/reports/month/2026-11").json()
+    s = month["summary"]
+    assert (s["label"], s["timezone"], s["days"], s["exceeded_days"]) == ("2026-11", "Asia/Shanghai", 30, 1)
+    assert s["plants_exceeded"] == ["shop-01"] and s["exceeded_hours"] == 24
+    assert s["start"] == "2026-11-01T00:00:00+08:00" and s["days_closed"] >= 3
+    kpis = client.get(f"/api/v1/parks/{park}/plants/shop-01/kpis", params={"month": "2026-11"}).json()
+    whole = next(k for k in month["kpis"] if k["level"] == "all")
+    assert whole["effective_rate"] == pytest.approx(kpis["kpi"]["effective_rate"])  # /kpis' figures
+    mass = client.get(f"/api/v1/parks/{park}/plants/shop-01/mass", params={"month": "2026-11"}).json()
+    cod_mass = next(d for d in mass["plants"][0]["discharged"] if d["parameter"] == "cod")
+    got = next(m for m in month["mass"] if m["parameter"] == "cod")
+    assert got["mass_kg"] == cod_mass["mass_kg"]
+    csv = client.get(f"/api/v1/parks/{park}/reports/2026-11-20", params={"format": "csv"})
+    assert csv.text.startswith("\ufeffdate,plant,point")
+    day = pd.read_csv(io.StringIO(csv.text.lstrip("\ufeff")))
+    cod = day[(day.point == "total") & (day.parameter == "cod")].iloc[0]
+    assert (cod["mean"], cod["verdict"], cod["exceeded_hours"], cod["valid"]) == (100.0, "exceeded", 24, 1440)
+    page = client.get(f"/api/v1/parks/{park}/plants/shop-01/reports/2026-11-20", params={"format": "html"})
+    assert page.status_code == 200 and page.text.count("<svg") >= 4 and "style=" not in page.text
+    monthly_page = client.get(f"/api/v1/parks/{park}/reports/month/2026-11", params={"format": "html"})
+    assert '<td class="bad">100</td>' in monthly_page.text  # the exceeded day in the month's grid
+    quarter = client.get(f"/api/v1/parks/{park}/reports/quarter/2026-Q4").json()
+    assert quarter["summary"]["days"] == 92 and quarter["summary"]["exceeded_days"] == 1
+    parts = {r["part"] for r in quarter["series"]}
+    assert parts == {"2026-11"} | ({"2026-12"} if datetime.now(SH).date().month == 12 else set()) | {
+        "2026-10"
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        ("reports/month/2026-13", 422, "month must look like"),
+        ("reports/quarter/2026-Q5", 422, "quarter must look like"),
+        ("reports/quarter/1999-Q1", 422, "between"),
+        ("reports/1999-01-01", 422, "between"),
+        ("plants/nowhere/reports/month/2026-11", 404, "not found"),
+    ],
+)
+def test_bad_periods_and_places(client, park, path, status, needle) -> None:  # type: ignore[no-untyped-def]
+    r = client.get(f"/api/v1/parks/{park}/{path}")
+    assert r.status_code == status and needle in r.text
+
+
+def test_an_operator_sees_only_its_plant(client, park, make_token) -> None:  # type: ignore[no-untyped-def]
+    own = make_token("operator", park, "shop-02")
+    body = client.get(f"/api/v1/parks/{park}/reports/month/2026-11", headers=own).json()
+    assert {r["plant"] for r in body["daily"]} == {"shop-02"} and body["summary"]["exceeded_days"] == 0
+    other = client.get(f"/api/v1/parks/{park}/plants/shop-01/reports/month/2026-11", headers=own)
+    assert other.status_code in (403, 404)

@@ -1,0 +1,270 @@
+"""A report (api/reports.py) as JSON, CSV (UTF-8 with BOM, for Excel), xlsx (one sheet per table, Chinese
+and English headers, park-local times as plain local datetimes with the zone stated on the summary sheet)
+or a print-ready HTML page (styles from /static/report.css: the API's Content-Security-Policy allows no
+inline style)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from api import reports
+from api.reports import Report
+
+FORMATS = ("json", "csv", "xlsx", "html")
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+}
+HEADERS = {
+    "date": "日期 Date",
+    "part": "期间 Period",
+    "plant": "企业 Plant",
+    "point": "监测点 Point",
+    "point_kind": "点位类型 Point kind",
+    "parameter": "参数 Parameter",
+    "name": "名称 Name",
+    "unit": "单位 Unit",
+    "mean": "有效数据均值 Mean of valid values",
+    "max": "最大值 Max",
+    "limit_upper": "限值 Limit",
+    "ratio": "均值/限值 Mean/limit",
+    "verdict": "判定 Verdict",
+    "valid": "有效数 Valid",
+    "received": "接收数 Received",
+    "expected": "应收数 Expected",
+    "exceeded_hours": "超标小时 Hours exceeded",
+    "sufficient": "有效均值 Valid mean by rule",
+    "max_daily_mean": "最大日均值 Highest daily mean",
+    "days_closed": "已结日数 Days closed",
+    "valid_days": "有效日数 Valid days",
+    "exceeded_days": "超标日数 Days exceeded",
+    "breach_alerts": "超标告警 Breach alerts",
+    "id": "编号 Id",
+    "kind": "类型 Kind",
+    "severity": "级别 Severity",
+    "state": "状态 State",
+    "outcome": "结果 Outcome",
+    "opened_at": "开启 Opened",
+    "first_time": "首次 First",
+    "last_time": "末次 Last",
+    "acknowledged_at": "确认 Acknowledged",
+    "acknowledged_by": "确认人 By",
+    "resolved_at": "解除 Resolved",
+    "resolved_by": "解除人 By",
+    "peak": "峰值 Peak",
+    "limit": "限值 Limit",
+    "count": "次数 Count",
+    "note": "备注 Note",
+    "counted": "计入 Counted",
+    "code": "标记 Code",
+    "group": "类别 Group",
+    "invalidates": "数据无效 Invalidates",
+    "start": "开始 Start",
+    "end": "结束 End",
+    "status": "状态 Status",
+    "reason": "原因 Reason",
+    "created_by": "提交人 Created by",
+    "decided_by": "审核人 Decided by",
+    "decided_at": "审核 Decided",
+    "decision_note": "审核意见 Decision note",
+    "level": "层级 Level",
+    "transmission_rate": "传输率 Transmission rate",
+    "validity_rate": "有效率 Validity rate",
+    "effective_rate": "传输有效率 Effective rate",
+    "target": "目标 Target",
+    "warning": "预警 Warning",
+    "mass_kg": "排放量 Mass (kg)",
+    "points": "监测点 Points",
+    "method": "方法 Method",
+    "reuse_ratio": "回用率 Reuse ratio",
+    "reuse_target": "目标 Target",
+    "below_target": "未达标 Below target",
+    "mass_balance_gap": "水量平衡差 Mass-balance gap",
+}
+# (sheet name, attribute, columns): the xlsx sheets and HTML sections, in order
+TABLES: list[tuple[str, str, list[str]]] = [
+    ("汇总 Series", "series", reports.SERIES),
+    ("日均值 Daily means", "daily", reports.DAILY),
+    ("事件 Incidents", "incidents", reports.INCIDENTS),
+    ("数据标记 Marks", "marks", reports.MARKS),
+    ("指标 KPIs", "kpis", reports.KPIS),
+    ("排放量 Mass", "mass", reports.MASS),
+    ("回用 Reuse", "reuse", reports.REUSE),
+]
+SUMMARY_ZH = {
+    "park": "园区 Park",
+    "plant": "企业 Plant",
+    "period": "报告类型 Report",
+    "label": "期间 Period",
+    "timezone": "时区 Time zone",
+    "days_closed": "已结日数 Days closed",
+    "exceeded_days": "超标日数 Days exceeded",
+    "exceeded_hours": "超标小时 Hours exceeded",
+    "breach_alerts": "超标告警 Breach alerts",
+    "effective_rate": "传输有效率 Effective rate",
+}
+
+
+def render(report: Report, fmt: str, svgs: Sequence[str] = ()) -> bytes:
+    if fmt == "csv":
+        return to_csv(report).encode()
+    if fmt == "xlsx":
+        return to_xlsx(report)
+    if fmt == "html":
+        return to_html(report, svgs).encode()
+    return orjson.dumps(to_json(report))
+
+
+def filename(report: Report, fmt: str) -> str:
+    s = report.summary
+    return f"{s['park']}{'_' + s['plant'] if s['plant'] else ''}_{s['label']}.{fmt}"
+
+
+def records(df: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows for JSON: NaN as null, times ISO 8601 with the park's offset, dates as YYYY-MM-DD."""
+    out = df[list(columns)].astype(object).where(df[list(columns)].notna(), None)
+    return [{str(k): _plain(v) for k, v in r.items()} for r in out.to_dict(orient="records")]
+
+
+def _plain(v: object) -> object:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return v
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {"summary": report.summary} | {
+        attr: records(getattr(report, attr), cols) for _sheet, attr, cols in TABLES
+    }
+
+
+def to_csv(report: Report) -> str:
+    """The daily table (one row per series and day), with a BOM so Excel reads it as UTF-8."""
+    text: str = report.daily[reports.DAILY].to_csv(index=False, float_format="%.6g")
+    return "\ufeff" + text
+
+
+def to_xlsx(report: Report) -> bytes:
+    """A summary sheet (with the time zone the times are in), then one sheet per table."""
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        summary = [(SUMMARY_ZH.get(k, k), _cell(v)) for k, v in report.summary.items()]
+        pd.DataFrame(summary, columns=["项目 Item", "值 Value"]).to_excel(
+            xl, sheet_name="概要 Summary", index=False
+        )
+        for sheet, attr, cols in TABLES:
+            df = _naive(getattr(report, attr)[cols])
+            df.rename(columns=HEADERS).to_excel(xl, sheet_name=sheet, index=False)
+            xl.sheets[sheet].freeze_panes = "A2"
+    return buf.getvalue()
+
+
+def _cell(v: object) -> object:
+    if isinstance(v, dict | list):
+        return orjson.dumps(v).decode()
+    return v
+
+
+def _naive(df: pd.DataFrame) -> pd.DataFrame:
+    """Excel has no time zones: park-local wall-clock times (the zone is on the summary sheet)."""
+    df = df.copy()
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_localize(None)
+    return df
+
+
+def to_html(report: Report, svgs: Sequence[str] = ()) -> str:
+    s = report.summary
+    kind = {"day": "日报 Daily", "month": "月报 Monthly", "quarter": "季报 Quarterly"}[s["period"]]
+    title = f"{s['park_name']} {s['plant'] or ''} {kind} compliance report {s['label']}"
+    head = (
+        f"<p>时区 Time zone {escape(s['timezone'])} · {escape(s['start'])} – {escape(s['end'])} ·"
+        f" 已结日数 Days closed {s['days_closed']} / {s['days']}</p><p>超标日数 Days exceeded:"
+        f" <b>{s['exceeded_days']}</b> ({s['series_exceeded']} series) · 超标小时 Hours exceeded:"
+        f" {s['exceeded_hours']} · 超标告警 Breach alerts: {s['breach_alerts']} · 事件 Incidents:"
+        f" {s['incidents']} · 传输有效率 Effective rate: {_fmt(s['effective_rate'])} · 回用未达标日"
+        f" Reuse days below target: {s['reuse_days_below_target']} / {s['reuse_days_judged']}</p>"
+    )
+    body = "".join(f"<div class='chart'>{svg}</div>" for svg in svgs)
+    for sheet, attr, cols in TABLES:
+        df = getattr(report, attr)
+        if attr == "daily" and s["period"] != "day":
+            body += f"<h2>{escape(sheet)}</h2>" + _pivot(df)
+        elif len(df):
+            body += f"<h2>{escape(sheet)}</h2>" + _table(df, cols)
+    return (
+        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        "<link rel='stylesheet' href='/static/report.css'></head><body>"
+        f"<h1>{escape(title)}</h1>{head}{body}</body></html>"
+    )
+
+
+def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
+    head = "".join(f"<th>{escape(HEADERS.get(c, c))}</th>" for c in cols)
+    rows = []
+    for r in df[list(cols)].to_dict(orient="records"):
+        bad = r.get("verdict") == "exceeded" or bool(r.get("exceeded_days")) or r.get("below_target") is True
+        cls = ' class="bad"' if bad else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _pivot(daily: pd.DataFrame) -> str:
+    """The month's daily means on one line per series, one column per day; exceeded days marked."""
+    out = []
+    for part, df in daily.groupby("part", sort=True):
+        days = sorted(set(df["date"]))
+        head = "<th>企业 Plant</th><th>监测点 Point</th><th>参数 Parameter</th><th>限值 Limit</th>" + "".join(
+            f"<th>{d.day}</th>" for d in days
+        )
+        rows = []
+        for _key, s in df.groupby(["plant", "point", "parameter"], sort=True):
+            cells = {r.date: r for r in s.itertuples()}
+            first = s.iloc[0]
+            limits = s["limit_upper"].dropna()
+            tds = "".join(_day_cell(cells.get(d)) for d in days)
+            rows.append(
+                f"<tr><td>{escape(str(first.plant))}</td><td>{escape(str(first.point))}</td>"
+                f"<td>{escape(str(first.parameter))} ({escape(str(first.unit))})</td>"
+                f"<td>{_fmt(float(limits.iloc[-1]) if len(limits) else None)}</td>"
+                f"{tds}</tr>"
+            )
+        out.append(
+            f"<h3>{escape(str(part))}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+    return "".join(out)
+
+
+def _day_cell(r: Any) -> str:
+    if r is None:
+        return "<td></td>"
+    cls = ' class="bad"' if r.verdict == "exceeded" else ' class="na"' if r.verdict != "ok" else ""
+    return f"<td{cls}>{_fmt(r.mean)}</td>"
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return escape(str(v))
+
+
+def park_bars(daily: pd.DataFrame) -> list[tuple[str, float | None]]:
+    """Worst daily mean / limit ratio per plant over the period."""
+    worst = daily.dropna(subset=["ratio"]).groupby("plant")["ratio"].max()
+    return [(str(k), float(v)) for k, v in worst.sort_values(ascending=False).head(40).items()]
