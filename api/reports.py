@@ -18,7 +18,7 @@ import pandas as pd
 
 from api import record
 from compliance import rules
-from compliance.models import CONCENTRATION_KINDS, SEVERITY_RANK
+from compliance.models import ACTIVE_STATES, CONCENTRATION_KINDS, SEVERITY_RANK
 from compliance.repo.legal import DayWindow, ExceededHours, ParkWindow
 from compliance.repo.marks import Mark
 from compliance.repo.periods import DayReport, Incident
@@ -178,6 +178,8 @@ def daily_frame(
     df = grid.merge(win, on=keys, how="left").merge(hrs, on=keys, how="left")
     df["verdict"] = df["verdict"].fillna(NOT_CLOSED)
     df["exceeded_hours"] = df["exceeded_hours"].fillna(0).astype(int)
+    for col in ("valid", "received", "expected"):
+        df[col] = df[col].astype("Int64")  # none before the day is closed
     for col in ("mean", "max", "limit_upper"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["ratio"] = (df["mean"] / df["limit_upper"]).where(df["limit_upper"] > 0)
@@ -254,6 +256,8 @@ def _outcome(i: Incident) -> str:
         return "withdrawn: data mark in effect"
     if i.state == "resolved":
         return f"resolved by {i.resolved_by}" if i.resolved_by else "resolved"
+    if i.state == "cleared":
+        return "cleared: the condition ended, not yet resolved"
     return "acknowledged, still active" if i.state == "acknowledged" else "open"
 
 
@@ -389,7 +393,7 @@ def summarise(
         "breach_alerts": len(counted),
         "incidents_by_kind": {str(k): int(v) for k, v in incidents["kind"].value_counts().items()},
         "incidents_withdrawn": int(incidents["id"][incidents["outcome"].str.startswith("withdrawn")].count()),
-        "incidents_active": int(incidents["state"].isin(["open", "acknowledged"]).sum()),
+        "incidents_active": int(incidents["state"].isin(ACTIVE_STATES).sum()),
         "marks_by_status": {str(k): int(v) for k, v in marks["status"].value_counts().items()},
         "effective_rate": None if whole.empty else _num(whole["effective_rate"].iloc[0]),
         "kpi_target": rows.kpi_target,

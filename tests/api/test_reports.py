@@ -53,8 +53,9 @@ def _stored_days(db: psycopg.Connection, park: str) -> pd.DataFrame:
     """The stored day windows of the park's series, as compliance wrote them."""
     rows = db.execute(
         "SELECT (w.start_at AT TIME ZONE 'Asia/Shanghai')::date AS date, p.plant_id, p.code, pa.code,"
-        " w.mean, w.verdict, w.n_valid, w.n_expected FROM compliance_windows w JOIN points p ON p.id = w.point_id"
-        " JOIN parameters pa ON pa.id = w.parameter_id WHERE p.park_id = %s AND w.span = 'day'",
+        " w.mean, w.verdict, w.n_valid, w.n_expected FROM compliance_windows w"
+        " JOIN points p ON p.id = w.point_id JOIN parameters pa ON pa.id = w.parameter_id"
+        " WHERE p.park_id = %s AND w.span = 'day'",
         (park,),
     ).fetchall()
     cols = ["date", "plant", "point", "parameter", "mean", "verdict", "valid", "expected"]
@@ -96,7 +97,9 @@ def test_the_monthly_report_as_xlsx_is_the_stored_record(client, park, db) -> No
     assert (merged["Mean of valid values"] - merged["mean"]).abs().max() < 1e-9
     assert (merged["Verdict"] == merged["verdict"]).all()
     cod = got[(got["Point"] == "total") & (got["Parameter"] == "cod")].set_index("Date")
-    assert cod.loc["2026-11-19", "Mean of valid values"] == 40.0  # the negative values are set aside, not counted
+    assert (
+        cod.loc["2026-11-19", "Mean of valid values"] == 40.0
+    )  # the negative values are set aside, not counted
     assert cod.loc["2026-11-19", "Valid"] == 23 * 60
     assert cod.loc["2026-11-20", "Verdict"] == "exceeded" and cod.loc["2026-11-20", "Hours exceeded"] == 24
     # 6 valid hours are too few for a valid daily mean; the values flagged D never count
@@ -167,3 +170,23 @@ def test_an_operator_sees_only_its_plant(client, park, make_token) -> None:  # t
     assert {r["plant"] for r in body["daily"]} == {"shop-02"} and body["summary"]["exceeded_days"] == 0
     other = client.get(f"/api/v1/parks/{park}/plants/shop-01/reports/month/2026-11", headers=own)
     assert other.status_code in (403, 404)
+
+
+def test_the_command_line_writes_the_same_report(  # type: ignore[no-untyped-def]
+    client, park, services, tmp_path, monkeypatch, capsys
+) -> None:
+    """`outfall report` reads the same database through the same code as the API."""
+    from outfall.cli import main
+
+    monkeypatch.setenv("OUTFALL_DATABASE_URL", services.database_url)
+    out = tmp_path / "november.xlsx"
+    assert main(["report", "--park", park, "--month", "2026-11", "--format", "xlsx", "-o", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    api = client.get(f"/api/v1/parks/{park}/reports/month/2026-11", params={"format": "xlsx"}).content
+    for sheet in ("汇总 Series", "日均值 Daily means", "指标 KPIs", "排放量 Mass"):
+        pd.testing.assert_frame_equal(
+            pd.read_excel(out, sheet_name=sheet), pd.read_excel(io.BytesIO(api), sheet_name=sheet)
+        )
+    assert main(["report", "--park", park, "--quarter", "2026-Q5", "-o", str(out)]) == 2
+    assert "quarter must look like" in capsys.readouterr().err
+    assert main(["report", "--park", "nowhere", "--day", "2026-11-20", "-o", str(out)]) == 2
