@@ -215,7 +215,8 @@ def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
     head = "".join(f"<th>{escape(HEADERS.get(c, c))}</th>" for c in cols)
     rows = []
     for r in df[list(cols)].to_dict(orient="records"):
-        bad = r.get("verdict") == "exceeded" or bool(r.get("exceeded_days")) or r.get("below_target") is True
+        bad = r.get("verdict") == "exceeded" or bool(r.get("exceeded_days")) or bool(r.get("breach_alerts"))
+        bad = bad or r.get("below_target") is True
         cls = ' class="bad"' if bad else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

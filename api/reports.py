@@ -8,6 +8,7 @@ them. Pure: rows in, frames out (api/reportformats.py renders them; api/reportda
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -113,7 +114,7 @@ class Report:
 SERIES_KEYS = ["plant", "point", "point_kind", "parameter", "name", "unit"]
 DAILY = [
     "date", *SERIES_KEYS, "mean", "max", "limit_upper", "ratio", "verdict", "valid", "received", "expected",
-    "exceeded_hours",
+    "exceeded_hours", "breach_alerts",
 ]  # fmt: skip
 SERIES = [
     "part", *SERIES_KEYS, "limit_upper", "mean", "sufficient", "max_daily_mean", "days_closed", "valid_days",
@@ -123,9 +124,11 @@ SERIES = [
 
 def build(rows: Rows) -> Report:
     tz = ZoneInfo(rows.period.timezone)
-    daily = daily_frame(rows.points, rows.days, rows.hours, rows.period, rows.today, tz)
     incidents = incidents_frame(rows.incidents, tz)
-    series = series_frame(daily, rows.windows, rows.points, incidents, rows.period)
+    daily = with_breaches(
+        daily_frame(rows.points, rows.days, rows.hours, rows.period, rows.today, tz), incidents
+    )
+    series = series_frame(daily, rows.windows)
     level: Literal["plant", "point"] = "point" if rows.plant else "plant"
     kpis = kpi_frame(rows.windows, level, rows.kpi_target, rows.period)
     mass = mass_frame(rows.windows, rows.period)
@@ -187,19 +190,23 @@ def daily_frame(
     return df.sort_values(["date", "plant", "point", "parameter"], kind="stable").reset_index(drop=True)
 
 
+def with_breaches(daily: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
+    """Each day's breach alerts: the counted incidents of the series opened that park-local day (a
+    single valid value over its limit is a breach, GB 21900-2008 §6.2, whatever the day's mean)."""
+    counted = incidents[incidents["counted"]] if len(incidents) else incidents
+    cols = ["plant", "point", "parameter"]
+    counts = Counter(zip([t.date() for t in counted["opened_at"]], *(counted[c] for c in cols), strict=True))
+    keys = zip(daily["date"], *(daily[c] for c in cols), strict=True)
+    return daily.assign(breach_alerts=[counts.get(k, 0) for k in keys])
+
+
 def _breaches(i: Incident) -> bool:
     """A breach of a concentration limit compliance alerted on (violation or worse), not withdrawn."""
     severe = SEVERITY_RANK.get(i.severity, 0) >= SEVERITY_RANK["violation"]
     return i.kind in CONCENTRATION_KINDS and severe and not i.withdrawn_by_mark
 
 
-def series_frame(
-    daily: pd.DataFrame,
-    windows: Sequence[tuple[str, Sequence[ParkWindow]]],
-    points: Sequence[PointRow],
-    incidents: pd.DataFrame,
-    p: Period,
-) -> pd.DataFrame:
+def series_frame(daily: pd.DataFrame, windows: Sequence[tuple[str, Sequence[ParkWindow]]]) -> pd.DataFrame:
     """Per series and part of the period (each month; the day itself): the stored mean of the month's
     valid values (a day report: the day's), the highest daily mean, days closed and valid, exceedance
     days (stored daily verdict ``exceeded``), exceedance hours, and breach alerts opened."""
@@ -216,6 +223,7 @@ def series_frame(
         valid_days=("valid_day", "sum"),
         exceeded_days=("exceeded", "sum"),
         exceeded_hours=("exceeded_hours", "sum"),
+        breach_alerts=("breach_alerts", "sum"),
     ).reset_index()
     stored = pd.DataFrame(
         [(part, w.point_id, w.parameter_id, w.mean, w.sufficient) for part, rows in windows for w in rows],
@@ -224,19 +232,6 @@ def series_frame(
     out = out.merge(stored, on=keys, how="left")
     info = daily.drop_duplicates(["point_id", "parameter_id"])[["point_id", "parameter_id", *SERIES_KEYS]]
     out = out.merge(info, on=["point_id", "parameter_id"], how="left")
-    breach = incidents[incidents["counted"]] if len(incidents) else incidents
-    counts: dict[tuple[Any, ...], int] = {}
-    for r in breach.to_dict(orient="records"):
-        t: datetime = r["opened_at"]
-        k = (
-            t.date().isoformat() if p.kind == "day" else f"{t:%Y-%m}",
-            r["plant"],
-            r["point"],
-            r["parameter"],
-        )
-        counts[k] = counts.get(k, 0) + 1
-    keys4 = zip(out["part"], out["plant"], out["point"], out["parameter"], strict=True)
-    out["breach_alerts"] = [counts.get(tuple(k), 0) for k in keys4]
     out["sufficient"] = out["sufficient"].astype(object).where(out["sufficient"].notna(), None)
     return (
         out[SERIES].sort_values(["part", "plant", "point", "parameter"], kind="stable").reset_index(drop=True)
@@ -389,6 +384,7 @@ def summarise(
         "exceeded_hours": int(daily["exceeded_hours"].sum()),
         "insufficient_days": int((daily["verdict"] == "insufficient").sum()),
         "plants_exceeded": sorted(set(exceeded["plant"])),
+        "plants_with_breaches": sorted(set(daily["plant"][daily["breach_alerts"] > 0])),
         "incidents": len(incidents),
         "breach_alerts": len(counted),
         "incidents_by_kind": {str(k): int(v) for k, v in incidents["kind"].value_counts().items()},

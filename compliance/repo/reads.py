@@ -1,15 +1,15 @@
 """The named reads of compliance's tables that other packages (the API) run, as ``Query`` objects (see
-ingest/core/query.py): alerts and their audit log, resolved limits, maintenance windows, judged days and
-stored reports, and the figures /healthz and /metrics show. Each table's one writer is the module of
-its subject (``alerts.py``, ``registry.py``, ``windows.py``, ``inbox.py``); keeping the reads offered to
-others here keeps those modules small. Reads that list alerts or windows take the caller's scope (park,
-plant; None = all), so an object outside it is simply not found."""
+ingest/core/query.py): alerts and their audit log, resolved limits, maintenance windows, judged days,
+and the figures /healthz and /metrics show. Each table's one writer is the module of its subject
+(``alerts.py``, ``registry.py``, ``windows.py``, ``inbox.py``); keeping the reads offered to others here
+keeps those modules small. Reads that list alerts or windows take the caller's scope (park, plant;
+None = all), so an object outside it is simply not found."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -246,7 +246,7 @@ def maintenance_by_id(window_id: int) -> Query[MaintenanceWindow]:
     return Query(_MAINTENANCE + " WHERE m.id = %(id)s", {"id": window_id}, MaintenanceWindow)
 
 
-# --- judged days and stored reports -----------------------------------------------------------------
+# --- judged days -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DayJudgement:
     """What compliance decided about one (point, parameter) on one park-local day."""
@@ -296,18 +296,6 @@ def day_judgements(
             "instant": instant_kind,
         },
         DayJudgement,
-    )
-
-
-@dataclass(frozen=True)
-class StoredReport:
-    body: dict[str, Any]  # the park-level figures of the day: reuse ratio, mass balance
-
-
-def stored_report(park: str, day: date) -> Query[StoredReport]:
-    """What compliance stored when it closed a park's day (no row before that)."""
-    return Query(
-        "SELECT body FROM compliance_reports WHERE park_id = %s AND day = %s", (park, day), StoredReport
     )
 
 

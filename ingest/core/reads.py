@@ -214,30 +214,6 @@ def latest_readings(point_ids: Sequence[int]) -> Query[LatestReading]:
 
 
 @dataclass(frozen=True)
-class DayStatistics:
-    point_id: int
-    parameter_id: int
-    received: int
-    valid: int
-    mean: float | None  # of valid values
-    max: float | None
-
-
-def day_statistics(point_ids: Sequence[int], start: datetime, end: datetime) -> Query[DayStatistics]:
-    """Per (point, parameter) of these points over [start, end), stored or archived: values received and
-    valid, valid mean and max."""
-    return Query(
-        "SELECT point_id, parameter_id, count(*) AS received,"
-        " count(*) FILTER (WHERE flag IN ('N', 'S')) AS valid,"
-        " avg(value) FILTER (WHERE flag IN ('N', 'S')) AS mean,"
-        " max(value) FILTER (WHERE flag IN ('N', 'S')) AS max"
-        " FROM readings_range(%s::integer[], NULL, %s, %s) GROUP BY point_id, parameter_id",
-        (list(point_ids), start, end),
-        DayStatistics,
-    )
-
-
-@dataclass(frozen=True)
 class LoggerTotal:
     point_id: int
     parameter_id: int
