@@ -67,11 +67,21 @@ async def gather(
         windows=windows,
         incidents=incidents[:MAX_INCIDENTS],
         marks=marks[:MAX_MARKS],
-        reuse=await periods.stored_reports(park, p.days[0], p.days[-1]).fetch_async(conn),
+        reuse=await _reuse(conn, park, pts, p),
         days_closed=len(await legal.closed(park, "day", p.start, p.end).fetch_async(conn)),
         kpi_target=kpi_target,
         truncated={"incidents": len(incidents) > MAX_INCIDENTS, "marks": len(marks) > MAX_MARKS},
     )
+
+
+async def _reuse(
+    conn: AsyncConnection[Any], park: str, pts: list[ingest_reads.PointRow], p: reports.Period
+) -> list[periods.DayReport]:
+    """The park's stored day figures, for a scope that holds the central plant's outlet and reuse outlet
+    (a plant's own report has no park figures)."""
+    if not {"central_outlet", "reuse_outlet"} <= {x.kind for x in pts}:
+        return []
+    return await periods.stored_reports(park, p.days[0], p.days[-1]).fetch_async(conn)
 
 
 def _month_start(part: str, timezone: str) -> datetime:
