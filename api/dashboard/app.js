@@ -3,7 +3,7 @@
 
 const T = {
   zh: {
-    title: "园区废水合规监控", inbox: "告警收件箱", parks: "园区总览", reports: "日报", logout: "退出",
+    title: "园区废水合规监控", inbox: "告警收件箱", parks: "园区总览", reports: "报表", logout: "退出",
     login: "登录", login_help: "粘贴 `outfall token create` 生成的令牌。", sign_in: "登录", bad_token: "令牌无效、已撤销或已过期",
     switch_title: "切换登录身份？", switch_help: "此链接带有另一个令牌。当前登录：", switch_to: "链接的令牌：",
     switch_yes: "使用链接的令牌", switch_no: "保持当前登录",
@@ -11,7 +11,8 @@ const T = {
     time: "时间", place: "位置", parameter: "参数", kind: "类型", severity: "级别", value: "值", limit: "限值",
     state: "状态", action: "操作", online: "在线", offline: "离线", last_seen: "最后上报", inflow: "进水",
     outflow: "出水", reuse: "回用", reuse_ratio: "回用率", target: "目标", point: "监测点", flag: "标记",
-    ratio: "占限值", valid_rate: "今日有效率", day: "日期", show: "查看", download_csv: "下载 CSV", print: "打印版",
+    ratio: "占限值", valid_rate: "今日有效率", day: "日期", show: "查看", download_csv: "下载 CSV", download_xlsx: "下载 Excel", print: "打印版",
+    k_day: "日报", k_month: "月报", k_quarter: "季报",
     quirks: "数采仪报文偏差（已接收，CRC 校验通过）", count: "次数",
     hourly: "小时均值", daily: "日均值", mean: "均值", from: "从", to: "到", alerts: "告警", plant: "企业",
     kinds: { exceedance: "超标", hourly_mean: "小时均值超标", daily_mean: "日均值超标", offline: "离线",
@@ -33,7 +34,8 @@ const T = {
     action: "Action", online: "online", offline: "offline", last_seen: "Last seen", inflow: "Inflow",
     outflow: "Outflow", reuse: "Reuse", reuse_ratio: "Reuse ratio", target: "target", point: "Point",
     flag: "Flag", ratio: "of limit", valid_rate: "Valid today", day: "Day", show: "Show",
-    download_csv: "Download CSV", print: "Printable", hourly: "Hourly means", daily: "Daily means", mean: "Mean",
+    download_csv: "Download CSV", download_xlsx: "Download Excel", print: "Printable",
+    k_day: "Daily", k_month: "Monthly", k_quarter: "Quarterly", hourly: "Hourly means", daily: "Daily means", mean: "Mean",
     from: "From", to: "To", alerts: "Alerts", plant: "Plant",
     quirks: "Logger deviations from HJ 212 (accepted, CRC intact)", count: "Count",
     kinds: {}, sev: {}, states: { cleared: "cleared, to close" },
@@ -68,6 +70,7 @@ async function api(path, opts = {}) {
   if (r.status === 401) { forget(); showLogin(t("bad_token")); throw new Error("401"); }
   if (!r.ok) { const body = await r.json().catch(() => ({})); throw new Error(body.detail || r.statusText); }
   const type = r.headers.get("content-type") || "";
+  if (opts.blob) return r.blob();
   return type.includes("json") ? r.json() : r.text();
 }
 
@@ -239,21 +242,33 @@ async function reportsView() {
   useParkZone(list);
   // yesterday on the park's calendar (en-CA formats dates as YYYY-MM-DD)
   const yesterday = new Date(Date.now() - 86400e3).toLocaleDateString("en-CA", { timeZone: tz });
+  const [y, m] = yesterday.split("-");
+  const initial = { day: yesterday, month: `${y}-${m}`, quarter: `${y}-Q${Math.ceil(Number(m) / 3)}` };
   view.innerHTML = `<div class="card"><h2>${t("reports")}</h2>
     <select id="r-park">${list.map((p) => `<option value="${esc(p.id)}">${esc(p.name)}</option>`).join("")}</select>
+    <select id="r-kind">${["day", "month", "quarter"].map((k) => `<option value="${k}">${t("k_" + k)}</option>`).join("")}</select>
     <input id="r-day" type="date" value="${yesterday}"> <button id="r-show">${t("show")}</button>
-    <button id="r-csv">${t("download_csv")}</button> <button id="r-print">${t("print")}</button></div><iframe id="r-frame" title="report" sandbox="allow-same-origin allow-modals"></iframe>`;
-  const url = (f) => `/api/v1/parks/${encodeURIComponent(view.querySelector("#r-park").value)}/reports/${view.querySelector("#r-day").value}?format=${f}`;
+    <button id="r-csv">${t("download_csv")}</button> <button id="r-xlsx">${t("download_xlsx")}</button>
+    <button id="r-print">${t("print")}</button></div><iframe id="r-frame" title="report" sandbox="allow-same-origin allow-modals"></iframe>`;
+  const kind = view.querySelector("#r-kind"), when = view.querySelector("#r-day");
+  kind.onchange = () => {
+    when.type = { day: "date", month: "month", quarter: "text" }[kind.value];
+    when.value = initial[kind.value];
+  };
+  // the API's paths: reports/{YYYY-MM-DD}, reports/month/{YYYY-MM}, reports/quarter/{YYYY-Qn}
+  const path = () => (kind.value === "day" ? "" : kind.value + "/") + encodeURIComponent(when.value);
+  const url = (f) => `/api/v1/parks/${encodeURIComponent(view.querySelector("#r-park").value)}/reports/${path()}?format=${f}`;
   const show = async () => { view.querySelector("#r-frame").srcdoc = await api(url("html")); };
-  view.querySelector("#r-show").onclick = show;
-  view.querySelector("#r-print").onclick = () => view.querySelector("#r-frame").contentWindow.print();
-  view.querySelector("#r-csv").onclick = async () => {
-    const blob = new Blob([await api(url("csv"))], { type: "text/csv" });
+  const save = (blob, ext) => {
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
-    a.download = `report-${view.querySelector("#r-day").value}.csv`;
+    a.download = `report-${when.value}.${ext}`;
     a.click();
   };
+  view.querySelector("#r-show").onclick = show;
+  view.querySelector("#r-print").onclick = () => view.querySelector("#r-frame").contentWindow.print();
+  view.querySelector("#r-csv").onclick = async () => save(new Blob([await api(url("csv"))], { type: "text/csv" }), "csv");
+  view.querySelector("#r-xlsx").onclick = async () => save(await api(url("xlsx"), { blob: true }), "xlsx");
   await show();
   return null;
 }

@@ -78,3 +78,37 @@ def test_officer_sees_a_breach_live_and_acknowledges_it(
     assert alerts[0]["acknowledged_by"].startswith("officer:")
     trail = client.get(f"/api/v1/alerts/{alerts[0]['id']}", headers=officer).json()["audit"]
     assert trail[-1]["note"] == "已电话通知企业"
+
+
+@pytest.mark.timeout(120)
+def test_the_reports_screen_shows_a_month_and_downloads_it_as_xlsx(live_api, make_park, make_token, tmp_path):  # type: ignore[no-untyped-def]
+    from openpyxl import load_workbook
+    from playwright.sync_api import expect, sync_playwright
+
+    spec = make_park()
+    token = make_token("officer", spec.id)["Authorization"].removeprefix("Bearer ")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+            page.goto(live_api + "/")
+            page.fill("#token", token)
+            page.click("#login-form button[type=submit]")
+            expect(page.locator("#inbox")).to_be_visible()
+            page.goto(live_api + "/#/reports")
+            page.select_option("#r-park", spec.id)
+            page.select_option("#r-kind", "month")
+            month = page.input_value("#r-day")
+            page.click("#r-show")
+            expect(page.frame_locator("#r-frame").locator("h1")).to_contain_text(
+                "月报 Monthly", timeout=15_000
+            )
+            expect(page.frame_locator("#r-frame").locator("h1")).to_contain_text(month)
+            with page.expect_download() as download:
+                page.click("#r-xlsx")
+            saved = tmp_path / "report.xlsx"
+            download.value.save_as(saved)
+            assert download.value.suggested_filename == f"report-{month}.xlsx"
+            assert "日均值 Daily means" in load_workbook(saved).sheetnames
+        finally:
+            browser.close()
