@@ -210,6 +210,8 @@ def series_frame(daily: pd.DataFrame, windows: Sequence[tuple[str, Sequence[Park
     """Per series and part of the period (each month; the day itself): the stored mean of the month's
     valid values (a day report: the day's), the highest daily mean, days closed and valid, exceedance
     days (stored daily verdict ``exceeded``), exceedance hours, and breach alerts opened."""
+    if daily.empty:
+        return pd.DataFrame(columns=SERIES)
     keys = ["part", "point_id", "parameter_id"]
     g = daily.assign(
         closed=daily["verdict"] != NOT_CLOSED,

@@ -135,3 +135,14 @@ def test_the_quarter_sums_its_months_and_renders() -> None:
     assert page.count("<h3>") == 3 and "style=" not in page
     body = reportformats.to_json(r)
     assert body["incidents"][0]["opened_at"] == "2026-11-05T01:00:00+08:00"
+
+
+@pytest.mark.parametrize(("kind", "label"), [("day", "2026-11-20"), ("quarter", "2026-Q4")])
+def test_a_scope_with_nothing_renders_in_every_format(kind: reports.Kind, label: str) -> None:
+    p = reports.period(kind, label, "Asia/Shanghai", TODAY)
+    park = ParkRow("park", "Park", "Asia/Shanghai", "electroplating", {}, datetime.now(UTC), 0)
+    empty = reports.Rows(park, None, p, TODAY, [], [], [], [(x, []) for x in p.parts], [], [], [], 0, 0.9)
+    r = reports.build(empty)
+    assert r.summary["series"] == 0 and r.summary["effective_rate"] is None
+    for fmt in reportformats.FORMATS:
+        assert reportformats.render(r, fmt)
