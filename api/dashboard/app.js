@@ -152,12 +152,15 @@ async function route() {
   const section = parts[0] === "park" || parts[0] === "point" ? "parks" : parts[0] || "incidents";
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("here", a.dataset.section === section));
   view.innerHTML = `<p class="loading">${t("loading")}</p>`;
+  view.dataset.ready = "";
   try {
     const listener = await pick(parts, query)();
     if (listener && claim === viewClaim) listeners.add(listener);
+    if (claim === viewClaim) view.dataset.ready = location.hash || "#/incidents";  // drawn (the tests wait for it)
   } catch (e) {
     if (e.status !== 401 && claim === viewClaim) {
       view.innerHTML = `<section class="card"><h2>${e.status === 404 ? t("not_found") : t("error")}</h2><p class="error">${esc(e.message)}</p></section>`;
+      view.dataset.ready = "error";
     }
   }
 }

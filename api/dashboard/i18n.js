@@ -39,7 +39,7 @@ const ZH = {
   marks: "数据标记", marks_help: "企业申报数据标记（停产、检修、校准等），执法人员审核。",
   declare_mark: "申报数据标记", code: "标记代码", reason: "说明", submit: "提交", accept: "通过",
   reject: "驳回", withdraw: "撤回", whole_plant: "整个企业", declared_by: "申报人", decided_by: "审核人",
-  invalidates: "期间数据无效", claims_stopped: "声明停产", mark_created: "已提交，等待审核",
+  invalidates: "期间数据无效", claims_stopped: "声明停产", mark_created: "已提交，等待审核", to_review: "待审核",
   // reports
   reports: "报表", daily_report: "日报", monthly_report: "月报", quarterly_report: "季报", day: "日期",
   month: "月份", quarter: "季度", show: "查看", download_csv: "下载 CSV", download_xlsx: "下载 Excel",
@@ -112,7 +112,7 @@ const EN = {
   declare_mark: "Declare a data mark", code: "Mark code", reason: "Note", submit: "Submit", accept: "Accept",
   reject: "Reject", withdraw: "Withdraw", whole_plant: "Whole plant", declared_by: "Declared by",
   decided_by: "Decided by", invalidates: "Data invalid meanwhile", claims_stopped: "Claims stopped",
-  mark_created: "Submitted, waiting for review",
+  mark_created: "Submitted, waiting for review", to_review: "To review",
   reports: "Reports", daily_report: "Daily report", monthly_report: "Monthly report",
   quarterly_report: "Quarterly report", day: "Day", month: "Month", quarter: "Quarter", show: "Show",
   download_csv: "Download CSV", download_xlsx: "Download Excel", print: "Print", whole_park: "Whole park",

@@ -19,7 +19,8 @@ function codeName(code) {
 function markRow(m) {
   const officer = session.me.may_change_alerts;
   const plantSide = session.me.may_declare_maintenance && m.status !== "withdrawn" && !m.locked_at;
-  const review = officer && m.status === "pending";
+  // an officer reviews a pending mark, and may still overrule one that took effect at once
+  const review = officer && (m.status === "pending" || (m.status === "approved" && !m.decided_by));
   return `<tr id="mark-${m.id}" data-id="${m.id}" class="mark-${esc(m.status)}">
     <td data-label="${esc(t("place"))}">${esc(plantName(m.park, m.plant))} / ${m.point ? esc(pointName(m.park, m.plant, m.point)) : esc(t("whole_plant"))}</td>
     <td data-label="${esc(t("code"))}">${esc(codeName(m.code))} <small>(${esc(m.code)} · ${esc(word("mgroup", m.group))})</small></td>
@@ -91,17 +92,18 @@ export function bindDeclare(root, park, plant, redraw) {
 /** #/marks?park=&plant=&status= : the review queue (pending by default). */
 export async function marksPage(view, query) {
   const park = query.get("park") || session.parks[0]?.id;
-  const status = query.get("status") ?? "pending";
+  const status = query.get("status") ?? "review";  // review: pending, or in effect but not decided yet
   await Promise.all([loadNames(park), markCodes()]);
   const draw = async () => {
     const q = new URLSearchParams({ park, limit: "500" });
     if (query.get("plant")) q.set("plant", query.get("plant"));
-    if (status) q.set("status", status);
-    const list = await api("/api/v1/marks?" + q.toString());
+    if (status === "review") { q.append("status", "pending"); q.append("status", "approved"); } else if (status) q.set("status", status);
+    const found = await api("/api/v1/marks?" + q.toString());
+    const list = status === "review" ? found.filter((m) => !m.decided_by) : found;
     view.innerHTML = `<section class="card"><h2>${t("marks")}</h2><p class="help">${t("marks_help")}</p>
       <form id="mark-filters" class="filters"><label>${t("plant")}<select name="plant"><option value="">${esc(t("all"))}</option>
       ${plantList(park).map((p) => `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(p.name)}</option>`).join("")}
-      </select></label><label>${t("state")}<select name="status"><option value="">${esc(t("all"))}</option>
+      </select></label><label>${t("state")}<select name="status"><option value="review"${status === "review" ? " selected" : ""}>${esc(t("to_review"))}</option><option value="">${esc(t("all"))}</option>
       ${["pending", "approved", "rejected", "withdrawn"].map((s) => `<option value="${s}"${s === status ? " selected" : ""}>${esc(word("mstatus", s))}</option>`).join("")}
       </select></label><button type="submit">${t("apply")}</button></form>
       <div id="marks-list">${marksTable(list)}</div></section>`;

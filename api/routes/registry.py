@@ -22,8 +22,8 @@ from api.deps import (
 )
 from api.models import (
     LoggerQuirk,
-    NamedThing,
     NameChange,
+    NamedThing,
     Parameter,
     Park,
     ParkNames,
@@ -115,7 +115,9 @@ async def park_names(request: Request, caller: Caller, park: Id) -> ParkNames:
         plants = await ingest_reads.plants(park, caller.plant).fetch_async(conn)
         points = await ingest_reads.points(park, caller.plant).fetch_async(conn)
     catalogue = [
-        Parameter(code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=c.hj212_unit)
+        Parameter(
+            code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=c.hj212_unit
+        )
         for c in parameters.CATALOGUE
     ]
     return ParkNames(

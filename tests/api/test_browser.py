@@ -62,15 +62,16 @@ def test_officer_sees_a_breach_live_and_acknowledges_it(
             body = {"ts": datetime.now(UTC).isoformat(), "values": {"cod": 500.0, "ph": 7.1}}
             publisher.publish(f"outfall/v1/{spec.id}/shop-01/total", orjson.dumps(body))
             row = page.locator("#inbox tbody tr").first
-            expect(row).to_contain_text("shop-01", timeout=30_000)  # arrived live, no reload
-            expect(row).to_contain_text("cod")
+            expect(row).to_contain_text("Shop one", timeout=30_000)  # arrived live, no reload
+            expect(row).to_contain_text("化学需氧量")  # by its name, not its code
             expect(row).to_contain_text("未确认")
             row.locator("input.note").fill("已电话通知企业")
             row.locator("button.ack").click()
             expect(page.locator("#inbox tbody tr").first).to_contain_text("已确认")
             page.screenshot(path=str(ARTIFACTS / "dashboard-inbox.png"), full_page=True)
             page.click("#lang")
-            expect(page.locator("header nav")).to_contain_text("Alert inbox")
+            expect(page.locator("header nav")).to_contain_text("Incidents")
+            expect(page.locator("#inbox tbody tr").first).to_contain_text("COD(Cr)")
         finally:
             browser.close()
     alerts = client.get("/api/v1/alerts", params={"park": spec.id}, headers=officer).json()
