@@ -34,10 +34,10 @@ function markRow(m) {
 }
 
 export function marksTable(list) {
+  if (!list.length) return `<p>${t("no_marks")}</p>`;
   return `<div class="table-wrap"><table class="marks-table stack"><thead><tr><th>${t("place")}</th><th>${t("code")}</th>
     <th>${t("from")}</th><th>${t("to")}</th><th>${t("reason")}</th><th>${t("declared_by")}</th><th>${t("state")}</th>
-    <th>${t("action")}</th></tr></thead><tbody>${list.map(markRow).join("")}</tbody></table></div>
-    ${list.length ? "" : `<p>${t("no_marks")}</p>`}`;
+    <th>${t("action")}</th></tr></thead><tbody>${list.map(markRow).join("")}</tbody></table></div>`;
 }
 
 /** Review and withdraw buttons of a marks table; `redraw` after a change. */

@@ -45,8 +45,11 @@ function incidentList(list) {
 }
 
 function chartPicker(park, s) {
-  const opts = s.points.flatMap((p) => p.parameters.map((q) =>
-    `<option value="${esc(p.point)}|${esc(q.parameter)}">${esc(p.name)} · ${esc(paramName(park, q.parameter))}</option>`));
+  // opens on the parameter nearest its limit (or over it)
+  const all = s.points.flatMap((p) => p.parameters.map((q) => ({ p, q })));
+  const worst = all.reduce((w, x) => ((x.q.ratio ?? -1) > (w?.q.ratio ?? -1) ? x : w), null);
+  const opts = all.map(({ p, q }) => `<option value="${esc(p.point)}|${esc(q.parameter)}"${q === worst?.q ? " selected" : ""}>
+    ${esc(p.name)} · ${esc(paramName(park, q.parameter))}</option>`);
   return opts.length ? `<label>${t("chart")} <select id="chart-pick">${opts.join("")}</select></label><div id="plant-chart" class="chart-box"></div>` : "";
 }
 
