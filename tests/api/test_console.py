@@ -297,7 +297,7 @@ def test_an_operator_declares_a_mark_and_an_officer_reviews_it(browser: Any, wor
         form.locator("button[type=submit]").click()
         expect(page.locator("#plant-marks tbody tr")).to_have_count(1, timeout=10_000)
         expect(page.locator("#plant-marks tbody tr")).to_contain_text("monthly calibration")
-        assert page.errors == []
+        assert page.errors == [] and page.evaluate("() => [...window.outfallMissing]") == []
     finally:
         page.context.close()
     (mark,) = world.get("/api/v1/marks", park=world.park, plant="shop-01")
