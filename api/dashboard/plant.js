@@ -13,20 +13,24 @@ function statusTable(park, plant, s) {
   const rows = s.points.map((p) => p.parameters.map((q, i) => `<tr>
     ${i === 0 ? `<th scope="rowgroup" rowspan="${p.parameters.length}"><a href="#/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(p.point)}">${esc(p.name)}</a>
       <small>${esc(word("pkind", p.kind))} · ${p.online ? t("online") : `<b class="offline-word">${t("offline")}</b>`} · ${when(p.last_seen)}</small></th>` : ""}
-    <td>${esc(paramName(park, q.parameter))}</td><td class="lvl-${esc(q.level)}">${withUnit(q.value, q.unit)}</td>
-    <td>${q.flag ? `${esc(q.flag)} ${esc(word("flag", q.flag))}` : "–"}</td><td>${limitText(q.limit_upper, q.limit_lower, q.unit)}</td>
-    <td>${q.unit === "pH" || q.limit_lower !== null ? "–" : pct(q.ratio)}</td><td>${pct(q.valid_rate_today)}</td></tr>`).join("")).join("");
-  return `<div class="table-wrap"><table id="plant-status"><thead><tr><th>${t("point")}</th><th>${t("parameter")}</th>
+    <td data-label="${esc(t("parameter"))}">${esc(paramName(park, q.parameter))}</td>
+    <td data-label="${esc(t("value"))}" class="lvl-${esc(q.level)}">${withUnit(q.value, q.unit)}</td>
+    <td data-label="${esc(t("flag"))}">${q.flag ? `${esc(q.flag)} ${esc(word("flag", q.flag))}` : "–"}</td>
+    <td data-label="${esc(t("limit"))}">${limitText(q.limit_upper, q.limit_lower, q.unit)}</td>
+    <td data-label="${esc(t("ratio"))}">${q.unit === "pH" || q.limit_lower !== null ? "–" : pct(q.ratio)}</td>
+    <td data-label="${esc(t("valid_rate"))}">${pct(q.valid_rate_today)}</td></tr>`).join("")).join("");
+  return `<div class="table-wrap"><table id="plant-status" class="pairs"><thead><tr><th>${t("point")}</th><th>${t("parameter")}</th>
     <th>${t("value")}</th><th>${t("flag")}</th><th>${t("limit")}</th><th>${t("ratio")}</th><th>${t("valid_rate")}</th></tr></thead>
     <tbody>${rows}</tbody></table></div>`;
 }
 
 function loggers(points) {
-  return `<div class="table-wrap"><table id="loggers"><thead><tr><th>${t("point")}</th><th>${t("mn")}</th><th>${t("interval")}</th>
+  return `<div class="table-wrap"><table id="loggers" class="pairs"><thead><tr><th>${t("point")}</th><th>${t("mn")}</th><th>${t("interval")}</th>
     <th>${t("standard")}</th><th>${t("discharge_mode")}</th><th>${t("quirks")}</th></tr></thead><tbody>${points.map((p) => `<tr>
-    <td>${esc(p.name)}${p.active ? "" : ` (${t("inactive")})`}</td><td>${esc(p.mn || "–")}</td><td>${esc(p.interval_s)} ${t("seconds")}</td>
-    <td>${esc(p.standard || "–")}</td><td>${esc(word("mode", p.discharge_mode))}</td>
-    <td>${p.logger_quirks.map((q) => `${esc(q.description)} ×${esc(q.count)}`).join("<br>") || "–"}</td></tr>`).join("")}
+    <th scope="row">${esc(p.name)}${p.active ? "" : ` (${t("inactive")})`}</th><td data-label="${esc(t("mn"))}">${esc(p.mn || "–")}</td>
+    <td data-label="${esc(t("interval"))}">${esc(p.interval_s)} ${t("seconds")}</td>
+    <td data-label="${esc(t("standard"))}">${esc(p.standard || "–")}</td><td data-label="${esc(t("discharge_mode"))}">${esc(word("mode", p.discharge_mode))}</td>
+    <td data-label="${esc(t("quirks"))}">${p.logger_quirks.map((q) => `${esc(q.description)} ×${esc(q.count)}`).join("<br>") || "–"}</td></tr>`).join("")}
     </tbody></table></div>`;
 }
 
