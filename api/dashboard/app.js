@@ -169,6 +169,12 @@ async function route() {
 function remember(value) { session.token = value; localStorage.setItem("outfall.token", value); }
 function forget() { session.token = ""; session.me = null; forgetNames(); localStorage.removeItem("outfall.token"); }
 
+/** Who a token is: its name, role and scope. */
+function who_(m) {
+  const scope = m.park ? ` · ${session.parks.find((p) => p.id === m.park)?.name || m.park}${m.plant ? " / " + m.plant : ""}` : "";
+  return `${m.name} (${word("role", m.role)}${scope})`;
+}
+
 function signOut(message) {
   forget();
   showLogin(message);
@@ -210,7 +216,7 @@ function askToSwitch(offered) {
   const who = async (value, el) => {
     const r = await fetch("/api/v1/me", { headers: { Authorization: "Bearer " + value } }).catch(() => null);
     const m = r && r.ok ? await r.json() : null;
-    view.querySelector(el).textContent = m ? `${m.name} (${m.role}${m.park ? " · " + m.park : ""})` : t("bad_token");
+    view.querySelector(el).textContent = m ? who_(m) : t("bad_token");
   };
   who(session.token, "#switch-current");
   who(offered, "#switch-offered");
@@ -229,7 +235,7 @@ async function start() {
   } catch (e) { return; }
   document.body.classList.remove("signed-out");
   const me = session.me;
-  document.getElementById("who").textContent = `${me.name} (${me.role}${me.park ? " · " + me.park : ""}${me.plant ? "/" + me.plant : ""})`;
+  document.getElementById("who").textContent = who_(me);
   connectStream();
   await route();
 }

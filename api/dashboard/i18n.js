@@ -72,6 +72,7 @@ const ZH = {
   "sample.queued": "留样指令排队中", "sample.sent": "留样指令已发送", "sample.accepted": "留样进行中",
   "sample.done": "已留样", "sample.refused": "留样被拒绝", "sample.failed": "留样失败", "sample.expired": "留样指令超时",
   "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天",
+  "role.admin": "管理员", "role.officer": "执法人员", "role.operator": "企业运维", explain: "提交说明",
 };
 
 const EN = {
@@ -145,6 +146,8 @@ const EN = {
   "sample.done": "sample retained", "sample.refused": "sample refused", "sample.failed": "sample failed",
   "sample.expired": "sample command expired",
   "range.24h": "24 h", "range.7d": "7 days", "range.30d": "30 days",
+  "role.admin": "administrator", "role.officer": "officer", "role.operator": "plant operator",
+  explain: "Submit explanation",
 };
 
 export const DICT = { zh: { ...ZH }, en: { ...EN } };

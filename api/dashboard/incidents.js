@@ -21,12 +21,12 @@ function options(values, group, selected) {
 }
 
 function filterForm(query) {
-  const park = query.get("park") || (session.parks[0] && session.parks[0].id) || "";
+  const park = query.get("park") || (session.parks.length === 1 ? session.parks[0].id : "");
   const plants = park ? plantList(park) : [];
   const local = (k) => (query.get(k) ? toLocalInput(new Date(query.get(k))) : "");
   const states = query.getAll("state");
   return `<form id="filters" class="filters">
-    <label>${t("park")}<select name="park">${session.parks.map((p) =>
+    <label>${t("park")}<select name="park">${session.parks.length > 1 ? `<option value="">${esc(t("all"))}</option>` : ""}${session.parks.map((p) =>
       `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
     <label>${t("plant")}<select name="plant"><option value="">${esc(t("all"))}</option>${plants.map((p) =>
       `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
@@ -186,13 +186,16 @@ function actions(a) {
     <textarea name="note" rows="2" placeholder="${esc(t("note_placeholder"))}" aria-label="${esc(t("note"))}"></textarea>
     <div class="buttons">${b("ack", "ack", officer && a.state === "open")}${b("annotate", "annotate", a.state !== "resolved")}
     ${b("resolve", "resolve", officer && a.state !== "resolved")}
+    ${b("explain", "explain", !officer && session.me.may_declare_maintenance && ABNORMAL.includes(a.kind) && !["pending", "accepted"].includes(a.explanation))}
     ${b("accept-explanation", "accept_explanation", officer && a.explanation === "pending")}
     ${b("reject-explanation", "reject_explanation", officer && a.explanation === "pending")}
     ${officer ? `<button type="button" class="export">${t("export_evidence")}</button>` : ""}</div>
     <p class="error" id="action-error"></p><p id="exported"></p></form>`;
 }
 
-const ACTION_PATHS = { ack: "ack", annotate: "annotate", resolve: "resolve",
+// abnormal-data kinds (compliance.models.ABNORMAL_DATA_KINDS): the plant's operator explains them first
+const ABNORMAL = ["zero_value", "negative_value", "flatline", "rate_of_change", "near_limit", "stopped_running"];
+const ACTION_PATHS = { ack: "ack", annotate: "annotate", resolve: "resolve", explain: "annotate",
   "accept-explanation": "explanation/accept", "reject-explanation": "explanation/reject" };
 
 export async function detail(view, id) {
@@ -240,9 +243,10 @@ function bind(view, a, draw) {
         return;
       }
       if (cls === "resolve" && !note) { error.textContent = t("needs_note"); return; }
-      if (cls === "annotate" && !note) return;
+      if ((cls === "annotate" || cls === "explain") && !note) return;
       ev.target.disabled = true;
-      await post(`/api/v1/alerts/${a.id}/${ACTION_PATHS[cls]}`, { note: note || null });
+      const body = cls === "explain" ? { note, kind: "explanation" } : { note: note || null };
+      await post(`/api/v1/alerts/${a.id}/${ACTION_PATHS[cls]}`, body);
       await draw();
     } catch (e) {
       error.textContent = e.message;

@@ -21,8 +21,9 @@ import psycopg
 import pytest
 
 from api import tokens
+from api.auth import ROLES
 from compliance import jobs, realtime
-from compliance.models import ALERT_KINDS, ALERT_STATES
+from compliance.models import ABNORMAL_DATA_KINDS, ALERT_KINDS, ALERT_STATES
 from ingest.core import park as park_file
 from ingest.core import repo
 from ingest.core.models import FLAGS
@@ -220,7 +221,18 @@ def test_every_key_and_every_domain_code_has_words_in_both_languages(
         + [f"pkind.{k}" for k in point_kinds(services.database_url)]
         + [f"mstatus.{s}" for s in ("pending", "approved", "rejected", "withdrawn")]
     )
+    domain += [f"role.{r}" for r in ROLES]
     assert sorted(set(domain) - set(zh)) == []
+    # the console's lists of kinds are compliance's
+    source = (folder / "incidents.js").read_text()
+
+    def listed(name: str) -> set[str]:
+        found = re.search(rf"const {name} = \[([^\]]*)\]", source)
+        assert found, name
+        return set(re.findall(r'"([a-z_]+)"', found.group(1)))
+
+    assert listed("KINDS") == set(ALERT_KINDS)
+    assert listed("ABNORMAL") == set(ABNORMAL_DATA_KINDS)
 
 
 def point_kinds(database_url: str) -> list[str]:
