@@ -72,6 +72,8 @@ const ZH = {
   "sample.queued": "留样指令排队中", "sample.sent": "留样指令已发送", "sample.accepted": "留样进行中",
   "sample.done": "已留样", "sample.refused": "留样被拒绝", "sample.failed": "留样失败", "sample.expired": "留样指令超时",
   "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天",
+  "mute.inhibited": "监测点离线或故障期间不通知", "mute.maintenance": "维护时段内不通知",
+  "basis.instant": "单个数值", "basis.hour": "小时均值", "basis.day": "日均值", "basis.status": "状态",
   "role.admin": "管理员", "role.officer": "执法人员", "role.operator": "企业运维", explain: "提交说明",
 };
 
@@ -146,6 +148,9 @@ const EN = {
   "sample.done": "sample retained", "sample.refused": "sample refused", "sample.failed": "sample failed",
   "sample.expired": "sample command expired",
   "range.24h": "24 h", "range.7d": "7 days", "range.30d": "30 days",
+  "mute.inhibited": "not notified while the point is offline or faulty",
+  "mute.maintenance": "not notified during maintenance",
+  "basis.instant": "single value", "basis.hour": "hourly mean", "basis.day": "daily mean", "basis.status": "status",
   "role.admin": "administrator", "role.officer": "officer", "role.operator": "plant operator",
   explain: "Submit explanation",
 };

@@ -143,13 +143,13 @@ function facts(a) {
     ${item("opened", when(a.opened_at))}${item("first_time", when(a.first_time))}${item("last_time", when(a.last_time))}
     ${item("peak", withUnit(a.peak, a.unit))}${item("value", withUnit(a.value, a.unit))}
     ${item("limit", limitText(a.limit, a.limit_lower, a.unit))}${item("limit_source", esc(a.limit_source))}
-    ${item("basis", esc(a.basis))}${item("count", esc(a.count))}${item("escalation", a.escalation ? esc(a.escalation) : "")}
+    ${item("basis", esc(word("basis", a.basis)))}${item("count", esc(a.count))}${item("escalation", a.escalation ? esc(a.escalation) : "")}
     ${item("acked_by", a.acknowledged_by ? `${esc(a.acknowledged_by)} · ${when(a.acknowledged_at)}` : "")}
     ${item("resolved_by", a.resolved_by ? `${esc(a.resolved_by)} · ${when(a.resolved_at)}` : "")}
     ${item("explanation", a.explanation ? esc(word("expl", a.explanation)) : "")}
     ${item("sample", a.sample ? `${esc(word("sample", a.sample.state))}${a.sample.at ? " · " + when(a.sample.at) : ""}` : esc(t("no_sample")))}
     ${a.during_maintenance ? `<dt>${t("during_maintenance")}</dt><dd>#${esc(a.during_maintenance)}</dd>` : ""}
-    ${a.muted ? `<dt>${t("muted")}</dt><dd>${esc(a.muted)}</dd>` : ""}</dl>`;
+    ${a.muted ? `<dt>${t("muted")}</dt><dd>${esc(word("mute", a.muted))}</dd>` : ""}</dl>`;
 }
 
 function over(v, a) {

@@ -221,7 +221,7 @@ def test_every_key_and_every_domain_code_has_words_in_both_languages(
         + [f"pkind.{k}" for k in point_kinds(services.database_url)]
         + [f"mstatus.{s}" for s in ("pending", "approved", "rejected", "withdrawn")]
     )
-    domain += [f"role.{r}" for r in ROLES]
+    domain += [f"role.{r}" for r in ROLES] + [f"basis.{b}" for b in ("instant", "hour", "day", "status")]
     assert sorted(set(domain) - set(zh)) == []
     # the console's lists of kinds are compliance's
     source = (folder / "incidents.js").read_text()
