@@ -231,7 +231,7 @@ async function start() {
   try {
     session.me = await api("/api/v1/me");
     useParkZone(await api("/api/v1/parks"));
-    await preload();
+    await Promise.all([preload(), overviewJs()]);  // their words merged before any page is drawn
   } catch (e) { return; }
   document.body.classList.remove("signed-out");
   const me = session.me;
