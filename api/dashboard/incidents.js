@@ -166,11 +166,11 @@ function values(d) {
 }
 
 function history(audit) {
-  return `<table id="audit"><thead><tr><th>${t("time")}</th><th>${t("action")}</th><th>${t("actor")}</th>
-    <th>${t("state_change")}</th><th>${t("note")}</th></tr></thead><tbody>${audit.map((x) => `<tr><td>${when(x.at)}</td>
-    <td>${esc(word("act", x.action))}</td><td>${esc(x.actor)}</td>
-    <td>${x.to_state && x.to_state !== x.from_state ? `${x.from_state ? esc(word("state", x.from_state)) + " → " : ""}${esc(word("state", x.to_state))}` : ""}</td>
-    <td>${esc(x.note || "")}</td></tr>`).join("")}</tbody></table>`;
+  return `<table id="audit" class="stack"><thead><tr><th>${t("time")}</th><th>${t("action")}</th><th>${t("actor")}</th>
+    <th>${t("state_change")}</th><th>${t("note")}</th></tr></thead><tbody>${audit.map((x) => `<tr><td data-label="${esc(t("time"))}">${when(x.at)}</td>
+    <td data-label="${esc(t("action"))}">${esc(word("act", x.action))}</td><td data-label="${esc(t("actor"))}">${esc(x.actor)}</td>
+    <td data-label="${esc(t("state_change"))}">${x.to_state && x.to_state !== x.from_state ? `${x.from_state ? esc(word("state", x.from_state)) + " → " : ""}${esc(word("state", x.to_state))}` : "–"}</td>
+    <td data-label="${esc(t("note"))}">${esc(x.note || "–")}</td></tr>`).join("")}</tbody></table>`;
 }
 
 function marksList(park, marks) {

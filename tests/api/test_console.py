@@ -145,11 +145,14 @@ def wait_ready(page: Any, route: str) -> None:
 def show(page: Any, route: str) -> None:
     page.evaluate("(r) => { location.hash = r; }", route)
     wait_ready(page, route)
-    # charts draw after the page: wait until each has drawn something
+    # charts draw after the page: wait until each is drawn (the chart module says so in data-state;
+    # the server's SVG is there once inserted), and none failed
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.chart-box')].every((e) => e.childElementCount > 0)",
-        timeout=10_000,
+        "() => [...document.querySelectorAll('.chart-box')].every((e) =>"
+        " e.dataset.state ? e.dataset.state !== 'loading' : e.childElementCount > 0)",
+        timeout=15_000,
     )
+    assert page.locator(".chart-box[data-state='error']").count() == 0
 
 
 def pages(world: World) -> dict[str, str]:
