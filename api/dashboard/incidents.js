@@ -107,7 +107,14 @@ export async function queue(view, query) {
   const rows = new Map();
   const render = () => {
     const sorted = [...rows.values()].sort((a, b) => b.id - a.id);
+    // notes being typed survive a live re-render
+    const typed = new Map([...body.querySelectorAll("tr[data-id] .note")].map((n) => [n.closest("tr").dataset.id, n.value]));
+    const focused = document.activeElement?.closest?.("#inbox tr[data-id]")?.dataset.id;
     body.innerHTML = sorted.map(row).join("");
+    for (const [id, value] of typed) {
+      const input = body.querySelector(`tr[data-id="${id}"] .note`);
+      if (input) { input.value = value; if (id === focused) input.focus(); }
+    }
     view.querySelector("#inbox-empty").hidden = sorted.length > 0;
     view.querySelector("#counts").innerHTML = counts(sorted);
   };
@@ -207,6 +214,7 @@ export async function detail(view, id) {
     const marks = await api(`/api/v1/marks?park=${enc(a.park)}&plant=${enc(a.plant)}&from=${enc(d.evidence_from)}&to=${enc(d.evidence_to)}`)
       .catch(() => []);
     if (chart) chart.destroy();
+    const typed = view.querySelector("#incident-actions textarea")?.value || "";  // kept across a live redraw
     view.innerHTML = `<p><a href="#/incidents">← ${t("back_to_queue")}</a></p>
       <section class="card" id="incident"><h2>${t("incident")} #${a.id} · ${esc(word("kind", a.kind))} ·
       ${esc(paramName(a.park, a.parameter))}</h2>${facts(a)}${actions(a)}</section>
@@ -222,6 +230,7 @@ export async function detail(view, id) {
         highlight: { from: new Date(a.first_time), to: new Date(a.last_time) },
       }).catch(() => null);
     }
+    view.querySelector("#incident-actions textarea").value = typed;
     bind(view, a, draw);
   };
   await draw();
@@ -247,6 +256,7 @@ function bind(view, a, draw) {
       ev.target.disabled = true;
       const body = cls === "explain" ? { note, kind: "explanation" } : { note: note || null };
       await post(`/api/v1/alerts/${a.id}/${ACTION_PATHS[cls]}`, body);
+      form.elements.note.value = "";
       await draw();
     } catch (e) {
       error.textContent = e.message;

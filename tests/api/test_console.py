@@ -252,12 +252,26 @@ def point_kinds(database_url: str) -> list[str]:
     return kinds
 
 
+def annotate(world: World, alert_id: int, note: str) -> None:
+    """A colleague's note, through the API."""
+    headers = {"Authorization": f"Bearer {world.officer}"}
+    r = httpx.post(f"{world.url}/api/v1/alerts/{alert_id}/annotate", json={"note": note}, headers=headers)
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.timeout(120)
 def test_an_incident_is_worked_through_on_its_page(browser: Any, world: World) -> None:
     from playwright.sync_api import expect
 
     page = signed_in(browser, world, world.officer, "zh")
+    ni, cod = world.alert("ni"), world.alert("cod")
     try:
+        # a note being typed in the queue survives a live update of another row
+        expect(page.locator("#live.on")).to_be_visible(timeout=10_000)
+        page.fill(f"#alert-{ni['id']} input.note", "稍后处理")
+        annotate(world, cod["id"], "已通知企业")
+        expect(page.locator(f"#alert-{cod['id']}.new")).to_have_count(1, timeout=10_000)
+        expect(page.locator(f"#alert-{ni['id']} input.note")).to_have_value("稍后处理")
         # the queue filtered to criticals: the nickel spike only, counted
         page.select_option("#filters select[name=severity]", "critical")
         page.click("#filters button[type=submit]")
@@ -268,10 +282,16 @@ def test_an_incident_is_worked_through_on_its_page(browser: Any, world: World) -
         expect(rows.first).to_contain_text("Shop one")
         assert page.inner_text("#count-total") == "1"
         rows.first.locator("a.detail").click()
-        ni = world.alert("ni")
         wait_ready(page, f"#/incidents/{ni['id']}")
         expect(page.locator("#evidence tr.over")).to_have_count(1)  # the one value over the limit
         expect(page.locator("#incident")).to_contain_text("≤ 0.5 mg/L")
+        # a colleague's note arrives live over the event stream; what this officer is typing stays
+        expect(page.locator("#live.on")).to_be_visible(timeout=10_000)
+        page.fill("#incident-actions textarea", "正在核实")
+        annotate(world, ni["id"], "现场已采样")
+        expect(page.locator("#audit")).to_contain_text("现场已采样", timeout=10_000)
+        expect(page.locator("#incident-actions textarea")).to_have_value("正在核实")
+        page.fill("#incident-actions textarea", "")
         form = page.locator("#incident-actions")
         if ni["state"] == "open":
             form.locator("textarea").fill("已电话通知企业")
