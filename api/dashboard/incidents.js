@@ -223,6 +223,8 @@ export async function detail(view, id) {
       <section class="card"><h3>${t("evidence_values")}</h3>${values(d)}</section>
       <section class="card"><h3>${t("marks_in_window")}</h3>${marksList(a.park, marks)}</section>
       <section class="card"><h3>${t("notes")}</h3><div class="table-wrap">${history(d.audit)}</div></section>`;
+    view.querySelector("#incident-actions textarea").value = typed;
+    bind(view, a, draw);  // before the chart: the buttons work as soon as they are shown
     if (a.parameter) {
       chart = await mountSeries(view.querySelector("#incident-chart"), {
         park: a.park, plant: a.plant, point: a.point, parameter: a.parameter,
@@ -230,8 +232,6 @@ export async function detail(view, id) {
         highlight: { from: new Date(a.first_time), to: new Date(a.last_time) },
       }).catch(() => null);
     }
-    view.querySelector("#incident-actions textarea").value = typed;
-    bind(view, a, draw);
   };
   await draw();
   return (event, data) => { if (event === "alert" && String(data.alert.id) === String(id)) draw(); };
