@@ -6,6 +6,7 @@ through api/record.py; alerts and marks: compliance); nothing is judged again.""
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from compliance import limits, rules
 from compliance.repo.reads import LimitPeriod
 from ingest.core import reads as ingest_reads
 from ingest.core import secrets
-from ingest.hj212 import codec
+from ingest.hj212 import codec, commands
 
 MONTHS_DEFAULT, MONTHS_MAX = 12, 36
 
@@ -84,17 +85,19 @@ class ParameterFile(Parameter):
 
 
 class ClockDrift(BaseModel):
-    """Derived, not measured: nothing stores a logger's clock offset. From the first sendings stored in
-    the last `window_s`: `received_at - data time` per reading; its minimum is network and batching
-    delay minus how far the logger's clock is ahead, so `ahead_s` = -minimum is a lower bound of a
-    clock running ahead (negative: behind, by at most that much plus the delay)."""
+    """Derived, not measured: nothing stores a logger's clock offset. Per message stored in the last
+    `window_s` (first sendings only): the time it carries minus when it was stored. The time is the
+    HJ 212 QN, which the logger stamps when it builds the frame, where there is one (as the gateway
+    judges drift for CN 1012), else the data time. The difference is the clock's lead less the delay
+    on the way (network, batching: well under a second), so `ahead_s` (the median) is how far the
+    logger's clock runs ahead of the server's; negative: behind."""
 
     ahead_s: float
-    lag_min_s: float
-    lag_median_s: float
-    readings: int
+    min_s: float
+    max_s: float
+    messages: int
+    basis: Literal["qn", "data_time", "mixed"]
     window_s: int
-    method: str = "received_at - data time of recent first-sent readings (ingest/core/reads.py)"
 
 
 class Sm4Key(BaseModel):
@@ -230,14 +233,32 @@ def limit_view(row: LimitPeriod, unit: str, now: datetime) -> LimitPeriodView:
     )
 
 
-def clock(lag: ingest_reads.ReceptionLag | None, window_s: int) -> ClockDrift | None:
-    if lag is None or lag.readings == 0:
+def _offset(m: ingest_reads.MessageStamp, tz: ZoneInfo) -> tuple[float, str]:
+    """How far the logger's clock was ahead when it sent ``m`` (s), and by which of its times."""
+    if m.qn:
+        try:
+            received = m.received_at.astimezone(tz).replace(tzinfo=None)
+            return commands.drift(m.qn, received).total_seconds(), "qn"
+        except codec.HJ212Error:
+            pass  # a QN that is not a time: the data time, then
+    return (m.time - m.received_at).total_seconds(), "data_time"
+
+
+def clock(stamps: Sequence[ingest_reads.MessageStamp], tz: ZoneInfo, window_s: int) -> ClockDrift | None:
+    if not stamps:
         return None
+    found = [_offset(m, tz) for m in stamps]
+    values = [v for v, _ in found]
+    bases = {b for _, b in found}
+    basis: Literal["qn", "data_time", "mixed"] = (
+        "mixed" if len(bases) > 1 else "qn" if "qn" in bases else "data_time"
+    )
     return ClockDrift(
-        ahead_s=round(-lag.min_s, 3),
-        lag_min_s=round(lag.min_s, 3),
-        lag_median_s=round(lag.median_s, 3),
-        readings=lag.readings,
+        ahead_s=round(statistics.median(values), 3),
+        min_s=round(min(values), 3),
+        max_s=round(max(values), 3),
+        messages=len(values),
+        basis=basis,
         window_s=window_s,
     )
 

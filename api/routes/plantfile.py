@@ -33,7 +33,8 @@ from ingest.hj212.codec import QUIRKS
 
 v1 = APIRouter(prefix="/api/v1", tags=["plant file"], responses=ERRORS)
 
-CLOCK_WINDOW = timedelta(hours=1)  # the readings a logger's clock drift is derived from
+CLOCK_WINDOW = timedelta(hours=1)  # the messages a logger's clock drift is derived from
+CLOCK_MESSAGES = 120  # at most, per logger (the newest)
 HOT = timedelta(days=2)  # readings newer than this are in the hot table (ingest/core/reads.py)
 FAR = timedelta(days=3650)  # limit periods starting up to this far ahead are listed
 MAX_MARKS, MAX_RECENT, MAX_OPEN = 500, 500, 1000
@@ -50,11 +51,12 @@ async def plant_file(
     """The plant's file (一企一档) over the last `months` park-local months: the plant (names, kind,
     industry, discharge modes) and its permit entries; each point with its kind, MN, interval and
     parameters, the limits compliance resolved for them with their sources (standard and table, or
-    permit with its number) and periods; each point's data logger (HJ 212 edition configured and last
-    seen, quirks, last seen, clock drift derived from reception lags, SM4 key generation, never a key);
-    data marks; open and recent incidents (alerts) with their outcome; KPIs by month from the legal
-    record; links to the daily and monthly reports. Scope as the other plant endpoints: an operator
-    sees only their own plant, an officer the alerts compliance put before officers."""
+    permit with its number) and periods; each point's data logger: HJ 212 edition configured and seen,
+    quirks, last seen, clock drift (derived from its messages' QN or data time against their receipt),
+    SM4 key generation (never a key); data marks; open and recent incidents (alerts) with their
+    outcome; KPIs by month from the legal record; links to the daily and monthly reports. Scope as the
+    other plant endpoints: an operator sees only their own plant, an officer the alerts compliance put
+    before officers."""
     require_plant(caller, park, plant)
     now = datetime.now(UTC)
     async with pool(request).connection() as conn:
@@ -105,7 +107,7 @@ class _LoggerRows:
 
     quirks: dict[int, list[ingest_reads.LoggerQuirk]]
     beats: dict[int, datetime]
-    lags: dict[int, ingest_reads.ReceptionLag]
+    stamps: dict[int, list[ingest_reads.MessageStamp]]
     messages: dict[int, ingest_reads.LastMessage]
     latest: dict[int, datetime]
     keys: dict[str, list[secrets.Generation]]
@@ -125,13 +127,16 @@ async def _logger_rows(
     held: dict[str, list[secrets.Generation]] = defaultdict(list)
     for g in await secrets.live_generations(names).fetch_async(conn):
         held[g.name].append(g)
-    lags = ingest_reads.reception_lags(ids, now - CLOCK_WINDOW, now - HOT)
+    stamps: dict[int, list[ingest_reads.MessageStamp]] = defaultdict(list)
+    query = ingest_reads.message_stamps(ids, now - CLOCK_WINDOW, now - HOT, CLOCK_MESSAGES)
+    for m in await query.fetch_async(conn):
+        stamps[m.point_id].append(m)
     return _LoggerRows(
         quirks=quirks,
         beats={
             b.point_id: b.last_beat for b in await ingest_reads.logger_beats(ids, since).fetch_async(conn)
         },
-        lags={r.point_id: r for r in await lags.fetch_async(conn)},
+        stamps=stamps,
         messages={m.point_id: m for m in await ingest_reads.last_messages(ids, since).fetch_async(conn)},
         latest=latest,
         keys=held,
@@ -203,7 +208,7 @@ def _logger(park: ingest_reads.ParkRow, p: ingest_reads.PointRow, rows: _LoggerR
             )
             for q in rows.quirks.get(p.id, [])
         ],
-        clock=pf.clock(rows.lags.get(p.id), int(CLOCK_WINDOW.total_seconds())),
+        clock=pf.clock(rows.stamps.get(p.id, []), ZoneInfo(p.timezone), int(CLOCK_WINDOW.total_seconds())),
         sm4=pf.sm4_key(rows.keys.get(key, []), rows.keys.get(pending, [])),
     )
 

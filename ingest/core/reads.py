@@ -340,34 +340,33 @@ def logger_beats(point_ids: Sequence[int], since: datetime) -> Query[LoggerBeat]
 
 # --- data loggers, as the plant file shows them -----------------------------------------------------------
 @dataclass(frozen=True)
-class ReceptionLag:
-    """How long after their data time a point's readings were stored (``received_at - time``, s). A
-    logger's clock ahead of the server's makes the lag smaller, even negative; one behind makes it
-    larger. Nothing stores loggers' clock offsets (the HJ 212 gateway keeps its last frames' offsets in
-    memory, to decide on CN 1012), so the plant file derives them from this."""
+class MessageStamp:
+    """When a message was stored against the times it carries: its data time, and for an HJ 212 frame
+    its QN (``YYYYMMDDhhmmsszzz`` on the logger's clock, when it built the frame). Nothing stores a
+    logger's clock offset (the HJ 212 gateway keeps its last frames' in memory, to decide on CN 1012),
+    so the plant file derives it from these, as the gateway does: QN first."""
 
     point_id: int
-    readings: int
-    min_s: float
-    median_s: float
-    last_received: datetime
+    time: datetime
+    received_at: datetime
+    qn: str | None
 
 
-def reception_lags(
-    point_ids: Sequence[int], received_since: datetime, data_since: datetime
-) -> Query[ReceptionLag]:
-    """Per point, over its readings stored since ``received_since`` with a data time after
+def message_stamps(
+    point_ids: Sequence[int], received_since: datetime, data_since: datetime, per_point: int
+) -> Query[MessageStamp]:
+    """Each point's newest ``per_point`` messages stored since ``received_since`` with a data time after
     ``data_since`` (the bound that keeps the scan to the newest chunks), first sendings only (not
-    HJ 212-2025 back-fill, ``RF=1``, whose data time is old by design)."""
+    HJ 212-2025 back-fill, ``RF=1``). Only the QN leaves the database: the header also holds the PW."""
     return Query(
-        "SELECT point_id, count(*)::int AS readings,"
-        " min(extract(epoch FROM received_at - time))::float8 AS min_s,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - time))::float8"
-        " AS median_s, max(received_at) AS last_received FROM readings"
-        " WHERE point_id = ANY(%s) AND time > %s AND received_at >= %s AND source NOT LIKE '%%:backfill'"
-        " GROUP BY point_id",
-        (list(point_ids), data_since, received_since),
-        ReceptionLag,
+        "SELECT p.id AS point_id, m.time, m.received_at, m.qn FROM unnest(%s::integer[]) AS p(id)"
+        " CROSS JOIN LATERAL (SELECT r.time, r.received_at, CASE WHEN r.source LIKE '%%hj212%%' THEN"
+        "  substring(split_part(encode(substring(r.payload FROM 1 FOR 256), 'escape'), 'CP=&&', 1)"
+        "  FROM '(?:^|;|##[0-9]{4})QN=([0-9]{14,17})(?:;|$)') END AS qn"
+        "  FROM raw_messages r WHERE r.point_id = p.id AND r.time > %s AND r.received_at >= %s"
+        "  AND r.source NOT LIKE '%%:backfill' ORDER BY r.time DESC LIMIT %s) m",
+        (list(point_ids), data_since, received_since, per_point),
+        MessageStamp,
     )
 
 
@@ -389,8 +388,9 @@ def last_messages(point_ids: Sequence[int], data_since: datetime) -> Query[LastM
     return Query(
         "SELECT p.id AS point_id, m.time, m.received_at, m.source, m.flag"
         " FROM unnest(%s::integer[]) AS p(id) CROSS JOIN LATERAL (SELECT r.time, r.received_at, r.source,"
-        "  CASE WHEN r.source LIKE '%%hj212%%' THEN substring(split_part(encode(substring(r.payload"
-        "  FROM 1 FOR 256), 'escape'), 'CP=&&', 1) FROM '(?:^|;)Flag=([0-9]{1,3})(?:;|$)') END AS flag"
+        "  CASE WHEN r.source LIKE '%%hj212%%' THEN"
+        "  substring(split_part(encode(substring(r.payload FROM 1 FOR 256), 'escape'), 'CP=&&', 1)"
+        "  FROM '(?:^|;)Flag=([0-9]{1,3})(?:;|$)') END AS flag"
         "  FROM raw_messages r WHERE r.point_id = p.id AND r.time > %s ORDER BY r.time DESC LIMIT 1) m",
         (list(point_ids), data_since),
         LastMessage,

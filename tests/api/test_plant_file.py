@@ -76,23 +76,21 @@ def _frame(mn: str, when: datetime) -> bytes:
 
 
 def _logger_history(db: psycopg.Connection, workshop: int, mn: str) -> None:
-    """Ten minutes of readings from a logger two minutes ahead (stored at once: their data time is
-    two minutes after their receipt), one raw 2025 frame, and a quirk counted."""
+    """Ten minutes of a logger two minutes ahead: its readings and raw 2025 frames, stamped (QN, data
+    time) by its clock and stored at once; and a quirk counted."""
     now = datetime.now(UTC)
-    rows = [
-        (workshop, NI, now - timedelta(minutes=i) + AHEAD, 0.2, now - timedelta(minutes=i)) for i in range(10)
-    ]
+    received = [now - timedelta(minutes=i) for i in range(10)]
     with db.cursor() as cur:
         cur.executemany(
             "INSERT INTO readings (point_id, parameter_id, time, value, flag, received_at, source)"
-            " VALUES (%s, %s, %s, %s, 'N', %s, 'tcp-hj212')",
-            rows,
+            " VALUES (%s, %s, %s, 0.2, 'N', %s, 'tcp-hj212')",
+            [(workshop, NI, t + AHEAD, t) for t in received],
         )
-    db.execute(
-        "INSERT INTO raw_messages (time, digest, received_at, point_id, source, peer, payload)"
-        " VALUES (%s, 1, %s, %s, 'tcp-hj212', '127.0.0.1:5000', %s)",
-        (now + AHEAD, now, workshop, _frame(mn, now + AHEAD)),
-    )
+        cur.executemany(
+            "INSERT INTO raw_messages (time, digest, received_at, point_id, source, peer, payload)"
+            " VALUES (%s, 1, %s, %s, 'tcp-hj212', '127.0.0.1:5000', %s)",
+            [(t + AHEAD, t, workshop, _frame(mn, t + AHEAD)) for t in received],
+        )
     db.execute(
         "INSERT INTO logger_quirks (mn, quirk, point_id, count) VALUES (%s, 'length_field_wrong', %s, 3)",
         (mn, workshop),
@@ -177,7 +175,8 @@ def test_the_file_of_a_plant(client, park, make_token, services) -> None:  # typ
     logger = points["workshop"]["logger"]
     assert (logger["edition"], logger["edition_seen"], logger["transport"]) == ("2025", "2025", "tcp-hj212")
     assert [(q["quirk"], q["count"]) for q in logger["quirks"]] == [("length_field_wrong", 3)]
-    assert 115 <= logger["clock"]["ahead_s"] <= 121 and logger["clock"]["readings"] == 10
+    clock = logger["clock"]
+    assert 119 <= clock["ahead_s"] <= 120 and (clock["messages"], clock["basis"]) == (10, "qn")
     assert logger["sm4"]["generation"] == 1 and logger["sm4"]["pending_generation"] is None
     seen = datetime.fromisoformat(logger["last_seen"])
     assert abs(seen - datetime.now(UTC) - AHEAD) < timedelta(seconds=30)
