@@ -254,11 +254,14 @@ async def _months(
     closed = [
         rules.local_day_of(c.start, tz) for c in await legal.closed(park, "day", start, end).fetch_async(conn)
     ]
+    by_month: dict[datetime, list[legal.DatedWindow]] = defaultdict(list)
+    for w in await legal.park_windows_between(park, plant, "month", start, end).fetch_async(conn):
+        by_month[w.start].append(w)
     base = f"/api/v1/parks/{park}/plants/{plant}/reports"
     out = []
     for first in firsts:
         m0, m1, _days = rules.local_month_bounds(first, tz)
-        rows = await legal.park_windows(park, plant, "month", m0).fetch_async(conn)
+        rows = by_month.get(m0, [])
         whole, items, _warnings = record.kpi_items(rows, "point", target)
         days = [d for d in closed if (d.year, d.month) == (first.year, first.month)]
         label = f"{first:%Y-%m}"
