@@ -14,6 +14,7 @@ import pytest
 
 from api import plantfile
 from compliance import jobs
+from ingest.core.reads import MessageStamp
 from ingest.hj212 import codec, keys
 from tests.api.conftest import open_alert
 from tests.compliance.context import make_context
@@ -227,3 +228,17 @@ def test_names_and_months() -> None:
     assert plantfile.names("Shop one") == (None, "Shop one")
     now = datetime(2026, 1, 10, tzinfo=UTC)
     assert [f"{d:%Y-%m}" for d in plantfile.month_starts(now, SH, 3)] == ["2025-11", "2025-12", "2026-01"]
+
+
+def test_clock_drift_by_qn_first_then_data_time() -> None:
+    got = datetime(2026, 12, 1, 8, 0, 10, tzinfo=UTC)
+    late = MessageStamp(1, got - timedelta(seconds=300), got, "20261201160015000")  # QN 5 s ahead, sent late
+    json_v1 = MessageStamp(1, got - timedelta(seconds=3), got, None)  # a JSON v1 message: its ts
+    bad_qn = MessageStamp(1, got - timedelta(seconds=1), got, "20261399999999000")
+    drift = plantfile.clock([late], SH, 3600)
+    assert drift is not None and (drift.ahead_s, drift.basis) == (5.0, "qn")
+    drift = plantfile.clock([json_v1, json_v1, bad_qn], SH, 3600)
+    assert drift is not None and (drift.ahead_s, drift.min_s, drift.basis) == (-3.0, -3.0, "data_time")
+    drift = plantfile.clock([late, json_v1, json_v1], SH, 3600)
+    assert drift is not None and (drift.ahead_s, drift.max_s, drift.basis) == (-3.0, 5.0, "mixed")
+    assert plantfile.clock([], SH, 3600) is None
