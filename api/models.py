@@ -117,6 +117,8 @@ class NamedThing(BaseModel):
     plant: str
     id: str
     name: str
+    name_zh: str | None  # the name's Chinese and English parts (`电镀一厂 (Plating One)`), api/plantfile.py
+    name_en: str | None
     kind: str
 
 

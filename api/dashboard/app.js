@@ -4,7 +4,7 @@
 //   #/parks  #/parks/P (overview)  #/parks/P/plants/X (plant file)  #/parks/P/plants/X/points/Y
 //   #/marks[?park&plant&status]   #/reports[?park&plant&kind&period]
 import { lang, merge, missing, setLang, t, translateDom, word } from "./i18n.js";
-import { api, enc, esc, forgetNames, loadNames, parseHash, pct, session, when } from "./core.js";
+import { api, enc, esc, forgetNames, loadNames, parseHash, pct, plantName, session, when } from "./core.js";
 import { detail, queue } from "./incidents.js";
 import { plantPage, pointPage } from "./plant.js";
 import { marksPage } from "./marks.js";
@@ -113,7 +113,7 @@ async function tiles(park) {
       ${t("reuse")} ${c.reuse ?? "–"} L/s · <b>${t("reuse_ratio")} ${pct(c.reuse_ratio)}</b> (${t("target")} ${pct(c.reuse_target)})</p>` : "";
     view.innerHTML = `<section class="card"><h2>${esc(o.name)}</h2>${central}<div class="grid">` + o.plants.map((p) =>
       `<a class="tile sev-${esc(p.worst_severity || "none")} ${p.online < p.points ? "offline" : ""}" href="#/parks/${enc(park)}/plants/${enc(p.plant)}">
-        <b>${esc(p.name)}</b><small>${p.online}/${p.points} ${t("online")} · ${t("open_incidents")} ${p.open_alerts}</small>
+        <b>${esc(plantName(park, p.plant))}</b><small>${p.online}/${p.points} ${t("online")} · ${t("open_incidents")} ${p.open_alerts}</small>
         <small>${p.worst_severity ? esc(word("sev", p.worst_severity)) : ""} ${when(p.last_seen)}</small></a>`).join("") + `</div></section>`;
   };
   await draw();

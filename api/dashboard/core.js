@@ -87,8 +87,13 @@ export async function loadNames(park) {
 }
 export function forgetNames() { names.clear(); }
 function entry(park) { return names.get(park); }
-export function plantName(park, plant) { return entry(park)?.plants.get(plant)?.name || plant; }
-export function pointName(park, plant, point) { return entry(park)?.points.get(`${plant}/${point}`)?.name || point; }
+/** A registered name in the language shown: `电镀一厂 (Plating One)` is read as its two parts. */
+function named(n, fallback) {
+  if (!n) return fallback;
+  return (lang() === "zh" ? n.name_zh || n.name_en : n.name_en || n.name_zh) || n.name || fallback;
+}
+export function plantName(park, plant) { return named(entry(park)?.plants.get(plant), plant); }
+export function pointName(park, plant, point) { return named(entry(park)?.points.get(`${plant}/${point}`), point); }
 export function paramName(park, code) {
   if (!code) return t("none_short");
   const p = entry(park)?.parameters.get(code);

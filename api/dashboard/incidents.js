@@ -29,7 +29,7 @@ function filterForm(query) {
     <label>${t("park")}<select name="park">${session.parks.length > 1 ? `<option value="">${esc(t("all"))}</option>` : ""}${session.parks.map((p) =>
       `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
     <label>${t("plant")}<select name="plant"><option value="">${esc(t("all"))}</option>${plants.map((p) =>
-      `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
+      `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(plantName(park, p.id))}</option>`).join("")}</select></label>
     <label>${t("kind")}<select name="kind">${options(KINDS, "kind", query.get("kind"))}</select></label>
     <label>${t("severity")}<select name="severity">${options(SEVERITIES, "sev", query.get("severity"))}</select></label>
     <label>${t("state")}<select name="state"><option value="">${esc(STATES.slice(0, 3).map((s) => word("state", s)).join(" · "))}</option>

@@ -63,7 +63,7 @@ export async function declareForm(park, plant) {
   const now = new Date();
   return `<form id="declare-mark" class="filters"><h3>${t("declare_mark")}</h3>
     <label>${t("point")}<select name="point"><option value="">${esc(t("whole_plant"))}</option>${pointList(park, plant).map((p) =>
-      `<option value="${esc(p.id)}">${esc(p.name)}</option>`).join("")}</select></label>
+      `<option value="${esc(p.id)}">${esc(pointName(park, plant, p.id))}</option>`).join("")}</select></label>
     <label>${t("code")}<select name="code" required>${list.map((c) =>
       `<option value="${esc(c.code)}">${esc(lang() === "zh" ? c.name_zh : c.name_en)} (${esc(c.code)})</option>`).join("")}</select></label>
     <label>${t("from")}<input type="datetime-local" name="from" required value="${toLocalInput(now)}"></label>
@@ -102,7 +102,7 @@ export async function marksPage(view, query) {
     const list = status === "review" ? found.filter((m) => !m.decided_by) : found;
     view.innerHTML = `<section class="card"><h2>${t("marks")}</h2><p class="help">${t("marks_help")}</p>
       <form id="mark-filters" class="filters"><label>${t("plant")}<select name="plant"><option value="">${esc(t("all"))}</option>
-      ${plantList(park).map((p) => `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(p.name)}</option>`).join("")}
+      ${plantList(park).map((p) => `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(plantName(park, p.id))}</option>`).join("")}
       </select></label><label>${t("state")}<select name="status"><option value="review"${status === "review" ? " selected" : ""}>${esc(t("to_review"))}</option><option value="">${esc(t("all"))}</option>
       ${["pending", "approved", "rejected", "withdrawn"].map((s) => `<option value="${s}"${s === status ? " selected" : ""}>${esc(word("mstatus", s))}</option>`).join("")}
       </select></label><button type="submit">${t("apply")}</button></form>

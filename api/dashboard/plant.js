@@ -11,7 +11,7 @@ import { place } from "./incidents.js";
 
 function statusTable(park, plant, s) {
   const rows = s.points.map((p) => p.parameters.map((q, i) => `<tr>
-    ${i === 0 ? `<th scope="rowgroup" rowspan="${p.parameters.length}"><a href="#/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(p.point)}">${esc(p.name)}</a>
+    ${i === 0 ? `<th scope="rowgroup" rowspan="${p.parameters.length}"><a href="#/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(p.point)}">${esc(pointName(park, plant, p.point))}</a>
       <small>${esc(word("pkind", p.kind))} · ${p.online ? t("online") : `<b class="offline-word">${t("offline")}</b>`} · ${when(p.last_seen)}</small></th>` : ""}
     <td data-label="${esc(t("parameter"))}">${esc(paramName(park, q.parameter))}</td>
     <td data-label="${esc(t("value"))}" class="lvl-${esc(q.level)}">${withUnit(q.value, q.unit)}</td>
@@ -27,7 +27,7 @@ function statusTable(park, plant, s) {
 function loggers(points) {
   return `<div class="table-wrap"><table id="loggers" class="pairs"><thead><tr><th>${t("point")}</th><th>${t("mn")}</th><th>${t("interval")}</th>
     <th>${t("standard")}</th><th>${t("discharge_mode")}</th><th>${t("quirks")}</th></tr></thead><tbody>${points.map((p) => `<tr>
-    <th scope="row">${esc(p.name)}${p.active ? "" : ` (${t("inactive")})`}</th><td data-label="${esc(t("mn"))}">${esc(p.mn || "–")}</td>
+    <th scope="row">${esc(pointName(p.park, p.plant, p.id))}${p.active ? "" : ` (${t("inactive")})`}</th><td data-label="${esc(t("mn"))}">${esc(p.mn || "–")}</td>
     <td data-label="${esc(t("interval"))}">${esc(p.interval_s)} ${t("seconds")}</td>
     <td data-label="${esc(t("standard"))}">${esc(p.standard || "–")}</td><td data-label="${esc(t("discharge_mode"))}">${esc(word("mode", p.discharge_mode))}</td>
     <td data-label="${esc(t("quirks"))}">${p.logger_quirks.map((q) => `${esc(q.description)} ×${esc(q.count)}`).join("<br>") || "–"}</td></tr>`).join("")}
@@ -53,7 +53,7 @@ function chartPicker(park, s) {
   const all = s.points.flatMap((p) => p.parameters.map((q) => ({ p, q })));
   const worst = all.reduce((w, x) => ((x.q.ratio ?? -1) > (w?.q.ratio ?? -1) ? x : w), null);
   const opts = all.map(({ p, q }) => `<option value="${esc(p.point)}|${esc(q.parameter)}"${q === worst?.q ? " selected" : ""}>
-    ${esc(p.name)} · ${esc(paramName(park, q.parameter))}</option>`);
+    ${esc(pointName(park, s.plant, p.point))} · ${esc(paramName(park, q.parameter))}</option>`);
   return opts.length ? `<label>${t("chart")} <select id="chart-pick">${opts.join("")}</select></label><div id="plant-chart" class="chart-box"></div>` : "";
 }
 
@@ -68,8 +68,8 @@ export async function plantPage(view, park, plant) {
     const incidents = await api(`/api/v1/alerts?park=${enc(park)}&plant=${enc(plant)}&state=open&state=acknowledged&state=cleared&limit=200`);
     const picked = view.querySelector("#chart-pick")?.value;
     if (chart) { chart.destroy(); chart = null; }
-    view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> › ${esc(s.name)}</p>
-      <section class="card" id="plant-file"><h2>${esc(s.name)} <small>${esc(word("plkind", s.kind))} · ${esc(plant)}</small></h2>
+    view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> › ${esc(plantName(park, plant))}</p>
+      <section class="card" id="plant-file"><h2>${esc(plantName(park, plant))} <small>${esc(word("plkind", s.kind))} · ${esc(plant)}</small></h2>
       <p>${t("valid_rate")} <b>${pct(s.valid_rate_today)}</b> · ${t("open_incidents")} <b>${incidents.length}</b> · ${when(s.as_of)}</p>
       <p class="links"><a class="button" href="#/reports?park=${enc(park)}&plant=${enc(plant)}">${t("reports")}</a>
       <button type="button" id="plant-file-download">${t("plant_file")}</button>
@@ -92,7 +92,7 @@ export async function plantPage(view, park, plant) {
       mount();
     }
     view.querySelector("#plant-file-download").addEventListener("click", () =>
-      download(`${base}/file`, `${plant}.zip`).catch((e) => { view.querySelector("#plant-file .links").insertAdjacentHTML("beforeend", `<span class="error">${esc(e.message)}</span>`); }));
+      download(`${base}/file`, `plant-file-${plant}.json`).catch((e) => { view.querySelector("#plant-file .links").insertAdjacentHTML("beforeend", `<span class="error">${esc(e.message)}</span>`); }));
     bindMarks(view.querySelector("#plant-marks"), draw);
     bindDeclare(view, park, plant, draw);
   };
@@ -114,7 +114,7 @@ export async function pointPage(view, park, plant, point) {
     <td>${when(q.last_seen)}</td></tr>`).join("");
   view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> ›
     <a href="#/parks/${enc(park)}/plants/${enc(plant)}">${esc(plantName(park, plant))}</a> › ${esc(pointName(park, plant, point))}</p>
-    <section class="card"><h2>${esc(info.name)} <small>${esc(word("pkind", info.kind))}</small></h2>
+    <section class="card"><h2>${esc(pointName(park, plant, point))} <small>${esc(word("pkind", info.kind))}</small></h2>
     ${quirks ? `<h3>${t("quirks")}</h3><table><tr><th>${t("kind")}</th><th>${t("count")}</th><th>${t("last_seen")}</th></tr>${quirks}</table>` : ""}</section>` +
     info.parameters.map((p) => `<section class="card"><h3>${esc(paramName(park, p.code))} <small>${esc(p.unit)}</small></h3>
       <div class="chart-box" data-parameter="${esc(p.code)}"></div></section>`).join("");

@@ -1,7 +1,7 @@
 // Reports: daily, monthly and quarterly, of the whole park or one plant, shown in the page and
 // downloadable as CSV or Excel. Opens on the last complete period on the park's calendar.
 import { t } from "./i18n.js";
-import { api, download, enc, esc, loadNames, localDay, plantList, session } from "./core.js";
+import { api, download, enc, esc, loadNames, localDay, plantList, plantName, session } from "./core.js";
 
 /** The last complete day, month and quarter on the park's calendar. */
 export function lastComplete(now = new Date()) {
@@ -33,7 +33,7 @@ export async function reportsPage(view, query) {
     <form id="report-form" class="filters">
     <label>${t("park")}<select name="park">${session.parks.map((p) => `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
     <label>${t("plant")}<select name="plant"><option value="">${esc(t("whole_park"))}</option>${plantList(park).map((p) =>
-      `<option value="${esc(p.id)}"${p.id === plant ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
+      `<option value="${esc(p.id)}"${p.id === plant ? " selected" : ""}>${esc(plantName(park, p.id))}</option>`).join("")}</select></label>
     <label>${t("range")}<select name="kind">${["day", "month", "quarter"].map((k) =>
       `<option value="${k}"${k === kind ? " selected" : ""}>${esc(t({ day: "daily_report", month: "monthly_report", quarter: "quarterly_report" }[k]))}</option>`).join("")}</select></label>
     <label>${t(kind)}<input name="period" type="${type}" pattern="${pattern}" value="${esc(period)}" required></label>

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from fastapi import APIRouter, Request
 
-from api import repo
+from api import plantfile, repo
 from api.auth import Principal, visible_config
 from api.deps import (
     ERRORS,
@@ -103,6 +103,11 @@ async def get_park(request: Request, caller: Caller, park: Id) -> Park:
     return _park(rows[0], caller)
 
 
+def _named(plant: str, id_: str, name: str, kind: str) -> NamedThing:
+    zh, en = plantfile.names(name)
+    return NamedThing(plant=plant, id=id_, name=name, name_zh=zh, name_en=en, kind=kind)
+
+
 @v1.get("/parks/{park}/names", response_model=ParkNames)
 async def park_names(request: Request, caller: Caller, park: Id) -> ParkNames:
     """The names of the park's plants and points in the caller's scope, and of every catalogue
@@ -123,8 +128,8 @@ async def park_names(request: Request, caller: Caller, park: Id) -> ParkNames:
     return ParkNames(
         park=park,
         name=found[0].name,
-        plants=[NamedThing(plant=r.id, id=r.id, name=r.name, kind=r.kind) for r in plants],
-        points=[NamedThing(plant=p.plant, id=p.code, name=p.name, kind=p.kind) for p in points],
+        plants=[_named(r.id, r.id, r.name, r.kind) for r in plants],
+        points=[_named(p.plant, p.code, p.name, p.kind) for p in points],
         parameters=catalogue,
     )
 

@@ -94,6 +94,14 @@ def world(services: Services) -> Iterator[World]:
     with serve(services) as url:
         _id, officer = tokens.create(services.database_url, "officer", spec.id, None, None)
         _id, operator = tokens.create(services.database_url, "operator", spec.id, "shop-01", None)
+        _id, admin = tokens.create(services.database_url, "admin", None, None, None)
+        # a name in both languages, as park files write them: each language shows its part
+        r = httpx.patch(
+            f"{url}/api/v1/parks/{spec.id}/plants/shop-01",
+            json={"name": "电镀一厂 (Plating One)"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert r.status_code == 200, r.text
         w = World(url, spec.id, officer, operator, [])
 
         def both() -> bool:
@@ -173,7 +181,10 @@ def pages(world: World) -> dict[str, str]:
 def test_every_page_in_both_languages_fits_a_phone_and_a_wall_screen(
     browser: Any, world: World, lang: str
 ) -> None:
-    names = {"zh": ("总镍", "车间排口", "严重"), "en": ("total nickel", "workshop outlet", "Critical")}[lang]
+    names = {
+        "zh": ("总镍", "车间排口", "严重", "电镀一厂"),
+        "en": ("total nickel", "workshop outlet", "Critical", "Plating One"),
+    }[lang]
     for width in (390, 1920):
         page = signed_in(browser, world, world.officer, lang, width)
         try:
@@ -188,6 +199,8 @@ def test_every_page_in_both_languages_fits_a_phone_and_a_wall_screen(
                     )
                 if name == "plant":
                     assert names[1] in page.inner_text("#plant-status")
+                    heading = page.inner_text("#plant-file h2")
+                    assert names[3] in heading and "(" not in heading  # the language's part only
             assert page.evaluate("() => [...window.outfallMissing]") == []
             assert page.errors == []
         finally:
@@ -279,7 +292,7 @@ def test_an_incident_is_worked_through_on_its_page(browser: Any, world: World) -
         rows = page.locator("#inbox tbody tr")
         expect(rows).to_have_count(1)
         expect(rows.first).to_contain_text("总镍")
-        expect(rows.first).to_contain_text("Shop one")
+        expect(rows.first).to_contain_text("电镀一厂")
         assert page.inner_text("#count-total") == "1"
         rows.first.locator("a.detail").click()
         wait_ready(page, f"#/incidents/{ni['id']}")

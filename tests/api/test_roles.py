@@ -138,7 +138,8 @@ def test_a_plant_operator_never_learns_of_another_plant(client, services, make_p
     assert [p["id"] for p in client.get(f"/api/v1/parks/{spec.id}/plants", headers=op).json()] == ["shop-02"]
     assert client.get(f"/api/v1/parks/{spec.id}", headers=op).json()["plants"] == 1
     names = client.get(f"/api/v1/parks/{spec.id}/names", headers=op).json()
-    assert [p["name"] for p in names["plants"]] == ["Shop two"]
+    plants = [(p["name"], p["name_zh"], p["name_en"]) for p in names["plants"]]
+    assert plants == [("Shop two", None, "Shop two")]
     assert {(p["plant"], p["id"]) for p in names["points"]} == {("shop-02", "total")}
     ni = next(p for p in names["parameters"] if p["code"] == "ni")
     assert (ni["name_zh"], ni["name_en"], ni["unit"]) == ("总镍", "total nickel", "mg/L")
