@@ -5,6 +5,12 @@ WORKDIR /docs
 COPY deploy/swagger-ui/package.json deploy/swagger-ui/package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
+# ECharts' ES module build for the dashboard's charts, as pinned in deploy/echarts.
+FROM node:22-slim AS charts
+WORKDIR /charts
+COPY deploy/echarts/package.json deploy/echarts/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -13,6 +19,8 @@ COPY compliance compliance
 COPY api api
 COPY --from=docs /docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
     /docs/node_modules/swagger-ui-dist/swagger-ui.css /docs/node_modules/swagger-ui-dist/LICENSE api/docs_assets/
+COPY --from=charts /charts/node_modules/echarts/dist/echarts.esm.min.js /charts/node_modules/echarts/LICENSE \
+    /charts/node_modules/echarts/NOTICE api/vendor/echarts/
 COPY simulators simulators
 COPY outfall outfall
 RUN pip install --no-cache-dir .

@@ -144,8 +144,9 @@ def _parameter(
 @v1.get("/parks/{park}/status", response_model=ParkOverview)
 async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverview:
     """One line per plant the caller may see: points online, last seen, open alerts and the worst open
-    severity; the central plant's inflow, outflow and reuse ratio so far today (park-local day): the
-    mean flows of the hours compliance has closed today, from the legal record."""
+    severity, and its place on the site plan (`position`, when the park file gives one); the central
+    plant's inflow, outflow and reuse ratio so far today (park-local day): the mean flows of the hours
+    compliance has closed today, from the legal record."""
     require_park(caller, park)
     now = datetime.now(UTC)
     settings = rule_settings(request)
@@ -182,6 +183,7 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
                 last_seen=last,
                 open_alerts=count[pl.id],
                 worst_severity=status.worst(sev[pl.id]),
+                position=None if pl.site_x is None or pl.site_y is None else (pl.site_x, pl.site_y),
             )
         )
     return ParkOverview(
