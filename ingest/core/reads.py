@@ -56,7 +56,7 @@ def plants(park: str, plant: str | None) -> Query[PlantRow]:
         " pl.site_x, pl.site_y FROM plants pl"
         " LEFT JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id"
         " WHERE pl.park_id = %(park)s AND (%(sl)s::text IS NULL OR pl.id = %(sl)s)"
-        " GROUP BY pl.id, pl.name, pl.kind ORDER BY pl.id",
+        " GROUP BY pl.id, pl.name, pl.kind, pl.site_x, pl.site_y ORDER BY pl.id",
         {"park": park, "sl": plant},
         PlantRow,
     )
