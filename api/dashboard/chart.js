@@ -5,7 +5,10 @@
 // data marks and an optional highlighted window shaded, hourly and daily means as overlays, a legend,
 // a tooltip with the exact value, its flag and the park-local time, and a range picker (1 h … 1 year,
 // or custom). Times are shown on the park's clock. No inline styles or scripts (the CSP forbids them).
-import * as echarts from "/vendor/echarts/echarts.esm.min.js";
+// ECharts is imported when the first chart mounts, while its data is being fetched (its code takes as
+// long to compile as the API takes to answer); the console's other pages never load it.
+let library = null;
+function echartsLib() { return (library ||= import("/vendor/echarts/echarts.esm.min.js")); }
 
 export const STRINGS = {
   zh: {
@@ -228,9 +231,13 @@ export function mountSeriesChart(el, opts) {
   el.innerHTML = `<div class="oc-head"><h3 class="oc-title"></h3>${pickerHtml(state, tr)}</div>
     <p class="oc-note" hidden></p><div class="oc-canvas"></div>`;
   const canvas = el.querySelector(".oc-canvas");
-  const chart = echarts.init(canvas, null, { locale: lang === "zh" ? "ZH" : "EN" });
-  const resize = new ResizeObserver(() => chart.resize());
-  resize.observe(canvas);
+  let chart = null, resize = null;
+  const ready = echartsLib().then((echarts) => {
+    if (generation < 0) return;  // destroyed meanwhile
+    chart = echarts.init(canvas, null, { locale: lang === "zh" ? "ZH" : "EN" });
+    resize = new ResizeObserver(() => chart.resize());
+    resize.observe(canvas);
+  });
 
   async function load() {
     const mine = ++generation;
@@ -238,7 +245,7 @@ export function mountSeriesChart(el, opts) {
     el.querySelectorAll(".oc-picker button").forEach((b) =>
       b.setAttribute("aria-pressed", String(b.dataset.range === (state.key ?? "custom"))));
     try {
-      const data = await fetchAll(o, base, state);
+      const [data] = await Promise.all([fetchAll(o, base, state), ready]);
       if (mine !== generation) return;
       const p = (data.info.parameters || []).find((x) => x.code === o.parameter);
       const unit = (data.main.units || {})[o.parameter] || (p && p.unit) || "";
@@ -254,7 +261,7 @@ export function mountSeriesChart(el, opts) {
       el.dataset.state = "ready";
     } catch (e) {
       if (mine !== generation) return;
-      chart.clear();
+      if (chart) chart.clear();
       el.querySelector(".oc-note").textContent = `${tr("chart_error")}: ${e.message}`;
       el.querySelector(".oc-note").hidden = false;
       el.dataset.state = "error";
@@ -287,9 +294,9 @@ export function mountSeriesChart(el, opts) {
   load();
   return {
     destroy() {
-      generation++;
-      resize.disconnect();
-      chart.dispose();
+      generation = -1;
+      if (resize) resize.disconnect();
+      if (chart) chart.dispose();
       el.innerHTML = "";
       el.classList.remove("oc-chart");
     },
