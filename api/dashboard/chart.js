@@ -95,12 +95,14 @@ async function fetchAll(opts, base, range) {
     opts.api(`${base}/readings?${q(common)}`),
     span >= 6 * HOUR && span <= 92 * DAY ? quiet(opts.api(`${base}/readings?${q({ ...common, bucket: "1h" })}`)) : null,
     span >= 2 * DAY ? quiet(opts.api(`${base}/readings?${q({ ...common, bucket: "1d" })}`)) : null,
-    quiet(opts.api(`/api/v1/alerts?${q({ park: opts.park, plant: opts.plant, point: opts.point, parameter: opts.parameter,
-      from: range.from, to: range.to, limit: 200 })}`)),
+    quiet(opts.api(`/api/v1/alerts?${q({ park: opts.park, plant: opts.plant, point: opts.point,
+      from: range.from, to: range.to, limit: 500 })}`)),
     quiet(opts.api(`/api/v1/marks?${q({ park: opts.park, plant: opts.plant, from: range.from, to: range.to, limit: 200 })}`)),
   ]);
   opts.info = info;
-  return { info, main, hourly, daily, alerts: alerts || [], marks: (marks || []).filter((m) => !m.point || m.point === opts.point) };
+  // the parameter's alerts and the whole point's (offline, instrument status): both explain the series
+  const mine = (a) => !a.parameter || a.parameter === opts.parameter;
+  return { info, main, hourly, daily, alerts: (alerts || []).filter(mine), marks: (marks || []).filter((m) => !m.point || m.point === opts.point) };
 }
 
 function meansData(page) {

@@ -135,6 +135,17 @@ def fed_park(
     _wait(arrived, "the readings to be stored")
     _wait(lambda: client.get("/api/v1/alerts", params={"park": spec.id}, headers=officer).json(), "the alert")
     jobs.run(services.database_url, ctx, "close_windows", park=spec.id)
+    operator = make_token("operator", spec.id, "shop-01")
+    mark = {
+        "park": spec.id,
+        "plant": "shop-01",
+        "point": "total",
+        "code": "calibration",
+        "from": (now - timedelta(hours=10)).isoformat(),
+        "to": (now - timedelta(hours=9)).isoformat(),
+        "note": "校准 COD 仪",
+    }
+    assert client.post("/api/v1/marks", json=mark, headers=operator).status_code == 201
     return spec.id, officer["Authorization"].removeprefix("Bearer "), breach
 
 
@@ -187,7 +198,8 @@ def test_the_chart_draws_the_series_with_limit_alerts_and_legend_and_its_range_p
     assert by_id["hourly"]["n"] >= 20  # the stored hourly means overlay
     assert by_id["limit"]["first"][1] == 80.0  # GB 21900-2008 Table 2, COD at a total outlet
     assert by_id["alerts"]["areas"] == 1  # the breach's alert period, shaded
-    assert {"实测值", "无效数据", "小时均值", "限值", "告警时段"} <= set(day["legend"])
+    assert by_id["marks"]["areas"] == 1  # the operator's calibration mark
+    assert {"实测值", "无效数据", "小时均值", "限值", "告警时段", "数据标记"} <= set(day["legend"])
     assert day["xmax"] - day["xmin"] == 24 * 3600e3  # the whole range, not squeezed to the data
     expect(page.locator(".oc-title")).to_contain_text("化学需氧量")
     assert page.evaluate(NO_OVERFLOW)
