@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api import charts
@@ -22,9 +23,8 @@ from api.models import LimitPeriod, ReadingsPage
 from api.settings import ApiSettings
 from compliance.repo import legal
 from compliance.repo import reads as compliance_reads
-from ingest.core import parameters
+from ingest.core import parameters, ranges
 from ingest.core import reads as ingest_reads
-from ingest.core.query import Query as Named
 
 v1 = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -113,10 +113,14 @@ async def readings(
         ids = _parameter_ids(parameter, row.parameters)
         periods = await compliance_reads.limit_periods([row.id], start, end).fetch_async(conn)
     cap: int = request.app.state.settings.max_raw_rows
-    query: Named[Any] = (
-        ingest_reads.raw_readings(row.id, ids, start, end, cap + 1)
+    source: Source = (
+        (lambda conn: ranges.raw_range(conn, row.id, ids, start, end, cap + 1, STREAM_CHUNK))
         if chosen is None
-        else legal.window_means(row.id, ids, BUCKETS[chosen], start, end)
+        else (
+            lambda conn: legal.window_means(row.id, ids, BUCKETS[chosen], start, end).stream_async(
+                conn, STREAM_CHUNK
+            )
+        )
     )
     head = ReadingsPage(
         park=park,
@@ -128,7 +132,7 @@ async def readings(
         limits=[_limit(lim) for lim in periods if lim.parameter_id in ids],
         items=[],
     )
-    rows = _paged(pool(request), query, cap)
+    rows = _paged(pool(request), source, cap)
     if fmt == "csv":
         name = f"{park}_{plant}_{point}{'_' + chosen if chosen else ''}.csv"
         return StreamingResponse(
@@ -152,20 +156,23 @@ def _limit(lim: compliance_reads.LimitPeriod) -> LimitPeriod:
 
 # What _paged yields: lists of rows to send, then once where the next page starts (None: no more).
 Part = list[Any] | datetime | None
+# The rows of a request in time order, in lists, from server-side cursors of this connection: raw
+# readings (times naive UTC, see ingest/core/ranges.py) or stored means.
+Source = Callable[[AsyncConnection[Any]], AsyncGenerator[list[Any], None]]
 
 
-async def _paged(db: AsyncConnectionPool, query: Named[Any], cap: int) -> AsyncIterator[Part]:
-    """The query's rows a chunk at a time from a server-side cursor, cut into one page."""
+async def _paged(db: AsyncConnectionPool, source: Source, cap: int) -> AsyncIterator[Part]:
+    """The source's rows a chunk at a time, cut into one page."""
     pager: Pager[tuple[Any, ...]] = Pager(cap, _time)
     async with db.connection() as conn, conn.transaction():
-        chunks = query.stream_async(conn, STREAM_CHUNK)
+        chunks = source(conn)
         async for chunk in chunks:
             out = pager.push(chunk[: cap + 1 - pager.seen])
             if out:
                 yield out
             if pager.seen > cap:
                 break  # the row after the page is read: the rest is for the next page
-        await chunks.aclose()  # closes the server-side cursor
+        await chunks.aclose()  # closes the server-side cursors
     rest, next_from = pager.finish()
     yield rest
     yield next_from
@@ -191,18 +198,21 @@ def _mean_item(r: tuple[Any, ...]) -> dict[str, Any]:
 async def _json(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[bytes]:
     """ReadingsPage's JSON, its items written as they come (orjson: the model would validate each)."""
     fields = head.model_dump(exclude={"items", "truncated", "next"})
-    yield orjson.dumps(fields, option=orjson.OPT_UTC_Z)[:-1] + b',"items":['
+    yield orjson.dumps(fields, option=UTC_Z)[:-1] + b',"items":['
     item = _raw_item if head.bucket is None else _mean_item
     comma, next_from = b"", None
     async for part in rows:
         if isinstance(part, list):
             if part:
-                yield comma + orjson.dumps([item(r) for r in part], option=orjson.OPT_UTC_Z)[1:-1]
+                yield comma + orjson.dumps([item(r) for r in part], option=UTC_Z)[1:-1]
                 comma = b","
         else:
             next_from = part
     tail = {"truncated": next_from is not None, "next": next_from}
-    yield b"]," + orjson.dumps(tail, option=orjson.OPT_UTC_Z)[1:]
+    yield b"]," + orjson.dumps(tail, option=UTC_Z)[1:]
+
+
+UTC_Z = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC  # raw rows' naive times are UTC
 
 
 def _limit_at(page: ReadingsPage, code: str, t: datetime) -> LimitPeriod | None:
@@ -227,14 +237,14 @@ async def _csv(head: ReadingsPage, rows: AsyncIterator[Part]) -> AsyncIterator[b
         if isinstance(part, list):
             yield _csv_lines([_csv_row(head, r) for r in part])
         elif part is not None:
-            yield f"# more rows: ask again with from={part.isoformat()}\n".encode()
+            yield f"# more rows: ask again with from={ranges.utc(part).isoformat()}\n".encode()
 
 
 def _csv_row(head: ReadingsPage, r: tuple[Any, ...]) -> list[object]:
-    code = CODES[r[1]]
-    lim = _limit_at(head, code, r[0])
+    code, t = CODES[r[1]], ranges.utc(r[0])
+    lim = _limit_at(head, code, t)
     upper, lower = (lim.upper, lim.lower) if lim else (None, None)
-    return [r[0].isoformat(), code, head.units.get(code), *r[2:], upper, lower]
+    return [t.isoformat(), code, head.units.get(code), *r[2:], upper, lower]
 
 
 def _csv_lines(rows: list[list[object]]) -> bytes:

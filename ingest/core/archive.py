@@ -23,8 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+import numpy as np
 import psycopg
+
+from ingest.core.query import Query
 
 ARCHIVE_LOCK = 7_212_070  # advisory lock: writers of old readings (shared) and the compaction
 
@@ -37,6 +41,68 @@ def licensed(conn: psycopg.Connection) -> bool:
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
+
+
+# --- the readers' side ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArchivedDay:
+    """One archive row as stored (the arrays undecoded): see ``decode``."""
+
+    day: date
+    parameter_id: int
+    time_deltas: list[int]
+    scale: int | None
+    values_i2: list[int] | None
+    values_i4: list[int] | None
+    values_f8: list[float] | None
+    flags: list[str]
+
+
+def archived_days(
+    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime
+) -> Query[ArchivedDay]:
+    """The archive rows of a point's UTC days that meet [start, end), by day and parameter."""
+    return Query(
+        "SELECT day, parameter_id, time_deltas, scale, values_i2, values_i4, values_f8,"
+        " flags::text[] AS flags FROM readings_archive WHERE point_id = %s AND parameter_id = ANY(%s)"
+        " AND day >= (%s AT TIME ZONE 'UTC')::date AND day <= (%s AT TIME ZONE 'UTC')::date"
+        " ORDER BY day, parameter_id",
+        (point_id, list(parameter_ids), start, end),
+        ArchivedDay,
+    )
+
+
+Reading = tuple[datetime, int, float, str]  # time (naive, UTC), parameter_id, value, flag
+
+
+def decode(rows: Sequence[tuple[Any, ...]], start: datetime, end: datetime) -> list[Reading]:
+    """One UTC day's archive rows (``archived_days``' columns, any parameters) as readings in [start,
+    end), in (time, parameter) order, with naive UTC times (made in C, at a fraction of the cost of
+    aware ones: a 30-day page is 43,200 of them). The same values as ``readings_archive_values()``
+    (migration 070) by the same arithmetic: times the day's start plus the running sum of the deltas,
+    scaled integers divided by 10^scale in doubles."""
+    times, params, values, flags = [], [], [], []
+    for day, pid, deltas, scale, i2, i4, f8, fl in rows:
+        times.append(np.cumsum(np.asarray(deltas, dtype=np.int64)) + _epoch_us(day_start(day)))
+        if scale is None:
+            values.append(np.asarray(f8, dtype=np.float64))
+        else:
+            values.append(np.asarray(i2 if i2 is not None else i4, dtype=np.float64) / 10.0**scale)
+        params.append(np.full(len(deltas), pid, dtype=np.int64))
+        flags.extend(fl)
+    t, p, v = np.concatenate(times), np.concatenate(params), np.concatenate(values)
+    order = np.lexsort((p, t))  # by time, then parameter
+    order = order[(t[order] >= _epoch_us(start)) & (t[order] < _epoch_us(end))]
+    stamps = t[order].astype("datetime64[us]").tolist()
+    fl = np.asarray(flags, dtype=object)[order].tolist()
+    return list(zip(stamps, p[order].tolist(), v[order].tolist(), fl, strict=True))
+
+
+def _epoch_us(t: datetime) -> int:
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- the writers' side -----------------------------------------------------------------------------

@@ -62,16 +62,16 @@ class Query(Generic[R]):
             return await cur.fetchone()
 
     async def stream_async(
-        self, conn: AsyncConnection[Any], size: int
+        self, conn: AsyncConnection[Any], size: int, name: str = "outfall_stream"
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """The rows in lists of at most ``size`` from a server-side cursor, so a large result is never
         held whole, here or in the client's buffer; run it inside a transaction. Rows come as plain
         tuples in the order of the row class's fields (checked): a streamed result is usually long
-        enough for the objects' cost to count."""
+        enough for the objects' cost to count. ``name``: the cursor's, unique among those open at once."""
         # The whole result is read: plan for it, not for its first tenth (a cursor's default), which
         # prefers index orders that skip the sort and scan far more rows.
         await conn.execute("SET LOCAL cursor_tuple_fraction = 1")
-        async with conn.cursor(name="outfall_stream", row_factory=_checked_tuples(self.row)) as cur:
+        async with conn.cursor(name=name, row_factory=_checked_tuples(self.row)) as cur:
             await cur.execute(self.sql, self.params)
             while rows := await cur.fetchmany(size):
                 yield rows

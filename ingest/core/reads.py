@@ -144,6 +144,20 @@ def raw_readings(
     )
 
 
+def hot_readings(
+    point_id: int, parameter_ids: Sequence[int], start: datetime, end: datetime, limit: int
+) -> Query[RawReading]:
+    """Readings not archived yet (the hot table only), in time order, times naive UTC: one side of
+    ``ingest/core/ranges.py``'s raw range."""
+    return Query(
+        "SELECT time AT TIME ZONE 'UTC' AS time, parameter_id, value, flag::text AS flag FROM readings"
+        " WHERE point_id = %s AND parameter_id = ANY(%s) AND time >= %s AND time < %s"
+        " ORDER BY time, parameter_id LIMIT %s",
+        (point_id, list(parameter_ids), start, end, limit),
+        RawReading,
+    )
+
+
 @dataclass(frozen=True)
 class StoredReading:
     """A reading as stored, with when and how it arrived (an evidence bundle's readings.csv)."""

@@ -81,7 +81,9 @@ class FrameSplitter:
             out.append(candidate)
 
     def _skip_oversized(self, out: list[bytes | Junk]) -> None:
-        nxt = self._buf.find(b"##", 2)
+        # No CR LF anywhere in the buffer: no ## before its last max_frame bytes can end in time. They
+        # go as one piece of junk (a stream of '#' is one dead letter, in linear time, not one a byte).
+        nxt = self._buf.find(b"##", max(2, len(self._buf) - self.max_frame))
         size = nxt if nxt > 0 else len(self._buf)
         self._junk(out, size, f"no CR LF within {self.max_frame} bytes of ## (oversized frame)")
 
