@@ -236,6 +236,7 @@ export function mountSeriesChart(el, opts) {
   let chart = null, resize = null;
   const ready = echartsLib().then((echarts) => {
     if (generation < 0) return;  // destroyed meanwhile
+    performance.mark("oc-library");  // where a load's time goes (bench/console.py reads these marks)
     chart = echarts.init(canvas, null, { locale: lang === "zh" ? "ZH" : "EN" });
     resize = new ResizeObserver(() => chart.resize());
     resize.observe(canvas);
@@ -247,7 +248,7 @@ export function mountSeriesChart(el, opts) {
     el.querySelectorAll(".oc-picker button").forEach((b) =>
       b.setAttribute("aria-pressed", String(b.dataset.range === (state.key ?? "custom"))));
     try {
-      const [data] = await Promise.all([fetchAll(o, base, state), ready]);
+      const [data] = await Promise.all([fetchAll(o, base, state).finally(() => performance.mark("oc-data")), ready]);
       if (mine !== generation) return;
       const p = (data.info.parameters || []).find((x) => x.code === o.parameter);
       const unit = (data.main.units || {})[o.parameter] || (p && p.unit) || "";
