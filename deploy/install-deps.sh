@@ -75,17 +75,20 @@ if [ ! -f "$DOCS/swagger-ui-bundle.js" ] || [ deploy/swagger-ui/package-lock.jso
 fi
 
 # --- ECharts for the dashboard's charts ----------------------------------------------------
-# Apache ECharts' own ES module build from npm, pinned with its integrity hash in
-# deploy/echarts/package-lock.json, copied into the api package and served under /vendor/echarts/
-# from the API's own origin (never a CDN). Why ECharts: README "Dashboard".
+# Apache ECharts from npm, pinned with its integrity hash in deploy/echarts/package-lock.json: the part
+# the charts use (deploy/echarts/outfall-echarts.js) bundled by esbuild into one ES module of half the
+# full build's size, copied into the api package and served under /vendor/echarts/ from the API's own
+# origin (never a CDN). Why ECharts: README "Dashboard".
 VENDOR=api/vendor/echarts
-if [ ! -f "$VENDOR/echarts.esm.min.js" ] || [ deploy/echarts/package-lock.json -nt "$VENDOR/echarts.esm.min.js" ]; then
+if [ ! -f "$VENDOR/echarts.esm.min.js" ] || [ deploy/echarts/package-lock.json -nt "$VENDOR/echarts.esm.min.js" ] \
+        || [ deploy/echarts/outfall-echarts.js -nt "$VENDOR/echarts.esm.min.js" ]; then
     command -v npm >/dev/null || apt_install npm
     log "installing echarts for the dashboard"
-    (cd deploy/echarts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
     mkdir -p "$VENDOR"
-    dist=deploy/echarts/node_modules/echarts
-    cp "$dist/dist/echarts.esm.min.js" "$dist/LICENSE" "$dist/NOTICE" "$VENDOR/"
+    (cd deploy/echarts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null \
+        && node_modules/.bin/esbuild outfall-echarts.js --bundle --format=esm --minify --log-level=warning \
+            --outfile="../../$VENDOR/echarts.esm.min.js")
+    cp deploy/echarts/node_modules/echarts/LICENSE deploy/echarts/node_modules/echarts/NOTICE "$VENDOR/"
 fi
 
 # --- Python environment ----------------------------------------------------------------
