@@ -315,6 +315,9 @@ class PlantSummary(BaseModel):
     last_seen: datetime | None
     open_alerts: int
     worst_severity: Severity | None
+    # Where the plant sits on the park's site plan, [x, y] in percent of its width and height from the
+    # top-left corner (the park file's `position`); null when the park file gives none.
+    position: tuple[float, float] | None = None
 
 
 class CentralPlant(BaseModel):

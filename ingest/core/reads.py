@@ -46,14 +46,17 @@ class PlantRow:
     name: str
     kind: str
     points: int  # active ones
+    site_x: float | None = None  # on the park's site plan, % of its width (park file `position`)
+    site_y: float | None = None
 
 
 def plants(park: str, plant: str | None) -> Query[PlantRow]:
     return Query(
-        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points FROM plants pl"
+        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points,"
+        " pl.site_x, pl.site_y FROM plants pl"
         " LEFT JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id"
         " WHERE pl.park_id = %(park)s AND (%(sl)s::text IS NULL OR pl.id = %(sl)s)"
-        " GROUP BY pl.id, pl.name, pl.kind ORDER BY pl.id",
+        " GROUP BY pl.id, pl.name, pl.kind, pl.site_x, pl.site_y ORDER BY pl.id",
         {"park": park, "sl": plant},
         PlantRow,
     )
