@@ -111,6 +111,28 @@ class LoggerQuirk(BaseModel):
     last_seen: datetime
 
 
+class NamedThing(BaseModel):
+    """A plant or point by its id and its name as the park file gives it (the registry's one name)."""
+
+    plant: str
+    id: str
+    name: str
+    name_zh: str | None  # the name's Chinese and English parts (`电镀一厂 (Plating One)`), api/plantfile.py
+    name_en: str | None
+    kind: str
+
+
+class ParkNames(BaseModel):
+    """Everything the dashboard names in one park: its plants and points from the registry, and the
+    parameter catalogue in Chinese and English with the unit values are served in."""
+
+    park: str
+    name: str
+    plants: list[NamedThing]  # ``plant`` repeats ``id``
+    points: list[NamedThing]
+    parameters: list[Parameter]  # ``instrument_unit`` is the catalogue's HJ 212 default
+
+
 def _no_nul(value: str | None) -> str | None:
     if value is not None and "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -293,6 +315,9 @@ class PlantSummary(BaseModel):
     last_seen: datetime | None
     open_alerts: int
     worst_severity: Severity | None
+    # Where the plant sits on the park's site plan, [x, y] in percent of its width and height from the
+    # top-left corner (the park file's `position`); null when the park file gives none.
+    position: tuple[float, float] | None = None
 
 
 class CentralPlant(BaseModel):

@@ -1,7 +1,7 @@
 """`make bench`: prints one JSON object per line per benchmark, then a one-line summary.
 
 Headline keys: ingest_readings_per_s, alert_latency_p50_ms, alert_latency_p99_ms, api_p99_ms, and the
-history figures (bench/history.py)."""
+history figures (bench/history.py), console_page_load_ms (bench/console.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import orjson
 from bench import common
 
 # Later benchmarks are optional modules with main(env) -> dict; a missing one is reported, not fatal.
-BENCHES = ("bench.ingest", "bench.alert_latency", "bench.api", "bench.history")
+BENCHES = ("bench.ingest", "bench.alert_latency", "bench.api", "bench.history", "bench.console")
 
 
 def main() -> int:
@@ -48,6 +48,7 @@ def main() -> int:
         "history_hourly_1y_p99_ms",
         "history_raw_30d_p99_ms",
         "history_monthly_report_s",
+        "console_page_load_ms",
     )
     print("summary: " + ", ".join(f"{k}={summary[k]}" for k in keys if k in summary), flush=True)
     return 0

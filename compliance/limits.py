@@ -21,8 +21,10 @@ Park ``config`` keys read here (all optional):
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from compliance.models import Limit, LimitSegment, Resolution
@@ -40,6 +42,9 @@ _KIND_TO_POINT: dict[str, LimitPoint | None] = {
     "intake": None,
 }
 _POINT_NAMES = {"workshop": "workshop outlet", "total": "total outlet", "reuse": "reuse-water outlet"}
+PERMIT_LABEL = "permit "  # a permit override's source label: "permit {ref}"
+# A standard's source label: "{id} ({table})", then ", {note}" for a value other than the table's own.
+_STANDARD_LABEL = re.compile(r"^(?P<id>\S+) \((?P<table>[^()]*)\)(?:, (?P<note>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _local_midnight(value: object, tz: ZoneInfo) -> datetime:
 def _standard_candidate(
     std: Standard, lim: StandardLimit, mode: str, config: dict[str, object], reasons: list[str]
 ) -> _Candidate:
-    upper, label = lim.upper, f"{std.id} ({std.table})"
+    upper, label = lim.upper, _standard_label(std)
     if lim.upper_batik is not None and config.get("batik"):
         upper, label = lim.upper_batik, f"{label}, batik value"
     if lim.upper_park_pretreatment is not None and mode == "indirect":
@@ -141,26 +146,64 @@ def _from_standard(park: ParkSpec, point: PointSpec, code: str, reasons: list[st
     return candidate
 
 
+@dataclass(frozen=True)
+class Permit:
+    """One entry of the park file's ``permits``: a discharge permit's limit for a plant's point and
+    parameter, in force from ``start`` to ``end`` (park-local days; None: open)."""
+
+    ref: str
+    plant: str  # the plant's id, or "*" for every plant
+    point: str | None  # None: every point of the plant that measures the parameter
+    parameter: str
+    upper: float | None
+    lower: float | None
+    start: date | None
+    end: date | None
+
+
+def permits(config: dict[str, object], plant: str | None = None) -> list[Permit]:
+    """The permit entries of a park's config (of one plant, with those for every plant)."""
+    found = config.get("permits") or []
+    out = []
+    for e in found if isinstance(found, list) else []:
+        if not isinstance(e, dict) or not e.get("parameter"):
+            continue
+        entry = Permit(
+            ref=str(e.get("ref", "permit")),
+            plant=str(e.get("plant", plant or "*")),
+            point=None if e.get("point") is None else str(e["point"]),
+            parameter=str(e["parameter"]),
+            upper=None if e.get("upper") is None else float(e["upper"]),
+            lower=None if e.get("lower") is None else float(e["lower"]),
+            start=_day(e.get("from")),
+            end=_day(e.get("to")),
+        )
+        if plant is None or entry.plant in (plant, "*"):
+            out.append(entry)
+    return out
+
+
+def _day(value: object) -> date | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 def _from_permits(
     park: ParkSpec, plant: PlantSpec, point: PointSpec, code: str, reasons: list[str]
 ) -> list[_Candidate]:
-    permits = park.config.get("permits") or []
     tz = ZoneInfo(park.timezone)
     found = []
-    for entry in permits if isinstance(permits, list) else []:
-        if not isinstance(entry, dict) or entry.get("parameter") != code:
+    for entry in permits(park.config, plant.id):
+        if entry.parameter != code or (entry.point or point.id) != point.id:
             continue
-        if entry.get("plant", plant.id) not in (plant.id, "*") or entry.get("point", point.id) != point.id:
-            continue
-        start = _local_midnight(entry["from"], tz) if entry.get("from") else None
-        end = _local_midnight(entry["to"], tz) if entry.get("to") else None
-        ref = entry.get("ref", "permit")
-        upper = None if entry.get("upper") is None else float(entry["upper"])
-        lower = None if entry.get("lower") is None else float(entry["lower"])
-        found.append(_Candidate(upper, lower, f"permit {ref}", True, False, start, end))
+        start = _local_midnight(entry.start, tz) if entry.start else None
+        end = _local_midnight(entry.end, tz) if entry.end else None
+        label = PERMIT_LABEL + entry.ref
+        found.append(_Candidate(entry.upper, entry.lower, label, True, False, start, end))
         reasons.append(
-            f"permit {ref}: upper={upper} lower={lower}"
-            f" from {entry.get('from', '-')} to {entry.get('to', '-')}"
+            f"permit {entry.ref}: upper={entry.upper} lower={entry.lower}"
+            f" from {entry.start or '-'} to {entry.end or '-'}"
         )
     return found
 
@@ -260,3 +303,38 @@ def describe(plant_id: str, point: PointSpec, res: Resolution) -> list[str]:
     for seg in res.segments if len(res.segments) > 1 else ():
         lines.append(f"    period {seg.valid_from or '-'} .. {seg.valid_to or '-'}: upper {seg.limit.upper}")
     return lines
+
+
+# --- where a stored limit comes from ------------------------------------------------------------------
+def _standard_label(std: Standard) -> str:
+    return f"{std.id} ({std.table})"
+
+
+@dataclass(frozen=True)
+class LimitSource:
+    """One source of a stored limit (``compliance_limits.source``), read back from the label written by
+    this module: a standard's table (with its catalogue entry) or a permit override (with its entry)."""
+
+    kind: Literal["standard", "permit", "other"]
+    label: str
+    standard: str | None = None  # the catalogue id, e.g. GB21900-2008-T2
+    title: str | None = None
+    table: str | None = None
+    url: str | None = None
+    note: str | None = None  # a value other than the table's own (batik, amendment note (4))
+    permit: str | None = None  # the permit's reference
+
+
+def sources(label: str) -> tuple[LimitSource, ...]:
+    """The sources of a stored limit: its upper bound's, then its lower bound's when they differ."""
+    return tuple(_source(part) for part in label.split("; ") if part)
+
+
+def _source(label: str) -> LimitSource:
+    if label.startswith(PERMIT_LABEL):
+        return LimitSource("permit", label, permit=label[len(PERMIT_LABEL) :])
+    m = _STANDARD_LABEL.match(label)
+    std = catalogue().get(m["id"]) if m else None
+    if m is None or std is None:
+        return LimitSource("other", label)
+    return LimitSource("standard", label, std.id, std.title, std.table, std.source_url, m["note"], None)

@@ -15,6 +15,8 @@ SEVERITY_RANK: dict[str, int] = {"warning": 1, "violation": 2, "critical": 3}
 AlertStateName = Literal["open", "acknowledged", "cleared", "resolved"]
 ALERT_STATES: tuple[AlertStateName, ...] = ("open", "acknowledged", "cleared", "resolved")
 ACTIVE_STATES: tuple[AlertStateName, ...] = ("open", "acknowledged")
+# Incidents: everything still needing an officer, active or cleared by the data but not yet closed.
+INCIDENT_STATES: tuple[AlertStateName, ...] = (*ACTIVE_STATES, "cleared")
 
 # Alert kinds. One active alert per (kind, point, parameter); parameter 0 means "the whole point".
 EXCEEDANCE = "exceedance"  # a single valid value against its limit (GB 21900 / GB 4287 §6.2)

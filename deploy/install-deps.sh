@@ -74,6 +74,23 @@ if [ ! -f "$DOCS/swagger-ui-bundle.js" ] || [ deploy/swagger-ui/package-lock.jso
     cp "$dist/swagger-ui-bundle.js" "$dist/swagger-ui.css" "$dist/LICENSE" "$dist/NOTICE" "$DOCS/"
 fi
 
+# --- ECharts for the dashboard's charts ----------------------------------------------------
+# Apache ECharts from npm, pinned with its integrity hash in deploy/echarts/package-lock.json: the part
+# the charts use (deploy/echarts/outfall-echarts.js) bundled by esbuild into one ES module of half the
+# full build's size, copied into the api package and served under /vendor/echarts/ from the API's own
+# origin (never a CDN). Why ECharts: README "Dashboard".
+VENDOR=api/vendor/echarts
+if [ ! -f "$VENDOR/echarts.esm.min.js" ] || [ deploy/echarts/package-lock.json -nt "$VENDOR/echarts.esm.min.js" ] \
+        || [ deploy/echarts/outfall-echarts.js -nt "$VENDOR/echarts.esm.min.js" ]; then
+    command -v npm >/dev/null || apt_install npm
+    log "installing echarts for the dashboard"
+    mkdir -p "$VENDOR"
+    (cd deploy/echarts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null \
+        && node_modules/.bin/esbuild outfall-echarts.js --bundle --format=esm --minify --log-level=warning \
+            --outfile="../../$VENDOR/echarts.esm.min.js")
+    cp deploy/echarts/node_modules/echarts/LICENSE deploy/echarts/node_modules/echarts/NOTICE "$VENDOR/"
+fi
+
 # --- Python environment ----------------------------------------------------------------
 PY=${PYTHON:-python3}
 if ! command -v "$PY" >/dev/null; then

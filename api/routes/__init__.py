@@ -10,6 +10,7 @@ from api.routes import (
     hj212,
     maintenance,
     marks,
+    plantfile,
     readings,
     record,
     registry,
@@ -32,5 +33,6 @@ def routers() -> list[APIRouter]:
         marks.v1,
         reports.v1,
         record.v1,
+        plantfile.v1,
         hj212.v1,
     ]

@@ -1,5 +1,5 @@
-"""The dashboard and the API docs page: static files of our own (HTML, CSS, plain JavaScript) and
-Swagger UI's own distribution, all served by the API itself, so neither page loads anything from
+"""The dashboard and the API docs page: static files of our own (HTML, CSS, plain JavaScript),
+ECharts' and Swagger UI's own distributions, all served by the API itself, so neither page loads anything from
 another origin (the origin that holds the token) and both work offline."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ router = APIRouter(include_in_schema=False)
 ROOT = Path(str(resources.files("api") / "dashboard"))
 DOCS_ASSETS = Path(str(resources.files("api") / "docs_assets"))  # deploy/install-deps.sh fills it
 DOCS_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+# Third-party browser code the dashboard imports (ECharts), from npm at the dependency step.
+VENDOR = Path(str(resources.files("api") / "vendor"))
 
 
 @router.get("/")
@@ -38,3 +40,4 @@ def mount(app: FastAPI, docs_assets: str | None) -> None:
     folder = Path(docs_assets) if docs_assets else DOCS_ASSETS
     app.state.docs_assets = folder
     app.mount("/docs-assets", StaticFiles(directory=folder, check_dir=False), name="docs-assets")
+    app.mount("/vendor", StaticFiles(directory=VENDOR, check_dir=False), name="vendor")

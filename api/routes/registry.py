@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from fastapi import APIRouter, Request
 
-from api import repo
+from api import plantfile, repo
 from api.auth import Principal, visible_config
 from api.deps import (
     ERRORS,
@@ -20,7 +20,17 @@ from api.deps import (
     require_plant,
     write,
 )
-from api.models import LoggerQuirk, NameChange, Parameter, Park, Plant, Point, PointChange
+from api.models import (
+    LoggerQuirk,
+    NameChange,
+    NamedThing,
+    Parameter,
+    Park,
+    ParkNames,
+    Plant,
+    Point,
+    PointChange,
+)
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
 from ingest.core import repo as ingest_repo
@@ -91,6 +101,37 @@ async def get_park(request: Request, caller: Caller, park: Id) -> Park:
     if not rows:
         raise not_found(f"park {park}")
     return _park(rows[0], caller)
+
+
+def _named(plant: str, id_: str, name: str, kind: str) -> NamedThing:
+    zh, en = plantfile.names(name)
+    return NamedThing(plant=plant, id=id_, name=name, name_zh=zh, name_en=en, kind=kind)
+
+
+@v1.get("/parks/{park}/names", response_model=ParkNames)
+async def park_names(request: Request, caller: Caller, park: Id) -> ParkNames:
+    """The names of the park's plants and points in the caller's scope, and of every catalogue
+    parameter in Chinese and English: one request for a page that shows names, not codes."""
+    require_park(caller, park)
+    async with pool(request).connection() as conn:
+        found = await ingest_reads.parks(park, caller.plant).fetch_async(conn)
+        if not found:
+            raise not_found(f"park {park}")
+        plants = await ingest_reads.plants(park, caller.plant).fetch_async(conn)
+        points = await ingest_reads.points(park, caller.plant).fetch_async(conn)
+    catalogue = [
+        Parameter(
+            code=c.code, name_zh=c.name_zh, name_en=c.name_en, unit=c.unit, instrument_unit=c.hj212_unit
+        )
+        for c in parameters.CATALOGUE
+    ]
+    return ParkNames(
+        park=park,
+        name=found[0].name,
+        plants=[_named(r.id, r.id, r.name, r.kind) for r in plants],
+        points=[_named(p.plant, p.code, p.name, p.kind) for p in points],
+        parameters=catalogue,
+    )
 
 
 @v1.get("/parks/{park}/plants", response_model=list[Plant])

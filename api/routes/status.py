@@ -22,7 +22,7 @@ from api.models import (
     public_alert,
 )
 from compliance import engine, rules, validity
-from compliance.models import ACTIVE_STATES, Limit
+from compliance.models import ACTIVE_STATES, INCIDENT_STATES, Limit
 from compliance.repo import legal
 from compliance.repo.reads import AlertFilter, LimitPeriod, active_alert_counts, alert_records, limit_periods
 from ingest.core import parameters
@@ -143,9 +143,11 @@ def _parameter(
 
 @v1.get("/parks/{park}/status", response_model=ParkOverview)
 async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverview:
-    """One line per plant the caller may see: points online, last seen, open alerts and the worst open
-    severity; the central plant's inflow, outflow and reuse ratio so far today (park-local day): the
-    mean flows of the hours compliance has closed today, from the legal record."""
+    """One line per plant the caller may see: points online, last seen, its incidents (`open_alerts`:
+    alerts still needing an officer: open, acknowledged, or cleared by the data but not closed) and
+    their worst severity, and its place on the site plan (`position`, when the park file gives one);
+    the central plant's inflow, outflow and reuse ratio so far today (park-local day): the mean flows
+    of the hours compliance has closed today, from the legal record."""
     require_park(caller, park)
     now = datetime.now(UTC)
     settings = rule_settings(request)
@@ -158,7 +160,9 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
         seen: dict[int, datetime] = {}
         for r in await latest_readings([p.id for p in pts]).fetch_async(conn):
             seen[r.point_id] = max(r.time, seen.get(r.point_id, r.time))
-        summary = await active_alert_counts(park, caller.plant, caller.officer_view).fetch_async(conn)
+        summary = await active_alert_counts(
+            park, caller.plant, caller.officer_view, INCIDENT_STATES
+        ).fetch_async(conn)
         central = await _central(conn, pts, found[0].config, now, found[0].timezone)
     sev: dict[str, list[str]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
@@ -182,6 +186,7 @@ async def park_overview(request: Request, caller: Caller, park: Id) -> ParkOverv
                 last_seen=last,
                 open_alerts=count[pl.id],
                 worst_severity=status.worst(sev[pl.id]),
+                position=None if pl.site_x is None or pl.site_y is None else (pl.site_x, pl.site_y),
             )
         )
     return ParkOverview(

@@ -124,6 +124,31 @@ def park_windows(park: str, plant: str | None, span: str, start: datetime) -> Qu
 
 
 @dataclass(frozen=True)
+class DatedWindow(ParkWindow):
+    """A park window with its start: one of several days or months read at once."""
+
+    start: datetime
+
+
+def park_windows_between(
+    park: str, plant: str | None, span: str, start: datetime, end: datetime
+) -> Query[DatedWindow]:
+    """Every stored window of a park (or one plant) of one span starting in [start, end), by start,
+    plant and point (a plant file's months in one read)."""
+    return Query(
+        "SELECT p.plant_id AS plant, p.code AS point, p.kind AS point_kind, w.point_id, w.parameter_id,"
+        " w.mean, w.n_valid, w.n_total, w.n_expected, w.sufficient, w.verdict, w.parts, w.parts_valid,"
+        " w.volume_m3, w.mass_kg, w.mass_method, w.cou, w.start_at AS start"
+        " FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %(park)s AND (%(plant)s::text IS NULL OR p.plant_id = %(plant)s)"
+        " AND w.span = %(span)s AND w.start_at >= %(start)s AND w.start_at < %(end)s"
+        " ORDER BY w.start_at, p.plant_id, p.code, w.parameter_id",
+        {"park": park, "plant": plant, "span": span, "start": start, "end": end},
+        DatedWindow,
+    )
+
+
+@dataclass(frozen=True)
 class ClosedWindow:
     start: datetime
 

@@ -542,6 +542,24 @@ def mark_alerts(mark_id: int) -> Query[MarkedAlert]:
 
 
 @dataclass(frozen=True)
+class Withdrawal:
+    """A mark that withdrew an alert, and the alert is withdrawn still (not reinstated)."""
+
+    alert_id: int
+    mark_id: int
+
+
+def withdrawals(alert_ids: Sequence[int]) -> Query[Withdrawal]:
+    """The marks that withdrew each of these alerts, standing now."""
+    return Query(
+        "SELECT alert_id, mark_id FROM data_mark_alerts WHERE alert_id = ANY(%s) AND reinstated_at IS NULL"
+        " ORDER BY alert_id, mark_id",
+        (list(alert_ids),),
+        Withdrawal,
+    )
+
+
+@dataclass(frozen=True)
 class CodeRow:
     code: str
     group: str

@@ -143,15 +143,18 @@ class SeverityCount:
     count: int
 
 
-def active_alert_counts(park: str, plant: str | None, officer: bool = False) -> Query[SeverityCount]:
-    """Active alerts (the domain's ``ACTIVE_STATES``), counted per plant, point and severity; for an
-    officer, only those before officers (as ``AlertFilter.officer``)."""
+def active_alert_counts(
+    park: str, plant: str | None, officer: bool = False, states: Sequence[str] = ACTIVE_STATES
+) -> Query[SeverityCount]:
+    """Alerts in ``states`` (default: active, the domain's ``ACTIVE_STATES``; ``INCIDENT_STATES`` for
+    everything still needing an officer), counted per plant, point and severity; for an officer, only
+    those before officers (as ``AlertFilter.officer``)."""
     return Query(
         "SELECT plant_id AS plant, point_id, severity, count(*) FROM alerts WHERE state = ANY(%(states)s)"
         " AND park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
         " AND (NOT %(officer)s OR officer_visible_at IS NOT NULL)"
         " GROUP BY plant_id, point_id, severity",
-        {"park": park, "plant": plant, "states": list(ACTIVE_STATES), "officer": officer},
+        {"park": park, "plant": plant, "states": list(states), "officer": officer},
         SeverityCount,
     )
 

@@ -41,6 +41,7 @@ class PlantSpec:
     kind: PlantKind
     points: tuple[PointSpec, ...]
     standard: str | None = None
+    position: tuple[float, float] | None = None  # on the park's site plan, % of its width and height
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Parsing is pure: text in, a ``ParkSpec`` or a ``ParkFileError`` naming the line 
     plants:
       - id: shop-01
         name: 电镀一厂
+        position: [12, 30]          # on the site plan, % of its width and height (optional)
         points:
           - id: workshop
             kind: workshop_outlet
@@ -100,7 +101,17 @@ class _Plant(_Strict):
     name: str
     kind: Literal["enterprise", "central_plant"] = "enterprise"
     standard: str | None = None
+    # Where the plant sits on the park's site plan: x and y in percent of the plan's width and height,
+    # from its top-left corner. Optional; the park overview draws a site plan when plants have one.
+    position: tuple[float, float] | None = None
     points: list[_Point] = Field(min_length=1)
+
+    @field_validator("position")
+    @classmethod
+    def _on_the_plan(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not all(0 <= v <= 100 for v in value):
+            raise ValueError("position is [x, y] in percent of the site plan: each from 0 to 100")
+        return value
 
     @model_validator(mode="after")
     def _unique_points(self) -> _Plant:
@@ -237,7 +248,9 @@ def _to_spec(park: _Park) -> ParkSpec:
                     serial=pt.serial,
                 )
             )
-        plants.append(PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard))
+        plants.append(
+            PlantSpec(plant.id, plant.name, plant.kind, tuple(points), plant.standard, plant.position)
+        )
     config = dict(park.config)
     if park.standard:
         config.setdefault("standard", park.standard)

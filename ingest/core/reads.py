@@ -46,14 +46,17 @@ class PlantRow:
     name: str
     kind: str
     points: int  # active ones
+    site_x: float | None = None  # on the park's site plan, % of its width (park file `position`)
+    site_y: float | None = None
 
 
 def plants(park: str, plant: str | None) -> Query[PlantRow]:
     return Query(
-        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points FROM plants pl"
+        "SELECT pl.id, pl.name, pl.kind, count(pt.id) FILTER (WHERE pt.active) AS points,"
+        " pl.site_x, pl.site_y FROM plants pl"
         " LEFT JOIN points pt ON pt.park_id = pl.park_id AND pt.plant_id = pl.id"
         " WHERE pl.park_id = %(park)s AND (%(sl)s::text IS NULL OR pl.id = %(sl)s)"
-        " GROUP BY pl.id, pl.name, pl.kind ORDER BY pl.id",
+        " GROUP BY pl.id, pl.name, pl.kind, pl.site_x, pl.site_y ORDER BY pl.id",
         {"park": park, "sl": plant},
         PlantRow,
     )
@@ -325,4 +328,63 @@ def logger_beats(point_ids: Sequence[int], since: datetime) -> Query[LoggerBeat]
         " WHERE point_id = ANY(%(ids)s) AND last_beat >= %(since)s",
         {"ids": list(point_ids), "since": since},
         LoggerBeat,
+    )
+
+
+# --- data loggers, as the plant file shows them -----------------------------------------------------------
+@dataclass(frozen=True)
+class MessageStamp:
+    """When a message was stored against the times it carries: its data time, and for an HJ 212 frame
+    its QN (``YYYYMMDDhhmmsszzz`` on the logger's clock, when it built the frame). Nothing stores a
+    logger's clock offset (the HJ 212 gateway keeps its last frames' in memory, to decide on CN 1012),
+    so the plant file derives it from these, as the gateway does: QN first."""
+
+    point_id: int
+    time: datetime
+    received_at: datetime
+    qn: str | None
+
+
+def message_stamps(
+    point_ids: Sequence[int], received_since: datetime, data_since: datetime, per_point: int
+) -> Query[MessageStamp]:
+    """Each point's newest ``per_point`` messages stored since ``received_since`` with a data time after
+    ``data_since`` (the bound that keeps the scan to the newest chunks), first sendings only (not
+    HJ 212-2025 back-fill, ``RF=1``). Only the QN leaves the database: the header also holds the PW."""
+    return Query(
+        "SELECT p.id AS point_id, m.time, m.received_at, m.qn FROM unnest(%s::integer[]) AS p(id)"
+        " CROSS JOIN LATERAL (SELECT r.time, r.received_at, CASE WHEN r.source LIKE '%%hj212%%' THEN"
+        "  substring(split_part(encode(substring(r.payload FROM 1 FOR 256), 'escape'), 'CP=&&', 1)"
+        "  FROM '(?:^|;|##[0-9]{4})QN=([0-9]{14,17})(?:;|$)') END AS qn"
+        "  FROM raw_messages r WHERE r.point_id = p.id AND r.time > %s AND r.received_at >= %s"
+        "  AND r.source NOT LIKE '%%:backfill' ORDER BY r.time DESC LIMIT %s) m",
+        (list(point_ids), data_since, received_since, per_point),
+        MessageStamp,
+    )
+
+
+@dataclass(frozen=True)
+class LastMessage:
+    """A point's newest accepted message (by data time): how it came, and for an HJ 212 frame the
+    header's ``Flag`` (its edition is in the version bits); no other byte of the message."""
+
+    point_id: int
+    time: datetime
+    received_at: datetime
+    source: str  # mqtt-json, mqtt-hj212, tcp-hj212[:backfill]
+    flag: str | None  # an HJ 212 header's Flag field; None: not HJ 212, or no Flag (2005-era)
+
+
+def last_messages(point_ids: Sequence[int], data_since: datetime) -> Query[LastMessage]:
+    """Each point's newest message with a data time after ``data_since``. Only the header's Flag
+    leaves the database: the header also carries the logger's PW."""
+    return Query(
+        "SELECT p.id AS point_id, m.time, m.received_at, m.source, m.flag"
+        " FROM unnest(%s::integer[]) AS p(id) CROSS JOIN LATERAL (SELECT r.time, r.received_at, r.source,"
+        "  CASE WHEN r.source LIKE '%%hj212%%' THEN"
+        "  substring(split_part(encode(substring(r.payload FROM 1 FOR 256), 'escape'), 'CP=&&', 1)"
+        "  FROM '(?:^|;)Flag=([0-9]{1,3})(?:;|$)') END AS flag"
+        "  FROM raw_messages r WHERE r.point_id = p.id AND r.time > %s ORDER BY r.time DESC LIMIT 1) m",
+        (list(point_ids), data_since),
+        LastMessage,
     )

@@ -58,9 +58,10 @@ def load_park(conn: psycopg.Connection, park: ParkSpec) -> int:
     count = 0
     for plant in park.plants:
         conn.execute(
-            "INSERT INTO plants (park_id, id, name, kind) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (park_id, id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
-            (park.id, plant.id, plant.name, plant.kind),
+            "INSERT INTO plants (park_id, id, name, kind, site_x, site_y) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (park_id, id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
+            " site_x = EXCLUDED.site_x, site_y = EXCLUDED.site_y",
+            (park.id, plant.id, plant.name, plant.kind, *(plant.position or (None, None))),
         )
         for pt in plant.points:
             row = conn.execute(

@@ -255,3 +255,23 @@ def live(prefix: str) -> Query[Secret]:
 
 def live_for(conn: psycopg.Connection, name: str) -> list[Secret]:
     return [s for s in live(name).fetch(conn) if s.name == name]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A live generation of a secret without its value: which key a logger holds, never the key."""
+
+    name: str
+    generation: int
+    created_at: datetime
+    not_after: datetime | None  # the end of a rotation's overlap; None: live until replaced
+
+
+def live_generations(names: Sequence[str]) -> Query[Generation]:
+    """The generations accepted now of these secrets, newest first per name."""
+    return Query(
+        "SELECT name, generation, created_at, not_after FROM secrets WHERE name = ANY(%s)"
+        " AND (not_after IS NULL OR not_after > now()) ORDER BY name, generation DESC",
+        (list(names),),
+        Generation,
+    )

@@ -332,6 +332,12 @@ def _decrypted(text: str, cp_at: int, carried: int, keys: tuple[bytes, ...], mn:
     )
 
 
+def edition_of_flag(flag: str | None) -> Edition:
+    """The edition a header's Flag field names (none: the 2005 edition, which had no Flag)."""
+    version = _version(flag)
+    return "2025" if version == VERSION_2025 else "2017" if version == VERSION_2017 else "2005"
+
+
 def _version(flag: str | None) -> int:
     return int(flag) >> 2 if flag is not None and _DIGITS.fullmatch(flag) and len(flag) <= 3 else 0
 

@@ -45,6 +45,7 @@ MATRIX = [
     ("GET", P, None, READ),
     ("PATCH", P, {"name": "Renamed"}, ADMIN_ONLY),
     ("GET", P + "/plants", None, READ),
+    ("GET", P + "/names", None, READ),
     ("GET", PLANT, None, READ),
     ("PATCH", PLANT, {"name": "Shop 1"}, ADMIN_ONLY),
     ("GET", PLANT + "/points", None, READ),
@@ -136,6 +137,12 @@ def test_a_plant_operator_never_learns_of_another_plant(client, services, make_p
     mine = open_alert(services.database_url, spec.id, "shop-02", "total")
     assert [p["id"] for p in client.get(f"/api/v1/parks/{spec.id}/plants", headers=op).json()] == ["shop-02"]
     assert client.get(f"/api/v1/parks/{spec.id}", headers=op).json()["plants"] == 1
+    names = client.get(f"/api/v1/parks/{spec.id}/names", headers=op).json()
+    plants = [(p["name"], p["name_zh"], p["name_en"]) for p in names["plants"]]
+    assert plants == [("Shop two", None, "Shop two")]
+    assert {(p["plant"], p["id"]) for p in names["points"]} == {("shop-02", "total")}
+    ni = next(p for p in names["parameters"] if p["code"] == "ni")
+    assert (ni["name_zh"], ni["name_en"], ni["unit"]) == ("总镍", "total nickel", "mg/L")
     overview = client.get(f"/api/v1/parks/{spec.id}/status", headers=op).json()
     assert [p["plant"] for p in overview["plants"]] == ["shop-02"]
     alerts = client.get("/api/v1/alerts", headers=op).json()

@@ -124,3 +124,33 @@ def test_dyeing_modes_and_amendment() -> None:
     assert res.limit.upper == 0 and res.limit.not_detected  # type: ignore[attr-defined]
     mdl = park_file.parse(DYEING.format(config="{detection_limits: {cr6: 0.004}}", mode="direct"))
     assert _upper(mdl, "dye-01", "workshop", "cr6") == 0.004
+
+
+def test_every_stored_source_reads_back_as_its_standard_or_permit() -> None:
+    """The label resolution stores with a limit and the reading of it (the plant file's sources) stay
+    in step: for the sample parks, the dyeing variants and the permits, no source reads as 'other'."""
+    from simulators.__main__ import sample_park_path
+
+    specs = [park_file.parse(PLATING.format())]
+    specs += [
+        park_file.parse(sample_park_path(n).read_text(encoding="utf-8")) for n in ("electroplating", "dyeing")
+    ]
+    specs += [park_file.parse(DYEING.format(config=c, mode="indirect")) for c in ("{batik: true}", "{}")]
+    specs.append(park_file.parse(DYEING.format(config="{dyeing_pretreatment_plant: true}", mode="indirect")))
+    seen, notes = set(), set()
+    for spec in specs:
+        for _plant, _point, res in limits.resolve_park(spec):
+            for seg in res.segments:
+                for source in limits.sources(seg.limit.source):
+                    assert source.kind != "other", seg.limit.source
+                    seen.add(source.kind)
+                    if source.kind == "standard":
+                        std = standards.catalogue()[source.standard or ""]
+                        assert (source.table, source.title) == (std.table, std.title)
+                        assert source.label.startswith(f"{std.id} ({std.table})")
+                        notes.add(source.note)
+    assert seen == {"standard", "permit"}
+    assert {None, "batik value", "amendment note (4) park pre-treatment"} <= notes
+    (permit,) = limits.sources("permit P-1")
+    assert (permit.kind, permit.permit) == ("permit", "P-1")
+    assert [s.kind for s in limits.sources("hand-set; permit X")] == ["other", "permit"]

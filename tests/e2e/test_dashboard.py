@@ -1,6 +1,7 @@
 """The officer's inbox in real headless Chromium against the running system: a critical spike that
 cleared by itself within the hold time is still listed (as cleared, to close), and the officer closes
-it there with a note. Data goes in over MQTT; the outcome is read through the page and the API."""
+it on the incident's own page with a note. Data goes in over MQTT; the outcome is read through the
+page and the API."""
 
 from __future__ import annotations
 
@@ -41,11 +42,15 @@ def test_a_cleared_critical_stays_in_the_inbox_until_the_officer_closes_it(syste
             # (offline alerts of the point, cleared when its data came, are listed as well)
             row = page.locator("#inbox tbody tr", has_text="已恢复待关闭").filter(has_text="严重")
             expect(row).to_have_count(1, timeout=15_000)
-            expect(row).to_contain_text("ni")
+            expect(row).to_contain_text("总镍")
             page.screenshot(path=str(ARTIFACTS / "dashboard-cleared.png"), full_page=True)
-            row.locator("input.note").fill("已核实，企业已整改")
-            row.locator("button.resolve").click()
-            expect(row).to_have_count(0, timeout=10_000)
+            row.locator("a.detail").click()  # the incident's own page: evidence, history, actions
+            expect(page.locator("#evidence tr.over")).to_have_count(1)
+            page.fill("#incident-actions textarea", "已核实，企业已整改")
+            page.click("#incident-actions button.resolve")
+            expect(page.locator("#incident-state")).to_have_text("已关闭", timeout=10_000)
+            page.click("text=返回待办事件")
+            expect(page.locator("#inbox tbody tr", has_text="总镍")).to_have_count(0, timeout=10_000)
         finally:
             browser.close()
     (alert,) = system.alerts(park, parameter="ni", kind="exceedance")

@@ -21,6 +21,9 @@ def test_sample_electroplating_park_has_57_shops_and_the_central_plant():
     assert {pt.kind for pt in central[0].points} == {"central_inlet", "central_outlet", "reuse_outlet"}
     mns = [pt.mn for p in spec.plants for pt in p.points]
     assert len(set(mns)) == len(mns) == 117
+    # every plant has its place on the site plan, no two on the same spot
+    places = [p.position for p in spec.plants]
+    assert None not in places and len(set(places)) == len(places)
 
 
 GOOD = """\
@@ -68,6 +71,11 @@ def test_list_parameters_take_the_hj212_default_unit_and_aliases_become_canonica
             GOOD.replace("        parameters: [cod, w21003]\n", ""),
             "field plants.0.points.0.parameters: Field required",
         ),
+        (
+            GOOD.replace("name: A\n", "name: A\n    position: [50, 101]\n"),
+            "field plants.0.position: Value error, position is [x, y] in percent of the site plan",
+        ),
+        (GOOD.replace("name: A\n", "name: A\n    position: [50]\n"), "field plants.0.position"),
         ("id: [unclosed", "not valid YAML"),
         ("- a\n- b\n", "a park file is a YAML mapping"),
     ],
