@@ -96,6 +96,7 @@ async function parkPage(park) {
     view.innerHTML = `<div id="overview"></div>`;
     const handle = mod.mountParkOverview(view.querySelector("#overview"), {
       api, park, lang: lang(), tz: session.tz, t, href: (plant) => `#/parks/${enc(park)}/plants/${enc(plant)}`,
+      name: (plant) => plantName(park, plant),
     });
     cleanups.push(() => handle && handle.destroy && handle.destroy());
     return null;

@@ -126,16 +126,19 @@ export function mountParkOverview(el, opts) {
   const base = `/api/v1/parks/${encodeURIComponent(opts.park)}`;
   let generation = 0;
   el.classList.add("ov");
+  // A plant's name in the language shown (the console's registry names), else the status page's.
+  const named = (o) => ({ ...o, plants: o.plants.map((p) => ({ ...p, name: (opts.name && opts.name(p.plant)) || p.name })) });
 
   async function load() {
     const mine = ++generation;
     el.dataset.state = el.dataset.state === "ready" ? "ready" : "loading";
     try {
-      const [o, kpis] = await Promise.all([
+      let [o, kpis] = await Promise.all([
         opts.api(`${base}/status`),
         opts.api(`${base}/kpis?day=${parkYesterday(tz)}`).catch(() => null),  // KPIs help; the rest stands without
       ]);
       if (mine !== generation) return;
+      o = named(o);
       performance.mark("ov-data");  // where a load's time goes (bench/console.py reads these marks)
       el.innerHTML = `<div class="ov-head"><h2>${esc(o.name)}</h2><small>${esc(tr("ov_as_of"))} ${esc(clock.format(new Date(o.as_of)))}</small></div>
         ${kpiCards(o, kpis, tr)}<div class="ov-plan-box"></div>${legend(tr)}
