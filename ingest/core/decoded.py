@@ -44,7 +44,8 @@ class Accepted:
 @dataclass(frozen=True)
 class Rejected:
     reason: str
-    # True when the point or parameter is unknown: a registry refresh may make the message acceptable.
+    # True when the point or parameter, or the logger's HJ 212 PW, is unknown: a registry refresh may
+    # make the message acceptable (a point commissioned after the registry was loaded).
     unknown: bool = False
 
 

@@ -125,7 +125,9 @@ def decode(
         return Rejected(f"unknown MN {frame.mn}: no point in the park registry has this device", unknown=True)
     refused = pw.refusal(frame)
     if refused is not None:
-        return Rejected(refused)
+        # No PW on record yet may be a PW issued after the registry was loaded (commissioning registers
+        # the point, then its PW): the worker decodes it again on a fresh registry, as an unknown MN.
+        return Rejected(refused, unknown=not pw.passwords.known(frame.mn))
     result = records(frame, point, received_at, source, max_skew)
     if isinstance(result, Accepted) and (frame.quirks or result.heartbeat):
         return replace(result, point_id=point.id, mn=frame.mn, quirks=frame.quirks)

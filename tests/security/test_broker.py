@@ -162,7 +162,7 @@ def test_rotation_keeps_the_logger_online_and_ends_the_old_password(system: Syst
     old_login = _login(system, park, "shop-01", "total")
     old = system.publisher(park, "shop-01", "total")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    new_login = _issued(system.outfall("logger", "rotate", f"{park}/shop-01/total", "--overlap", "8s"))
+    new_login = _issued(system.outfall("logger", "rotate", f"{park}/shop-01/total", "--overlap", "15s"))
     assert new_login[0] == f"{old_login[0]}.g2"
     time.sleep(1)  # the broker has reloaded: the old login is still accepted during the overlap
     system.publish(park, "shop-01", "total", start, {"cod": 40.0})
