@@ -322,9 +322,12 @@ class System:
         return found
 
     @staticmethod
-    def wait_for(fn: Callable[[], T], timeout: float = 30, message: str = "condition") -> T:
-        """Poll `fn` until it returns something truthy; that value."""
-        return wait_for(fn, timeout=timeout, interval=0.2, message=message)  # type: ignore[return-value]
+    def wait_for(
+        fn: Callable[[], T], timeout: float = 30, message: str = "condition", interval: float = 0.2
+    ) -> T:
+        """Poll `fn` until it returns something truthy; that value. A costly `fn` (a monthly report)
+        polls less often, or the polling itself slows the system under test."""
+        return wait_for(fn, timeout=timeout, interval=interval, message=message)  # type: ignore[return-value]
 
     def healthy(self) -> bool:
         try:
