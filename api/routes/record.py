@@ -4,28 +4,23 @@ stored when it closed the windows (compliance/repo/legal.py); nothing is recompu
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from psycopg import AsyncConnection
 
-from api import record
+from api import record, reports
 from api.deps import ERRORS, Caller, Id, aware, not_found, pool, require_park, require_plant, rule_settings
 from api.record import KpiPage, MassPage, PeriodInfo, RecordPage
-from compliance import rules
 from compliance.repo import legal
 from ingest.core import parameters
 from ingest.core import reads as ingest_reads
 
 v1 = APIRouter(prefix="/api/v1", tags=["legal record"], responses=ERRORS)
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 DayQ = Annotated[date | None, Query(description="a park-local day, YYYY-MM-DD")]
 MonthQ = Annotated[str | None, Query(description="a park-local month, YYYY-MM")]
-EARLIEST = date(2000, 1, 1)
 MAX_ROWS = 20_000
 MAX_SPAN = {"hour": timedelta(days=400), "day": timedelta(days=3700), "month": timedelta(days=3700)}
 DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=31), "month": timedelta(days=366)}
@@ -38,22 +33,21 @@ async def _period(conn: AsyncConnection, park: str, day: date | None, month: str
     found = await ingest_reads.parks(park, None).fetch_async(conn)
     if not found:
         raise not_found(f"park {park}")
-    tz = ZoneInfo(found[0].timezone)
-    if day is not None:
-        first, label = day, day.isoformat()
-        start, end = rules.local_day_bounds(day, tz)
-    else:
-        m = MONTH.match(month or "")
-        if m is None:
-            raise HTTPException(422, f"month must look like 2026-11, not {month!r}")
-        first, label = date(int(m[1]), int(m[2]), 1), str(month)
-        start, end, _days = rules.local_month_bounds(first, tz)
-    if not EARLIEST <= first <= datetime.now(UTC).date() + timedelta(days=1):
-        raise HTTPException(422, f"the period must start between {EARLIEST} and tomorrow")
-    days = len(await legal.closed(park, "day", start, end).fetch_async(conn))
     kind: Literal["day", "month"] = "day" if day is not None else "month"
+    label = day.isoformat() if day is not None else str(month)
+    try:  # one reading of a period for the record and the reports (api/reports.py)
+        asked = reports.period(kind, label, found[0].timezone, datetime.now(UTC).date())
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    days = len(await legal.closed(park, "day", asked.start, asked.end).fetch_async(conn))
     return PeriodInfo(
-        kind=kind, label=label, start=start, end=end, timezone=str(tz), closed=days > 0, days_closed=days
+        kind=kind,
+        label=label,
+        start=asked.start,
+        end=asked.end,
+        timezone=asked.timezone,
+        closed=days > 0,
+        days_closed=days,
     )
 
 

@@ -159,27 +159,6 @@ def active_alert_counts(
     )
 
 
-@dataclass(frozen=True)
-class OpenedAlert:
-    plant: str
-    point_id: int
-    parameter_id: int
-    kind: str
-    severity: str
-
-
-def alerts_opened(park: str, plant: str | None, start: datetime, end: datetime) -> Query[OpenedAlert]:
-    """Alerts of a park (or one plant) opened in [start, end), but those a data mark withdrew."""
-    return Query(
-        "SELECT plant_id AS plant, point_id, parameter_id, kind, severity FROM alerts"
-        " WHERE park_id = %(park)s AND (%(plant)s::text IS NULL OR plant_id = %(plant)s)"
-        " AND opened_at >= %(d0)s AND opened_at < %(d1)s AND NOT EXISTS (SELECT 1 FROM data_mark_alerts wd"
-        "  WHERE wd.alert_id = alerts.id AND wd.reinstated_at IS NULL)",
-        {"park": park, "plant": plant, "d0": start, "d1": end},
-        OpenedAlert,
-    )
-
-
 # --- limits and maintenance windows -----------------------------------------------------------------
 @dataclass(frozen=True)
 class LimitPeriod:
