@@ -6,9 +6,11 @@ inline style)."""
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from datetime import date, datetime
 from html import escape
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -230,29 +232,35 @@ def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
 
 
 def _pivot(daily: pd.DataFrame) -> str:
-    """The month's daily means on one line per series, one column per day; exceeded days marked."""
-    out = []
-    for part, df in daily.groupby("part", sort=True):
-        days = sorted(set(df["date"]))
+    """The month's daily means on one line per series, one column per day; exceeded days marked. One
+    pass over the rows in order (pandas' groupby with itertuples per series took 13 s for a park's month)."""
+    keys = ["part", "plant", "point", "parameter"]
+    cols = [*keys, "unit", "date", "mean", "verdict", "limit_upper"]
+    rows = daily[cols].sort_values([*keys, "date"]).itertuples(index=False)
+    out, series_key = [], attrgetter("plant", "point", "parameter")
+    for part, in_part in itertools.groupby(rows, key=attrgetter("part")):
+        series = [list(s) for _k, s in itertools.groupby(in_part, key=series_key)]
+        days = sorted({r.date for s in series for r in s})
         head = "<th>企业 Plant</th><th>监测点 Point</th><th>参数 Parameter</th><th>限值 Limit</th>" + "".join(
             f"<th>{d.day}</th>" for d in days
         )
-        rows = []
-        for _key, s in df.groupby(["plant", "point", "parameter"], sort=True):
-            cells = {r.date: r for r in s.itertuples()}
-            first = s.iloc[0]
-            limits = s["limit_upper"].dropna()
-            tds = "".join(_day_cell(cells.get(d)) for d in days)
-            rows.append(
-                f"<tr><td>{escape(str(first.plant))}</td><td>{escape(str(first.point))}</td>"
-                f"<td>{escape(str(first.parameter))} ({escape(str(first.unit))})</td>"
-                f"<td>{_fmt(float(limits.iloc[-1]) if len(limits) else None)}</td>"
-                f"{tds}</tr>"
-            )
+        body = "".join(_pivot_row(s, days) for s in series)
         out.append(
-            f"<h3>{escape(str(part))}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<h3>{escape(str(part))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
     return "".join(out)
+
+
+def _pivot_row(series: list[Any], days: list[Any]) -> str:
+    first, cells = series[0], {r.date: r for r in series}
+    limits = [r.limit_upper for r in series if not pd.isna(r.limit_upper)]
+    return (
+        f"<tr><td>{escape(str(first.plant))}</td><td>{escape(str(first.point))}</td>"
+        f"<td>{escape(str(first.parameter))} ({escape(str(first.unit))})</td>"
+        f"<td>{_fmt(float(limits[-1]) if limits else None)}</td>"
+        + "".join(_day_cell(cells.get(d)) for d in days)
+        + "</tr>"
+    )
 
 
 def _day_cell(r: Any) -> str:
