@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from html import escape
 from operator import attrgetter
@@ -236,7 +236,7 @@ def _pivot(daily: pd.DataFrame) -> str:
     pass over the rows in order (pandas' groupby with itertuples per series took 13 s for a park's month)."""
     keys = ["part", "plant", "point", "parameter"]
     cols = [*keys, "unit", "date", "mean", "verdict", "limit_upper"]
-    rows = daily[cols].sort_values([*keys, "date"]).itertuples(index=False)
+    rows: Iterable[Any] = daily[cols].sort_values([*keys, "date"]).itertuples(index=False)
     out, series_key = [], attrgetter("plant", "point", "parameter")
     for part, in_part in itertools.groupby(rows, key=attrgetter("part")):
         series = [list(s) for _k, s in itertools.groupby(in_part, key=series_key)]
