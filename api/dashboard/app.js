@@ -230,9 +230,13 @@ async function start() {
   if (!takeLinkToken()) return;
   if (!session.token) { showLogin(); return; }
   try {
-    session.me = await api("/api/v1/me");
-    useParkZone(await api("/api/v1/parks"));
-    await Promise.all([preload(), overviewJs()]);  // their words merged before any page is drawn
+    // at once: who this is, the parks, and the chart and overview modules (their words merged before any
+    // page is drawn); a scoped token's park names are asked for meanwhile (most pages show them)
+    const me = api("/api/v1/me");
+    me.then((m) => m.park && loadNames(m.park)).catch(() => null);
+    const [who, parks] = await Promise.all([me, api("/api/v1/parks"), preload(), overviewJs()]);
+    session.me = who;
+    useParkZone(parks);
   } catch (e) { return; }
   document.body.classList.remove("signed-out");
   const me = session.me;

@@ -76,7 +76,8 @@ function dateToZoned(d, tz) {  // the value of a datetime-local input
 function resolveRange(range) {
   if (range && range.from instanceof Date && range.to instanceof Date) return { key: null, from: range.from, to: range.to };
   const key = typeof range === "string" && RANGES[range] ? range : "24h";
-  const to = new Date();
+  // ends at the next whole minute: charts of one page drawn within a minute ask for the same range
+  const to = new Date(Math.ceil(Date.now() / 60e3) * 60e3);
   return { key, from: new Date(to - RANGES[key]), to };
 }
 

@@ -72,9 +72,14 @@ export function limitText(upper, lower, unit) {
 
 // --- names -----------------------------------------------------------------------------------------------
 const names = new Map();  // park -> { plants: Map, points: Map, parameters: Map }
+const asked = new Map();  // park -> the request under way (the shell and a page may ask at once)
 
 export async function loadNames(park) {
   if (names.has(park)) return names.get(park);
+  if (!asked.has(park)) asked.set(park, fetchNames(park).finally(() => asked.delete(park)));
+  return asked.get(park);
+}
+async function fetchNames(park) {
   const n = await api(`/api/v1/parks/${enc(park)}/names`);
   const entry = {
     name: n.name,
@@ -85,7 +90,7 @@ export async function loadNames(park) {
   names.set(park, entry);
   return entry;
 }
-export function forgetNames() { names.clear(); }
+export function forgetNames() { names.clear(); asked.clear(); }
 function entry(park) { return names.get(park); }
 /** A registered name in the language shown: `电镀一厂 (Plating One)` is read as its two parts. */
 function named(n, fallback) {

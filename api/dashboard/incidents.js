@@ -92,7 +92,8 @@ function counts(list) {
 }
 
 export async function queue(view, query) {
-  await Promise.all(session.parks.map((p) => loadNames(p.id)));
+  const [found] = await Promise.all([api("/api/v1/alerts?" + apiQuery(query).toString()),
+    ...session.parks.map((p) => loadNames(p.id))]);
   view.innerHTML = `<section class="card"><h2>${t("incidents")}</h2><p class="help">${t("incidents_help")}</p>
     ${filterForm(query)}<p id="counts" class="counts"></p>
     <div class="table-wrap"><table id="inbox" class="stack"><thead><tr><th>${t("opened")}</th><th>${t("place")}</th>
@@ -118,7 +119,7 @@ export async function queue(view, query) {
     view.querySelector("#inbox-empty").hidden = sorted.length > 0;
     view.querySelector("#counts").innerHTML = counts(sorted);
   };
-  (await api("/api/v1/alerts?" + apiQuery(query).toString())).forEach((a) => rows.set(a.id, a));
+  found.forEach((a) => rows.set(a.id, a));
   render();
   body.addEventListener("click", async (ev) => {
     const action = ev.target.classList.contains("ack") ? "ack" : ev.target.classList.contains("resolve") ? "resolve" : null;
@@ -210,9 +211,9 @@ export async function detail(view, id) {
   const draw = async () => {
     const d = await api(`/api/v1/alerts/${enc(id)}`);
     const a = d.alert;
-    await loadNames(a.park);
-    const marks = await api(`/api/v1/marks?park=${enc(a.park)}&plant=${enc(a.plant)}&from=${enc(d.evidence_from)}&to=${enc(d.evidence_to)}`)
-      .catch(() => []);
+    const [, marks] = await Promise.all([loadNames(a.park),
+      api(`/api/v1/marks?park=${enc(a.park)}&plant=${enc(a.plant)}&from=${enc(d.evidence_from)}&to=${enc(d.evidence_to)}`)
+        .catch(() => [])]);
     if (chart) chart.destroy();
     const typed = view.querySelector("#incident-actions textarea")?.value || "";  // kept across a live redraw
     view.innerHTML = `<p><a href="#/incidents">← ${t("back_to_queue")}</a></p>

@@ -108,9 +108,8 @@ export async function plantPage(view, park, plant) {
 
 export async function pointPage(view, park, plant, point, query = new URLSearchParams()) {
   const range = query.get("range") || "24h";  // a key of the chart's range picker (1h ... 1y); others show 24 h
-  await loadNames(park);
   const base = `/api/v1/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(point)}`;
-  const info = await api(base);
+  const [, info] = await Promise.all([loadNames(park), api(base)]);
   const quirks = (info.logger_quirks || []).map((q) => `<tr><td>${esc(q.description)}</td><td>${esc(q.count)}</td>
     <td>${when(q.last_seen)}</td></tr>`).join("");
   view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> ›
@@ -119,11 +118,20 @@ export async function pointPage(view, park, plant, point, query = new URLSearchP
     ${quirks ? `<h3>${t("quirks")}</h3><table><tr><th>${t("kind")}</th><th>${t("count")}</th><th>${t("last_seen")}</th></tr>${quirks}</table>` : ""}</section>` +
     info.parameters.map((p) => `<section class="card"><h3>${esc(paramName(park, p.code))} <small>${esc(p.unit)}</small></h3>
       <div class="chart-box" data-parameter="${esc(p.code)}"></div></section>`).join("");
+  // The point's charts ask for the same alerts and marks: one request each while they first load.
+  const asked = new Map();
+  let sharing = true;
+  const shared = (path) => {
+    if (!sharing) return api(path);
+    if (!asked.has(path)) asked.set(path, api(path));
+    return asked.get(path);
+  };
   const charts = [];
   for (const el of view.querySelectorAll(".chart-box[data-parameter]")) {
-    charts.push(mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range }).catch(() => null));
+    charts.push(mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range, info, api: shared }).catch(() => null));
   }
   await Promise.all(charts);
+  sharing = false;  // a range picked later asks afresh
   return null;
 }
 
