@@ -1,7 +1,7 @@
 // Outfall dashboard: the shell. Plain JavaScript ES modules, no build step; Chinese by default.
 // Routes (each page has its own URL):
 //   #/incidents[?park&plant&kind&severity&state&from&to]   the queue      #/incidents/ID  one incident
-//   #/parks  #/parks/P (overview)  #/parks/P/plants/X (plant file)  #/parks/P/plants/X/points/Y
+//   #/parks  #/parks/P (overview)  #/parks/P/plants/X (plant file)  #/parks/P/plants/X/points/Y[?range=30d]
 //   #/marks[?park&plant&status]   #/reports[?park&plant&kind&period]
 import { lang, merge, missing, setLang, t, translateDom, word } from "./i18n.js";
 import { api, enc, esc, forgetNames, loadNames, parseHash, pct, plantName, session, when } from "./core.js";
@@ -135,7 +135,7 @@ function claimView() {
 function pick(parts, query) {
   const [name, a, b, c, d, e] = parts;
   if (name === "incidents" && a) return () => detail(view, a);
-  if (name === "parks" && a && b === "plants" && c && d === "points" && e) return () => pointPage(view, a, c, e);
+  if (name === "parks" && a && b === "plants" && c && d === "points" && e) return () => pointPage(view, a, c, e, query);
   if (name === "parks" && a && b === "plants" && c) return () => plantPage(view, a, c);
   if (name === "parks" && a) return () => parkPage(a);
   if (name === "parks") return () => parksPage();

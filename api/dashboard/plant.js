@@ -106,7 +106,8 @@ export async function plantPage(view, park, plant) {
   };
 }
 
-export async function pointPage(view, park, plant, point) {
+export async function pointPage(view, park, plant, point, query = new URLSearchParams()) {
+  const range = query.get("range") || "24h";  // a key of the chart's range picker (1h ... 1y); others show 24 h
   await loadNames(park);
   const base = `/api/v1/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(point)}`;
   const info = await api(base);
@@ -120,7 +121,7 @@ export async function pointPage(view, park, plant, point) {
       <div class="chart-box" data-parameter="${esc(p.code)}"></div></section>`).join("");
   const charts = [];
   for (const el of view.querySelectorAll(".chart-box[data-parameter]")) {
-    charts.push(mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range: "24h" }).catch(() => null));
+    charts.push(mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range }).catch(() => null));
   }
   await Promise.all(charts);
   return null;
