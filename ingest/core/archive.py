@@ -164,7 +164,8 @@ def days_to_compact(conn: psycopg.Connection, before: date) -> list[date]:
 # of the same series-days (late data merges into its day's row; should a key be in both, the archived
 # reading stands), encoded per series. Scale: the decimal places of the shortest text of each value
 # (extra_float_digits 1 gives the shortest exact form), the most in the series; a value in exponent
-# form, or more than 9 places, keeps the series in doubles. ``exact`` re-checks every scaled value.
+# form, more than 9 places, or -0 (a scaled integer has no negative zero) keeps the series in doubles.
+# ``exact`` re-checks every scaled value.
 _COMPACT = """
 WITH hot AS (
     SELECT point_id, parameter_id, time, value, flag, received_at, source, 1 AS pri FROM readings
@@ -183,8 +184,8 @@ WITH hot AS (
       (extract(epoch FROM time - coalesce(lag(time) OVER w, %(d0)s)) * 1000000)::bigint AS dt,
       (floor(extract(epoch FROM received_at)) - coalesce(lag(floor(extract(epoch FROM received_at))) OVER w,
         extract(epoch FROM %(d0)s)))::integer AS rd,
-      CASE WHEN value::text ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN length(split_part(value::text, '.', 2)) END
-        AS places
+      CASE WHEN value::text ~ '^-?[0-9]+(\\.[0-9]+)?$' AND value::text <> '-0'
+        THEN length(split_part(value::text, '.', 2)) END AS places
     FROM src WINDOW w AS (PARTITION BY point_id, parameter_id ORDER BY time)
 ), g AS (
     SELECT point_id, parameter_id, max(abs(value)) AS top,

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.core import archive
@@ -44,6 +44,7 @@ def url(park: str) -> str:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(series=SERIES, flow=SERIES)
+@example(series=[(0, 0, 1.5, "N")], flow=[(0, 0, -0.0, "N")])  # a scaled integer has no -0
 def test_the_answer_is_the_same_before_and_after_compaction(client, db, services, make_park, series, flow):
     spec = park_once(make_park)
     ids = point_ids(db, spec.id)
