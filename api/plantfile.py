@@ -135,12 +135,22 @@ class PointFile(BaseModel):
     logger: LoggerFile
 
 
+class Closed(BaseModel):
+    """An alert's latest change to resolved, from its audit log."""
+
+    at: datetime
+    by: str
+    action: str  # resolve | withdraw (a data mark)
+    note: str | None
+
+
 class Incident(BaseModel):
     """An alert with its outcome: open, acknowledged, cleared (the condition ended, not yet resolved),
     resolved, or withdrawn (resolved by compliance because a data mark made its data invalid)."""
 
     outcome: Literal["open", "acknowledged", "cleared", "resolved", "withdrawn"]
     withdrawn_by_marks: list[int]
+    closed: Closed | None = None  # resolved or withdrawn: who closed it, when, with which note
     alert: Alert
 
 

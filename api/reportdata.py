@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 
 from api import charts as charts_
-from api import reportformats, reports
+from api import reportformats, reporthtml, reports
 from compliance import rules
 from compliance.repo import legal, periods
-from compliance.repo.marks import MarkFilter, marks_in_scope
+from compliance.repo.marks import MarkFilter, mark_codes, marks_in_scope
 from compliance.settings import RuleSettings
 from ingest.core import reads as ingest_reads
 
@@ -124,12 +124,22 @@ async def _build(database_url: str, park: str, plant: str | None, kind: reports.
     return reports.build(rows)
 
 
-async def charts(conn: AsyncConnection[Any], rows: reports.Rows, report: reports.Report) -> list[str]:
+async def names(conn: AsyncConnection[Any], rows: reports.Rows, lang: reporthtml.Lang) -> reporthtml.Names:
+    """What the report's plants, points and data-mark codes are called in ``lang``: the registry's names
+    (read as /parks/{park}/names reads them) and the mark catalogue's."""
+    plants = await ingest_reads.plants(rows.park.id, rows.plant).fetch_async(conn)
+    codes = [(c.code, c.name_zh, c.name_en) for c in await mark_codes().fetch_async(conn)]
+    return reporthtml.names(lang, rows.park.name, plants, rows.points, codes)
+
+
+async def charts(
+    conn: AsyncConnection[Any], rows: reports.Rows, report: reports.Report, n: reporthtml.Names
+) -> list[str]:
     """The HTML report's charts: for one plant's day, each series' stored hourly means against its limit;
     otherwise the worst daily mean / limit per plant."""
     if rows.period.kind != "day" or rows.plant is None:
-        bars = reportformats.park_bars(report.daily)
-        return [charts_.bar_chart("日均值/限值 Daily mean / limit (worst per plant)", bars)]
+        bars = [(n.plants.get(plant, plant), v) for plant, v in reportformats.park_bars(report.daily)]
+        return [charts_.bar_chart(n.word("chart.bars"), bars)]
     p, tz = rows.period, rows.period.timezone
     means = await legal.hours_in([x.id for x in rows.points], p.start, p.end).fetch_async(conn)
     by_series: dict[tuple[int, int], list[tuple[datetime, float | None]]] = {}
@@ -141,7 +151,8 @@ async def charts(conn: AsyncConnection[Any], rows: reports.Rows, report: reports
         key = (int(s["point_id"]), int(s["parameter_id"]))
         series = by_series.get(key, [])
         raw = [(t, m, "N") for t, m in series if m is not None]
-        title = f"{s['point']} · {s['name']} · 小时均值 hourly means"
+        point = n.points.get((str(s["plant"]), str(s["point"])), str(s["point"]))
+        title = f"{point} · {n.parameter(str(s['parameter']))} · {n.word('chart.hourly')}"
         chart = charts_.series_chart(
             title, str(s["unit"]), raw, series, limits.get(key), None, p.start, p.end, tz
         )

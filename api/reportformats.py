@@ -1,23 +1,19 @@
 """A report (api/reports.py) as JSON, CSV (UTF-8 with BOM, for Excel), xlsx (one sheet per table, Chinese
-and English headers, park-local times as plain local datetimes with the zone stated on the summary sheet)
-or a print-ready HTML page (styles from /static/report.css: the API's Content-Security-Policy allows no
-inline style)."""
+and English headers: a file that travels; park-local times as plain local datetimes with the zone stated
+on the summary sheet) or a print-ready HTML page in the reader's language (api/reporthtml.py)."""
 
 from __future__ import annotations
 
 import io
-import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from html import escape
-from operator import attrgetter
 from typing import Any
 
 import orjson
 import pandas as pd
 from openpyxl import Workbook
 
-from api import reports
+from api import reporthtml, reports
 from api.reports import Report
 
 FORMATS = ("json", "csv", "xlsx", "html")
@@ -117,13 +113,15 @@ SUMMARY_ZH = {
 }
 
 
-def render(report: Report, fmt: str, svgs: Sequence[str] = ()) -> bytes:
+def render(
+    report: Report, fmt: str, svgs: Sequence[str] = (), names: reporthtml.Names | None = None
+) -> bytes:
     if fmt == "csv":
         return to_csv(report).encode()
     if fmt == "xlsx":
         return to_xlsx(report)
     if fmt == "html":
-        return to_html(report, svgs).encode()
+        return to_html(report, svgs, names).encode()
     return orjson.dumps(to_json(report))
 
 
@@ -194,90 +192,10 @@ def _naive(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def to_html(report: Report, svgs: Sequence[str] = ()) -> str:
-    s = report.summary
-    kind = {"day": "日报 Daily", "month": "月报 Monthly", "quarter": "季报 Quarterly"}[s["period"]]
-    title = f"{s['park_name']} {s['plant'] or ''} {kind} compliance report {s['label']}"
-    head = (
-        f"<p>时区 Time zone {escape(s['timezone'])} · {escape(s['start'])} – {escape(s['end'])} ·"
-        f" 已结日数 Days closed {s['days_closed']} / {s['days']}</p><p>超标日数 Days exceeded:"
-        f" <b>{s['exceeded_days']}</b> ({s['series_exceeded']} series) · 超标小时 Hours exceeded:"
-        f" {s['exceeded_hours']} · 超标告警 Breach alerts: {s['breach_alerts']} · 事件 Incidents:"
-        f" {s['incidents']} · 传输有效率 Effective rate: {_fmt(s['effective_rate'])} · 回用未达标日"
-        f" Reuse days below target: {s['reuse_days_below_target']} / {s['reuse_days_judged']}</p>"
-    )
-    body = "".join(f"<div class='chart'>{svg}</div>" for svg in svgs)
-    for sheet, attr, cols in TABLES:
-        df = getattr(report, attr)
-        if attr == "daily" and s["period"] != "day":
-            body += f"<h2>{escape(sheet)}</h2>" + _pivot(df)
-        elif len(df):
-            body += f"<h2>{escape(sheet)}</h2>" + _table(df, cols)
-    return (
-        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        "<link rel='stylesheet' href='/static/report.css'></head><body>"
-        f"<h1>{escape(title)}</h1>{head}{body}</body></html>"
-    )
-
-
-def _table(df: pd.DataFrame, cols: Sequence[str]) -> str:
-    head = "".join(f"<th>{escape(HEADERS.get(c, c))}</th>" for c in cols)
-    rows = []
-    for r in df[list(cols)].to_dict(orient="records"):
-        bad = r.get("verdict") == "exceeded" or bool(r.get("exceeded_days")) or bool(r.get("breach_alerts"))
-        bad = bad or r.get("below_target") is True
-        cls = ' class="bad"' if bad else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _pivot(daily: pd.DataFrame) -> str:
-    """The month's daily means on one line per series, one column per day; exceeded days marked. One
-    pass over the rows in order (pandas' groupby with itertuples per series took 13 s for a park's month)."""
-    keys = ["part", "plant", "point", "parameter"]
-    cols = [*keys, "unit", "date", "mean", "verdict", "limit_upper"]
-    rows: Iterable[Any] = daily[cols].sort_values([*keys, "date"]).itertuples(index=False)
-    out, series_key = [], attrgetter("plant", "point", "parameter")
-    for part, in_part in itertools.groupby(rows, key=attrgetter("part")):
-        series = [list(s) for _k, s in itertools.groupby(in_part, key=series_key)]
-        days = sorted({r.date for s in series for r in s})
-        head = "<th>企业 Plant</th><th>监测点 Point</th><th>参数 Parameter</th><th>限值 Limit</th>" + "".join(
-            f"<th>{d.day}</th>" for d in days
-        )
-        body = "".join(_pivot_row(s, days) for s in series)
-        out.append(
-            f"<h3>{escape(str(part))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
-    return "".join(out)
-
-
-def _pivot_row(series: list[Any], days: list[Any]) -> str:
-    first, cells = series[0], {r.date: r for r in series}
-    limits = [r.limit_upper for r in series if not pd.isna(r.limit_upper)]
-    return (
-        f"<tr><td>{escape(str(first.plant))}</td><td>{escape(str(first.point))}</td>"
-        f"<td>{escape(str(first.parameter))} ({escape(str(first.unit))})</td>"
-        f"<td>{_fmt(float(limits[-1]) if limits else None)}</td>"
-        + "".join(_day_cell(cells.get(d)) for d in days)
-        + "</tr>"
-    )
-
-
-def _day_cell(r: Any) -> str:
-    if r is None:
-        return "<td></td>"
-    cls = ' class="bad"' if r.verdict == "exceeded" else ' class="na"' if r.verdict != "ok" else ""
-    return f"<td{cls}>{_fmt(r.mean)}</td>"
-
-
-def _fmt(v: object) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, pd.Timestamp):
-        return v.strftime("%Y-%m-%d %H:%M")
-    return escape(str(v))
+def to_html(report: Report, svgs: Sequence[str] = (), names: reporthtml.Names | None = None) -> str:
+    """The print-ready page in one language (api/reporthtml.py; Chinese without ``names``)."""
+    tables = [(attr, cols) for _sheet, attr, cols in TABLES]
+    return reporthtml.page(report, tables, svgs, names or reporthtml.Names("zh"))
 
 
 def park_bars(daily: pd.DataFrame) -> list[tuple[str, float | None]]:

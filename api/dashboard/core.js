@@ -1,6 +1,6 @@
 // What every page shares: the signed-in token and caller, the authenticated fetch, escaping and
 // formatting on the park's clock, and the names of plants, points and parameters.
-import { lang, t } from "./i18n.js";
+import { lang, t, word } from "./i18n.js";
 
 export const session = {
   token: localStorage.getItem("outfall.token") || "",
@@ -98,7 +98,18 @@ function named(n, fallback) {
   return (lang() === "zh" ? n.name_zh || n.name_en : n.name_en || n.name_zh) || n.name || fallback;
 }
 export function plantName(park, plant) { return named(entry(park)?.plants.get(plant), plant); }
-export function pointName(park, plant, point) { return named(entry(park)?.points.get(`${plant}/${point}`), point); }
+/** A point registered without a name (the park file's `name` left out: its name is its code) is read
+ *  by its kind in the language shown, its code beside: `总排口 (total)`, `total outlet (total)`. */
+export function pointName(park, plant, point) {
+  const n = entry(park)?.points.get(`${plant}/${point}`);
+  if (n && n.kind && (!n.name || n.name === n.id)) return `${word("pkind", n.kind)} (${point})`;
+  return named(n, point);
+}
+/** Whether the point has a name of its own (else pointName is its kind's word). */
+export function pointNamed(park, plant, point) {
+  const n = entry(park)?.points.get(`${plant}/${point}`);
+  return Boolean(n && n.name && n.name !== n.id);
+}
 export function paramName(park, code) {
   if (!code) return t("none_short");
   const p = entry(park)?.parameters.get(code);

@@ -1,18 +1,24 @@
-// One plant's file at its own URL (#/parks/P/plants/X): live status of its points, its data loggers,
-// a chart, its incidents, data marks, yesterday's KPIs and its reports; and the point page.
+// One plant's file at its own URL (#/parks/P/plants/X): the live status of its points and a chart, then
+// the plant file (一企一档, drawn by plantfile.js: permits, limits in force and their source, data
+// loggers, KPIs by month with their reports, the period's incidents and how each ended), data marks;
+// and the point page. Each draw asks for the live status and the file once each.
 import { t, word } from "./i18n.js";
 import {
   api, download, enc, esc, limitText, loadNames, localDay, paramName, parkName, pct, plantName, pointName,
-  session, when, withUnit,
+  pointNamed, when, withUnit,
 } from "./core.js";
 import { mountSeries } from "./graph.js";
 import { bindDeclare, bindMarks, declareForm, markCodes, marksTable } from "./marks.js";
 import { place } from "./incidents.js";
+import * as pf from "./plantfile.js";
+
+const MONTHS = 12;  // of the file
+const MARKS_SHOWN = 50;
 
 function statusTable(park, plant, s) {
   const rows = s.points.map((p) => p.parameters.map((q, i) => `<tr>
     ${i === 0 ? `<th scope="rowgroup" rowspan="${p.parameters.length}"><a href="#/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(p.point)}">${esc(pointName(park, plant, p.point))}</a>
-      <small>${esc(word("pkind", p.kind))} · ${p.online ? t("online") : `<b class="offline-word">${t("offline")}</b>`} · ${when(p.last_seen)}</small></th>` : ""}
+      <small>${pointNamed(park, plant, p.point) ? `${esc(word("pkind", p.kind))} · ` : ""}${p.online ? t("online") : `<b class="offline-word">${t("offline")}</b>`} · ${when(p.last_seen)}</small></th>` : ""}
     <td data-label="${esc(t("parameter"))}">${esc(paramName(park, q.parameter))}</td>
     <td data-label="${esc(t("value"))}" class="lvl-${esc(q.level)}">${withUnit(q.value, q.unit)}</td>
     <td data-label="${esc(t("flag"))}">${q.flag ? `${esc(q.flag)} ${esc(word("flag", q.flag))}` : "–"}</td>
@@ -24,18 +30,8 @@ function statusTable(park, plant, s) {
     <tbody>${rows}</tbody></table></div>`;
 }
 
-function loggers(points) {
-  return `<div class="table-wrap"><table id="loggers" class="pairs"><thead><tr><th>${t("point")}</th><th>${t("mn")}</th><th>${t("interval")}</th>
-    <th>${t("standard")}</th><th>${t("discharge_mode")}</th><th>${t("quirks")}</th></tr></thead><tbody>${points.map((p) => `<tr>
-    <th scope="row">${esc(pointName(p.park, p.plant, p.id))}${p.active ? "" : ` (${t("inactive")})`}</th><td data-label="${esc(t("mn"))}">${esc(p.mn || "–")}</td>
-    <td data-label="${esc(t("interval"))}">${esc(p.interval_s)} ${t("seconds")}</td>
-    <td data-label="${esc(t("standard"))}">${esc(p.standard || "–")}</td><td data-label="${esc(t("discharge_mode"))}">${esc(word("mode", p.discharge_mode))}</td>
-    <td data-label="${esc(t("quirks"))}">${p.logger_quirks.map((q) => `${esc(q.description)} ×${esc(q.count)}`).join("<br>") || "–"}</td></tr>`).join("")}
-    </tbody></table></div>`;
-}
-
-function kpiCard(k) {
-  if (!k || !k.period.closed) return `<p>${t("no_kpi")}</p>`;
+function kpiCard(k, day) {
+  if (!k || !k.period.closed) return `<p>${t("kpi_day")} ${esc(day)} · ${t("no_kpi")}</p>`;
   const cls = k.kpi.warning ? "below" : "";
   return `<p class="${cls}">${t("kpi_day")} ${esc(k.period.label)} · ${t("effective_rate")} <b>${pct(k.kpi.effective_rate)}</b>
     (${t("transmission_rate")} ${pct(k.kpi.transmission_rate)} · ${t("validity_rate")} ${pct(k.kpi.validity_rate)} ·
@@ -63,23 +59,27 @@ export async function plantPage(view, park, plant) {
   const yesterday = localDay(new Date(Date.now() - 86400e3));
   let chart = null;
   const draw = async () => {
-    const [s, points, marks, kpi] = await Promise.all([api(`${base}/status`), api(`${base}/points`),
-      api(`/api/v1/marks?park=${enc(park)}&plant=${enc(plant)}&limit=50`), api(`${base}/kpis?day=${yesterday}`).catch(() => null)]);
-    const incidents = await api(`/api/v1/alerts?park=${enc(park)}&plant=${enc(plant)}&state=open&state=acknowledged&state=cleared&limit=200`);
+    const [s, file, kpi] = await Promise.all([api(`${base}/status`), api(`${base}/file?months=${MONTHS}`),
+      api(`${base}/kpis?day=${yesterday}`).catch(() => null)]);
+    const incidents = pf.needingOfficer(file);
     const picked = view.querySelector("#chart-pick")?.value;
     if (chart) { chart.destroy(); chart = null; }
     view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> › ${esc(plantName(park, plant))}</p>
-      <section class="card" id="plant-file"><h2>${esc(plantName(park, plant))} <small>${esc(word("plkind", s.kind))} · ${esc(plant)}</small></h2>
+      <section class="card" id="plant-file"><h2>${pf.heading(park, file)}</h2>
       <p>${t("valid_rate")} <b>${pct(s.valid_rate_today)}</b> · ${t("open_incidents")} <b>${incidents.length}</b> · ${when(s.as_of)}</p>
+      ${pf.summary(file)}
       <p class="links"><a class="button" href="#/reports?park=${enc(park)}&plant=${enc(plant)}">${t("reports")}</a>
-      <button type="button" id="plant-file-download">${t("plant_file")}</button>
+      <button type="button" id="plant-file-download">${t("pf_download")}</button>
       <a class="button" href="#/incidents?park=${enc(park)}&plant=${enc(plant)}">${t("incidents")}</a></p></section>
       <section class="card"><h3>${t("status")}</h3>${statusTable(park, plant, s)}</section>
       <section class="card"><h3>${t("chart")}</h3>${chartPicker(park, s)}</section>
-      <section class="card"><h3>${t("open_incidents")}</h3>${incidentList(incidents)}</section>
-      <section class="card"><h3>${t("kpis")}</h3>${kpiCard(kpi)}</section>
-      <section class="card" id="plant-marks"><h3>${t("marks")}</h3>${marksTable(marks)}${await declareForm(park, plant)}</section>
-      <section class="card"><h3>${t("loggers")}</h3>${loggers(points)}</section>`;
+      <section class="card" id="plant-open"><h3>${t("open_incidents")}</h3>${incidentList(incidents)}</section>
+      <section class="card" id="plant-kpis"><h3>${t("pf_kpi_months")}</h3>${kpiCard(kpi, yesterday)}${pf.kpiMonths(park, file)}</section>
+      <section class="card" id="plant-limits"><h3>${t("pf_limits")}</h3>${pf.limits(park, file)}</section>
+      <section class="card" id="plant-permits"><h3>${t("pf_permits")}</h3>${pf.permits(park, file)}</section>
+      <section class="card" id="plant-loggers"><h3>${t("loggers")}</h3>${pf.loggers(park, file)}</section>
+      <section class="card" id="plant-incidents"><h3>${t("pf_period_incidents")}</h3>${pf.periodIncidents(file)}</section>
+      <section class="card" id="plant-marks"><h3>${t("marks")}</h3>${marksTable(file.marks.slice(0, MARKS_SHOWN))}${await declareForm(park, plant)}</section>`;
     const pick = view.querySelector("#chart-pick");
     if (pick) {
       if (picked) pick.value = picked;
@@ -92,7 +92,7 @@ export async function plantPage(view, park, plant) {
       mount();
     }
     view.querySelector("#plant-file-download").addEventListener("click", () =>
-      download(`${base}/file`, `plant-file-${plant}.json`).catch((e) => { view.querySelector("#plant-file .links").insertAdjacentHTML("beforeend", `<span class="error">${esc(e.message)}</span>`); }));
+      download(`${base}/file?months=${MONTHS}`, `plant-file-${plant}.json`).catch((e) => { view.querySelector("#plant-file .links").insertAdjacentHTML("beforeend", `<span class="error">${esc(e.message)}</span>`); }));
     bindMarks(view.querySelector("#plant-marks"), draw);
     bindDeclare(view, park, plant, draw);
   };
@@ -110,11 +110,11 @@ export async function pointPage(view, park, plant, point, query = new URLSearchP
   const range = query.get("range") || "24h";  // a key of the chart's range picker (1h ... 1y); others show 24 h
   const base = `/api/v1/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(point)}`;
   const [, info] = await Promise.all([loadNames(park), api(base)]);
-  const quirks = (info.logger_quirks || []).map((q) => `<tr><td>${esc(q.description)}</td><td>${esc(q.count)}</td>
+  const quirks = (info.logger_quirks || []).map((q) => `<tr><td>${esc(pf.quirkWord(q))}</td><td>${esc(q.count)}</td>
     <td>${when(q.last_seen)}</td></tr>`).join("");
   view.innerHTML = `<p><a href="#/parks/${enc(park)}">${esc(parkName(park))}</a> ›
     <a href="#/parks/${enc(park)}/plants/${enc(plant)}">${esc(plantName(park, plant))}</a> › ${esc(pointName(park, plant, point))}</p>
-    <section class="card"><h2>${esc(pointName(park, plant, point))} <small>${esc(word("pkind", info.kind))}</small></h2>
+    <section class="card"><h2>${esc(pointName(park, plant, point))}${pointNamed(park, plant, point) ? ` <small>${esc(word("pkind", info.kind))}</small>` : ""}</h2>
     ${quirks ? `<h3>${t("quirks")}</h3><table><tr><th>${t("kind")}</th><th>${t("count")}</th><th>${t("last_seen")}</th></tr>${quirks}</table>` : ""}</section>` +
     info.parameters.map((p) => `<section class="card"><h3>${esc(paramName(park, p.code))} <small>${esc(p.unit)}</small></h3>
       <div class="chart-box" data-parameter="${esc(p.code)}"></div></section>`).join("");

@@ -1,6 +1,6 @@
 // Reports: daily, monthly and quarterly, of the whole park or one plant, shown in the page and
 // downloadable as CSV or Excel. Opens on the last complete period on the park's calendar.
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { api, download, enc, esc, loadNames, localDay, plantList, plantName, session } from "./core.js";
 
 /** The last complete day, month and quarter on the park's calendar. */
@@ -17,7 +17,8 @@ export function lastComplete(now = new Date()) {
 function reportPath(park, plant, kind, period, format) {
   const scope = `/api/v1/parks/${enc(park)}` + (plant ? `/plants/${enc(plant)}` : "");
   const part = kind === "day" ? enc(period) : `${kind}/${enc(period)}`;
-  return `${scope}/reports/${part}?format=${format}`;
+  // the page is in the console's language (names, words); the files keep their bilingual headers
+  return `${scope}/reports/${part}?format=${format}${format === "html" ? `&lang=${lang()}` : ""}`;
 }
 
 const INPUT = { day: ["date", "\\d{4}-\\d{2}-\\d{2}"], month: ["month", "\\d{4}-\\d{2}"], quarter: ["text", "\\d{4}-Q[1-4]"] };

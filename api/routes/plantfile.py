@@ -21,7 +21,7 @@ from api.deps import ERRORS, Caller, Id, not_found, pool, require_plant, rule_se
 from api.models import LoggerQuirk, MarkView, public_alert
 from compliance import rules
 from compliance.models import ACTIVE_STATES
-from compliance.repo import legal
+from compliance.repo import legal, periods
 from compliance.repo import marks as mark_reads
 from compliance.repo import reads as compliance_reads
 from compliance.repo.reads import AlertFilter, AlertRecord
@@ -231,11 +231,19 @@ async def _incidents(
     for w in await mark_reads.withdrawals(ids).fetch_async(conn):
         withdrawn[w.alert_id].append(w.mark_id)
     samples = {s.alert_id: s for s in await hj212_repo.samples_for_alerts(ids).fetch_async(conn)}
+    closed = [a.id for a in recent[:MAX_RECENT] if a.state == "resolved"]
+    closings = {c.alert_id: c for c in await periods.closings(closed).fetch_async(conn)}
 
     def incident(row: AlertRecord) -> pf.Incident:
         alert = public_alert(row, samples.get(row.id))
         marks = withdrawn.get(row.id, [])
-        return pf.Incident(outcome=pf.outcome(alert, bool(marks)), withdrawn_by_marks=marks, alert=alert)
+        c = closings.get(row.id)
+        return pf.Incident(
+            outcome=pf.outcome(alert, bool(marks)),
+            withdrawn_by_marks=marks,
+            closed=pf.Closed(at=c.at, by=c.actor, action=c.action, note=c.note) if c else None,
+            alert=alert,
+        )
 
     return pf.Incidents(
         open=[incident(a) for a in open_rows],

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api import reportdata, reportformats, reports
+from api import reportdata, reportformats, reporthtml, reports
 from api.deps import ERRORS, Caller, Id, not_found, pool, require_park, require_plant, rule_settings
 
 v1 = APIRouter(prefix="/api/v1", tags=["reports"], responses=ERRORS)
@@ -20,6 +20,13 @@ Format = Annotated[
 ]
 MonthP = Annotated[str, Path(description="a park-local month, YYYY-MM", examples=["2026-11"])]
 QuarterP = Annotated[str, Path(description="a park-local quarter, YYYY-Qn", examples=["2026-Q4"])]
+LangQ = Annotated[
+    reporthtml.Lang,
+    Query(
+        description="the html format's language, zh or en: its headers and words, and the names of plants,"
+        " points and parameters (codes beside them); json, csv and xlsx are the same in both"
+    ),
+]
 CONTENT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the report (see `format`)",
@@ -42,39 +49,41 @@ WHAT = (
 
 
 @v1.get("/parks/{park}/reports/{day}", responses=CONTENT, response_model=None, description=WHAT)
-async def park_day(request: Request, caller: Caller, park: Id, day: date, fmt: Format = "json") -> Response:
+async def park_day(
+    request: Request, caller: Caller, park: Id, day: date, fmt: Format = "json", lang: LangQ = "zh"
+) -> Response:
     """The park's daily report (plants outside the caller's scope left out)."""
     require_park(caller, park)
-    return await _report(request, park, caller.plant, "day", day.isoformat(), fmt)
+    return await _report(request, park, caller.plant, "day", day.isoformat(), fmt, lang)
 
 
 @v1.get("/parks/{park}/reports/month/{month}", responses=CONTENT, response_model=None, description=WHAT)
 async def park_month(
-    request: Request, caller: Caller, park: Id, month: MonthP, fmt: Format = "json"
+    request: Request, caller: Caller, park: Id, month: MonthP, fmt: Format = "json", lang: LangQ = "zh"
 ) -> Response:
     """The park's monthly report."""
     require_park(caller, park)
-    return await _report(request, park, caller.plant, "month", month, fmt)
+    return await _report(request, park, caller.plant, "month", month, fmt, lang)
 
 
 @v1.get("/parks/{park}/reports/quarter/{quarter}", responses=CONTENT, response_model=None, description=WHAT)
 async def park_quarter(
-    request: Request, caller: Caller, park: Id, quarter: QuarterP, fmt: Format = "json"
+    request: Request, caller: Caller, park: Id, quarter: QuarterP, fmt: Format = "json", lang: LangQ = "zh"
 ) -> Response:
     """The park's quarterly report: its three months, and KPIs and mass over the quarter."""
     require_park(caller, park)
-    return await _report(request, park, caller.plant, "quarter", quarter, fmt)
+    return await _report(request, park, caller.plant, "quarter", quarter, fmt, lang)
 
 
 @v1.get(
     "/parks/{park}/plants/{plant}/reports/{day}", responses=CONTENT, response_model=None, description=WHAT
 )
 async def plant_day(
-    request: Request, caller: Caller, park: Id, plant: Id, day: date, fmt: Format = "json"
+    request: Request, caller: Caller, park: Id, plant: Id, day: date, fmt: Format = "json", lang: LangQ = "zh"
 ) -> Response:
     """One plant's daily report, with an hourly chart per point and parameter in the HTML version."""
     require_plant(caller, park, plant)
-    return await _report(request, park, plant, "day", day.isoformat(), fmt)
+    return await _report(request, park, plant, "day", day.isoformat(), fmt, lang)
 
 
 @v1.get(
@@ -84,11 +93,17 @@ async def plant_day(
     description=WHAT,
 )
 async def plant_month(
-    request: Request, caller: Caller, park: Id, plant: Id, month: MonthP, fmt: Format = "json"
+    request: Request,
+    caller: Caller,
+    park: Id,
+    plant: Id,
+    month: MonthP,
+    fmt: Format = "json",
+    lang: LangQ = "zh",
 ) -> Response:
     """One plant's monthly report."""
     require_plant(caller, park, plant)
-    return await _report(request, park, plant, "month", month, fmt)
+    return await _report(request, park, plant, "month", month, fmt, lang)
 
 
 @v1.get(
@@ -98,15 +113,27 @@ async def plant_month(
     description=WHAT,
 )
 async def plant_quarter(
-    request: Request, caller: Caller, park: Id, plant: Id, quarter: QuarterP, fmt: Format = "json"
+    request: Request,
+    caller: Caller,
+    park: Id,
+    plant: Id,
+    quarter: QuarterP,
+    fmt: Format = "json",
+    lang: LangQ = "zh",
 ) -> Response:
     """One plant's quarterly report."""
     require_plant(caller, park, plant)
-    return await _report(request, park, plant, "quarter", quarter, fmt)
+    return await _report(request, park, plant, "quarter", quarter, fmt, lang)
 
 
 async def _report(
-    request: Request, park: str, plant: str | None, kind: reports.Kind, label: str, fmt: str
+    request: Request,
+    park: str,
+    plant: str | None,
+    kind: reports.Kind,
+    label: str,
+    fmt: str,
+    lang: reporthtml.Lang,
 ) -> Response:
     target = rule_settings(request).kpi_target
     async with pool(request).connection() as conn:
@@ -117,9 +144,10 @@ async def _report(
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         report = await run_in_threadpool(reports.build, rows)  # pandas: keep the event loop free
-        svgs = await reportdata.charts(conn, rows, report) if fmt == "html" else []
+        names = await reportdata.names(conn, rows, lang) if fmt == "html" else None
+        svgs = await reportdata.charts(conn, rows, report, names) if names else []
     headers = {}
     if fmt in ("csv", "xlsx"):
         headers["Content-Disposition"] = f'attachment; filename="{reportformats.filename(report, fmt)}"'
-    body = await run_in_threadpool(reportformats.render, report, fmt, svgs)
+    body = await run_in_threadpool(reportformats.render, report, fmt, svgs, names)
     return Response(body, media_type=reportformats.MEDIA[fmt], headers=headers)

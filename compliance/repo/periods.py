@@ -4,6 +4,7 @@ are ``alerts.py`` (alerts, alert_audit) and ``windows.py`` (compliance_reports).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -56,6 +57,27 @@ def incidents(park: str, plant: str | None, start: datetime, end: datetime, limi
         " ORDER BY a.opened_at, a.id LIMIT %(n)s",
         {"park": park, "plant": plant, "start": start, "end": end, "n": limit},
         Incident,
+    )
+
+
+@dataclass(frozen=True)
+class Closing:
+    """Who closed an alert, when, and with which note (its latest change to resolved)."""
+
+    alert_id: int
+    at: datetime
+    actor: str
+    action: str  # resolve (an officer, or the operator of a status alert) | withdraw (a data mark)
+    note: str | None
+
+
+def closings(alert_ids: Sequence[int]) -> Query[Closing]:
+    """The latest change to resolved of each of the alerts (none for an alert never closed)."""
+    return Query(
+        "SELECT DISTINCT ON (alert_id) alert_id, at, actor, action, note FROM alert_audit"
+        " WHERE alert_id = ANY(%(ids)s) AND to_state = 'resolved' ORDER BY alert_id, id DESC",
+        {"ids": list(alert_ids)},
+        Closing,
     )
 
 

@@ -145,7 +145,7 @@ def test_a_single_critical_nickel_spike_counts_as_an_exceeded_parameter(
     page = client.get(
         f"/api/v1/parks/{spec.id}/plants/shop-01/reports/{day}", params={"format": "html"}, headers=admin
     )
-    assert "超标告警 Breach alerts: 1 " in page.text and page.text.count('<tr class="bad">') >= 1
+    assert "超标告警：1 " in page.text and page.text.count('<tr class="bad">') >= 1
 
 
 def test_reuse_ratio_in_overview_and_report_is_compliances_figure(

@@ -401,8 +401,10 @@ def test_the_monthly_report_shows_and_downloads_as_xlsx(browser: Any, world: Wor
     try:
         show(page, f"#/reports?park={world.park}&kind=month&period={month}")
         title = page.frame_locator("#r-frame").locator("h1")
-        expect(title).to_contain_text("月报 Monthly", timeout=15_000)
+        expect(title).to_contain_text("合规月报", timeout=15_000)  # in the console's language only
         expect(title).to_contain_text(month)
+        expect(title).not_to_contain_text("Monthly")
+        expect(page.frame_locator("#r-frame").locator("body")).to_contain_text("电镀一厂")
         with page.expect_download() as download:
             page.click("#r-xlsx")
         saved = tmp_path / "report.xlsx"
@@ -410,5 +412,16 @@ def test_the_monthly_report_shows_and_downloads_as_xlsx(browser: Any, world: Wor
         assert download.value.suggested_filename == f"{world.park}_{month}.xlsx"  # the API's name
         assert "日均值 Daily means" in load_workbook(saved).sheetnames
         assert page.errors == []
+    finally:
+        page.context.close()
+    page = signed_in(browser, world, world.officer, "en")
+    try:
+        show(page, f"#/reports?park={world.park}&kind=month&period={month}")
+        frame = page.frame_locator("#r-frame")
+        expect(frame.locator("h1")).to_contain_text("Monthly compliance report", timeout=15_000)
+        expect(frame.locator("body")).to_contain_text("Plating One")
+        expect(frame.locator("body")).not_to_contain_text("电镀一厂")
+        page.screenshot(path=str(ARTIFACTS / "console-report-month-en.png"), full_page=True)
+        assert page.errors == [] and page.evaluate("() => [...window.outfallMissing]") == []
     finally:
         page.context.close()

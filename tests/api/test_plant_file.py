@@ -149,6 +149,9 @@ def test_the_file_of_a_plant(client, park, make_token, services) -> None:  # typ
     assert mark.status_code == 201, mark.text
     mine = open_alert(services.database_url, park, "shop-01", "total", parameter_id=COD)
     open_alert(services.database_url, park, "shop-02", "total", parameter_id=COD)
+    closed = open_alert(services.database_url, park, "shop-01", "workshop", parameter_id=NI, limit=0.5)
+    done = client.post(f"/api/v1/alerts/{closed}/resolve", headers=officer, json={"note": "企业已整改"})
+    assert done.status_code == 200, done.text
 
     file = _get(client, officer, f"/api/v1/parks/{park}/plants/shop-01/file", months=3)
     assert file["plant"] | {"discharge_modes": None} == {
@@ -186,7 +189,12 @@ def test_the_file_of_a_plant(client, park, make_token, services) -> None:  # typ
     # marks, incidents with their outcome, KPIs by month and the reports' links
     assert [m["id"] for m in file["marks"]] == [mark.json()["id"]]
     assert [i["alert"]["id"] for i in file["incidents"]["open"]] == [mine]
-    assert file["incidents"]["open"][0]["outcome"] == "open"
+    assert (
+        file["incidents"]["open"][0]["outcome"] == "open" and file["incidents"]["open"][0]["closed"] is None
+    )
+    (resolved,) = [i for i in file["incidents"]["recent"] if i["alert"]["id"] == closed]
+    assert resolved["outcome"] == "resolved" and resolved["closed"]["note"] == "企业已整改"
+    assert resolved["closed"]["by"].startswith("officer:") and resolved["closed"]["action"] == "resolve"
     day = datetime.now(SH) - timedelta(days=3)
     (month,) = [m for m in file["kpis"] if m["month"] == f"{day:%Y-%m}"]
     assert month["days_closed"] >= 1 and month["kpi"]["received"] == 20 * 60

@@ -149,6 +149,40 @@ def test_json_csv_html_and_the_day_and_quarter(client, park, db) -> None:  # typ
     }
 
 
+def test_the_html_report_in_the_readers_language_with_names(client, park) -> None:  # type: ignore[no-untyped-def]
+    """``lang`` picks the page's language: headers, words and names in it only, codes small beside."""
+    import re
+
+    renamed = client.patch(f"/api/v1/parks/{park}/plants/shop-01", json={"name": "电镀一厂 (Plating One)"})
+    assert renamed.status_code == 200, renamed.text
+    path = f"/api/v1/parks/{park}/reports/month/2026-11"
+    en = client.get(path, params={"format": "html", "lang": "en"}).text
+    headers = " ".join(re.findall(r"<(?:th|h1|h2)>([^<]*)<", en))
+    assert "Monthly compliance report" in headers and "Days exceeded" in headers
+    assert not re.search(r"[\u3400-\u9fff]", headers)  # no Chinese header
+    assert "Plating One <small class='code'>shop-01</small>" in en and "电镀一厂" not in en
+    assert "Shop two <small class='code'>shop-02</small>" in en  # an English-only name, in both
+    assert "total outlet <small class='code'>total</small>" in en  # a point without a name: its kind
+    assert "COD(Cr) <small class='code'>cod</small>" in en  # the catalogue's name
+    assert "<td>Daily mean over limit</td><td>Violation</td>" in en and ">daily_mean<" not in en
+    zh = client.get(path, params={"format": "html", "lang": "zh"}).text
+    assert "合规月报" in zh and "超标日数" in zh and "Days exceeded" not in zh and "Monthly" not in zh
+    assert "电镀一厂 <small class='code'>shop-01</small>" in zh and "Plating One" not in zh
+    assert "总排口 <small class='code'>total</small>" in zh and "化学需氧量" in zh
+    assert client.get(path, params={"format": "html"}).text == zh  # Chinese by default
+    day = client.get(
+        f"/api/v1/parks/{park}/plants/shop-01/reports/2026-11-20", params={"format": "html", "lang": "en"}
+    ).text
+    assert "Plating One · Daily compliance report 2026-11-20" in day and "总排口" not in day
+    assert "total outlet · COD(Cr) · hourly means" in day  # the charts' titles
+    for bad in ("fr", "EN", ""):
+        r = client.get(path, params={"format": "html", "lang": bad})
+        assert r.status_code == 422 and "lang" in r.text
+    # the files that travel keep their bilingual headers
+    csv = client.get(path, params={"format": "csv", "lang": "en"})
+    assert csv.status_code == 200 and csv.text.startswith("\ufeffdate,plant,point")
+
+
 @pytest.mark.parametrize(
     ("path", "status", "needle"),
     [
