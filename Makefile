@@ -15,8 +15,12 @@ lint: deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), a test file each at a time: each worker starts its own TimescaleDB,
+# Mosquitto and, for the end-to-end tests, its own running system. The tests mostly wait on services.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: deps
 	$(BIN)/python -m bench
