@@ -118,7 +118,9 @@ export async function pointPage(view, park, plant, point, query = new URLSearchP
     ${quirks ? `<h3>${t("quirks")}</h3><table><tr><th>${t("kind")}</th><th>${t("count")}</th><th>${t("last_seen")}</th></tr>${quirks}</table>` : ""}</section>` +
     info.parameters.map((p) => `<section class="card"><h3>${esc(paramName(park, p.code))} <small>${esc(p.unit)}</small></h3>
       <div class="chart-box" data-parameter="${esc(p.code)}"></div></section>`).join("");
-  // The point's charts ask for the same alerts and marks: one request each while they first load.
+  // A chart is drawn when it comes near the screen (as Grafana draws its panels): a point has up to a
+  // dozen parameters, and drawing them all before the page shows took a second of the browser's time.
+  // The charts drawn together ask once for the alerts and marks they share.
   const asked = new Map();
   let sharing = true;
   const shared = (path) => {
@@ -126,12 +128,17 @@ export async function pointPage(view, park, plant, point, query = new URLSearchP
     if (!asked.has(path)) asked.set(path, api(path));
     return asked.get(path);
   };
-  const charts = [];
-  for (const el of view.querySelectorAll(".chart-box[data-parameter]")) {
-    charts.push(mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range, info, api: shared }).catch(() => null));
-  }
-  await Promise.all(charts);
-  sharing = false;  // a range picked later asks afresh
+  const draw = (el) => mountSeries(el, { park, plant, point, parameter: el.dataset.parameter, range, info, api: shared }).catch(() => null);
+  const first = await new Promise((seen) => {
+    const near = new IntersectionObserver((entries) => {
+      const shown = entries.filter((e) => e.isIntersecting).map((e) => { near.unobserve(e.target); return draw(e.target); });
+      if (seen) { seen(shown); seen = null; }
+    });
+    view.querySelectorAll(".chart-box[data-parameter]").forEach((el) => near.observe(el));
+    if (!info.parameters.length) { seen([]); seen = null; }
+  });
+  await Promise.all(first);
+  sharing = false;  // charts drawn later (scrolled to, or a range picked) ask afresh
   return null;
 }
 

@@ -154,13 +154,15 @@ def wait_ready(page: Any, route: str) -> None:
 def show(page: Any, route: str) -> None:
     page.evaluate("(r) => { location.hash = r; }", route)
     wait_ready(page, route)
-    # charts draw after the page: wait until each is drawn (the chart module says so in data-state;
-    # the server's SVG is there once inserted), and none failed
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.chart-box')].every((e) =>"
-        " e.dataset.state ? e.dataset.state !== 'loading' : e.childElementCount > 0)",
-        timeout=15_000,
-    )
+    # charts draw as they come into view: bring each into view and wait until it is drawn (the chart
+    # module says so in data-state; the server's SVG is there once inserted), and none failed
+    for box in page.locator(".chart-box").all():
+        box.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "(e) => e.dataset.state ? e.dataset.state !== 'loading' : e.childElementCount > 0",
+            arg=box.element_handle(),
+            timeout=15_000,
+        )
     assert page.locator(".chart-box[data-state='error']").count() == 0
 
 
