@@ -179,6 +179,8 @@ def page(report: Report, tables: Sequence[tuple[str, Sequence[str]]], svgs: Sequ
     title = " · ".join(x for x in (n.park or s["park_name"], plant, what) if x)
     body = "".join(f"<div class='chart'>{svg}</div>" for svg in svgs)
     for attr, cols in tables:
+        if attr == "series" and s["period"] == "day":
+            continue  # a day's series are its daily rows, which say more (verdict, extremes, counts)
         df = getattr(report, attr)
         shown = [c for c in cols if c not in HIDDEN]
         if attr == "daily" and s["period"] != "day":

@@ -139,6 +139,8 @@ def test_json_csv_html_and_the_day_and_quarter(client, park, db) -> None:  # typ
     assert (cod["mean"], cod["verdict"], cod["exceeded_hours"], cod["valid"]) == (100.0, "exceeded", 24, 1440)
     page = client.get(f"/api/v1/parks/{park}/plants/shop-01/reports/2026-11-20", params={"format": "html"})
     assert page.status_code == 200 and page.text.count("<svg") >= 4 and "style=" not in page.text
+    # a day's page shows its daily rows once (the series table repeats them with less)
+    assert "<h2>日均值</h2>" in page.text and "<h2>汇总</h2>" not in page.text
     monthly_page = client.get(f"/api/v1/parks/{park}/reports/month/2026-11", params={"format": "html"})
     assert '<td class="bad">100</td>' in monthly_page.text  # the exceeded day in the month's grid
     quarter = client.get(f"/api/v1/parks/{park}/reports/quarter/2026-Q4").json()
