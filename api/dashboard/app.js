@@ -73,7 +73,7 @@ function dispatch(block) {
 }
 
 // --- parks -----------------------------------------------------------------------------------------------
-async function parksPage() {
+async function parksPage(view) {
   if (session.parks.length === 1) { location.replace("#/parks/" + enc(session.parks[0].id)); return null; }
   view.innerHTML = `<section class="card"><h2>${t("parks")}</h2><ul>` + session.parks.map((p) =>
     `<li><a href="#/parks/${enc(p.id)}">${esc(p.name)}</a> (${p.plants} ${t("plants")})</li>`).join("") + "</ul></section>";
@@ -89,7 +89,7 @@ async function overviewJs() {
   return overviewModule;
 }
 
-async function parkPage(park) {
+async function parkPage(view, park) {
   await loadNames(park);
   const mod = await overviewJs();
   if (mod && mod.mountParkOverview) {
@@ -101,11 +101,11 @@ async function parkPage(park) {
     cleanups.push(() => handle && handle.destroy && handle.destroy());
     return null;
   }
-  return tiles(park);
+  return tiles(view, park);
 }
 
 /** The overview without the overview module: a tile per plant, coloured by its worst open incident. */
-async function tiles(park) {
+async function tiles(view, park) {
   const draw = async () => {
     const o = await api(`/api/v1/parks/${enc(park)}/status`);
     const c = o.central;
@@ -123,7 +123,7 @@ async function tiles(park) {
 }
 
 // --- routing ---------------------------------------------------------------------------------------------
-// Each screen claims the view; a view still loading when another screen took over drops its result.
+// Each screen claims the view; a screen still loading when another took over drops its result.
 let viewClaim = 0;
 const cleanups = [];
 function claimView() {
@@ -132,17 +132,17 @@ function claimView() {
   return ++viewClaim;
 }
 
-function pick(parts, query) {
+function pick(parts, query, view) {
   const [name, a, b, c, d, e] = parts;
   if (name === "incidents" && a) return () => detail(view, a);
   if (name === "parks" && a && b === "plants" && c && d === "points" && e) return () => pointPage(view, a, c, e, query);
   if (name === "parks" && a && b === "plants" && c) return () => plantPage(view, a, c);
-  if (name === "parks" && a) return () => parkPage(a);
-  if (name === "parks") return () => parksPage();
+  if (name === "parks" && a) return () => parkPage(view, a);
+  if (name === "parks") return () => parksPage(view);
   if (name === "marks") return () => marksPage(view, query);
   if (name === "reports") return () => reportsPage(view, query);
   // links of earlier versions
-  if (name === "park" && a) return () => parkPage(a);
+  if (name === "park" && a) return () => parkPage(view, a);
   if (name === "point" && c) return () => pointPage(view, a, b, c);
   return () => queue(view, query);
 }
@@ -152,15 +152,19 @@ async function route() {
   const { parts, query } = parseHash(location.hash);
   const section = parts[0] === "park" || parts[0] === "point" ? "parks" : parts[0] || "incidents";
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("here", a.dataset.section === section));
-  view.innerHTML = `<p class="loading">${t("loading")}</p>`;
+  // Each screen draws into its own element: one still loading when another took over (a link opened
+  // while the first page loads) draws into an element no longer shown, not over the new screen.
+  const screen = document.createElement("div");
+  screen.innerHTML = `<p class="loading">${t("loading")}</p>`;
+  view.replaceChildren(screen);
   view.dataset.ready = "";
   try {
-    const listener = await pick(parts, query)();
+    const listener = await pick(parts, query, screen)();
     if (listener && claim === viewClaim) listeners.add(listener);
     if (claim === viewClaim) view.dataset.ready = location.hash || "#/incidents";  // drawn (the tests wait for it)
   } catch (e) {
     if (e.status !== 401 && claim === viewClaim) {
-      view.innerHTML = `<section class="card"><h2>${e.status === 404 ? t("not_found") : t("error")}</h2><p class="error">${esc(e.message)}</p></section>`;
+      screen.innerHTML = `<section class="card"><h2>${e.status === 404 ? t("not_found") : t("error")}</h2><p class="error">${esc(e.message)}</p></section>`;
       view.dataset.ready = "error";
     }
   }

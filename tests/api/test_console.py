@@ -370,6 +370,31 @@ def test_an_operator_declares_a_mark_and_an_officer_reviews_it(browser: Any, wor
 
 
 @pytest.mark.timeout(60)
+def test_a_page_opened_while_another_loads_is_not_drawn_over(browser: Any, world: World) -> None:
+    """The queue's answer held back (a slow network) while the officer opens the park overview: when
+    it comes, the overview stays on screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    held: list[Any] = []
+    context.route("**/api/v1/alerts?*", lambda route: held.append(route))
+    page = context.new_page()
+    try:
+        page.goto(world.url + "/")
+        page.evaluate("(t) => { location.hash = '#token=' + t; }", world.officer)
+        page.wait_for_function("() => document.getElementById('who').textContent.length > 0")
+        page.wait_for_timeout(200)
+        assert held, "the queue did not ask for its incidents"
+        page.evaluate("(p) => { location.hash = '#/parks/' + p; }", world.park)
+        wait_ready(page, f"#/parks/{world.park}")
+        page.wait_for_function("() => document.querySelectorAll('.ov-tile').length > 0")
+        for route in held:
+            route.continue_()
+        page.wait_for_timeout(1000)  # the queue's answer arrives and its page finishes, unseen
+        assert page.locator(".ov-tile").count() > 0 and page.locator("#inbox").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(60)
 def test_sign_out_is_clear_and_reaches_every_tab(browser: Any, world: World) -> None:
     """(Sign-in links, and asking before one replaces a signed-in token: tests/security.)"""
     from playwright.sync_api import expect
