@@ -98,9 +98,10 @@ def _logger_history(db: psycopg.Connection, workshop: int, mn: str) -> None:
     )
 
 
-@pytest.fixture
-def park(db, make_park, services, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("OUTFALL_SECRET_KEY", "5e" * 32)
+def filed_park(db: psycopg.Connection, make_park: Any, services: Any) -> tuple[str, datetime]:
+    """The test park with its 2025 logger's key and history, and a closed day three days ago on the
+    record of the total outlet (20 hours of COD: below the KPI target). The park and that day.
+    Needs OUTFALL_SECRET_KEY set."""
     from tests.support import unique_id
 
     mn = unique_id("mn").replace("-", "")[:24]
@@ -109,7 +110,6 @@ def park(db, make_park, services, monkeypatch) -> Iterator[str]:  # type: ignore
         assert keys.set_key(conn, spec.id, "shop-01", "workshop", KEY, "test", 0) == 1
     workshop, total = _point(db, spec.id, "shop-01", "workshop"), _point(db, spec.id, "shop-01", "total")
     _logger_history(db, workshop, mn)
-    # a closed day three days ago on the record of the total outlet: 20 hours of COD
     day = (datetime.now(SH) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
     with db.cursor() as cur:
         cur.executemany(
@@ -125,7 +125,13 @@ def park(db, make_park, services, monkeypatch) -> Iterator[str]:  # type: ignore
         now=day + timedelta(days=1, hours=12),
         park=spec.id,
     )
-    yield spec.id
+    return spec.id, day
+
+
+@pytest.fixture
+def park(db, make_park, services, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OUTFALL_SECRET_KEY", "5e" * 32)
+    yield filed_park(db, make_park, services)[0]
 
 
 def _get(client, headers: dict[str, str], path: str, **params: Any) -> Any:  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,14 +16,12 @@ import psycopg
 import pytest
 
 from api import tokens
-from compliance import jobs
 from ingest.core import parameters
 from tests.api.conftest import open_alert, serve
 from tests.api.test_browser import ARTIFACTS, CHROMIUM
 from tests.api.test_console import browser, show, signed_in  # noqa: F401  (the module's browser)
-from tests.api.test_plant_file import COD, KEY, PARK, SH, _logger_history, _point
-from tests.compliance.context import make_context
-from tests.support import Services, unique_id
+from tests.api.test_plant_file import COD, filed_park
+from tests.support import Services
 
 NI = parameters.BY_CODE["ni"].id
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -42,34 +39,12 @@ class Filed:
 @pytest.fixture
 def filed(services: Services, make_park: Any, db: psycopg.Connection, monkeypatch: Any) -> Iterator[Filed]:
     monkeypatch.setenv("OUTFALL_SECRET_KEY", "5e" * 32)
-    from ingest.hj212 import keys
-
-    mn = unique_id("mn").replace("-", "")[:24]
-    spec = make_park(PARK.replace("{mn}", mn))
-    with psycopg.connect(services.database_url) as conn:
-        assert keys.set_key(conn, spec.id, "shop-01", "workshop", KEY, "test", 0) == 1
-    workshop, total = _point(db, spec.id, "shop-01", "workshop"), _point(db, spec.id, "shop-01", "total")
-    _logger_history(db, workshop, mn)
-    day = (datetime.now(SH) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
-    with db.cursor() as cur:  # a day of the total outlet, 20 hours of COD: below the KPI target
-        cur.executemany(
-            "INSERT INTO readings (point_id, parameter_id, time, value, flag, source)"
-            " VALUES (%s, %s, %s, 40, 'N', 'test')",
-            [(total, COD, day + timedelta(minutes=i)) for i in range(20 * 60)],
-        )
-    jobs.run(services.database_url, make_context(), "refresh_limits", park=spec.id)
-    jobs.run(
-        services.database_url,
-        make_context(),
-        "close_windows",
-        now=day + timedelta(days=1, hours=12),
-        park=spec.id,
-    )
-    open_alert(services.database_url, spec.id, "shop-01", "total", parameter_id=COD, limit=60.0)
+    park, day = filed_park(db, make_park, services)
+    open_alert(services.database_url, park, "shop-01", "total", parameter_id=COD, limit=60.0)
     closed = open_alert(
-        services.database_url, spec.id, "shop-01", "workshop", parameter_id=NI, limit=0.5, value=6.0
+        services.database_url, park, "shop-01", "workshop", parameter_id=NI, limit=0.5, value=6.0
     )
-    _id, officer = tokens.create(services.database_url, "officer", spec.id, None, None)
+    _id, officer = tokens.create(services.database_url, "officer", park, None, None)
     with serve(services) as url:
         r = httpx.post(
             f"{url}/api/v1/alerts/{closed}/resolve",
@@ -77,7 +52,7 @@ def filed(services: Services, make_park: Any, db: psycopg.Connection, monkeypatc
             headers={"Authorization": f"Bearer {officer}"},
         )
         assert r.status_code == 200, r.text
-        yield Filed(url, spec.id, officer, closed, f"{day:%Y-%m}")
+        yield Filed(url, park, officer, closed, f"{day:%Y-%m}")
 
 
 WORDS = {
