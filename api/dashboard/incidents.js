@@ -91,9 +91,14 @@ function counts(list) {
     by("state", STATES, "state") + by("severity", SEVERITIES, "sev");
 }
 
+const FEW_PARKS = 4;
+
 export async function queue(view, query) {
-  const [found] = await Promise.all([api("/api/v1/alerts?" + apiQuery(query).toString()),
-    ...session.parks.map((p) => loadNames(p.id))]);
+  // the names of the parks in the list: asked with it when the officer has a few parks, else once the
+  // list says which parks it shows (an officer of every park need not fetch every park's names)
+  const few = session.parks.length <= FEW_PARKS ? session.parks.map((p) => loadNames(p.id)) : [];
+  const found = await api("/api/v1/alerts?" + apiQuery(query).toString());
+  await Promise.all([...few, ...[...new Set(found.map((a) => a.park))].map(loadNames)]);
   view.innerHTML = `<section class="card"><h2>${t("incidents")}</h2><p class="help">${t("incidents_help")}</p>
     ${filterForm(query)}<p id="counts" class="counts"></p>
     <div class="table-wrap"><table id="inbox" class="stack"><thead><tr><th>${t("opened")}</th><th>${t("place")}</th>

@@ -95,7 +95,7 @@ def test_a_token_link_asks_before_it_replaces_the_signed_in_token(system: System
     expect(page.locator("#inbox")).to_be_visible(timeout=20_000)
     # another token's link while alice is signed in: asked, and kept when declined
     page.evaluate("t => { location.hash = '#token=' + t; }", bob)
-    expect(page.locator("#switch-offered")).to_contain_text("bob", timeout=10_000)
+    expect(page.locator("#switch-offered")).to_contain_text("bob", timeout=30_000)
     expect(page.locator("#switch-current")).to_contain_text("alice")
     page.click("#switch-no")
     expect(page.locator("#inbox")).to_be_visible(timeout=20_000)
@@ -103,7 +103,7 @@ def test_a_token_link_asks_before_it_replaces_the_signed_in_token(system: System
     assert page.evaluate("localStorage.getItem('outfall.token')") == alice
     # a fresh page load with a link asks too; accepted, bob is signed in
     page.goto(system.api_url + "/#token=" + bob)
-    expect(page.locator("#switch-offered")).to_contain_text("bob", timeout=10_000)
+    expect(page.locator("#switch-offered")).to_contain_text("bob", timeout=30_000)
     page.click("#switch-yes")
     expect(page.locator("#who")).to_contain_text("bob", timeout=10_000)
     assert "token=" not in page.url
