@@ -184,9 +184,11 @@ def page(report: Report, tables: Sequence[tuple[str, Sequence[str]]], svgs: Sequ
         df = getattr(report, attr)
         shown = [c for c in cols if c not in HIDDEN]
         if attr == "daily" and s["period"] != "day":
-            body += f"<h2>{escape(n.word('t.daily'))}</h2>" + _pivot(df, n)
+            body += f"<h2>{escape(n.word('t.daily'))}</h2>" + _pivot(df, n, by_plant=not s["plant"])
+        elif attr == "daily" and not s["plant"] and len(df):
+            body += f"<h2>{escape(n.word('t.daily'))}</h2>" + _by_plant(df, shown, n)
         elif len(df):
-            body += f"<h2>{escape(n.word('t.' + attr))}</h2>" + _table(df, shown, n, s["plant"])
+            body += f"<h2>{escape(n.word('t.' + attr))}</h2>" + _section(_table(df, shown, n, s["plant"]))
     html_lang = "zh-CN" if n.lang == "zh" else "en"
     return (
         f"<!doctype html><html lang='{html_lang}'><head><meta charset='utf-8'><title>{escape(title)}</title>"
@@ -256,6 +258,22 @@ def outcome(r: Mapping[str, Any], n: Names) -> str:
     return n.word(f"o.{state}") if f"o.{state}" in WORDS[n.lang] else state
 
 
+def _section(content: str, heading: str = "", level: int = 3) -> str:
+    """A part of the page the browser lays out only when it comes near the screen (content-visibility
+    in report.css): a park's day is some 1,400 rows, its month some 40,000 cells."""
+    head = f"<h{level}>{heading}</h{level}>" if heading else ""
+    return f"<section class='part'>{head}{content}</section>"
+
+
+def _by_plant(df: pd.DataFrame, cols: Sequence[str], n: Names) -> str:
+    """A park's rows a section per plant, the plant's name its heading (in the report's order)."""
+    shown = [c for c in cols if c != "plant"]
+    return "".join(
+        _section(_table(rows, shown, n, str(plant)), _named(n.plants.get(str(plant), str(plant)), str(plant)))
+        for plant, rows in df.groupby("plant", sort=False)
+    )
+
+
 def _table(df: pd.DataFrame, cols: Sequence[str], n: Names, scope_plant: str | None) -> str:
     head = "".join(f"<th>{escape(n.word(c))}</th>" for c in cols)
     rows = []
@@ -268,9 +286,10 @@ def _table(df: pd.DataFrame, cols: Sequence[str], n: Names, scope_plant: str | N
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _pivot(daily: pd.DataFrame, n: Names) -> str:
-    """The month's daily means on one line per series, one column per day; exceeded days marked. One
-    pass over the rows in order (pandas' groupby with itertuples per series took 13 s for a park's month)."""
+def _pivot(daily: pd.DataFrame, n: Names, by_plant: bool) -> str:
+    """The month's daily means on one line per series, one column per day; exceeded days marked; a
+    park's series a section per plant. One pass over the rows in order (pandas' groupby with
+    itertuples per series took 13 s for a park's month)."""
     keys = ["part", "plant", "point", "parameter"]
     cols = [*keys, "unit", "date", "mean", "verdict", "limit_upper"]
     rows: Iterator[Any] = daily[cols].sort_values([*keys, "date"]).itertuples(index=False)
@@ -278,20 +297,28 @@ def _pivot(daily: pd.DataFrame, n: Names) -> str:
     for part, in_part in itertools.groupby(rows, key=attrgetter("part")):
         series = [list(s) for _k, s in itertools.groupby(in_part, key=series_key)]
         days = sorted({r.date for s in series for r in s})
-        head = f"<th>{w('plant')}</th><th>{w('point')}</th><th>{w('parameter')}</th><th>{w('limit')}</th>"
+        head = f"<th>{w('point')}</th><th>{w('parameter')}</th><th>{w('limit')}</th>"
         head += "".join(f"<th>{d.day}</th>" for d in days)
-        body = "".join(_pivot_row(s, days, n) for s in series)
-        out.append(
-            f"<h3>{escape(str(part))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
+        out.append(f"<h3>{escape(str(part))}</h3>")
+        if not by_plant:
+            body = "".join(_pivot_row(s, days, n, with_plant=True) for s in series)
+            table = f"<table><thead><tr><th>{w('plant')}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+            out.append(_section(table))
+            continue
+        for plant, of_plant in itertools.groupby(series, key=lambda s: s[0].plant):
+            body = "".join(_pivot_row(s, days, n, with_plant=False) for s in of_plant)
+            table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            out.append(_section(table, _named(n.plants.get(plant, plant), plant), level=4))
     return "".join(out)
 
 
-def _pivot_row(series: list[Any], days: list[Any], n: Names) -> str:
+def _pivot_row(series: list[Any], days: list[Any], n: Names, with_plant: bool) -> str:
     first, cells = series[0]._asdict(), {r.date: r for r in series}
     limits = [r.limit_upper for r in series if not pd.isna(r.limit_upper)]
     return (
-        f"<tr><td>{cell('plant', first, n)}</td><td>{cell('point', first, n)}</td>"
+        "<tr>"
+        + (f"<td>{cell('plant', first, n)}</td>" if with_plant else "")
+        + f"<td>{cell('point', first, n)}</td>"
         f"<td>{cell('parameter', first, n)} ({escape(str(first['unit']))})</td>"
         f"<td>{_fmt(float(limits[-1]) if limits else None)}</td>"
         + "".join(_day_cell(cells.get(d)) for d in days)

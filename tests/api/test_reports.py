@@ -176,6 +176,16 @@ def test_the_html_report_in_the_readers_language_with_names(client, park) -> Non
         f"/api/v1/parks/{park}/plants/shop-01/reports/2026-11-20", params={"format": "html", "lang": "en"}
     ).text
     assert "Plating One · Daily compliance report 2026-11-20" in day and "总排口" not in day
+    # the park's day: its daily rows a section per plant, the plant's name the heading (report.css has the
+    # browser lay out only the sections near the screen)
+    park_day = client.get(
+        f"/api/v1/parks/{park}/reports/2026-11-20", params={"format": "html", "lang": "en"}
+    ).text
+    daily = park_day.split("<h2>Daily means</h2>")[1].split("<h2>")[0]
+    assert re.findall(r"<section class='part'><h3>(.*?)</h3>", daily) == [
+        "Plating One <small class='code'>shop-01</small>", "Shop two <small class='code'>shop-02</small>"
+    ]  # fmt: skip
+    assert "<th>Plant</th>" not in daily and daily.count("<table>") == 2
     assert "total outlet · COD(Cr) · hourly means" in day  # the charts' titles
     for bad in ("fr", "EN", ""):
         r = client.get(path, params={"format": "html", "lang": bad})
