@@ -37,6 +37,7 @@ def close_days(
     pts = repo.points(conn, park_id=park_id)
     if not pts:
         return []
+    repo.lock_closing(conn)  # as for hours (compliance/windows.py close_hours)
     tz = ZoneInfo(next(iter(pts.values())).timezone)
     today = rules.local_day_of(now, tz)
     keys = {(k.point_id, k.parameter_id) for k in repo.series_keys(conn, park_id)}

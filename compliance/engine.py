@@ -98,6 +98,8 @@ def process_inbox(conn: psycopg.Connection, rows: Sequence[repo.InboxRow], setti
     """The real-time rules over one chunk of inbox rows (taken in this transaction)."""
     if not rows:
         return
+    if any(r.late for r in rows):
+        repo.share_closing(conn)  # a closing in progress commits first: its hours are then closed
     repo.share_marks(conn)  # marks read below stay as they are until this chunk commits
     point_ids = sorted({r.point_id for r in rows})
     pts = repo.points(conn, point_ids)

@@ -265,6 +265,7 @@ def close_hours(
     pts = repo.points(conn, park_id=park_id)
     if not pts:
         return 0
+    repo.lock_closing(conn)  # late data for these hours waits until they are stored (see the lock)
     repo.share_marks(conn)  # the marks read below stay as they are until the hours are stored
     tz = ZoneInfo(next(iter(pts.values())).timezone)
     horizon = now - timedelta(seconds=settings.late_grace_s)

@@ -231,6 +231,22 @@ def park_series(conn: psycopg.Connection, park_id: str, start: datetime, end: da
         ).fetchall()
 
 
+# Closing windows and re-judging late data are ordered by this advisory lock: closing holds it for its
+# transaction, the real-time consumer shared while it looks whether a late reading's hour is closed. Else
+# a reading committed after closing read its hour, whose marker the consumer took before closing
+# committed, would be judged by neither (the consumer leaves open hours to closing). Taken before the
+# marks lock (compliance/repo/marks.py) on both paths.
+CLOSING_LOCK = 7_212_046
+
+
+def lock_closing(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLOSING_LOCK,))
+
+
+def share_closing(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (CLOSING_LOCK,))
+
+
 def is_closed(conn: psycopg.Connection, park_id: str, span: str, start: datetime) -> bool:
     return (
         conn.execute(

@@ -117,3 +117,45 @@ def test_late_flow_data_for_a_closed_day_makes_its_reuse_ratio(env, publisher, d
         "SELECT body FROM compliance_reports WHERE park_id = %s AND day = %s", (park, day)
     ).fetchone()[0]
     assert body["reuse_ratio"] == pytest.approx(0.2)
+
+
+def test_late_readings_stored_while_their_hour_closes_are_judged_with_it(
+    env, publisher, db, services, ctx
+) -> None:  # type: ignore[no-untyped-def]
+    """Closing reads an hour; more of that hour's readings are stored before closing commits. The
+    consumer takes their late markers meanwhile: it must wait for the closing (the closing lock) and
+    re-judge the hour, not leave it to a closing that has already read it."""
+    import time
+
+    import psycopg
+
+    from compliance import windows
+    from tests.compliance.conftest import inbox_empty, wait_stored
+
+    park = env(ONE_POINT).id
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    for m in range(30):
+        publish(publisher, park, "shop-01", "total", hour + timedelta(minutes=m), {"cod": 40.0})
+    publisher.flush()
+    settle(db, park, 30)  # the first half's markers taken while the hour was open: left to closing
+    with psycopg.connect(services.database_url) as closing:  # one transaction, left open below
+        windows.close_hours(closing, park, now, ctx.rules)
+        for m in range(30, 60):
+            publish(publisher, park, "shop-01", "total", hour + timedelta(minutes=m), {"cod": 40.0})
+        publisher.flush()
+        wait_stored(db, park, 60)
+        # the consumer takes the second half's markers; were it not to wait for the closing, it would
+        # find the hour open and leave it (the inbox drains at once)
+        deadline = time.monotonic() + 3
+        while not inbox_empty(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not inbox_empty(db), "the consumer judged late readings while their hour was being closed"
+        closing.commit()
+    settle(db, park, 60)
+    row = db.execute(
+        "SELECT n_valid, n_total FROM compliance_windows w JOIN points p ON p.id = w.point_id"
+        " WHERE p.park_id = %s AND span = 'hour' AND parameter_id = 9 AND start_at = %s",
+        (park, hour),
+    ).fetchone()
+    assert row == (60, 60)
