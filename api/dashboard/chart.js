@@ -5,10 +5,11 @@
 // data marks and an optional highlighted window shaded, hourly and daily means as overlays, a legend,
 // a tooltip with the exact value, its flag and the park-local time, and a range picker (1 h … 1 year,
 // or custom). Times are shown on the park's clock. No inline styles or scripts (the CSP forbids them).
-// ECharts is imported when the first chart mounts, while its data is being fetched (its code takes as
-// long to compile as the API takes to answer); the console's other pages never load it.
+// ECharts is imported when a page that shows charts opens (warmCharts), while its data is being
+// fetched (its code takes as long to compile as the API takes to answer); other pages never load it.
 let library = null;
 function echartsLib() { return (library ||= import("/vendor/echarts/echarts.esm.min.js")); }
+export function warmCharts() { echartsLib().catch(() => null); }
 
 export const STRINGS = {
   zh: {

@@ -15,6 +15,9 @@ async function chartJs() {
 /** Load the chart module early, so its words are merged before a page is drawn. */
 export async function preload() { await chartJs(); }
 
+/** A page that will show charts starts loading the charting library at once, with its data. */
+export function warmCharts() { chartJs().then((mod) => mod?.warmCharts?.()); }
+
 /** opts: park, plant, point, parameter, range {from, to} | "24h", highlight {from, to} | null. */
 export async function mountSeries(el, opts) {
   const mod = await chartJs();

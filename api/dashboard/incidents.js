@@ -6,7 +6,7 @@ import {
   api, download, enc, esc, fmt, fromLocalInput, limitText, loadNames, paramName, plantList, plantName,
   pointName, post, session, toLocalInput, when, withUnit,
 } from "./core.js";
-import { mountSeries } from "./graph.js";
+import { mountSeries, warmCharts } from "./graph.js";
 
 export const KINDS = ["exceedance", "hourly_mean", "daily_mean", "offline", "instrument_fault", "over_range",
   "implausible", "flatline", "rate_of_change", "reuse_ratio", "mass_balance", "integrity", "zero_value",
@@ -212,6 +212,7 @@ const ACTION_PATHS = { ack: "ack", annotate: "annotate", resolve: "resolve", exp
   "accept-explanation": "explanation/accept", "reject-explanation": "explanation/reject" };
 
 export async function detail(view, id) {
+  warmCharts();
   let chart = null;
   const draw = async () => {
     const d = await api(`/api/v1/alerts/${enc(id)}`);

@@ -7,7 +7,7 @@ import {
   api, download, enc, esc, limitText, loadNames, localDay, paramName, parkName, pct, plantName, pointName,
   pointNamed, when, withUnit,
 } from "./core.js";
-import { mountSeries } from "./graph.js";
+import { mountSeries, warmCharts } from "./graph.js";
 import { bindDeclare, bindMarks, declareForm, markCodes, marksTable } from "./marks.js";
 import { place } from "./incidents.js";
 import * as pf from "./plantfile.js";
@@ -54,13 +54,14 @@ function chartPicker(park, s) {
 }
 
 export async function plantPage(view, park, plant) {
-  await Promise.all([loadNames(park), markCodes()]);
+  warmCharts();
+  const words = Promise.all([loadNames(park), markCodes()]);  // asked with the plant's data
   const base = `/api/v1/parks/${enc(park)}/plants/${enc(plant)}`;
   const yesterday = localDay(new Date(Date.now() - 86400e3));
   let chart = null;
   const draw = async () => {
     const [s, file, kpi] = await Promise.all([api(`${base}/status`), api(`${base}/file?months=${MONTHS}`),
-      api(`${base}/kpis?day=${yesterday}`).catch(() => null)]);
+      api(`${base}/kpis?day=${yesterday}`).catch(() => null), words]);
     const incidents = pf.needingOfficer(file);
     const picked = view.querySelector("#chart-pick")?.value;
     if (chart) { chart.destroy(); chart = null; }
@@ -107,6 +108,7 @@ export async function plantPage(view, park, plant) {
 }
 
 export async function pointPage(view, park, plant, point, query = new URLSearchParams()) {
+  warmCharts();
   const range = query.get("range") || "24h";  // a key of the chart's range picker (1h ... 1y); others show 24 h
   const base = `/api/v1/parks/${enc(park)}/plants/${enc(plant)}/points/${enc(point)}`;
   const [, info] = await Promise.all([loadNames(park), api(base)]);
