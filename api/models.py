@@ -128,6 +128,8 @@ class ParkNames(BaseModel):
 
     park: str
     name: str
+    name_zh: str | None  # the name split into its Chinese and English parts, as for plants
+    name_en: str | None
     plants: list[NamedThing]  # ``plant`` repeats ``id``
     points: list[NamedThing]
     parameters: list[Parameter]  # ``instrument_unit`` is the catalogue's HJ 212 default

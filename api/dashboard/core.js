@@ -82,7 +82,7 @@ export async function loadNames(park) {
 async function fetchNames(park) {
   const n = await api(`/api/v1/parks/${enc(park)}/names`);
   const entry = {
-    name: n.name,
+    park: { name: n.name, name_zh: n.name_zh, name_en: n.name_en },
     plants: new Map(n.plants.map((p) => [p.id, p])),
     points: new Map(n.points.map((p) => [`${p.plant}/${p.id}`, p])),
     parameters: new Map(n.parameters.map((p) => [p.code, p])),
@@ -115,7 +115,8 @@ export function paramName(park, code) {
   const p = entry(park)?.parameters.get(code);
   return p ? (lang() === "zh" ? p.name_zh : p.name_en) : code;
 }
-export function parkName(park) { return entry(park)?.name || park; }
+/** The park's name in the language shown (`示范电镀园区 (Demo Electroplating Park)` read as its two parts). */
+export function parkName(park) { return named(entry(park)?.park, park); }
 /** All catalogue parameters of a park's names (for filters). */
 export function parameterList(park) { return [...(entry(park)?.parameters.values() || [])]; }
 export function plantList(park) { return [...(entry(park)?.plants.values() || [])]; }

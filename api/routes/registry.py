@@ -125,9 +125,12 @@ async def park_names(request: Request, caller: Caller, park: Id) -> ParkNames:
         )
         for c in parameters.CATALOGUE
     ]
+    name_zh, name_en = plantfile.names(found[0].name)
     return ParkNames(
         park=park,
         name=found[0].name,
+        name_zh=name_zh,
+        name_en=name_en,
         plants=[_named(r.id, r.id, r.name, r.kind) for r in plants],
         points=[_named(p.plant, p.code, p.name, p.kind) for p in points],
         parameters=catalogue,

@@ -58,6 +58,7 @@ def filed(services: Services, make_park: Any, db: psycopg.Connection, monkeypatc
 WORDS = {
     "zh": {
         "heading": "电镀一厂",
+        "park": "测试园区",
         "total": "总排口 (total)",
         "workshop": "车间排口 (workshop)",
         "permit": "排污许可证 P-0001",
@@ -72,6 +73,7 @@ WORDS = {
     },
     "en": {
         "heading": "Plating One",
+        "park": "Test park",
         "total": "total outlet (total)",
         "workshop": "workshop outlet (workshop)",
         "permit": "Discharge permit P-0001",
@@ -103,6 +105,8 @@ def test_the_plant_page_draws_the_plant_file(browser: Any, filed: Filed, lang: s
             show(page, route)
             heading = page.inner_text("#plant-file h2")
             assert w["heading"] in heading and "(" not in heading.split("\n")[0]
+            crumb = page.inner_text("#view > div > p").split("›")[0].strip()  # the park, in this language
+            assert crumb == w["park"], crumb
             # a point registered without a name reads as its kind, with its code
             assert w["total"] in text(page.locator("#plant-status"))
             # the limits in force with their source: the permit's where it is stricter, else the standard's
