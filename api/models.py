@@ -64,6 +64,8 @@ class Park(BaseModel):
     )
     id: str
     name: str
+    name_zh: str | None = None  # the name split into its Chinese and English parts, as for plants
+    name_en: str | None = None
     timezone: str
     industry: str
     plants: int

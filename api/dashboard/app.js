@@ -4,7 +4,7 @@
 //   #/parks  #/parks/P (overview)  #/parks/P/plants/X (plant file)  #/parks/P/plants/X/points/Y[?range=30d]
 //   #/marks[?park&plant&status]   #/reports[?park&plant&kind&period]
 import { lang, merge, missing, setLang, t, translateDom, word } from "./i18n.js";
-import { api, enc, esc, forgetNames, loadNames, parseHash, pct, plantName, session, when } from "./core.js";
+import { api, enc, esc, forgetNames, loadNames, named, parkName, parseHash, pct, plantName, session, when } from "./core.js";
 import { detail, queue } from "./incidents.js";
 import { plantPage, pointPage } from "./plant.js";
 import { marksPage } from "./marks.js";
@@ -76,7 +76,7 @@ function dispatch(block) {
 async function parksPage(view) {
   if (session.parks.length === 1) { location.replace("#/parks/" + enc(session.parks[0].id)); return null; }
   view.innerHTML = `<section class="card"><h2>${t("parks")}</h2><ul>` + session.parks.map((p) =>
-    `<li><a href="#/parks/${enc(p.id)}">${esc(p.name)}</a> (${p.plants} ${t("plants")})</li>`).join("") + "</ul></section>";
+    `<li><a href="#/parks/${enc(p.id)}">${esc(named(p, p.id))}</a> (${p.plants} ${t("plants")})</li>`).join("") + "</ul></section>";
   return null;
 }
 
@@ -96,7 +96,7 @@ async function parkPage(view, park) {
     view.innerHTML = `<div id="overview"></div>`;
     const handle = mod.mountParkOverview(view.querySelector("#overview"), {
       api, park, lang: lang(), tz: session.tz, t, href: (plant) => `#/parks/${enc(park)}/plants/${enc(plant)}`,
-      name: (plant) => plantName(park, plant),
+      name: (plant) => plantName(park, plant), title: parkName(park),
     });
     cleanups.push(() => handle && handle.destroy && handle.destroy());
     return null;
@@ -112,7 +112,7 @@ async function tiles(view, park) {
     const below = c && c.reuse_ratio !== null && c.reuse_target !== null && c.reuse_ratio < c.reuse_target;
     const central = c ? `<p class="${below ? "below" : ""}">${t("inflow")} ${c.inflow ?? "–"} L/s · ${t("outflow")} ${c.outflow ?? "–"} L/s ·
       ${t("reuse")} ${c.reuse ?? "–"} L/s · <b>${t("reuse_ratio")} ${pct(c.reuse_ratio)}</b> (${t("target")} ${pct(c.reuse_target)})</p>` : "";
-    view.innerHTML = `<section class="card"><h2>${esc(o.name)}</h2>${central}<div class="grid">` + o.plants.map((p) =>
+    view.innerHTML = `<section class="card"><h2>${esc(parkName(park))}</h2>${central}<div class="grid">` + o.plants.map((p) =>
       `<a class="tile sev-${esc(p.worst_severity || "none")} ${p.online < p.points ? "offline" : ""}" href="#/parks/${enc(park)}/plants/${enc(p.plant)}">
         <b>${esc(plantName(park, p.plant))}</b><small>${p.online}/${p.points} ${t("online")} · ${t("open_incidents")} ${p.open_alerts}</small>
         <small>${p.worst_severity ? esc(word("sev", p.worst_severity)) : ""} ${when(p.last_seen)}</small></a>`).join("") + `</div></section>`;
@@ -176,7 +176,7 @@ function forget() { session.token = ""; session.me = null; forgetNames(); localS
 
 /** Who a token is: its name, role and scope. */
 function who_(m) {
-  const scope = m.park ? ` · ${session.parks.find((p) => p.id === m.park)?.name || m.park}${m.plant ? " / " + m.plant : ""}` : "";
+  const scope = m.park ? ` · ${named(session.parks.find((p) => p.id === m.park), m.park)}${m.plant ? " / " + m.plant : ""}` : "";
   return `${m.name} (${word("role", m.role)}${scope})`;
 }
 

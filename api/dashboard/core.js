@@ -92,8 +92,9 @@ async function fetchNames(park) {
 }
 export function forgetNames() { names.clear(); asked.clear(); }
 function entry(park) { return names.get(park); }
-/** A registered name in the language shown: `电镀一厂 (Plating One)` is read as its two parts. */
-function named(n, fallback) {
+/** A registered name in the language shown: `电镀一厂 (Plating One)` is read as its two parts (the
+ *  API gives them as name_zh and name_en). */
+export function named(n, fallback) {
   if (!n) return fallback;
   return (lang() === "zh" ? n.name_zh || n.name_en : n.name_en || n.name_zh) || n.name || fallback;
 }

@@ -3,7 +3,7 @@
 // one page per incident with its evidence, limit, marks, history and the officer's actions.
 import { t, word } from "./i18n.js";
 import {
-  api, download, enc, esc, fmt, fromLocalInput, limitText, loadNames, paramName, plantList, plantName,
+  api, download, enc, esc, fmt, fromLocalInput, limitText, loadNames, named, paramName, plantList, plantName,
   pointName, post, session, toLocalInput, when, withUnit,
 } from "./core.js";
 import { mountSeries, warmCharts } from "./graph.js";
@@ -27,7 +27,7 @@ function filterForm(query) {
   const states = query.getAll("state");
   return `<form id="filters" class="filters">
     <label>${t("park")}<select name="park">${session.parks.length > 1 ? `<option value="">${esc(t("all"))}</option>` : ""}${session.parks.map((p) =>
-      `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
+      `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(named(p, p.id))}</option>`).join("")}</select></label>
     <label>${t("plant")}<select name="plant"><option value="">${esc(t("all"))}</option>${plants.map((p) =>
       `<option value="${esc(p.id)}"${p.id === query.get("plant") ? " selected" : ""}>${esc(plantName(park, p.id))}</option>`).join("")}</select></label>
     <label>${t("kind")}<select name="kind">${options(KINDS, "kind", query.get("kind"))}</select></label>

@@ -140,7 +140,7 @@ export function mountParkOverview(el, opts) {
       if (mine !== generation) return;
       o = named(o);
       performance.mark("ov-data");  // where a load's time goes (bench/console.py reads these marks)
-      el.innerHTML = `<div class="ov-head"><h2>${esc(o.name)}</h2><small>${esc(tr("ov_as_of"))} ${esc(clock.format(new Date(o.as_of)))}</small></div>
+      el.innerHTML = `<div class="ov-head"><h2>${esc(opts.title || o.name)}</h2><small>${esc(tr("ov_as_of"))} ${esc(clock.format(new Date(o.as_of)))}</small></div>
         ${kpiCards(o, kpis, tr)}<div class="ov-plan-box"></div>${legend(tr)}
         <h3>${esc(tr("ov_plants"))}</h3><div class="ov-grid">${tiles(o, kpis, href, tr, when)}</div>`;
       const plan = sitePlan(o, href, tr);

@@ -1,7 +1,7 @@
 // Reports: daily, monthly and quarterly, of the whole park or one plant, shown in the page and
 // downloadable as CSV or Excel. Opens on the last complete period on the park's calendar.
 import { lang, t } from "./i18n.js";
-import { api, download, enc, esc, loadNames, localDay, plantList, plantName, session } from "./core.js";
+import { api, download, enc, esc, loadNames, localDay, named, plantList, plantName, session } from "./core.js";
 
 /** The last complete day, month and quarter on the park's calendar. */
 export function lastComplete(now = new Date()) {
@@ -32,7 +32,7 @@ export async function reportsPage(view, query) {
   const [type, pattern] = INPUT[kind];
   view.innerHTML = `<section class="card"><h2>${t("reports")}</h2><p class="help">${t("report_help")}</p>
     <form id="report-form" class="filters">
-    <label>${t("park")}<select name="park">${session.parks.map((p) => `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(p.name)}</option>`).join("")}</select></label>
+    <label>${t("park")}<select name="park">${session.parks.map((p) => `<option value="${esc(p.id)}"${p.id === park ? " selected" : ""}>${esc(named(p, p.id))}</option>`).join("")}</select></label>
     <label>${t("plant")}<select name="plant"><option value="">${esc(t("whole_park"))}</option>${plantList(park).map((p) =>
       `<option value="${esc(p.id)}"${p.id === plant ? " selected" : ""}>${esc(plantName(park, p.id))}</option>`).join("")}</select></label>
     <label>${t("range")}<select name="kind">${["day", "month", "quarter"].map((k) =>

@@ -40,9 +40,12 @@ v1 = APIRouter(prefix="/api/v1", tags=["registry"], responses=ERRORS)
 
 
 def _park(row: ingest_reads.ParkRow, caller: Principal) -> Park:
+    name_zh, name_en = plantfile.names(row.name)
     return Park(
         id=row.id,
         name=row.name,
+        name_zh=name_zh,
+        name_en=name_en,
         timezone=row.timezone,
         industry=row.industry,
         config=visible_config(row.config, caller),

@@ -107,6 +107,7 @@ def test_the_plant_page_draws_the_plant_file(browser: Any, filed: Filed, lang: s
             assert w["heading"] in heading and "(" not in heading.split("\n")[0]
             crumb = page.inner_text("#view > div > p").split("›")[0].strip()  # the park, in this language
             assert crumb == w["park"], crumb
+            assert page.inner_text("#who").endswith(f"· {w['park']})")  # the officer's park, as well
             # a point registered without a name reads as its kind, with its code
             assert w["total"] in text(page.locator("#plant-status"))
             # the limits in force with their source: the permit's where it is stricter, else the standard's
