@@ -88,9 +88,12 @@ class ClockDrift(BaseModel):
     """Derived, not measured: nothing stores a logger's clock offset. Per message stored in the last
     `window_s` (first sendings only): the time it carries minus when it was stored. The time is the
     HJ 212 QN, which the logger stamps when it builds the frame, where there is one (as the gateway
-    judges drift for CN 1012), else the data time. The difference is the clock's lead less the delay
-    on the way (network, batching: well under a second), so `ahead_s` (the median) is how far the
-    logger's clock runs ahead of the server's; negative: behind."""
+    judges drift for CN 1012), else the data time. A QN's difference is the clock's lead less the delay
+    on the way (network: well under a second), so `ahead_s` is the median over the QNs: how far the
+    logger's clock runs ahead of the server's; negative: behind. A data time is when the value was
+    measured, at or before the frame was sent: its difference only bounds the lead from below, and an
+    hour sent late (a backfill after an outage) would read as a clock hours behind. Without QNs,
+    `ahead_s` is therefore the largest difference (the message sent soonest after its data time)."""
 
     ahead_s: float
     min_s: float
@@ -263,8 +266,10 @@ def clock(stamps: Sequence[ingest_reads.MessageStamp], tz: ZoneInfo, window_s: i
     basis: Literal["qn", "data_time", "mixed"] = (
         "mixed" if len(bases) > 1 else "qn" if "qn" in bases else "data_time"
     )
+    by_qn = [v for v, b in found if b == "qn"]
+    ahead = statistics.median(by_qn) if by_qn else max(values)
     return ClockDrift(
-        ahead_s=round(statistics.median(values), 3),
+        ahead_s=round(ahead, 3),
         min_s=round(min(values), 3),
         max_s=round(max(values), 3),
         messages=len(values),

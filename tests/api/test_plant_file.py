@@ -252,7 +252,13 @@ def test_clock_drift_by_qn_first_then_data_time() -> None:
     drift = plantfile.clock([late], SH, 3600)
     assert drift is not None and (drift.ahead_s, drift.basis) == (5.0, "qn")
     drift = plantfile.clock([json_v1, json_v1, bad_qn], SH, 3600)
-    assert drift is not None and (drift.ahead_s, drift.min_s, drift.basis) == (-3.0, -3.0, "data_time")
+    # (a QN that is not a time: its data time, 1 s before receipt, is the soonest sent)
+    assert drift is not None and (drift.ahead_s, drift.min_s, drift.basis) == (-1.0, -3.0, "data_time")
+    # with QNs, the QNs say how far ahead the clock is; data times only bound it from below
     drift = plantfile.clock([late, json_v1, json_v1], SH, 3600)
-    assert drift is not None and (drift.ahead_s, drift.max_s, drift.basis) == (-3.0, 5.0, "mixed")
+    assert drift is not None and (drift.ahead_s, drift.min_s, drift.basis) == (5.0, -3.0, "mixed")
+    # an hour sent three hours late (a backfill) is not a clock three hours behind
+    backfill = MessageStamp(1, got - timedelta(hours=3), got, None)
+    drift = plantfile.clock([backfill, backfill, json_v1], SH, 3600)
+    assert drift is not None and (drift.ahead_s, drift.min_s, drift.basis) == (-3.0, -10800.0, "data_time")
     assert plantfile.clock([], SH, 3600) is None
