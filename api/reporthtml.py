@@ -7,9 +7,11 @@ small beside it. The figures are the report's as built from the stored record, u
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from importlib import resources
 from operator import attrgetter
 from typing import Any, Literal
 
@@ -26,7 +28,7 @@ LANGS: tuple[Lang, ...] = ("zh", "en")
 HIDDEN = {"name"}
 NAMED = {"plant", "point", "parameter", "code", "id", "points"}  # cells shown by name, code beside
 WORDED = {"verdict": "verdict", "kind": "kind", "severity": "sev", "state": "state", "point_kind": "pkind",
-          "group": "mgroup", "level": "level", "status": "state"}  # fmt: skip
+          "group": "mgroup", "level": "level", "status": "mstatus"}  # fmt: skip
 BOOLEAN = {"counted", "invalidates", "sufficient", "warning", "below_target"}
 RATES = {"transmission_rate", "validity_rate", "effective_rate", "target", "reuse_ratio", "reuse_target"}
 
@@ -56,20 +58,6 @@ ZH: dict[str, str] = {
     "o.cleared": "已恢复，待关闭", "o.acknowledged": "已确认，仍在处理", "o.open": "未确认",
     "verdict.ok": "达标", "verdict.exceeded": "超标", "verdict.insufficient": "有效数据不足",
     "verdict.no_limit": "无均值限值", "verdict.not_closed": "未结算",
-    "kind.exceedance": "单值超标", "kind.hourly_mean": "小时均值超标", "kind.daily_mean": "日均值超标",
-    "kind.offline": "离线", "kind.instrument_fault": "仪器故障", "kind.over_range": "超量程",
-    "kind.implausible": "数据不可信", "kind.flatline": "数据恒值", "kind.rate_of_change": "数据突变",
-    "kind.reuse_ratio": "回用率不达标", "kind.mass_balance": "水量不平衡", "kind.integrity": "数据被改写",
-    "kind.zero_value": "零值", "kind.negative_value": "负值", "kind.near_limit": "贴限排放",
-    "kind.stopped_running": "标记停产但仍运行",
-    "sev.warning": "预警", "sev.violation": "违规", "sev.critical": "严重",
-    "state.open": "未确认", "state.acknowledged": "已确认", "state.cleared": "已恢复待关闭",
-    "state.resolved": "已关闭", "state.pending": "待审核", "state.approved": "已通过",
-    "state.rejected": "已驳回", "state.withdrawn": "已撤回",
-    "pkind.workshop_outlet": "车间排口", "pkind.total_outlet": "总排口",
-    "pkind.central_inlet": "污水厂进水口",
-    "pkind.central_outlet": "污水厂出水口", "pkind.reuse_outlet": "回用水出口", "pkind.intake": "取水口",
-    "mgroup.equipment": "设备", "mgroup.production": "生产",
     "level.all": "合计", "level.plant": "企业", "level.point": "监测点",
 }  # fmt: skip
 EN: dict[str, str] = {
@@ -104,25 +92,14 @@ EN: dict[str, str] = {
     "verdict.ok": "within limit", "verdict.exceeded": "exceeded",
     "verdict.insufficient": "too few valid values",
     "verdict.no_limit": "no limit for the mean", "verdict.not_closed": "not closed yet",
-    "kind.exceedance": "Exceedance", "kind.hourly_mean": "Hourly mean over limit",
-    "kind.daily_mean": "Daily mean over limit", "kind.offline": "Offline",
-    "kind.instrument_fault": "Instrument fault",
-    "kind.over_range": "Over range", "kind.implausible": "Implausible value", "kind.flatline": "Flat line",
-    "kind.rate_of_change": "Sudden jump", "kind.reuse_ratio": "Reuse ratio below target",
-    "kind.mass_balance": "Water balance off", "kind.integrity": "Stored value rewritten",
-    "kind.zero_value": "Zero values", "kind.negative_value": "Negative values",
-    "kind.near_limit": "Held just under the limit", "kind.stopped_running": "Marked stopped but running",
-    "sev.warning": "Warning", "sev.violation": "Violation", "sev.critical": "Critical",
-    "state.open": "Open", "state.acknowledged": "Acknowledged", "state.cleared": "Cleared, to close",
-    "state.resolved": "Closed", "state.pending": "Pending", "state.approved": "Approved",
-    "state.rejected": "Rejected", "state.withdrawn": "Withdrawn",
-    "pkind.workshop_outlet": "workshop outlet", "pkind.total_outlet": "total outlet",
-    "pkind.central_inlet": "central plant inlet", "pkind.central_outlet": "central plant outlet",
-    "pkind.reuse_outlet": "reuse outlet", "pkind.intake": "water intake",
-    "mgroup.equipment": "equipment", "mgroup.production": "production",
     "level.all": "all", "level.plant": "plant", "level.point": "point",
 }  # fmt: skip
-WORDS: dict[Lang, dict[str, str]] = {"zh": ZH, "en": EN}
+# The domain words (alert kinds, severities and states, point kinds, marks' statuses and groups) are the
+# console's (api/dashboard/words.json): one wording on the screen and in the report.
+DOMAIN: dict[str, dict[str, str]] = json.loads(
+    (resources.files("api") / "dashboard" / "words.json").read_text()
+)
+WORDS: dict[Lang, dict[str, str]] = {"zh": ZH | DOMAIN["zh"], "en": EN | DOMAIN["en"]}
 
 
 @dataclass(frozen=True)

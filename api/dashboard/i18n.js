@@ -2,6 +2,7 @@
 // "group.code" (kind.exceedance, sev.critical, flag.N) through word(). Modules with words of their own
 // (chart.js, overview.js) export STRINGS, merged here. A key missing in the language shown is recorded
 // in `missing` (the browser tests fail on any) and shown from the other language, never as a blank.
+import DOMAIN from "./words.json" with { type: "json" };
 
 const ZH = {
   title: "园区废水合规监控", nav_incidents: "待办事件", nav_parks: "园区总览", nav_marks: "数据标记",
@@ -63,22 +64,11 @@ const ZH = {
   "clockbasis.qn": "按请求编码 QN", "clockbasis.data_time": "按数据时间", "clockbasis.mixed": "按 QN 与数据时间",
   // docs and misc
   yes: "是", no: "否", none_short: "无",
-  // domain words
-  "kind.exceedance": "单值超标", "kind.hourly_mean": "小时均值超标", "kind.daily_mean": "日均值超标",
-  "kind.offline": "离线", "kind.instrument_fault": "仪器故障", "kind.over_range": "超量程",
-  "kind.implausible": "数据不可信", "kind.flatline": "数据恒值", "kind.rate_of_change": "数据突变",
-  "kind.reuse_ratio": "回用率不达标", "kind.mass_balance": "水量不平衡", "kind.integrity": "数据被改写",
-  "kind.zero_value": "零值", "kind.negative_value": "负值", "kind.near_limit": "贴限排放",
-  "kind.stopped_running": "标记停产但仍运行",
-  "sev.warning": "预警", "sev.violation": "违规", "sev.critical": "严重",
-  "state.open": "未确认", "state.acknowledged": "已确认", "state.cleared": "已恢复待关闭", "state.resolved": "已关闭",
-  "pkind.workshop_outlet": "车间排口", "pkind.total_outlet": "总排口", "pkind.central_inlet": "污水厂进水口",
-  "pkind.central_outlet": "污水厂出水口", "pkind.reuse_outlet": "回用水出口", "pkind.intake": "取水口",
+  // domain words (the alerts' kinds, severities and states, point kinds, marks' statuses and groups: in
+  // words.json, which the report pages read too)
   "plkind.enterprise": "企业", "plkind.central_plant": "集中污水处理厂",
   "flag.N": "正常", "flag.F": "停运", "flag.M": "维护", "flag.S": "手工输入", "flag.D": "故障",
   "flag.C": "校准", "flag.T": "超测定上限", "flag.B": "通讯异常",
-  "mstatus.pending": "待审核", "mstatus.approved": "已通过", "mstatus.rejected": "已驳回", "mstatus.withdrawn": "已撤回",
-  "mgroup.equipment": "设备", "mgroup.production": "生产",
   "expl.pending": "待审核", "expl.accepted": "已采纳", "expl.rejected": "已驳回",
   "mode.direct": "直接排放", "mode.indirect": "间接排放",
   "act.open": "发生", "act.acknowledge": "确认", "act.resolve": "关闭", "act.annotate": "备注",
@@ -156,21 +146,9 @@ const EN = {
   "transport.mqtt-json": "MQTT (JSON)", "transport.mqtt-hj212": "MQTT (HJ 212 frames)", "transport.tcp-hj212": "TCP (HJ 212)",
   "clockbasis.qn": "by QN", "clockbasis.data_time": "by data time", "clockbasis.mixed": "by QN and data time",
   yes: "yes", no: "no", none_short: "none",
-  "kind.exceedance": "Exceedance", "kind.hourly_mean": "Hourly mean over limit", "kind.daily_mean": "Daily mean over limit",
-  "kind.offline": "Offline", "kind.instrument_fault": "Instrument fault", "kind.over_range": "Over range",
-  "kind.implausible": "Implausible value", "kind.flatline": "Flat line", "kind.rate_of_change": "Sudden jump",
-  "kind.reuse_ratio": "Reuse ratio below target", "kind.mass_balance": "Water balance off",
-  "kind.integrity": "Stored value rewritten", "kind.zero_value": "Zero values", "kind.negative_value": "Negative values",
-  "kind.near_limit": "Held just under the limit", "kind.stopped_running": "Marked stopped but running",
-  "sev.warning": "Warning", "sev.violation": "Violation", "sev.critical": "Critical",
-  "state.open": "Open", "state.acknowledged": "Acknowledged", "state.cleared": "Cleared, to close", "state.resolved": "Closed",
-  "pkind.workshop_outlet": "workshop outlet", "pkind.total_outlet": "total outlet", "pkind.central_inlet": "central plant inlet",
-  "pkind.central_outlet": "central plant outlet", "pkind.reuse_outlet": "reuse outlet", "pkind.intake": "water intake",
   "plkind.enterprise": "enterprise", "plkind.central_plant": "central treatment plant",
   "flag.N": "normal", "flag.F": "stopped", "flag.M": "maintenance", "flag.S": "manual entry", "flag.D": "fault",
   "flag.C": "calibration", "flag.T": "above range", "flag.B": "link fault",
-  "mstatus.pending": "Pending", "mstatus.approved": "Approved", "mstatus.rejected": "Rejected", "mstatus.withdrawn": "Withdrawn",
-  "mgroup.equipment": "equipment", "mgroup.production": "production",
   "expl.pending": "pending review", "expl.accepted": "accepted", "expl.rejected": "rejected",
   "mode.direct": "direct", "mode.indirect": "indirect (to the central plant)",
   "act.open": "opened", "act.acknowledge": "acknowledged", "act.resolve": "closed", "act.annotate": "note",
@@ -190,7 +168,7 @@ const EN = {
   explain: "Submit explanation",
 };
 
-export const DICT = { zh: { ...ZH }, en: { ...EN } };
+export const DICT = { zh: { ...ZH, ...DOMAIN.zh }, en: { ...EN, ...DOMAIN.en } };
 export const missing = new Set();
 let current = "zh";
 

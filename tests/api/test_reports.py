@@ -236,3 +236,24 @@ def test_the_command_line_writes_the_same_report(  # type: ignore[no-untyped-def
     assert main(["report", "--park", park, "--quarter", "2026-Q5", "-o", str(out)]) == 2
     assert "quarter must look like" in capsys.readouterr().err
     assert main(["report", "--park", "nowhere", "--day", "2026-11-20", "-o", str(out)]) == 2
+
+
+def test_the_report_and_the_console_share_their_domain_words() -> None:
+    """Alert kinds, states and severities, point kinds and marks' statuses have one wording, in
+    api/dashboard/words.json (the console imports it; the browser test checks the console's side)."""
+    import json
+
+    from api import reporthtml
+    from compliance.models import ALERT_KINDS, ALERT_STATES
+    from tests.support import ROOT
+
+    shared = json.loads((ROOT / "api" / "dashboard" / "words.json").read_text(encoding="utf-8"))
+    codes = (
+        [f"kind.{k}" for k in ALERT_KINDS]
+        + [f"state.{s}" for s in ALERT_STATES]
+        + [f"sev.{s}" for s in ("warning", "violation", "critical")]
+        + [f"mstatus.{s}" for s in ("pending", "approved", "rejected", "withdrawn")]
+    )
+    for lang in reporthtml.LANGS:
+        assert [c for c in codes if not shared[lang].get(c)] == []
+        assert {c: reporthtml.WORDS[lang][c] for c in codes} == {c: shared[lang][c] for c in codes}
