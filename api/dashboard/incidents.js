@@ -95,10 +95,12 @@ const FEW_PARKS = 4;
 
 export async function queue(view, query) {
   // the names of the parks in the list: asked with it when the officer has a few parks, else once the
-  // list says which parks it shows (an officer of every park need not fetch every park's names)
-  const few = session.parks.length <= FEW_PARKS ? session.parks.map((p) => loadNames(p.id)) : [];
+  // list says which parks it shows (an officer of every park need not fetch every park's names); the
+  // filtered park's for its plant filter
+  const first = session.parks.length <= FEW_PARKS ? session.parks.map((p) => p.id) : [query.get("park")];
+  const asked = first.filter(Boolean).map(loadNames);
   const found = await api("/api/v1/alerts?" + apiQuery(query).toString());
-  await Promise.all([...few, ...[...new Set(found.map((a) => a.park))].map(loadNames)]);
+  await Promise.all([...asked, ...[...new Set(found.map((a) => a.park))].map(loadNames)]);
   view.innerHTML = `<section class="card"><h2>${t("incidents")}</h2><p class="help">${t("incidents_help")}</p>
     ${filterForm(query)}<p id="counts" class="counts"></p>
     <div class="table-wrap"><table id="inbox" class="stack"><thead><tr><th>${t("opened")}</th><th>${t("place")}</th>

@@ -452,3 +452,29 @@ def test_the_monthly_report_shows_and_downloads_as_xlsx(browser: Any, world: Wor
         assert page.errors == [] and page.evaluate("() => [...window.outfallMissing]") == []
     finally:
         page.context.close()
+
+
+@pytest.mark.timeout(90)
+def test_an_officer_of_many_parks_filters_the_queue_by_a_quiet_park(
+    browser: Any, world: World, services: Services
+) -> None:
+    """An officer of every park: the queue asks the names of the parks it lists and of the park it is
+    filtered by (whose plant filter then lists its plants, with no incident there), not every park's."""
+    quiet = []
+    with psycopg.connect(services.database_url) as conn:
+        for _ in range(5):  # more parks than the queue asks every park's names for
+            spec = park_file.parse(SMALL_PARK.format(id=unique_id("quiet")))
+            repo.load_park(conn, spec)
+            quiet.append(spec.id)
+    _id, officer = tokens.create(services.database_url, "officer", None, None, None)
+    page = signed_in(browser, world, officer, "en")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/names") else None)
+    try:
+        show(page, f"#/incidents?park={quiet[0]}")
+        plants = page.locator("#filters select[name=plant] option").all_inner_texts()
+        assert plants[1:] == ["Shop one", "Shop two"], plants
+        assert [u for u in asked if any(f"/parks/{q}/names" in u for q in quiet[1:])] == []
+        assert page.errors == []
+    finally:
+        page.context.close()
