@@ -97,7 +97,7 @@ EN: dict[str, str] = {
 # The domain words (alert kinds, severities and states, point kinds, marks' statuses and groups) are the
 # console's (api/dashboard/words.json): one wording on the screen and in the report.
 DOMAIN: dict[str, dict[str, str]] = json.loads(
-    (resources.files("api") / "dashboard" / "words.json").read_text()
+    (resources.files("api") / "dashboard" / "words.json").read_text(encoding="utf-8")
 )
 WORDS: dict[Lang, dict[str, str]] = {"zh": ZH | DOMAIN["zh"], "en": EN | DOMAIN["en"]}
 
@@ -277,15 +277,13 @@ def _pivot(daily: pd.DataFrame, n: Names, by_plant: bool) -> str:
         head = f"<th>{w('point')}</th><th>{w('parameter')}</th><th>{w('limit')}</th>"
         head += "".join(f"<th>{d.day}</th>" for d in days)
         out.append(f"<h3>{escape(str(part))}</h3>")
-        if not by_plant:
-            body = "".join(_pivot_row(s, days, n, with_plant=True) for s in series)
-            table = f"<table><thead><tr><th>{w('plant')}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
-            out.append(_section(table))
-            continue
-        for plant, of_plant in itertools.groupby(series, key=lambda s: s[0].plant):
-            body = "".join(_pivot_row(s, days, n, with_plant=False) for s in of_plant)
-            table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            out.append(_section(table, _named(n.plants.get(plant, plant), plant), level=4))
+        # a section per plant, named in its heading; else one section with a plant column ("")
+        groups = itertools.groupby(series, key=lambda s: s[0].plant) if by_plant else [("", iter(series))]
+        for plant, of_plant in groups:
+            body = "".join(_pivot_row(s, days, n, with_plant=not plant) for s in of_plant)
+            th = head if plant else f"<th>{w('plant')}</th>{head}"
+            table = f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+            out.append(_section(table, _named(n.plants.get(plant, plant), plant) if plant else "", level=4))
     return "".join(out)
 
 
